@@ -1,0 +1,430 @@
+//! The decorator: [`Consumer::process`] guards one delivery with the configured protocol.
+//!
+//! ```text
+//! key ──► acquire ──► duplicate / busy / race lost            (handler not called)
+//!            │
+//!            ├─ Redis failed ──► fail_open: handler unprotected, no-op confirm
+//!            │                   fail_closed: error, handler not called
+//!            ▼
+//!         handler(ctx) ── ctx.confirm() after its own commit ──► completed record
+//!            │   (fenced: lease renewed meanwhile, owner-checked)
+//!            └─ error ──► release (owner-checked for fenced) and the error is returned
+//! ```
+//! The handler is called at most once per `process` call.
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, FailurePolicy, Protocol};
+use crate::fenced::{ConfirmReply, Fenced};
+use crate::key::{derive_key, EventKey, KeyError};
+use crate::message::Message;
+use crate::record::Owner;
+use crate::store::{Store, StoreError};
+use crate::v2::{Acquired, V2};
+use std::fmt;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::time::Duration;
+
+/// What happened to a delivery.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome<T> {
+    /// The handler ran under the lock (lease).
+    Processed {
+        /// The handler's result.
+        value: T,
+        /// The fencing token of the lease (`fenced` only).
+        fence: Option<u64>,
+        /// Whether and how the handler confirmed.
+        confirm: ConfirmStatus,
+        /// v2 deleted a stale processing record before taking the key.
+        took_over_stale: bool,
+    },
+    /// A completed record exists: skipped as a duplicate.
+    Duplicate,
+    /// Another worker holds the key: skipped.
+    Busy,
+    /// The key was taken between the check and the lock (v2's SET NX lost): skipped.
+    RaceLost,
+    /// The handler ran without protection (fail-open).
+    Unprotected {
+        /// The handler's result.
+        value: T,
+        /// Why there was no protection.
+        reason: Unprotected,
+    },
+}
+
+impl<T> Outcome<T> {
+    /// A short stable name: `processed`, `duplicate`, `busy`, `race_lost`, `unprotected`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Processed { .. } => "processed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Busy => "busy",
+            Outcome::RaceLost => "race_lost",
+            Outcome::Unprotected { .. } => "unprotected",
+        }
+    }
+}
+
+/// Why a handler ran without protection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Unprotected {
+    /// Redis failed while acquiring.
+    Redis(StoreError),
+    /// The message has no key.
+    Unkeyable(KeyError),
+}
+
+/// Whether and how the handler's confirm went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfirmStatus {
+    /// The handler did not call `confirm` (the lock stays until its TTL).
+    NotCalled,
+    /// The completed record was written.
+    Confirmed,
+    /// The lease had expired but nobody held the key: the completed record was written.
+    ConfirmedAfterExpiry,
+    /// Another worker holds the key: nothing was written.
+    LeaseLost,
+    /// Redis failed; the processing record stays until its TTL (v2's weakness F).
+    Failed(StoreError),
+}
+
+/// Why `confirm` did not write the completed record.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfirmError {
+    /// Another worker holds the key (the lease expired and was taken).
+    LeaseLost,
+    /// Redis failed.
+    Redis(StoreError),
+}
+
+impl fmt::Display for ConfirmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfirmError::LeaseLost => f.write_str("lease lost: another worker holds the key"),
+            ConfirmError::Redis(e) => write!(f, "confirm failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfirmError {}
+
+/// What became of the lock after a handler error.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ReleaseStatus {
+    /// The key was deleted.
+    Released,
+    /// There was nothing to delete, or (fenced) another worker holds the key.
+    NotHeld,
+    /// Redis failed; the lock stays until its TTL.
+    Failed(StoreError),
+    /// The handler ran unprotected: there was no lock.
+    Unprotected,
+}
+
+/// Why `process` returned no outcome.
+#[derive(Debug, PartialEq)]
+pub enum ProcessError<E> {
+    /// The handler failed; the lock was released as `release` says.
+    Handler {
+        /// The handler's error.
+        error: E,
+        /// What became of the lock.
+        release: ReleaseStatus,
+    },
+    /// Redis failed and the policy is `fail_closed`: the handler did not run.
+    Redis(StoreError),
+    /// The message has no key and the policy is `fail_closed`: the handler did not run.
+    Unkeyable(KeyError),
+}
+
+impl<E: fmt::Display> fmt::Display for ProcessError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcessError::Handler { error, release } => write!(f, "handler failed: {error} (lock {release:?})"),
+            ProcessError::Redis(e) => write!(f, "not processed (fail_closed): {e}"),
+            ProcessError::Unkeyable(e) => write!(f, "not processed (fail_closed): {e}"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for ProcessError<E> {}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    instance_id: String,
+    calls: AtomicU64,
+}
+
+/// Guards deliveries with the configured protocol. Cheap to clone; clones share the store.
+#[derive(Clone)]
+pub struct Consumer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("config", &self.shared.config)
+            .field("instance_id", &self.shared.instance_id)
+            .finish()
+    }
+}
+
+/// The lease of one `process` call, shared by the handler's context and the renewal loop.
+struct Lease {
+    expected: Vec<u8>,
+    owner: Option<Owner>,
+    state: Mutex<LeaseState>,
+}
+
+#[derive(Default)]
+struct LeaseState {
+    confirm: Option<ConfirmStatus>,
+    /// Renewal found another owner's record (or none): the lease is gone.
+    lost: bool,
+}
+
+/// What a handler gets: who the event is, and the `confirm` to call after its commit.
+#[derive(Clone)]
+pub struct Context {
+    shared: Arc<Shared>,
+    id: Option<Arc<EventKey>>,
+    lease: Option<Arc<Lease>>,
+}
+
+impl Context {
+    /// The event's Redis key; `None` when the message has no key (unprotected).
+    pub fn key(&self) -> Option<&str> {
+        self.id.as_deref().map(|id| id.key.as_str())
+    }
+
+    /// The event's identity, when it has one.
+    pub fn event(&self) -> Option<&EventKey> {
+        self.id.as_deref()
+    }
+
+    /// The event id as text, when the event has one.
+    pub fn event_id(&self) -> Option<String> {
+        self.id.as_deref().and_then(EventKey::event_id_text)
+    }
+
+    /// The lease's fencing token (`fenced` only): pass it to the effect store, which must
+    /// reject a commit with a lower token than it has seen for this event.
+    pub fn fence(&self) -> Option<u64> {
+        self.lease.as_ref().and_then(|l| l.owner.as_ref()).map(|o| o.fence)
+    }
+
+    /// False when the handler runs without protection (fail-open).
+    pub fn is_protected(&self) -> bool {
+        self.lease.is_some()
+    }
+
+    /// True once renewal found the lease taken by someone else (`fenced` only). A handler may
+    /// check it before committing, but only the fencing token makes the commit safe.
+    pub fn lease_lost(&self) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.state.lock().expect("lease state").lost)
+    }
+
+    /// Marks the event completed. Call it after the handler's own transaction commits.
+    /// Unprotected, it does nothing (as v2's no-op confirm). Calling it again returns the first
+    /// call's result without asking Redis.
+    pub async fn confirm(&self) -> Result<(), ConfirmError> {
+        let (Some(lease), Some(id)) = (&self.lease, &self.id) else {
+            return Ok(());
+        };
+        let earlier = lease.state.lock().expect("lease state").confirm.clone();
+        let status = match earlier {
+            Some(status) => status,
+            None => {
+                let status = self.confirm_once(lease, id).await;
+                lease.state.lock().expect("lease state").confirm = Some(status.clone());
+                status
+            }
+        };
+        match status {
+            ConfirmStatus::Confirmed | ConfirmStatus::ConfirmedAfterExpiry => Ok(()),
+            ConfirmStatus::LeaseLost => Err(ConfirmError::LeaseLost),
+            ConfirmStatus::Failed(e) => Err(ConfirmError::Redis(e)),
+            ConfirmStatus::NotCalled => unreachable!("a confirm call never records NotCalled"),
+        }
+    }
+
+    async fn confirm_once(&self, lease: &Lease, id: &EventKey) -> ConfirmStatus {
+        let s = &self.shared;
+        let now_us = s.clock.now_unix_us();
+        let result = match &lease.owner {
+            None => V2::confirm(&*s.store, &*s.clock, &s.config, id).await.map(|()| ConfirmReply::Confirmed),
+            Some(owner) => Fenced::confirm(&*s.store, &s.config, id, &lease.expected, owner, now_us).await,
+        };
+        match result {
+            Ok(ConfirmReply::Confirmed) => ConfirmStatus::Confirmed,
+            Ok(ConfirmReply::ConfirmedAfterExpiry) => ConfirmStatus::ConfirmedAfterExpiry,
+            Ok(ConfirmReply::LeaseLost) => ConfirmStatus::LeaseLost,
+            Err(e) => ConfirmStatus::Failed(e),
+        }
+    }
+}
+
+impl Consumer {
+    /// A consumer for `config` on `store`, reading time from `clock`. `instance_id` must be
+    /// unique among all processes (and incarnations) sharing the store, e.g. host, pid and
+    /// start time: fenced owner tokens are `{instance_id}/{call number}`.
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        instance_id: impl Into<String>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Consumer {
+            shared: Arc::new(Shared {
+                store,
+                clock,
+                config,
+                instance_id: instance_id.into(),
+                calls: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// Derives the key of `msg` under this consumer's configuration.
+    pub fn key(&self, msg: &Message) -> Result<EventKey, KeyError> {
+        derive_key(&self.shared.config.key_prefix, &self.shared.config.service_name, msg)
+    }
+
+    /// Processes one delivery: runs `handler` at most once, under the protocol's lock.
+    pub async fn process<T, E, F, Fut>(&self, msg: &Message, handler: F) -> Result<Outcome<T>, ProcessError<E>>
+    where
+        F: FnOnce(Context) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let s = &self.shared;
+        let fail_open = s.config.on_redis_failure == FailurePolicy::FailOpen;
+        let id = match self.key(msg) {
+            Ok(id) => Arc::new(id),
+            Err(e) if fail_open => return self.unprotected(None, Unprotected::Unkeyable(e), handler).await,
+            Err(e) => return Err(ProcessError::Unkeyable(e)),
+        };
+        let acquired = match s.config.protocol {
+            Protocol::V2 => V2::acquire(&*s.store, &*s.clock, &s.config, &id).await,
+            Protocol::Fenced => {
+                let call = s.calls.fetch_add(1, Ordering::Relaxed);
+                let token = format!("{}/{call}", s.instance_id);
+                Fenced::acquire(&*s.store, &s.config, &id, s.clock.now_unix_us(), &token).await
+            }
+        };
+        let (expected, owner, took_over_stale) = match acquired {
+            Ok(Acquired::Lease { expected, owner, took_over_stale }) => (expected, owner, took_over_stale),
+            Ok(Acquired::Duplicate) => return Ok(Outcome::Duplicate),
+            Ok(Acquired::Busy) => return Ok(Outcome::Busy),
+            Ok(Acquired::RaceLost) => return Ok(Outcome::RaceLost),
+            Err(e) if fail_open => return self.unprotected(Some(id), Unprotected::Redis(e), handler).await,
+            Err(e) => return Err(ProcessError::Redis(e)),
+        };
+        let fence = owner.as_ref().map(|o| o.fence);
+        let lease = Arc::new(Lease { expected, owner, state: Mutex::default() });
+        let ctx = Context { shared: s.clone(), id: Some(id.clone()), lease: Some(lease.clone()) };
+        let result = if fence.is_some() {
+            with_renewal(handler(ctx), self.renew_loop(&id.key, &lease)).await
+        } else {
+            handler(ctx).await
+        };
+        match result {
+            Ok(value) => {
+                let confirm = lease.state.lock().expect("lease state").confirm.clone();
+                Ok(Outcome::Processed {
+                    value,
+                    fence,
+                    confirm: confirm.unwrap_or(ConfirmStatus::NotCalled),
+                    took_over_stale,
+                })
+            }
+            Err(error) => {
+                let released = match fence {
+                    None => V2::release(&*s.store, &id).await,
+                    Some(_) => Fenced::release(&*s.store, &id.key, &lease.expected).await,
+                };
+                let release = match released {
+                    Ok(true) => ReleaseStatus::Released,
+                    Ok(false) => ReleaseStatus::NotHeld,
+                    Err(e) => ReleaseStatus::Failed(e),
+                };
+                Err(ProcessError::Handler { error, release })
+            }
+        }
+    }
+
+    async fn unprotected<T, E, F, Fut>(
+        &self,
+        id: Option<Arc<EventKey>>,
+        reason: Unprotected,
+        handler: F,
+    ) -> Result<Outcome<T>, ProcessError<E>>
+    where
+        F: FnOnce(Context) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let ctx = Context { shared: self.shared.clone(), id, lease: None };
+        match handler(ctx).await {
+            Ok(value) => Ok(Outcome::Unprotected { value, reason }),
+            Err(error) => Err(ProcessError::Handler { error, release: ReleaseStatus::Unprotected }),
+        }
+    }
+
+    /// Renews the lease every third of its TTL until it is confirmed or lost. Never returns
+    /// while the lease is held; `with_renewal` drops it when the handler finishes.
+    async fn renew_loop(&self, key: &str, lease: &Lease) {
+        let s = &self.shared;
+        let interval = Duration::from_millis(s.config.processing_ttl_s * 1000 / 3);
+        loop {
+            s.clock.sleep(interval).await;
+            if lease.state.lock().expect("lease state").confirm.is_some() {
+                return;
+            }
+            match Fenced::renew(&*s.store, &s.config, key, &lease.expected).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut state = lease.state.lock().expect("lease state");
+                    // A confirm that landed meanwhile replaced the record: not a loss.
+                    if state.confirm.is_none() {
+                        state.lost = true;
+                    }
+                    return;
+                }
+                // Redis is unreachable: try again next time; the lease may expire meanwhile,
+                // which confirm will notice.
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// Runs `main` to completion while also driving `side`; `side` is dropped when `main` ends.
+async fn with_renewal<F: Future>(main: F, side: impl Future<Output = ()>) -> F::Output {
+    let mut main = pin!(main);
+    let mut side = pin!(side);
+    let mut side_done = false;
+    poll_fn(|cx| {
+        if let Poll::Ready(v) = main.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        if !side_done && side.as_mut().poll(cx).is_ready() {
+            side_done = true;
+        }
+        Poll::Pending
+    })
+    .await
+}

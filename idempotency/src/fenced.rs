@@ -1,0 +1,185 @@
+//! The safe protocol ("fenced", the default): one atomic acquire, fencing tokens, a renewed
+//! lease, and owner-checked confirm and release.
+//!
+//! - **Acquire** is one Lua script (see [`ACQUIRE_LUA`]): a completed record (or anything v2
+//!   reads as completed) → duplicate; a processing record → busy (and a processing record
+//!   without expiry, which v2 can leave behind, gets the lease TTL so it cannot block forever);
+//!   no record → write the processing record with the lease TTL (`PX`) and hand out a fencing
+//!   token. Staleness is Redis's own expiry: no worker clock is compared with another's.
+//! - **Fencing tokens** only ever grow: they come from one counter per service
+//!   (`{prefix}:{service}:__fence__`), raised to at least Redis's `TIME` in microseconds, so a
+//!   counter lost with Redis's data restarts above every token handed out before (as long as
+//!   Redis's clock does not go back). The effect store rejects a commit whose token is lower
+//!   than one it has seen for the event: a worker that lost its lease cannot overwrite newer work.
+//! - **The lease is renewed** every third of its TTL while the handler runs, only if the key
+//!   still holds this owner's record ([`RENEW_LUA`]).
+//! - **Confirm** replaces this owner's record by the completed one ([`CONFIRM_LUA`]); if the
+//!   lease expired and nobody took the key, it still writes it (the effect did commit); if
+//!   another worker holds the key, it leaves it alone and reports the lease lost.
+//! - **Release** on a handler error deletes the key only if it still holds this owner's record
+//!   ([`RELEASE_LUA`]).
+//!
+//! Records keep v2's fields and order (then `owner` and `fence`), so v2 readers interpret them
+//! the same way. Both keys of the acquire script must live on one Redis node (no cluster slots).
+
+use crate::config::Config;
+use crate::key::EventKey;
+use crate::record::{self, Owner};
+use crate::store::{Command, Reply, Script, Store, StoreError};
+use crate::v2::{unexpected, Acquired};
+
+/// `KEYS[1]` event key, `KEYS[2]` fence counter; `ARGV[1]` lease TTL ms, `ARGV[2]` record head,
+/// `ARGV[3]` record tail. Returns `{"acquired", fence}`, `{"duplicate"}` or `{"busy", pttl}`.
+pub const ACQUIRE_LUA: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v then
+  local ok, rec = pcall(cjson.decode, v)
+  local status = nil
+  if ok and type(rec) == 'table' then status = rec['status'] end
+  if status == nil or status == 'completed' then return {'duplicate'} end
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    pttl = tonumber(ARGV[1])
+  end
+  return {'busy', pttl}
+end
+local fence = redis.call('INCR', KEYS[2])
+local t = redis.call('TIME')
+local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if fence < floor then
+  fence = floor
+  redis.call('SET', KEYS[2], string.format('%d', fence))
+end
+redis.call('SET', KEYS[1], ARGV[2] .. string.format('%d', fence) .. ARGV[3], 'PX', ARGV[1])
+return {'acquired', fence}
+"#;
+
+/// `KEYS[1]` event key; `ARGV[1]` expected record, `ARGV[2]` TTL ms. Returns 1 or 0.
+pub const RENEW_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#;
+
+/// `KEYS[1]` event key; `ARGV[1]` expected record, `ARGV[2]` completed record, `ARGV[3]` TTL s.
+/// Returns 1 (confirmed), 2 (the lease had expired and nobody held the key: confirmed) or 0.
+pub const CONFIRM_LUA: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+if not v then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 2
+end
+return 0
+"#;
+
+/// `KEYS[1]` event key; `ARGV[1]` expected record. Returns 1 (deleted) or 0.
+pub const RELEASE_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#;
+
+/// The key of a service's fencing-token counter.
+pub fn fence_key(config: &Config) -> String {
+    format!("{}:{}:__fence__", config.key_prefix, config.service_name)
+}
+
+/// The fenced protocol (see the module documentation).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fenced;
+
+/// How a confirm went, as far as Redis says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConfirmReply {
+    Confirmed,
+    ConfirmedAfterExpiry,
+    LeaseLost,
+}
+
+fn int(reply: Reply, what: &str) -> Result<i64, StoreError> {
+    match reply {
+        Reply::Int(n) => Ok(n),
+        other => Err(unexpected(what, &other)),
+    }
+}
+
+impl Fenced {
+    pub(crate) async fn acquire(
+        store: &dyn Store,
+        config: &Config,
+        id: &EventKey,
+        now_us: i64,
+        owner_token: &str,
+    ) -> Result<Acquired, StoreError> {
+        let (head, tail) = record::processing_fenced_parts(&config.service_name, id, now_us, owner_token);
+        let script = Script::Acquire {
+            key: id.key.clone(),
+            fence_key: fence_key(config),
+            ttl_ms: config.processing_ttl_s * 1000,
+            head: head.clone(),
+            tail: tail.clone(),
+        };
+        let reply = store.exec(Command::Script(script)).await?;
+        match &reply {
+            Reply::Array(items) => match items.as_slice() {
+                [Reply::Bulk(s), Reply::Int(fence)] if s == b"acquired" && *fence > 0 => {
+                    let fence = *fence as u64;
+                    Ok(Acquired::Lease {
+                        expected: record::join_fenced(&head, fence, &tail),
+                        owner: Some(Owner { token: owner_token.to_owned(), fence }),
+                        took_over_stale: false,
+                    })
+                }
+                [Reply::Bulk(s)] if s == b"duplicate" => Ok(Acquired::Duplicate),
+                [Reply::Bulk(s), Reply::Int(_)] if s == b"busy" => Ok(Acquired::Busy),
+                _ => Err(unexpected("acquire", &reply)),
+            },
+            _ => Err(unexpected("acquire", &reply)),
+        }
+    }
+
+    /// Extends the lease; false when this owner no longer holds the key.
+    pub(crate) async fn renew(store: &dyn Store, config: &Config, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let script = Script::Renew {
+            key: key.to_owned(),
+            expected: expected.to_vec(),
+            ttl_ms: config.processing_ttl_s * 1000,
+        };
+        Ok(int(store.exec(Command::Script(script)).await?, "renew")? == 1)
+    }
+
+    pub(crate) async fn confirm(
+        store: &dyn Store,
+        config: &Config,
+        id: &EventKey,
+        expected: &[u8],
+        owner: &Owner,
+        now_us: i64,
+    ) -> Result<ConfirmReply, StoreError> {
+        let script = Script::Confirm {
+            key: id.key.clone(),
+            expected: expected.to_vec(),
+            value: record::completed_fenced(&config.service_name, id, now_us, owner),
+            ttl_s: config.ttl_for(&id.event_type),
+        };
+        match int(store.exec(Command::Script(script)).await?, "confirm")? {
+            1 => Ok(ConfirmReply::Confirmed),
+            2 => Ok(ConfirmReply::ConfirmedAfterExpiry),
+            0 => Ok(ConfirmReply::LeaseLost),
+            n => Err(StoreError::Protocol(format!("confirm: {n}"))),
+        }
+    }
+
+    /// Deletes the key if this owner still holds it; true when it did.
+    pub(crate) async fn release(store: &dyn Store, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+        let script = Script::Release { key: key.to_owned(), expected: expected.to_vec() };
+        Ok(int(store.exec(Command::Script(script)).await?, "release")? == 1)
+    }
+}

@@ -1,0 +1,1040 @@
+//! CPython's `json` module, byte for byte, for the v2 key hash.
+//!
+//! The Python v2 services hash the event body as `json.dumps(x, sort_keys=True)` of whatever
+//! `json.loads(value_bytes)` returned (see `docs/v2-protocol.md`, section "Key"). To derive the
+//! same Redis key in Rust we need exactly CPython 3.11's notion of the parsed value (Python `str`
+//! with lone surrogates, arbitrary-size `int`, `float`, insertion-ordered `dict` where a duplicate
+//! key keeps its first position and its last value) and exactly its serialization (ensure_ascii
+//! escaping, `repr(float)`, code point key order). This module provides that, with std only.
+//!
+//! What is matched (verified against CPython 3.11.7):
+//! - [`loads`] accepts and rejects the same inputs as `json.loads(bytes)` with the C scanner:
+//!   optional UTF-8 BOM, UTF-8 decoded with `surrogatepass` (encoded surrogates `ED A0 80` become
+//!   lone surrogates), strict strings (raw control characters are errors), `\uXXXX` escapes with
+//!   surrogate-pair joining, `NaN`/`Infinity`/`-Infinity`, ints limited to 4300 digits (sign not
+//!   counted), correctly rounded floats (overflow gives ±inf), "Extra data" after the value.
+//!   Syntax error messages and positions (in code points of the decoded text, after the BOM)
+//!   follow CPython's `JSONDecodeError.msg` / `.pos`.
+//! - [`dumps`] / [`dumps_compact`] produce the same text as `json.dumps(v, sort_keys=...)` with
+//!   the default (`", "`, `": "`) or compact (`","`, `":"`) separators and `ensure_ascii=True`.
+//!
+//! Deliberate divergences from CPython:
+//! - Nesting depth is capped at [`MAX_DEPTH`] (512) containers; deeper input gives
+//!   [`JsonError::TooDeep`]. CPython's limit is the interpreter recursion limit (about 996 levels
+//!   under the default limit of 1000, depending on the caller's stack), raising `RecursionError`.
+//!   Input nested between 513 and ~995 levels is therefore accepted by Python and rejected here.
+//! - `json.loads(bytes)` guesses UTF-16/UTF-32 from a UTF-16/32 BOM or from NUL bytes among the
+//!   first bytes (`json.detect_encoding`). That is not supported: such input is decoded as UTF-8
+//!   and gives an error here ([`JsonError::NotUtf8`] or [`JsonError::Syntax`]), while Python may
+//!   decode it successfully.
+//! - [`dumps`] never fails: an [`PyValue::Int`] built by hand with more than 4300 digits is
+//!   written out (Python's `str(int)` would raise), and non-finite floats are always written as
+//!   `NaN`/`Infinity`/`-Infinity` (Python's default `allow_nan=True`).
+//!
+//! [`loads`] never panics and never recurses deeper than [`MAX_DEPTH`]; [`dumps`] is iterative
+//! and handles any depth. Values built by hand deeper than a few thousand levels may still
+//! overflow the stack when dropped or compared, like any recursive Rust data structure.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// Maximum container nesting depth accepted by [`loads`] (CPython's is the recursion limit).
+pub const MAX_DEPTH: usize = 512;
+
+/// Python's default `sys.int_max_str_digits` (3.11): longest int literal `int(str)` accepts.
+pub const INT_MAX_STR_DIGITS: usize = 4300;
+
+/// A Python `str`: a sequence of Unicode code points, lone surrogates allowed.
+///
+/// The derived `Ord` is Python's `str` ordering (lexicographic by code point), which is what
+/// `json.dumps(..., sort_keys=True)` sorts by.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PyStr(pub Vec<u32>);
+
+impl PyStr {
+    /// The Python `str` with the characters of `s`.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(s: &str) -> Self {
+        PyStr(s.chars().map(u32::from).collect())
+    }
+
+    /// The same text as a Rust `String`, or `None` if it holds a lone surrogate (which cannot
+    /// be encoded as UTF-8; Python's `str.encode("utf-8")` raises for it too).
+    pub fn to_string_lossless(&self) -> Option<String> {
+        self.0.iter().map(|&c| char::from_u32(c)).collect()
+    }
+
+    /// The text with every lone surrogate replaced by U+FFFD (for messages and logs).
+    pub fn to_string_lossy(&self) -> String {
+        self.0
+            .iter()
+            .map(|&c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect()
+    }
+
+    /// Whether this string holds exactly the characters of `s`.
+    pub fn eq_str(&self, s: &str) -> bool {
+        let mut it = self.0.iter();
+        for ch in s.chars() {
+            if it.next() != Some(&u32::from(ch)) {
+                return false;
+            }
+        }
+        it.next().is_none()
+    }
+
+    /// Whether any code point is a surrogate (U+D800..=U+DFFF).
+    pub fn has_surrogate(&self) -> bool {
+        self.0.iter().any(|&c| (0xD800..=0xDFFF).contains(&c))
+    }
+
+    /// Number of code points (Python's `len(s)`).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the string is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for PyStr {
+    fn from(s: &str) -> Self {
+        PyStr::from_str(s)
+    }
+}
+
+/// A Python `dict` with `str` keys, in insertion order.
+///
+/// Inserting a key that is already present keeps the key at its first position and replaces the
+/// value, like Python's `d[k] = v`; so `loads` of an object with duplicate keys keeps the last
+/// value at the position of the first occurrence. Equality (`==`) is structural: the same entries
+/// in the same order (Python's `dict ==` ignores order).
+#[derive(Clone, Default)]
+pub struct PyDict {
+    entries: Vec<(PyStr, PyValue)>,
+    index: HashMap<PyStr, usize>,
+}
+
+impl PyDict {
+    /// An empty dict.
+    pub fn new() -> Self {
+        PyDict::default()
+    }
+
+    /// `d[k] = v`: a new key goes last; an existing key keeps its position and takes `v`.
+    pub fn insert(&mut self, k: PyStr, v: PyValue) {
+        if let Some(&i) = self.index.get(&k) {
+            self.entries[i].1 = v;
+        } else {
+            self.index.insert(k.clone(), self.entries.len());
+            self.entries.push((k, v));
+        }
+    }
+
+    /// `d.get(k)` for a key given as Rust text.
+    pub fn get(&self, k: &str) -> Option<&PyValue> {
+        self.get_key(&PyStr::from_str(k))
+    }
+
+    /// `d.get(k)` for a key given as a Python `str` (which may hold lone surrogates).
+    pub fn get_key(&self, k: &PyStr) -> Option<&PyValue> {
+        self.index.get(k).map(|&i| &self.entries[i].1)
+    }
+
+    /// The entries in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = &(PyStr, PyValue)> {
+        self.entries.iter()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the dict is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl fmt::Debug for PyDict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v)))
+            .finish()
+    }
+}
+
+impl PartialEq for PyDict {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl FromIterator<(PyStr, PyValue)> for PyDict {
+    fn from_iter<I: IntoIterator<Item = (PyStr, PyValue)>>(iter: I) -> Self {
+        let mut d = PyDict::new();
+        for (k, v) in iter {
+            d.insert(k, v);
+        }
+        d
+    }
+}
+
+/// A value as `json.loads` returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PyValue {
+    /// `None` (JSON `null`).
+    Null,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An `int`, as the decimal text `str(int)` prints (`-0` is `0`, no leading zeros).
+    Int(String),
+    /// A `float` (JSON numbers with a fraction or exponent, and `NaN`/`Infinity`/`-Infinity`).
+    Float(f64),
+    /// A `str`.
+    Str(PyStr),
+    /// A `list`.
+    List(Vec<PyValue>),
+    /// A `dict`.
+    Dict(PyDict),
+}
+
+impl PyValue {
+    /// Python truthiness (`bool(v)`): `None`, `False`, `0`, `0.0`, `-0.0`, `""`, `[]` and `{}`
+    /// are falsy, everything else (including `NaN`) is truthy.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            PyValue::Null => false,
+            PyValue::Bool(b) => *b,
+            PyValue::Int(s) => s != "0",
+            PyValue::Float(f) => *f != 0.0,
+            PyValue::Str(s) => !s.is_empty(),
+            PyValue::List(l) => !l.is_empty(),
+            PyValue::Dict(d) => !d.is_empty(),
+        }
+    }
+
+    /// A `str` value with the characters of `s`.
+    pub fn str(s: &str) -> Self {
+        PyValue::Str(PyStr::from_str(s))
+    }
+
+    /// The dict, if this is one.
+    pub fn as_dict(&self) -> Option<&PyDict> {
+        match self {
+            PyValue::Dict(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&PyStr> {
+        match self {
+            PyValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether this is `None`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, PyValue::Null)
+    }
+
+    /// Python's type name (`NoneType`, `bool`, `int`, `float`, `str`, `list`, `dict`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            PyValue::Null => "NoneType",
+            PyValue::Bool(_) => "bool",
+            PyValue::Int(_) => "int",
+            PyValue::Float(_) => "float",
+            PyValue::Str(_) => "str",
+            PyValue::List(_) => "list",
+            PyValue::Dict(_) => "dict",
+        }
+    }
+}
+
+/// Why [`loads`] rejected its input; each variant corresponds to a Python exception.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// The bytes are not UTF-8 (with encoded surrogates allowed): Python's `UnicodeDecodeError`.
+    NotUtf8,
+    /// Python's `json.JSONDecodeError`: its `msg`, and its `pos` in code points of the decoded
+    /// text (a leading BOM not counted).
+    Syntax {
+        /// Code point index where Python reports the error.
+        pos: usize,
+        /// Python's message, e.g. `Expecting value`.
+        msg: String,
+    },
+    /// An int literal with more than 4300 digits: Python's `ValueError` from the int max str
+    /// digits limit.
+    IntTooLong,
+    /// Nesting deeper than [`MAX_DEPTH`]: stands for Python's `RecursionError`.
+    TooDeep,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JsonError::NotUtf8 => f.write_str("body is not valid UTF-8"),
+            JsonError::Syntax { pos, msg } => write!(f, "{msg} (char {pos})"),
+            JsonError::IntTooLong => write!(
+                f,
+                "integer literal exceeds the limit of {INT_MAX_STR_DIGITS} digits"
+            ),
+            JsonError::TooDeep => write!(f, "JSON nested deeper than {MAX_DEPTH} levels"),
+        }
+    }
+}
+
+impl std::error::Error for JsonError {}
+
+/// `json.loads(bytes)`: parse JSON the way CPython 3.11 does (see the module doc).
+pub fn loads(bytes: &[u8]) -> Result<PyValue, JsonError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = decode_utf8_surrogatepass(bytes).ok_or(JsonError::NotUtf8)?;
+    let p = Parser { s: &text };
+    let start = p.skip_ws(0);
+    let (value, end) = p.scan_once(start)?;
+    let end = p.skip_ws(end);
+    if end != text.len() {
+        return Err(syntax("Extra data", end));
+    }
+    Ok(value)
+}
+
+/// `json.dumps(v, sort_keys=sort_keys)`: separators `", "` and `": "`, `ensure_ascii=True`.
+pub fn dumps(v: &PyValue, sort_keys: bool) -> String {
+    dump_with(v, sort_keys, ", ", ": ")
+}
+
+/// `json.dumps(v, sort_keys=sort_keys, separators=(",", ":"))`, `ensure_ascii=True`.
+pub fn dumps_compact(v: &PyValue, sort_keys: bool) -> String {
+    dump_with(v, sort_keys, ",", ":")
+}
+
+/// Python's `repr(float)` as `json.dumps` writes it: shortest round-trip digits, exponent form
+/// (`1e-05`, `1.5e+16`) when the decimal exponent is below -4 or at least 16, otherwise positional
+/// with at least one fractional digit (`1.0`, `0.0001`); `NaN`, `Infinity`, `-Infinity`.
+pub fn float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".to_string();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+    }
+    // `{:e}` gives the shortest digits that round-trip, e.g. "-1.2345e-5", "5e-324", "-0e0".
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (neg, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => (true, m),
+        None => (false, mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::with_capacity(digits.len() + 8);
+    if neg {
+        out.push('-');
+    }
+    if !(-4..16).contains(&exp) {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exp < 0 { '-' } else { '+' });
+        let a = exp.unsigned_abs();
+        if a < 10 {
+            out.push('0');
+        }
+        out.push_str(&a.to_string());
+    } else if exp >= 0 {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat('0').take(int_len - digits.len()));
+            out.push_str(".0");
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat('0').take((-exp - 1) as usize));
+        out.push_str(&digits);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/// `bytes.decode("utf-8", "surrogatepass")`: strict UTF-8, except that the three-byte encodings
+/// of surrogates (`ED A0 80`..=`ED BF BF`) decode to lone surrogate code points.
+fn decode_utf8_surrogatepass(b: &[u8]) -> Option<Vec<u32>> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            out.push(u32::from(c));
+            i += 1;
+            continue;
+        }
+        let (extra, min, init) = match c {
+            0xC2..=0xDF => (1, 0x80, c & 0x1F),
+            0xE0..=0xEF => (2, 0x800, c & 0x0F),
+            0xF0..=0xF4 => (3, 0x1_0000, c & 0x07),
+            _ => return None,
+        };
+        let mut cp = u32::from(init);
+        for k in 1..=extra {
+            let cc = *b.get(i + k)?;
+            if cc & 0xC0 != 0x80 {
+                return None;
+            }
+            cp = (cp << 6) | u32::from(cc & 0x3F);
+        }
+        if cp < min || cp > 0x10_FFFF {
+            return None;
+        }
+        out.push(cp);
+        i += extra + 1;
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing (a transcription of CPython 3.11 Modules/_json.c, scan_once_unicode and friends)
+
+fn syntax(msg: &str, pos: usize) -> JsonError {
+    JsonError::Syntax {
+        pos,
+        msg: msg.to_string(),
+    }
+}
+
+fn is_ws(c: u32) -> bool {
+    matches!(c, 0x20 | 0x09 | 0x0A | 0x0D)
+}
+
+fn hex_val(c: u32) -> Option<u32> {
+    char::from_u32(c).and_then(|ch| ch.to_digit(16))
+}
+
+struct Parser<'a> {
+    s: &'a [u32],
+}
+
+/// A container whose closing bracket has not been seen yet.
+enum Open {
+    List(Vec<PyValue>),
+    /// The dict so far and the key whose value is being parsed.
+    Dict(PyDict, PyStr),
+}
+
+impl Parser<'_> {
+    fn at(&self, i: usize) -> Option<u32> {
+        self.s.get(i).copied()
+    }
+
+    fn skip_ws(&self, mut i: usize) -> usize {
+        while self.at(i).is_some_and(is_ws) {
+            i += 1;
+        }
+        i
+    }
+
+    fn has_literal(&self, i: usize, lit: &str) -> bool {
+        lit.bytes()
+            .enumerate()
+            .all(|(k, b)| self.at(i + k) == Some(u32::from(b)))
+    }
+
+    /// One JSON value starting exactly at `idx`; returns it and the index just after it.
+    ///
+    /// Iterative (an explicit stack of open containers) so that neither a deep input nor a small
+    /// thread stack in a debug build can overflow the stack. Error positions and the order in
+    /// which errors are found follow CPython's recursive scanner.
+    fn scan_once(&self, mut idx: usize) -> Result<(PyValue, usize), JsonError> {
+        let mut stack: Vec<Open> = Vec::new();
+        loop {
+            // Parse the value starting at `idx`: a scalar, an empty container, or the opening of
+            // a non-empty one (then go on with its first element).
+            let Some(c) = self.at(idx) else {
+                return Err(syntax("Expecting value", idx));
+            };
+            let mut value = match c {
+                0x22 => {
+                    let (s, end) = self.scan_string(idx + 1)?;
+                    idx = end;
+                    PyValue::Str(s)
+                }
+                0x7B | 0x5B => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(JsonError::TooDeep);
+                    }
+                    let inner = self.skip_ws(idx + 1);
+                    if c == 0x7B {
+                        if self.at(inner) == Some(0x7D) {
+                            idx = inner + 1;
+                            PyValue::Dict(PyDict::new())
+                        } else {
+                            let (key, after) = self.object_key(inner)?;
+                            stack.push(Open::Dict(PyDict::new(), key));
+                            idx = after;
+                            continue;
+                        }
+                    } else if self.at(inner) == Some(0x5D) {
+                        idx = inner + 1;
+                        PyValue::List(Vec::new())
+                    } else {
+                        stack.push(Open::List(Vec::new()));
+                        idx = inner;
+                        continue;
+                    }
+                }
+                _ => {
+                    let (v, end) = self.scalar(idx)?;
+                    idx = end;
+                    v
+                }
+            };
+            // Hand the finished value to the innermost open container; close containers as
+            // long as their closing bracket follows.
+            loop {
+                let Some(top) = stack.last_mut() else {
+                    return Ok((value, idx));
+                };
+                idx = self.skip_ws(idx);
+                let (closer, is_dict) = match top {
+                    Open::List(items) => {
+                        items.push(value);
+                        (0x5D, false)
+                    }
+                    Open::Dict(d, key) => {
+                        d.insert(std::mem::take(key), value);
+                        (0x7D, true)
+                    }
+                };
+                match self.at(idx) {
+                    Some(x) if x == closer => {
+                        idx += 1;
+                        value = match stack.pop() {
+                            Some(Open::List(items)) => PyValue::List(items),
+                            Some(Open::Dict(d, _)) => PyValue::Dict(d),
+                            None => PyValue::Null, // unreachable: `top` was on the stack
+                        };
+                    }
+                    Some(0x2C) => {
+                        idx = self.skip_ws(idx + 1);
+                        if is_dict {
+                            let (key, after) = self.object_key(idx)?;
+                            if let Some(Open::Dict(_, k)) = stack.last_mut() {
+                                *k = key;
+                            }
+                            idx = after;
+                        }
+                        break;
+                    }
+                    _ => return Err(syntax("Expecting ',' delimiter", idx)),
+                }
+            }
+        }
+    }
+
+    /// `"key" :` starting at `idx` (whitespace before it already skipped); returns the key and
+    /// the index of the value (whitespace after the colon skipped).
+    fn object_key(&self, idx: usize) -> Result<(PyStr, usize), JsonError> {
+        if self.at(idx) != Some(0x22) {
+            return Err(syntax(
+                "Expecting property name enclosed in double quotes",
+                idx,
+            ));
+        }
+        let (key, after_key) = self.scan_string(idx + 1)?;
+        let idx = self.skip_ws(after_key);
+        if self.at(idx) != Some(0x3A) {
+            return Err(syntax("Expecting ':' delimiter", idx));
+        }
+        Ok((key, self.skip_ws(idx + 1)))
+    }
+
+    /// A literal (`null`, `true`, `false`, `NaN`, `Infinity`, `-Infinity`) or a number.
+    fn scalar(&self, idx: usize) -> Result<(PyValue, usize), JsonError> {
+        for (lit, v) in [
+            ("null", PyValue::Null),
+            ("true", PyValue::Bool(true)),
+            ("false", PyValue::Bool(false)),
+            ("NaN", PyValue::Float(f64::NAN)),
+            ("Infinity", PyValue::Float(f64::INFINITY)),
+            ("-Infinity", PyValue::Float(f64::NEG_INFINITY)),
+        ] {
+            if self.has_literal(idx, lit) {
+                return Ok((v, idx + lit.len()));
+            }
+        }
+        self.match_number(idx)
+    }
+
+    fn is_digit(&self, i: usize) -> bool {
+        self.at(i).is_some_and(|c| (0x30..=0x39).contains(&c))
+    }
+
+    fn match_number(&self, start: usize) -> Result<(PyValue, usize), JsonError> {
+        let mut idx = start;
+        if self.at(idx) == Some(0x2D) {
+            idx += 1;
+        }
+        match self.at(idx) {
+            Some(0x31..=0x39) => {
+                idx += 1;
+                while self.is_digit(idx) {
+                    idx += 1;
+                }
+            }
+            Some(0x30) => idx += 1,
+            _ => return Err(syntax("Expecting value", start)),
+        }
+        let int_end = idx;
+        let mut is_float = false;
+        if self.at(idx) == Some(0x2E) && self.is_digit(idx + 1) {
+            is_float = true;
+            idx += 2;
+            while self.is_digit(idx) {
+                idx += 1;
+            }
+        }
+        if matches!(self.at(idx), Some(0x65 | 0x45)) {
+            let mut e = idx + 1;
+            if matches!(self.at(e), Some(0x2B | 0x2D)) {
+                e += 1;
+            }
+            if self.is_digit(e) {
+                while self.is_digit(e) {
+                    e += 1;
+                }
+                is_float = true;
+                idx = e;
+            }
+        }
+        // Everything in start..idx is ASCII.
+        let text: String = self.s[start..idx]
+            .iter()
+            .filter_map(|&c| char::from_u32(c))
+            .collect();
+        if is_float {
+            // Rust's parse is correctly rounded and gives ±inf on overflow, like float(str).
+            let f = text
+                .parse::<f64>()
+                .map_err(|_| syntax("Expecting value", start))?;
+            return Ok((PyValue::Float(f), idx));
+        }
+        let digits = int_end - start - usize::from(text.starts_with('-'));
+        if digits > INT_MAX_STR_DIGITS {
+            return Err(JsonError::IntTooLong);
+        }
+        let text = if text == "-0" { "0".to_string() } else { text };
+        Ok((PyValue::Int(text), idx))
+    }
+
+    /// A string whose opening quote is at `begin - 1`; returns it and the index after the
+    /// closing quote.
+    fn scan_string(&self, begin: usize) -> Result<(PyStr, usize), JsonError> {
+        let quote = begin - 1;
+        let len = self.s.len();
+        let mut out = Vec::new();
+        let mut next = begin;
+        loop {
+            let c = loop {
+                let Some(d) = self.at(next) else {
+                    return Err(syntax("Unterminated string starting at", quote));
+                };
+                if d == 0x22 || d == 0x5C {
+                    break d;
+                }
+                if d <= 0x1F {
+                    return Err(syntax("Invalid control character at", next));
+                }
+                out.push(d);
+                next += 1;
+            };
+            next += 1;
+            if c == 0x22 {
+                return Ok((PyStr(out), next));
+            }
+            // A backslash at next - 1.
+            let Some(e) = self.at(next) else {
+                return Err(syntax("Unterminated string starting at", quote));
+            };
+            if e != 0x75 {
+                let ch = match e {
+                    0x22 | 0x5C | 0x2F => e,
+                    0x62 => 0x08,
+                    0x66 => 0x0C,
+                    0x6E => 0x0A,
+                    0x72 => 0x0D,
+                    0x74 => 0x09,
+                    _ => return Err(syntax("Invalid \\escape", next - 1)),
+                };
+                out.push(ch);
+                next += 1;
+                continue;
+            }
+            // \uXXXX: the 'u' is at `next`; CPython wants at least one more character after
+            // the four hex digits (the string must still be closed).
+            let u = next;
+            if u + 5 >= len {
+                return Err(syntax("Invalid \\uXXXX escape", u));
+            }
+            let c1 = self.hex4(u + 1).ok_or_else(|| syntax("Invalid \\uXXXX escape", u))?;
+            next = u + 5;
+            let mut ch = c1;
+            if (0xD800..=0xDBFF).contains(&c1)
+                && next + 6 < len
+                && self.at(next) == Some(0x5C)
+                && self.at(next + 1) == Some(0x75)
+            {
+                let u2 = next + 1;
+                let c2 = self
+                    .hex4(u2 + 1)
+                    .ok_or_else(|| syntax("Invalid \\uXXXX escape", u2))?;
+                if (0xDC00..=0xDFFF).contains(&c2) {
+                    ch = 0x1_0000 + ((c1 - 0xD800) << 10) + (c2 - 0xDC00);
+                    next += 6;
+                }
+            }
+            out.push(ch);
+        }
+    }
+
+    fn hex4(&self, i: usize) -> Option<u32> {
+        let mut v = 0;
+        for k in 0..4 {
+            v = (v << 4) | hex_val(self.at(i + k)?)?;
+        }
+        Some(v)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding (CPython 3.11 Modules/_json.c, encoder_listencode_obj with ensure_ascii=True)
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_u_escape(out: &mut String, c: u32) {
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(char::from(HEX[((c >> shift) & 0xF) as usize]));
+    }
+}
+
+fn write_str(out: &mut String, s: &PyStr) {
+    out.push('"');
+    for &c in &s.0 {
+        match c {
+            0x22 => out.push_str("\\\""),
+            0x5C => out.push_str("\\\\"),
+            0x0A => out.push_str("\\n"),
+            0x0D => out.push_str("\\r"),
+            0x09 => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0C => out.push_str("\\f"),
+            // Printable ASCII; the cast is lossless in this range.
+            0x20..=0x7E => out.push(char::from(c as u8)),
+            0x1_0000.. => {
+                let v = c.min(0x10_FFFF) - 0x1_0000;
+                push_u_escape(out, 0xD800 | (v >> 10));
+                push_u_escape(out, 0xDC00 | (v & 0x3FF));
+            }
+            _ => push_u_escape(out, c),
+        }
+    }
+    out.push('"');
+}
+
+enum Frame<'a> {
+    List(std::slice::Iter<'a, PyValue>),
+    Dict(std::vec::IntoIter<&'a (PyStr, PyValue)>),
+}
+
+fn dump_with(v: &PyValue, sort_keys: bool, item_sep: &str, key_sep: &str) -> String {
+    let mut out = String::new();
+    let mut stack: Vec<(Frame<'_>, bool)> = Vec::new();
+    let mut pending = Some(v);
+    loop {
+        if let Some(v) = pending.take() {
+            match v {
+                PyValue::Null => out.push_str("null"),
+                PyValue::Bool(true) => out.push_str("true"),
+                PyValue::Bool(false) => out.push_str("false"),
+                PyValue::Int(s) => out.push_str(s),
+                PyValue::Float(f) => out.push_str(&float_repr(*f)),
+                PyValue::Str(s) => write_str(&mut out, s),
+                PyValue::List(l) if l.is_empty() => out.push_str("[]"),
+                PyValue::Dict(d) if d.is_empty() => out.push_str("{}"),
+                PyValue::List(l) => {
+                    out.push('[');
+                    stack.push((Frame::List(l.iter()), true));
+                }
+                PyValue::Dict(d) => {
+                    out.push('{');
+                    let mut items: Vec<&(PyStr, PyValue)> = d.iter().collect();
+                    if sort_keys {
+                        items.sort_by(|a, b| a.0.cmp(&b.0));
+                    }
+                    stack.push((Frame::Dict(items.into_iter()), true));
+                }
+            }
+        }
+        let Some((frame, first)) = stack.last_mut() else {
+            return out;
+        };
+        let sep = if *first { "" } else { item_sep };
+        match frame {
+            Frame::List(it) => match it.next() {
+                Some(child) => {
+                    out.push_str(sep);
+                    pending = Some(child);
+                }
+                None => {
+                    out.push(']');
+                    stack.pop();
+                    continue;
+                }
+            },
+            Frame::Dict(it) => match it.next() {
+                Some((k, child)) => {
+                    out.push_str(sep);
+                    write_str(&mut out, k);
+                    out.push_str(key_sep);
+                    pending = Some(child);
+                }
+                None => {
+                    out.push('}');
+                    stack.pop();
+                    continue;
+                }
+            },
+        }
+        *first = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt(input: &[u8]) -> String {
+        dumps(&loads(input).unwrap(), true)
+    }
+
+    fn err(input: &[u8]) -> JsonError {
+        loads(input).unwrap_err()
+    }
+
+    fn syn(msg: &str, pos: usize) -> JsonError {
+        syntax(msg, pos)
+    }
+
+    #[test]
+    fn float_repr_matches_python() {
+        // Expected values printed by CPython 3.11.7 `json.dumps(f)`.
+        let cases: &[(f64, &str)] = &[
+            (1e-05, "1e-05"),
+            (0.0001, "0.0001"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (123456789012345678.0, "1.2345678901234568e+17"),
+            (1.0, "1.0"),
+            (100.0, "100.0"),
+            (0.5, "0.5"),
+            (0.1, "0.1"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (5e-324, "5e-324"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (1e22, "1e+22"),
+            (1e100, "1e+100"),
+            (2.5e-5, "2.5e-05"),
+            (0.00012345, "0.00012345"),
+            (1.2345e-300, "1.2345e-300"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for &(f, want) in cases {
+            assert_eq!(float_repr(f), want, "{f:e}");
+        }
+    }
+
+    #[test]
+    fn float_parsing() {
+        assert_eq!(rt(b"1e400"), "Infinity");
+        assert_eq!(rt(b"-1e400"), "-Infinity");
+        assert_eq!(rt(b"1e-400"), "0.0");
+        assert_eq!(rt(b"-0.0"), "-0.0");
+        assert_eq!(rt(b"-0e5"), "-0.0");
+        assert_eq!(rt(b"1E+05"), "100000.0");
+        assert_eq!(rt(b"1e99999999999999999999999"), "Infinity");
+        assert_eq!(rt(b"123.456e300"), "1.23456e+302");
+        assert_eq!(rt(b"[NaN, Infinity, -Infinity]"), "[NaN, Infinity, -Infinity]");
+        assert_eq!(rt(b"4.9406564584124654e-324"), "5e-324");
+    }
+
+    #[test]
+    fn ints() {
+        assert_eq!(loads(b"-0").unwrap(), PyValue::Int("0".into()));
+        assert_eq!(rt(b"-0"), "0");
+        let big = "-123456789012345678901234567890123456789012345678901234567890";
+        assert_eq!(rt(big.as_bytes()), big);
+        // 4300 digits are accepted (the sign does not count), 4301 are not.
+        let ok = "1".repeat(4300);
+        assert_eq!(rt(ok.as_bytes()), ok);
+        let neg = format!("-{ok}");
+        assert_eq!(rt(neg.as_bytes()), neg);
+        assert_eq!(err(format!("{ok}1").as_bytes()), JsonError::IntTooLong);
+        assert_eq!(err(format!("-{ok}1").as_bytes()), JsonError::IntTooLong);
+        // A float with many digits has no limit.
+        let f = format!("{ok}.0");
+        assert_eq!(rt(f.as_bytes()), "Infinity");
+    }
+
+    #[test]
+    fn strings_and_escapes() {
+        assert_eq!(
+            rt(b"\"\\u0000\\u001f\x7f\\u0080\xc3\xa9\\u2028\\uffff\xf0\x9f\x98\x80\\ud800\\udfff\\/\\\\\\\"\\b\\f\\n\\r\\t ~\""),
+            r#""\u0000\u001f\u007f\u0080\u00e9\u2028\uffff\ud83d\ude00\ud800\udfff/\\\"\b\f\n\r\t ~""#
+        );
+        // Escaped surrogate pairs join; lone or reversed surrogates stay as they are.
+        assert_eq!(loads(b"\"\\ud800\\udc00\"").unwrap(), PyValue::Str(PyStr(vec![0x10000])));
+        assert_eq!(
+            loads(b"\"\\ud800\\u0041\"").unwrap(),
+            PyValue::Str(PyStr(vec![0xD800, 0x41]))
+        );
+        assert_eq!(
+            loads(b"\"\\ud800\\n\"").unwrap(),
+            PyValue::Str(PyStr(vec![0xD800, 0x0A]))
+        );
+        assert_eq!(
+            loads(b"\"\\uDC00\\uD800\"").unwrap(),
+            PyValue::Str(PyStr(vec![0xDC00, 0xD800]))
+        );
+        // UTF-8 encoded surrogates decode (surrogatepass) and are never joined.
+        assert_eq!(
+            loads(b"\"\xed\xa0\x80\xed\xb0\x80\"").unwrap(),
+            PyValue::Str(PyStr(vec![0xD800, 0xDC00]))
+        );
+        assert_eq!(rt(b"\"\xed\xa0\x80\xed\xb0\x80\""), r#""\ud800\udc00""#);
+        assert_eq!(PyStr(vec![0xD800]).to_string_lossless(), None);
+        assert_eq!(PyStr::from_str("é").to_string_lossless().as_deref(), Some("é"));
+    }
+
+    #[test]
+    fn string_errors() {
+        assert_eq!(err(b"\"\x1f\""), syn("Invalid control character at", 1));
+        assert_eq!(err(b"\"a\nb\""), syn("Invalid control character at", 2));
+        assert_eq!(err(b"\"\\u12\""), syn("Invalid \\uXXXX escape", 2));
+        assert_eq!(err(b"\"\\ud800\\udc00"), syn("Invalid \\uXXXX escape", 8));
+        assert_eq!(err(b"\"\\x\""), syn("Invalid \\escape", 1));
+        assert_eq!(err(b"[\"abc"), syn("Unterminated string starting at", 1));
+    }
+
+    #[test]
+    fn utf8_bom_and_encoding() {
+        assert_eq!(rt(b"\xef\xbb\xbf[1]"), "[1]");
+        assert_eq!(err(b"\xef\xbb\xbf\xef\xbb\xbf[1]"), syn("Expecting value", 0));
+        assert_eq!(err(b"\"\xff\""), JsonError::NotUtf8);
+        assert_eq!(err(b"\"\xc0\x80\""), JsonError::NotUtf8);
+        assert_eq!(err(b"\"\xed\xa0\""), JsonError::NotUtf8);
+        assert_eq!(err(b"\"\xf4\x90\x80\x80\""), JsonError::NotUtf8);
+        // UTF-16 detection is not supported (Python would return []).
+        assert!(loads(b"\x00[\x00]").is_err());
+    }
+
+    #[test]
+    fn structure_errors_and_whitespace() {
+        assert_eq!(rt(b" \t\n\r1 \r\n"), "1");
+        assert_eq!(err(b"\x0c1"), syn("Expecting value", 0));
+        assert_eq!(err(b"[1] x"), syn("Extra data", 4));
+        assert_eq!(err(b"[1,]"), syn("Expecting value", 3));
+        assert_eq!(err(b"[nul]"), syn("Expecting value", 1));
+        assert_eq!(err(b"1."), syn("Extra data", 1));
+        assert_eq!(err(b"01"), syn("Extra data", 1));
+        assert_eq!(err(b""), syn("Expecting value", 0));
+        assert_eq!(err(b"{\"a\" 1}"), syn("Expecting ':' delimiter", 5));
+        assert_eq!(
+            err(b"{\"a\":1,}"),
+            syn("Expecting property name enclosed in double quotes", 7)
+        );
+        assert_eq!(err(b"[1 2]"), syn("Expecting ',' delimiter", 3));
+    }
+
+    #[test]
+    fn duplicate_keys_and_order() {
+        let v = loads(br#"{"b": 1, "a": 2, "b": 3, "c": {}, "a": []}"#).unwrap();
+        assert_eq!(dumps(&v, false), r#"{"b": 3, "a": [], "c": {}}"#);
+        assert_eq!(dumps(&v, true), r#"{"a": [], "b": 3, "c": {}}"#);
+        assert_eq!(dumps_compact(&v, false), r#"{"b":3,"a":[],"c":{}}"#);
+        let d = v.as_dict().unwrap();
+        assert_eq!(d.len(), 3);
+        assert_eq!(d.get("b"), Some(&PyValue::Int("3".into())));
+        let keys: Vec<String> = d.iter().map(|(k, _)| k.to_string_lossy()).collect();
+        assert_eq!(keys, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn sort_by_code_point() {
+        let v = loads(
+            "{\"b\":[],\"a\":{}, \"\\u00e9\":1, \"Z\":2, \"\u{1F600}\":3, \"\\uffff\":4, \"\\ud800\":5}"
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            dumps(&v, true),
+            r#"{"Z": 2, "a": {}, "b": [], "\u00e9": 1, "\ud800": 5, "\uffff": 4, "\ud83d\ude00": 3}"#
+        );
+    }
+
+    #[test]
+    fn depth_cap() {
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(loads(ok.as_bytes()).is_ok());
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(err(deep.as_bytes()), JsonError::TooDeep);
+        let unclosed = "{\"a\":".repeat(100_000);
+        assert_eq!(err(unclosed.as_bytes()), JsonError::TooDeep);
+        // dumps is iterative: a hand-built value far deeper than the cap is fine.
+        let mut v = PyValue::List(vec![]);
+        for _ in 0..5000 {
+            v = PyValue::List(vec![v]);
+        }
+        let s = dumps(&v, true);
+        assert_eq!(s.len(), 2 * 5001);
+        // Drop it iteratively so the test itself does not rely on a deep stack.
+        while let PyValue::List(mut l) = v {
+            match l.pop() {
+                Some(inner) => v = inner,
+                None => break,
+            }
+        }
+    }
+
+    #[test]
+    fn truthiness() {
+        for falsy in ["null", "false", "0", "-0", "0.0", "-0.0", "\"\"", "[]", "{}"] {
+            assert!(!loads(falsy.as_bytes()).unwrap().is_truthy(), "{falsy}");
+        }
+        for truthy in ["true", "1", "-1", "1e-300", "NaN", "\"0\"", "[0]", "{\"a\":null}"] {
+            assert!(loads(truthy.as_bytes()).unwrap().is_truthy(), "{truthy}");
+        }
+    }
+}

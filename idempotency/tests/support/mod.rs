@@ -1,0 +1,155 @@
+//! Shared by the real-Redis tests: where the server is, a private server that a test may stop
+//! and start, a clock a test can skew, and an effect log that records what handlers really did.
+#![allow(dead_code)]
+
+use idempotency::clock::Clock;
+use idempotency::redis_store::RedisStore;
+use idempotency::store::BoxFuture;
+use idempotency::{Config, Consumer, Message};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The URL of the test server that `scripts/test` started, or `None` after printing SKIPPED
+/// (a failure under `CI=true`).
+pub fn redis_url(test: &str) -> Option<String> {
+    match std::env::var("IDEMPOTENCY_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("{test}: IDEMPOTENCY_REDIS_URL is not set under CI=true: run scripts/test");
+            }
+            println!("SKIPPED: {test}: no redis-server (IDEMPOTENCY_REDIS_URL unset); run scripts/test");
+            None
+        }
+    }
+}
+
+/// A redis-server of the test's own, on a free port, without persistence.
+pub struct PrivateServer {
+    pub port: u16,
+    bin: String,
+    child: Option<Child>,
+}
+
+impl PrivateServer {
+    /// Starts one, or `None` (after SKIPPED, or a panic under CI) when there is no binary.
+    pub fn start(test: &str) -> Option<Self> {
+        let bin = match std::env::var("IDEMPOTENCY_REDIS_SERVER") {
+            Ok(b) if !b.is_empty() => b,
+            _ => {
+                redis_url(test)?;
+                "redis-server".to_owned()
+            }
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut server = PrivateServer { port, bin, child: None };
+        server.resume();
+        Some(server)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts the server again (empty: no persistence).
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        let child = Command::new(&self.bin)
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Kills the server (SIGKILL: an outage, not a shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The host clock plus an adjustable skew, with tokio's timers.
+#[derive(Default)]
+pub struct SkewedClock {
+    pub skew_us: AtomicI64,
+}
+
+impl Clock for SkewedClock {
+    fn now_unix_us(&self) -> i64 {
+        idempotency::clock::TokioClock.now_unix_us() + self.skew_us.load(Ordering::Relaxed)
+    }
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// The business side: every effect a handler really applied, in order.
+#[derive(Clone, Default)]
+pub struct Effects(pub Arc<Mutex<Vec<String>>>);
+
+impl Effects {
+    pub fn apply(&self, what: impl Into<String>) {
+        self.0.lock().unwrap().push(what.into());
+    }
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other test (or earlier run against the same server) uses.
+pub fn unique(prefix: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = idempotency::clock::TokioClock.now_unix_us();
+    format!("{prefix}-{}-{t}-{n}", std::process::id())
+}
+
+/// A v2 envelope for `event_type` with a fresh event id, sent without headers.
+pub fn envelope(event_type: &str) -> Message {
+    let id = unique("evt");
+    let body = format!(
+        r#"{{"event_id": "{id}", "event_type": "{event_type}", "source_service": "test", "correlation_id": "c-{id}", "data": {{"n": 1}}}}"#
+    );
+    Message::new("events", body.into_bytes())
+}
+
+pub async fn store(url: &str) -> Arc<RedisStore> {
+    Arc::new(RedisStore::connect(url, Duration::from_millis(500)).await.expect("connect"))
+}
+
+pub fn consumer(config: Config, store: Arc<RedisStore>, clock: Arc<dyn Clock>) -> Consumer {
+    Consumer::new(config, store, clock, unique("test-instance")).expect("valid config")
+}
+
+/// A raw connection for looking at what the protocols left in Redis.
+pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+pub async fn pttl(con: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("PTTL").arg(key).query_async(con).await.unwrap()
+}
+
+pub async fn get(con: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET").arg(key).query_async(con).await.unwrap()
+}

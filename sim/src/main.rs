@@ -1,0 +1,1 @@
+fn main() { println!("sim {}", env!("CARGO_PKG_VERSION")); }
