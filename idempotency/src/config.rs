@@ -179,3 +179,65 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_v2s() {
+        let c = Config::new("svc");
+        assert_eq!(c.key_prefix, "huleedu:idempotency:v2");
+        assert_eq!((c.default_ttl_s, c.processing_ttl_s), (86_400, 300));
+        assert_eq!(c.ttl_for("huleedu.essay.spellcheck.requested.v1"), 3_600);
+        assert_eq!(c.ttl_for("huleedu.result_aggregator.batch.completed.v1"), 259_200);
+        assert_eq!(c.ttl_for("not.in.table"), 86_400);
+        assert_eq!(c.protocol, Protocol::Fenced);
+        assert_eq!(c.on_redis_failure, FailurePolicy::FailOpen);
+        assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_callers_table_replaces_v2s() {
+        let c = Config::new("svc").ttl_table(BTreeMap::from([("x.v1".to_owned(), 60)]));
+        assert_eq!(c.ttl_for("x.v1"), 60);
+        assert_eq!(c.ttl_for("huleedu.essay.spellcheck.requested.v1"), 86_400);
+    }
+
+    #[test]
+    fn invalid_settings_name_their_field() {
+        let field = |c: Config| c.validate().unwrap_err().field;
+        assert_eq!(field(Config::new("a:b")), "service_name");
+        assert_eq!(field(Config::new("a b")), "service_name");
+        assert_eq!(field(Config::new("")), "service_name");
+        assert_eq!(field(Config::new("x".repeat(257))), "service_name");
+        assert_eq!(
+            field(Config {
+                key_prefix: "p*".into(),
+                ..Config::new("s")
+            }),
+            "key_prefix"
+        );
+        assert_eq!(
+            field(Config {
+                default_ttl_s: 0,
+                ..Config::new("s")
+            }),
+            "default_ttl_s"
+        );
+        assert_eq!(
+            field(Config {
+                processing_ttl_s: 0,
+                ..Config::new("s")
+            }),
+            "processing_ttl_s"
+        );
+        let zero = BTreeMap::from([("t".to_owned(), 0)]);
+        assert_eq!(field(Config::new("s").ttl_table(zero)), "ttl_by_event_type_s");
+        assert!(Config::new("s:")
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("service_name"));
+    }
+}

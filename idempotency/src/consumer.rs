@@ -146,7 +146,9 @@ pub enum ProcessError<E> {
 impl<E: fmt::Display> fmt::Display for ProcessError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProcessError::Handler { error, release } => write!(f, "handler failed: {error} (lock {release:?})"),
+            ProcessError::Handler { error, release } => {
+                write!(f, "handler failed: {error} (lock {release:?})")
+            }
             ProcessError::Redis(e) => write!(f, "not processed (fail_closed): {e}"),
             ProcessError::Unkeyable(e) => write!(f, "not processed (fail_closed): {e}"),
         }
@@ -219,7 +221,10 @@ impl Context {
     /// The lease's fencing token (`fenced` only): pass it to the effect store, which must
     /// reject a commit with a lower token than it has seen for this event.
     pub fn fence(&self) -> Option<u64> {
-        self.lease.as_ref().and_then(|l| l.owner.as_ref()).map(|o| o.fence)
+        self.lease
+            .as_ref()
+            .and_then(|l| l.owner.as_ref())
+            .map(|o| o.fence)
     }
 
     /// False when the handler runs without protection (fail-open).
@@ -230,7 +235,9 @@ impl Context {
     /// True once renewal found the lease taken by someone else (`fenced` only). A handler may
     /// check it before committing, but only the fencing token makes the commit safe.
     pub fn lease_lost(&self) -> bool {
-        self.lease.as_ref().is_some_and(|l| l.state.lock().expect("lease state").lost)
+        self.lease
+            .as_ref()
+            .is_some_and(|l| l.state.lock().expect("lease state").lost)
     }
 
     /// Marks the event completed. Call it after the handler's own transaction commits.
@@ -261,7 +268,9 @@ impl Context {
         let s = &self.shared;
         let now_us = s.clock.now_unix_us();
         let result = match &lease.owner {
-            None => V2::confirm(&*s.store, &*s.clock, &s.config, id).await.map(|()| ConfirmReply::Confirmed),
+            None => V2::confirm(&*s.store, &*s.clock, &s.config, id)
+                .await
+                .map(|()| ConfirmReply::Confirmed),
             Some(owner) => Fenced::confirm(&*s.store, &s.config, id, &lease.expected, owner, now_us).await,
         };
         match result {
@@ -302,11 +311,19 @@ impl Consumer {
 
     /// Derives the key of `msg` under this consumer's configuration.
     pub fn key(&self, msg: &Message) -> Result<EventKey, KeyError> {
-        derive_key(&self.shared.config.key_prefix, &self.shared.config.service_name, msg)
+        derive_key(
+            &self.shared.config.key_prefix,
+            &self.shared.config.service_name,
+            msg,
+        )
     }
 
     /// Processes one delivery: runs `handler` at most once, under the protocol's lock.
-    pub async fn process<T, E, F, Fut>(&self, msg: &Message, handler: F) -> Result<Outcome<T>, ProcessError<E>>
+    pub async fn process<T, E, F, Fut>(
+        &self,
+        msg: &Message,
+        handler: F,
+    ) -> Result<Outcome<T>, ProcessError<E>>
     where
         F: FnOnce(Context) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -327,7 +344,11 @@ impl Consumer {
             }
         };
         let (expected, owner, took_over_stale) = match acquired {
-            Ok(Acquired::Lease { expected, owner, took_over_stale }) => (expected, owner, took_over_stale),
+            Ok(Acquired::Lease {
+                expected,
+                owner,
+                took_over_stale,
+            }) => (expected, owner, took_over_stale),
             Ok(Acquired::Duplicate) => return Ok(Outcome::Duplicate),
             Ok(Acquired::Busy) => return Ok(Outcome::Busy),
             Ok(Acquired::RaceLost) => return Ok(Outcome::RaceLost),
@@ -335,8 +356,16 @@ impl Consumer {
             Err(e) => return Err(ProcessError::Redis(e)),
         };
         let fence = owner.as_ref().map(|o| o.fence);
-        let lease = Arc::new(Lease { expected, owner, state: Mutex::default() });
-        let ctx = Context { shared: s.clone(), id: Some(id.clone()), lease: Some(lease.clone()) };
+        let lease = Arc::new(Lease {
+            expected,
+            owner,
+            state: Mutex::default(),
+        });
+        let ctx = Context {
+            shared: s.clone(),
+            id: Some(id.clone()),
+            lease: Some(lease.clone()),
+        };
         let result = if fence.is_some() {
             with_renewal(handler(ctx), self.renew_loop(&id.key, &lease)).await
         } else {
@@ -377,10 +406,17 @@ impl Consumer {
         F: FnOnce(Context) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let ctx = Context { shared: self.shared.clone(), id, lease: None };
+        let ctx = Context {
+            shared: self.shared.clone(),
+            id,
+            lease: None,
+        };
         match handler(ctx).await {
             Ok(value) => Ok(Outcome::Unprotected { value, reason }),
-            Err(error) => Err(ProcessError::Handler { error, release: ReleaseStatus::Unprotected }),
+            Err(error) => Err(ProcessError::Handler {
+                error,
+                release: ReleaseStatus::Unprotected,
+            }),
         }
     }
 
@@ -427,4 +463,160 @@ async fn with_renewal<F: Future>(main: F, side: impl Future<Output = ()>) -> F::
         Poll::Pending
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BoxFuture, Command, Reply};
+    use std::sync::atomic::AtomicUsize;
+
+    /// A Redis that is down, or that answers nonsense.
+    struct Broken(Result<Reply, StoreError>);
+    impl Store for Broken {
+        fn exec(&self, _: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
+            let r = self.0.clone();
+            Box::pin(async move { r })
+        }
+    }
+    struct Fixed;
+    impl Clock for Fixed {
+        fn now_unix_us(&self) -> i64 {
+            1_700_000_000_000_000
+        }
+        fn sleep(&self, _: Duration) -> crate::store::BoxFuture<'static, ()> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    fn consumer(protocol: Protocol, policy: FailurePolicy, reply: Result<Reply, StoreError>) -> Consumer {
+        let config = Config::new("svc").protocol(protocol).on_redis_failure(policy);
+        Consumer::new(config, Arc::new(Broken(reply)), Arc::new(Fixed), "test").unwrap()
+    }
+
+    fn msg() -> Message {
+        Message::new("t", br#"{"event_id": "e1", "data": {}}"#.to_vec())
+    }
+
+    async fn run(
+        c: &Consumer,
+        m: &Message,
+        calls: &AtomicUsize,
+    ) -> Result<Outcome<()>, ProcessError<String>> {
+        c.process(m, |ctx| async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            assert!(!ctx.is_protected());
+            assert_eq!(ctx.fence(), None);
+            ctx.confirm().await.map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn redis_down_fail_open_runs_the_handler_unprotected_and_fail_closed_does_not() {
+        let down = Err(StoreError::Unavailable("connection refused".into()));
+        for protocol in [Protocol::V2, Protocol::Fenced] {
+            let calls = AtomicUsize::new(0);
+            let open = consumer(protocol, FailurePolicy::FailOpen, down.clone());
+            let outcome = run(&open, &msg(), &calls).await.unwrap();
+            assert!(matches!(
+                outcome,
+                Outcome::Unprotected {
+                    reason: Unprotected::Redis(_),
+                    ..
+                }
+            ));
+            assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+            let closed = consumer(protocol, FailurePolicy::FailClosed, down.clone());
+            let err = run(&closed, &msg(), &calls).await.unwrap_err();
+            assert_eq!(
+                err,
+                ProcessError::Redis(StoreError::Unavailable("connection refused".into()))
+            );
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                1,
+                "fail_closed did not run the handler"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reply_the_protocol_does_not_expect_counts_as_a_redis_failure() {
+        for protocol in [Protocol::V2, Protocol::Fenced] {
+            let calls = AtomicUsize::new(0);
+            let c = consumer(protocol, FailurePolicy::FailClosed, Ok(Reply::Int(42)));
+            let err = run(&c, &msg(), &calls).await.unwrap_err();
+            assert!(
+                matches!(err, ProcessError::Redis(StoreError::Protocol(_))),
+                "{err:?}"
+            );
+            assert_eq!(calls.load(Ordering::SeqCst), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_without_a_key_follows_the_failure_policy() {
+        let bad = Message::new("t", b"not json".to_vec());
+        let calls = AtomicUsize::new(0);
+        let open = consumer(Protocol::Fenced, FailurePolicy::FailOpen, Ok(Reply::Nil));
+        let outcome = run(&open, &bad, &calls).await.unwrap();
+        assert!(matches!(
+            outcome,
+            Outcome::Unprotected {
+                reason: Unprotected::Unkeyable(KeyError::BodyNotJson(_)),
+                ..
+            }
+        ));
+        let closed = consumer(Protocol::Fenced, FailurePolicy::FailClosed, Ok(Reply::Nil));
+        assert!(matches!(
+            run(&closed, &bad, &calls).await,
+            Err(ProcessError::Unkeyable(_))
+        ));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unprotected_handler_error_is_returned_once() {
+        let calls = AtomicUsize::new(0);
+        let c = consumer(Protocol::V2, FailurePolicy::FailOpen, Err(StoreError::Timeout));
+        let r = c
+            .process(&msg(), |_| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err::<(), _>("boom")
+            })
+            .await;
+        assert_eq!(
+            r,
+            Err(ProcessError::Handler {
+                error: "boom",
+                release: ReleaseStatus::Unprotected
+            })
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "unlike v2's original, no second call"
+        );
+    }
+
+    #[test]
+    fn with_renewal_drops_the_side_future_when_the_main_one_ends() {
+        let side_polls = AtomicUsize::new(0);
+        let side = poll_fn(|_| {
+            side_polls.fetch_add(1, Ordering::SeqCst);
+            Poll::<()>::Pending
+        });
+        let out = block_on(with_renewal(async { 7 }, side));
+        assert_eq!(out, 7);
+        assert_eq!(side_polls.load(Ordering::SeqCst), 0, "main was ready first");
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
 }

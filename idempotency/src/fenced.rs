@@ -133,7 +133,10 @@ impl Fenced {
                     let fence = *fence as u64;
                     Ok(Acquired::Lease {
                         expected: record::join_fenced(&head, fence, &tail),
-                        owner: Some(Owner { token: owner_token.to_owned(), fence }),
+                        owner: Some(Owner {
+                            token: owner_token.to_owned(),
+                            fence,
+                        }),
                         took_over_stale: false,
                     })
                 }
@@ -146,7 +149,12 @@ impl Fenced {
     }
 
     /// Extends the lease; false when this owner no longer holds the key.
-    pub(crate) async fn renew(store: &dyn Store, config: &Config, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+    pub(crate) async fn renew(
+        store: &dyn Store,
+        config: &Config,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, StoreError> {
         let script = Script::Renew {
             key: key.to_owned(),
             expected: expected.to_vec(),
@@ -179,7 +187,10 @@ impl Fenced {
 
     /// Deletes the key if this owner still holds it; true when it did.
     pub(crate) async fn release(store: &dyn Store, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
-        let script = Script::Release { key: key.to_owned(), expected: expected.to_vec() };
+        let script = Script::Release {
+            key: key.to_owned(),
+            expected: expected.to_vec(),
+        };
         Ok(int(store.exec(Command::Script(script)).await?, "release")? == 1)
     }
 }

@@ -61,7 +61,10 @@ impl EventKey {
     pub fn event_id_text(&self) -> Option<String> {
         match &self.event_id {
             PyValue::Null => None,
-            PyValue::Str(s) => Some(s.to_string_lossless().unwrap_or_else(|| pyjson::dumps(&self.event_id, false))),
+            PyValue::Str(s) => Some(
+                s.to_string_lossless()
+                    .unwrap_or_else(|| pyjson::dumps(&self.event_id, false)),
+            ),
             other => Some(pyjson::dumps(other, false)),
         }
     }
@@ -165,7 +168,9 @@ fn header_text(msg: &Message, name: &str) -> Result<Option<String>, KeyError> {
         None | Some([]) => Ok(None),
         Some(bytes) => match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Some(s.to_owned())),
-            Err(_) => Err(KeyError::HeaderNotUtf8 { name: name.to_owned() }),
+            Err(_) => Err(KeyError::HeaderNotUtf8 {
+                name: name.to_owned(),
+            }),
         },
     }
 }
@@ -246,7 +251,10 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
     if let Some(reason) = name_problem(&event_type, false) {
         return Err(KeyError::HostileEventType { event_type, reason });
     }
-    let key = format!("{key_prefix}:{service_name}:{}:{hash}", event_type.replace('.', "_"));
+    let key = format!(
+        "{key_prefix}:{service_name}:{}:{hash}",
+        event_type.replace('.', "_")
+    );
     Ok(EventKey {
         key,
         path,
@@ -261,4 +269,116 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
             .or(source_service)
             .unwrap_or_else(|| PyValue::str("unknown")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str = "huleedu:idempotency:v2";
+
+    fn body(json: &str) -> Message {
+        Message::new("t", json.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_header_path_hashes_the_event_id_alone_and_never_parses_the_body() {
+        let msg = Message::new("t", b"\xff not json".to_vec())
+            .with_header("event_id", "abc")
+            .with_header("event_type", "huleedu.essay.spellcheck.requested.v1");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(k.path, KeyPath::Header);
+        assert_eq!(
+            k.key,
+            format!(
+                "{P}:svc:huleedu_essay_spellcheck_requested_v1:{}",
+                sha256_hex(br#"{"event_id":"abc"}"#)
+            )
+        );
+    }
+
+    #[test]
+    fn the_body_path_hashes_data_and_event_id_with_pythons_separators() {
+        let k = derive_key(
+            P,
+            "svc",
+            &body(r#"{"event_id": "e1", "event_type": "a.b", "data": {"z": 1, "a": [1.0]}}"#),
+        )
+        .unwrap();
+        assert_eq!(k.path, KeyPath::Body);
+        let x = r#"{"data": {"a": [1.0], "z": 1}, "event_id": "e1"}"#;
+        assert_eq!(k.key, format!("{P}:svc:a_b:{}", sha256_hex(x.as_bytes())));
+        // A falsy event id hashes data alone.
+        let k = derive_key(P, "svc", &body(r#"{"event_id": "", "data": [1]}"#)).unwrap();
+        assert_eq!(k.key, format!("{P}:svc:unknown:{}", sha256_hex(b"[1]")));
+    }
+
+    #[test]
+    fn messages_without_a_key_get_a_typed_error() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"not json", "body_not_json"),
+            (b"\xff\xfe", "body_not_utf8"),
+            (b"[1]", "body_not_object"),
+            (br#"{"event_id": "e"}"#, "data_missing"),
+            (br#"{"event_id": "e", "data": null}"#, "data_missing"),
+            (br#"{"event_type": 5, "data": 1}"#, "event_type_not_string"),
+            (br#"{"event_type": "\ud800", "data": 1}"#, "event_type_not_string"),
+        ];
+        for (value, kind) in cases {
+            let err = derive_key(P, "svc", &Message::new("t", value.to_vec())).unwrap_err();
+            assert_eq!(err.kind(), *kind, "{}", String::from_utf8_lossy(value));
+        }
+        let msg = body(r#"{"data": 1}"#).with_header("event_type", b"\xc3".to_vec());
+        assert_eq!(
+            derive_key(P, "svc", &msg).unwrap_err(),
+            KeyError::HeaderNotUtf8 {
+                name: "event_type".into()
+            }
+        );
+    }
+
+    #[test]
+    fn hostile_event_types_are_rejected_where_v2_would_build_a_broken_key() {
+        let long = "a".repeat(MAX_NAME_BYTES + 1);
+        for et in [
+            "a:b",
+            "a*",
+            "a?",
+            "a[b]",
+            "a b",
+            "a\nb",
+            "a\tb",
+            "\u{85}",
+            long.as_str(),
+        ] {
+            let msg = body(r#"{"data": 1}"#).with_header("event_type", et);
+            let err = derive_key(P, "svc", &msg).unwrap_err();
+            assert_eq!(err.kind(), "hostile_event_type", "{et:?}");
+            assert!(err.to_string().contains("event type"), "{err}");
+        }
+        let fine = "a".repeat(MAX_NAME_BYTES);
+        assert!(derive_key(P, "svc", &body(r#"{"data": 1}"#).with_header("event_type", fine)).is_ok());
+        assert!(derive_key(
+            P,
+            "svc",
+            &body(r#"{"data": 1}"#).with_header("event_type", "ünï.cödé")
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn headers_take_precedence_and_the_last_occurrence_wins() {
+        let msg =
+            body(r#"{"event_id": "body-id", "event_type": "body.type", "correlation_id": "c", "data": 1}"#)
+                .with_header("event_type", "first.type")
+                .with_header("event_type", "")
+                .with_header("event_type", "last.type")
+                .with_header("trace_id", "trace");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(k.path, KeyPath::Body, "event_id header absent: body path");
+        assert_eq!(k.event_type, "last.type");
+        assert_eq!(k.event_id, PyValue::str("body-id"));
+        assert_eq!(k.correlation_id, PyValue::str("trace"));
+        assert_eq!(k.source_service, PyValue::str("unknown"));
+    }
 }

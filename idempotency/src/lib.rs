@@ -50,7 +50,9 @@ pub mod store;
 pub mod v2;
 
 pub use config::{Config, FailurePolicy, Protocol};
-pub use consumer::{ConfirmError, ConfirmStatus, Consumer, Context, Outcome, ProcessError, ReleaseStatus, Unprotected};
+pub use consumer::{
+    ConfirmError, ConfirmStatus, Consumer, Context, Outcome, ProcessError, ReleaseStatus, Unprotected,
+};
 pub use key::{EventKey, KeyError, KeyPath};
 pub use message::Message;
 pub use store::{Command, Reply, Script, Store, StoreError};

@@ -553,10 +553,7 @@ impl Parser<'_> {
     /// the index of the value (whitespace after the colon skipped).
     fn object_key(&self, idx: usize) -> Result<(PyStr, usize), JsonError> {
         if self.at(idx) != Some(0x22) {
-            return Err(syntax(
-                "Expecting property name enclosed in double quotes",
-                idx,
-            ));
+            return Err(syntax("Expecting property name enclosed in double quotes", idx));
         }
         let (key, after_key) = self.scan_string(idx + 1)?;
         let idx = self.skip_ws(after_key);
@@ -693,7 +690,9 @@ impl Parser<'_> {
             if u + 5 >= len {
                 return Err(syntax("Invalid \\uXXXX escape", u));
             }
-            let c1 = self.hex4(u + 1).ok_or_else(|| syntax("Invalid \\uXXXX escape", u))?;
+            let c1 = self
+                .hex4(u + 1)
+                .ok_or_else(|| syntax("Invalid \\uXXXX escape", u))?;
             next = u + 5;
             let mut ch = c1;
             if (0xD800..=0xDBFF).contains(&c1)
@@ -915,7 +914,10 @@ mod tests {
             r#""\u0000\u001f\u007f\u0080\u00e9\u2028\uffff\ud83d\ude00\ud800\udfff/\\\"\b\f\n\r\t ~""#
         );
         // Escaped surrogate pairs join; lone or reversed surrogates stay as they are.
-        assert_eq!(loads(b"\"\\ud800\\udc00\"").unwrap(), PyValue::Str(PyStr(vec![0x10000])));
+        assert_eq!(
+            loads(b"\"\\ud800\\udc00\"").unwrap(),
+            PyValue::Str(PyStr(vec![0x10000]))
+        );
         assert_eq!(
             loads(b"\"\\ud800\\u0041\"").unwrap(),
             PyValue::Str(PyStr(vec![0xD800, 0x41]))

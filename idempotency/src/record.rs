@@ -74,7 +74,11 @@ fn base(status: &str, times: &[(&str, i64)], service: &str, id: &EventKey) -> Py
 
 /// v2's processing record, started at `now_us`.
 pub fn processing(service: &str, id: &EventKey, now_us: i64) -> Vec<u8> {
-    pyjson::dumps(&PyValue::Dict(base("processing", &[("started_at", now_us)], service, id)), false).into_bytes()
+    pyjson::dumps(
+        &PyValue::Dict(base("processing", &[("started_at", now_us)], service, id)),
+        false,
+    )
+    .into_bytes()
 }
 
 /// v2's completed record, confirmed at `now_us` (`started_at` is the confirm time, as in v2).
@@ -88,7 +92,12 @@ pub fn completed_fenced(service: &str, id: &EventKey, now_us: i64, owner: &Owner
 }
 
 fn completed_dict(service: &str, id: &EventKey, now_us: i64, owner: Option<&Owner>) -> Vec<u8> {
-    let mut d = base("completed", &[("started_at", now_us), ("completed_at", now_us)], service, id);
+    let mut d = base(
+        "completed",
+        &[("started_at", now_us), ("completed_at", now_us)],
+        service,
+        id,
+    );
     if let Some(o) = owner {
         d.insert(PyStr::from_str("owner"), PyValue::str(&o.token));
         d.insert(PyStr::from_str("fence"), PyValue::Int(o.fence.to_string()));
@@ -98,7 +107,12 @@ fn completed_dict(service: &str, id: &EventKey, now_us: i64, owner: Option<&Owne
 
 /// A `fenced` processing record split around its fencing token, which only Redis knows when the
 /// record is written: `head + fence + tail` is the record.
-pub fn processing_fenced_parts(service: &str, id: &EventKey, now_us: i64, owner_token: &str) -> (Vec<u8>, Vec<u8>) {
+pub fn processing_fenced_parts(
+    service: &str,
+    id: &EventKey,
+    now_us: i64,
+    owner_token: &str,
+) -> (Vec<u8>, Vec<u8>) {
     let mut d = base("processing", &[("started_at", now_us)], service, id);
     d.insert(PyStr::from_str("owner"), PyValue::str(owner_token));
     let mut head = pyjson::dumps(&PyValue::Dict(d), false);

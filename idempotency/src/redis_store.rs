@@ -25,7 +25,9 @@ pub struct RedisStore {
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("timeout", &self.timeout).finish()
+        f.debug_struct("RedisStore")
+            .field("timeout", &self.timeout)
+            .finish()
     }
 }
 
@@ -82,7 +84,12 @@ impl RedisStore {
         let mut con = self.conn.clone();
         let cmd = match command {
             Command::Get { key } => redis::cmd("GET").arg(key).clone(),
-            Command::Set { key, value, condition, expiry } => {
+            Command::Set {
+                key,
+                value,
+                condition,
+                expiry,
+            } => {
                 let mut c = redis::cmd("SET");
                 c.arg(key).arg(value);
                 match condition {
@@ -105,21 +112,56 @@ impl RedisStore {
                 }
                 c
             }
-            Command::SetEx { key, ttl_s, value } => redis::cmd("SETEX").arg(key).arg(ttl_s).arg(value).clone(),
+            Command::SetEx { key, ttl_s, value } => {
+                redis::cmd("SETEX").arg(key).arg(ttl_s).arg(value).clone()
+            }
             Command::Del { keys } => redis::cmd("DEL").arg(keys).clone(),
             Command::PExpire { key, ttl_ms } => redis::cmd("PEXPIRE").arg(key).arg(ttl_ms).clone(),
             Command::PTtl { key } => redis::cmd("PTTL").arg(key).clone(),
             Command::Incr { key } => redis::cmd("INCR").arg(key).clone(),
             Command::Script(script) => {
                 return match script {
-                    Script::Acquire { key, fence_key, ttl_ms, head, tail } => {
-                        self.acquire.key(key).key(fence_key).arg(ttl_ms).arg(head).arg(tail).invoke_async(&mut con).await
+                    Script::Acquire {
+                        key,
+                        fence_key,
+                        ttl_ms,
+                        head,
+                        tail,
+                    } => {
+                        self.acquire
+                            .key(key)
+                            .key(fence_key)
+                            .arg(ttl_ms)
+                            .arg(head)
+                            .arg(tail)
+                            .invoke_async(&mut con)
+                            .await
                     }
-                    Script::Renew { key, expected, ttl_ms } => {
-                        self.renew.key(key).arg(expected).arg(ttl_ms).invoke_async(&mut con).await
+                    Script::Renew {
+                        key,
+                        expected,
+                        ttl_ms,
+                    } => {
+                        self.renew
+                            .key(key)
+                            .arg(expected)
+                            .arg(ttl_ms)
+                            .invoke_async(&mut con)
+                            .await
                     }
-                    Script::Confirm { key, expected, value, ttl_s } => {
-                        self.confirm.key(key).arg(expected).arg(value).arg(ttl_s).invoke_async(&mut con).await
+                    Script::Confirm {
+                        key,
+                        expected,
+                        value,
+                        ttl_s,
+                    } => {
+                        self.confirm
+                            .key(key)
+                            .arg(expected)
+                            .arg(value)
+                            .arg(ttl_s)
+                            .invoke_async(&mut con)
+                            .await
                     }
                     Script::Release { key, expected } => {
                         self.release.key(key).arg(expected).invoke_async(&mut con).await

@@ -71,7 +71,11 @@ impl V2 {
                 RecordState::Processing { started_at, .. } => {
                     let age_s = unix_seconds(clock.now_unix_us()) - started_at.unwrap_or(0.0);
                     if age_s > config.processing_ttl_s as f64 {
-                        store.exec(Command::Del { keys: vec![key.clone()] }).await?;
+                        store
+                            .exec(Command::Del {
+                                keys: vec![key.clone()],
+                            })
+                            .await?;
                         took_over_stale = true;
                     } else {
                         return Ok(Acquired::Busy);
@@ -90,7 +94,11 @@ impl V2 {
             expiry: Some(Expiry::Ex(config.processing_ttl_s)),
         };
         match store.exec(set).await? {
-            Reply::Ok => Ok(Acquired::Lease { expected, owner: None, took_over_stale }),
+            Reply::Ok => Ok(Acquired::Lease {
+                expected,
+                owner: None,
+                took_over_stale,
+            }),
             Reply::Nil => Ok(Acquired::RaceLost),
             other => Err(unexpected("SET NX", &other)),
         }
@@ -105,7 +113,14 @@ impl V2 {
     ) -> Result<(), StoreError> {
         let value = record::completed(&config.service_name, id, clock.now_unix_us());
         let ttl_s = config.ttl_for(&id.event_type);
-        match store.exec(Command::SetEx { key: id.key.clone(), ttl_s, value }).await? {
+        match store
+            .exec(Command::SetEx {
+                key: id.key.clone(),
+                ttl_s,
+                value,
+            })
+            .await?
+        {
             Reply::Ok => Ok(()),
             other => Err(unexpected("SETEX", &other)),
         }
@@ -113,10 +128,14 @@ impl V2 {
 
     /// `DEL key`, whoever holds the key. True when a key was deleted.
     pub(crate) async fn release(store: &dyn Store, id: &EventKey) -> Result<bool, StoreError> {
-        match store.exec(Command::Del { keys: vec![id.key.clone()] }).await? {
+        match store
+            .exec(Command::Del {
+                keys: vec![id.key.clone()],
+            })
+            .await?
+        {
             Reply::Int(n) => Ok(n > 0),
             other => Err(unexpected("DEL", &other)),
         }
     }
 }
-

@@ -8,7 +8,7 @@ mod support;
 
 use idempotency::record::{parse_record, RecordState};
 use idempotency::{
-    ConfirmError, ConfirmStatus, Config, FailurePolicy, Outcome, ProcessError, Protocol, ReleaseStatus,
+    Config, ConfirmError, ConfirmStatus, FailurePolicy, Outcome, ProcessError, Protocol, ReleaseStatus,
     StoreError, Unprotected,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,7 +46,9 @@ per_protocol!(
 );
 
 async fn first_delivery_is_processed_with_the_processing_ttl_then_the_event_types_ttl(protocol: Protocol) {
-    let Some(url) = redis_url("first_delivery") else { return };
+    let Some(url) = redis_url("first_delivery") else {
+        return;
+    };
     let store = store(&url).await;
     let c = consumer(config(protocol), store, Arc::new(SkewedClock::default()));
     for (event_type, ttl_s) in [(SPELLCHECK, 3_600), (UNLISTED, 86_400)] {
@@ -61,7 +63,13 @@ async fn first_delivery_is_processed_with_the_processing_ttl_then_the_event_type
                     let ttl = pttl(&mut con, &key).await;
                     assert!((299_000..=300_000).contains(&ttl), "processing PTTL {ttl}");
                     let value = get(&mut con, &key).await.unwrap();
-                    assert!(matches!(parse_record(&value), RecordState::Processing { started_at: Some(_), .. }));
+                    assert!(matches!(
+                        parse_record(&value),
+                        RecordState::Processing {
+                            started_at: Some(_),
+                            ..
+                        }
+                    ));
                     assert_eq!(ctx.fence().is_some(), protocol == Protocol::Fenced);
                     effects.apply(ctx.event_id().unwrap());
                     ctx.confirm().await.map_err(|e| e.to_string())
@@ -69,18 +77,39 @@ async fn first_delivery_is_processed_with_the_processing_ttl_then_the_event_type
             })
             .await
             .unwrap();
-        assert!(matches!(outcome, Outcome::Processed { confirm: ConfirmStatus::Confirmed, .. }), "{outcome:?}");
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Processed {
+                    confirm: ConfirmStatus::Confirmed,
+                    ..
+                }
+            ),
+            "{outcome:?}"
+        );
         assert_eq!(effects.all().len(), 1);
         let mut con = raw(&url).await;
         let ttl = pttl(&mut con, &key).await;
-        assert!((ttl_s * 1000 - 1_000..=ttl_s * 1000).contains(&ttl), "{event_type}: completed PTTL {ttl}");
-        assert_eq!(parse_record(&get(&mut con, &key).await.unwrap()), RecordState::Completed);
+        assert!(
+            (ttl_s * 1000 - 1_000..=ttl_s * 1000).contains(&ttl),
+            "{event_type}: completed PTTL {ttl}"
+        );
+        assert_eq!(
+            parse_record(&get(&mut con, &key).await.unwrap()),
+            RecordState::Completed
+        );
     }
 }
 
 async fn a_duplicate_after_confirm_is_skipped_without_calling_the_handler(protocol: Protocol) {
-    let Some(url) = redis_url("duplicate_after_confirm") else { return };
-    let c = consumer(config(protocol), store(&url).await, Arc::new(SkewedClock::default()));
+    let Some(url) = redis_url("duplicate_after_confirm") else {
+        return;
+    };
+    let c = consumer(
+        config(protocol),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
     let msg = envelope(SPELLCHECK);
     let effects = &Effects::default();
     let calls = &AtomicUsize::new(0);
@@ -96,7 +125,10 @@ async fn a_duplicate_after_confirm_is_skipped_without_calling_the_handler(protoc
     }
     // The same event through a second consumer (another worker of the same service).
     let other = Consumer2::of(&c, &url).await;
-    let outcome = other.process(&msg, |_| async { HandlerResult::Ok(()) }).await.unwrap();
+    let outcome = other
+        .process(&msg, |_| async { HandlerResult::Ok(()) })
+        .await
+        .unwrap();
     assert_eq!(outcome, Outcome::Duplicate);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(effects.all(), vec!["applied"]);
@@ -106,13 +138,21 @@ async fn a_duplicate_after_confirm_is_skipped_without_calling_the_handler(protoc
 struct Consumer2;
 impl Consumer2 {
     async fn of(c: &idempotency::Consumer, url: &str) -> idempotency::Consumer {
-        consumer(c.config().clone(), store(url).await, Arc::new(SkewedClock::default()))
+        consumer(
+            c.config().clone(),
+            store(url).await,
+            Arc::new(SkewedClock::default()),
+        )
     }
 }
 
 async fn a_delivery_while_another_worker_holds_the_key_is_busy(protocol: Protocol) {
     let Some(url) = redis_url("busy") else { return };
-    let a = consumer(config(protocol), store(&url).await, Arc::new(SkewedClock::default()));
+    let a = consumer(
+        config(protocol),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
     let b = Consumer2::of(&a, &url).await;
     let msg = envelope(SPELLCHECK);
     let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
@@ -124,18 +164,33 @@ async fn a_delivery_while_another_worker_holds_the_key_is_busy(protocol: Protoco
     });
     let second = async {
         held_rx.await.unwrap();
-        let outcome = b.process(&msg, |_| async { HandlerResult::Ok(()) }).await.unwrap();
+        let outcome = b
+            .process(&msg, |_| async { HandlerResult::Ok(()) })
+            .await
+            .unwrap();
         go_tx.send(()).unwrap();
         outcome
     };
     let (first, second) = tokio::join!(first, second);
-    assert!(matches!(first.unwrap(), Outcome::Processed { confirm: ConfirmStatus::Confirmed, .. }));
+    assert!(matches!(
+        first.unwrap(),
+        Outcome::Processed {
+            confirm: ConfirmStatus::Confirmed,
+            ..
+        }
+    ));
     assert_eq!(second, Outcome::Busy);
 }
 
 async fn a_handler_error_releases_the_lock_and_the_retry_runs_at_once(protocol: Protocol) {
-    let Some(url) = redis_url("error_releases") else { return };
-    let c = consumer(config(protocol), store(&url).await, Arc::new(SkewedClock::default()));
+    let Some(url) = redis_url("error_releases") else {
+        return;
+    };
+    let c = consumer(
+        config(protocol),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
     let msg = envelope(SPELLCHECK);
     let key = c.key(&msg).unwrap().key;
     let calls = &AtomicUsize::new(0);
@@ -148,9 +203,16 @@ async fn a_handler_error_releases_the_lock_and_the_retry_runs_at_once(protocol: 
         .await;
     assert_eq!(
         first,
-        Err(ProcessError::Handler { error: "first attempt fails".into(), release: ReleaseStatus::Released })
+        Err(ProcessError::Handler {
+            error: "first attempt fails".into(),
+            release: ReleaseStatus::Released
+        })
     );
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the handler runs once per process call");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the handler runs once per process call"
+    );
     assert_eq!(get(&mut raw(&url).await, &key).await, None, "the lock is gone");
     let second = c
         .process(&msg, |ctx| async move {
@@ -160,7 +222,13 @@ async fn a_handler_error_releases_the_lock_and_the_retry_runs_at_once(protocol: 
         })
         .await
         .unwrap();
-    assert!(matches!(second, Outcome::Processed { confirm: ConfirmStatus::Confirmed, .. }));
+    assert!(matches!(
+        second,
+        Outcome::Processed {
+            confirm: ConfirmStatus::Confirmed,
+            ..
+        }
+    ));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(effects.all(), vec!["applied"]);
 }
@@ -169,8 +237,14 @@ async fn a_handler_error_releases_the_lock_and_the_retry_runs_at_once(protocol: 
 /// still runs; then A confirms. `fenced` reports the loss and leaves B's lock alone; `v2`
 /// overwrites B's lock with "completed" (its weakness D).
 async fn a_confirm_after_the_lease_was_lost(protocol: Protocol) {
-    let Some(url) = redis_url("confirm_after_lease_loss") else { return };
-    let a = consumer(config(protocol), store(&url).await, Arc::new(SkewedClock::default()));
+    let Some(url) = redis_url("confirm_after_lease_loss") else {
+        return;
+    };
+    let a = consumer(
+        config(protocol),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
     let b = Consumer2::of(&a, &url).await;
     let msg = envelope(SPELLCHECK);
     let key = &a.key(&msg).unwrap().key;
@@ -180,8 +254,17 @@ async fn a_confirm_after_the_lease_was_lost(protocol: Protocol) {
             let mut con = raw(&url).await;
             let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut con).await.unwrap();
             // B takes the key and its handler is still running (it does not confirm).
-            let b_outcome = b.process(&msg, |_| async { HandlerResult::Ok(()) }).await.unwrap();
-            assert!(matches!(b_outcome, Outcome::Processed { confirm: ConfirmStatus::NotCalled, .. }));
+            let b_outcome = b
+                .process(&msg, |_| async { HandlerResult::Ok(()) })
+                .await
+                .unwrap();
+            assert!(matches!(
+                b_outcome,
+                Outcome::Processed {
+                    confirm: ConfirmStatus::NotCalled,
+                    ..
+                }
+            ));
             let b_lock = get(&mut con, &key).await.unwrap();
             let confirmed = ctx.confirm().await;
             let after = get(&mut con, &key).await.unwrap();
@@ -192,7 +275,11 @@ async fn a_confirm_after_the_lease_was_lost(protocol: Protocol) {
                 }
                 Protocol::V2 => {
                     assert_eq!(confirmed, Ok(()));
-                    assert_eq!(parse_record(&after), RecordState::Completed, "v2 overwrote B's lock");
+                    assert_eq!(
+                        parse_record(&after),
+                        RecordState::Completed,
+                        "v2 overwrote B's lock"
+                    );
                 }
             }
             HandlerResult::Ok(())
@@ -210,14 +297,25 @@ async fn a_confirm_after_the_lease_was_lost(protocol: Protocol) {
 /// (correct clock) gets the event 1 s later: v2 judges A's lock stale by comparing clocks and
 /// takes over (weakness C); fenced trusts Redis's expiry and reports busy.
 async fn a_lock_left_by_a_worker_with_a_slow_clock(protocol: Protocol) {
-    let Some(url) = redis_url("slow_clock") else { return };
+    let Some(url) = redis_url("slow_clock") else {
+        return;
+    };
     let slow = Arc::new(SkewedClock::default());
     slow.skew_us.store(-400_000_000, Ordering::Relaxed);
     let a = consumer(config(protocol), store(&url).await, slow);
     let b = Consumer2::of(&a, &url).await;
     let msg = envelope(SPELLCHECK);
-    let crashed = a.process(&msg, |_| async { HandlerResult::Ok(()) }).await.unwrap();
-    assert!(matches!(crashed, Outcome::Processed { confirm: ConfirmStatus::NotCalled, .. }));
+    let crashed = a
+        .process(&msg, |_| async { HandlerResult::Ok(()) })
+        .await
+        .unwrap();
+    assert!(matches!(
+        crashed,
+        Outcome::Processed {
+            confirm: ConfirmStatus::NotCalled,
+            ..
+        }
+    ));
     let effects = &Effects::default();
     let outcome = b
         .process(&msg, |ctx| async move {
@@ -228,7 +326,16 @@ async fn a_lock_left_by_a_worker_with_a_slow_clock(protocol: Protocol) {
         .unwrap();
     match protocol {
         Protocol::V2 => {
-            assert!(matches!(outcome, Outcome::Processed { took_over_stale: true, .. }), "{outcome:?}");
+            assert!(
+                matches!(
+                    outcome,
+                    Outcome::Processed {
+                        took_over_stale: true,
+                        ..
+                    }
+                ),
+                "{outcome:?}"
+            );
             assert_eq!(effects.all(), vec!["B"]);
         }
         Protocol::Fenced => {
@@ -243,7 +350,11 @@ async fn a_lock_left_by_a_worker_with_a_slow_clock(protocol: Protocol) {
 /// TTL, so it can no longer block the event forever.
 async fn a_processing_record_without_ttl_or_started_at(protocol: Protocol) {
     let Some(url) = redis_url("no_ttl") else { return };
-    let c = consumer(config(protocol), store(&url).await, Arc::new(SkewedClock::default()));
+    let c = consumer(
+        config(protocol),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
     let msg = envelope(SPELLCHECK);
     let key = c.key(&msg).unwrap().key;
     let mut con = raw(&url).await;
@@ -253,13 +364,25 @@ async fn a_processing_record_without_ttl_or_started_at(protocol: Protocol) {
         .query_async(&mut con)
         .await
         .unwrap();
-    let outcome = c.process(&msg, |_| async { HandlerResult::Ok(()) }).await.unwrap();
+    let outcome = c
+        .process(&msg, |_| async { HandlerResult::Ok(()) })
+        .await
+        .unwrap();
     match protocol {
-        Protocol::V2 => assert!(matches!(outcome, Outcome::Processed { took_over_stale: true, .. })),
+        Protocol::V2 => assert!(matches!(
+            outcome,
+            Outcome::Processed {
+                took_over_stale: true,
+                ..
+            }
+        )),
         Protocol::Fenced => {
             assert_eq!(outcome, Outcome::Busy);
             let ttl = pttl(&mut con, &key).await;
-            assert!((299_000..=300_000).contains(&ttl), "the TTL-less lock got the lease TTL: {ttl}");
+            assert!(
+                (299_000..=300_000).contains(&ttl),
+                "the TTL-less lock got the lease TTL: {ttl}"
+            );
         }
     }
 }
@@ -267,7 +390,9 @@ async fn a_processing_record_without_ttl_or_started_at(protocol: Protocol) {
 /// The lock's TTL is 1 s and A's handler takes 2.5 s. Fenced renews A's lease, so B is busy at
 /// 1.5 s and A confirms normally. v2 lets the lock expire: B processes too (weakness D).
 async fn a_handler_that_outlives_the_lock(protocol: Protocol) {
-    let Some(url) = redis_url("outlives_lock") else { return };
+    let Some(url) = redis_url("outlives_lock") else {
+        return;
+    };
     let mut cfg = config(protocol);
     cfg.processing_ttl_s = 1;
     let a = consumer(cfg, store(&url).await, Arc::new(SkewedClock::default()));
@@ -291,13 +416,23 @@ async fn a_handler_that_outlives_the_lock(protocol: Protocol) {
     let (first, second) = tokio::join!(first, second);
     match protocol {
         Protocol::Fenced => {
-            assert!(matches!(first.unwrap(), Outcome::Processed { confirm: ConfirmStatus::Confirmed, .. }));
+            assert!(matches!(
+                first.unwrap(),
+                Outcome::Processed {
+                    confirm: ConfirmStatus::Confirmed,
+                    ..
+                }
+            ));
             assert_eq!(second, Outcome::Busy);
             assert_eq!(effects.all(), vec!["A"]);
         }
         Protocol::V2 => {
             assert!(matches!(second, Outcome::Processed { .. }));
-            assert_eq!(effects.all(), vec!["A", "B"], "both ran: the lock expired under A");
+            assert_eq!(
+                effects.all(),
+                vec!["A", "B"],
+                "both ran: the lock expired under A"
+            );
         }
     }
 }
@@ -306,7 +441,9 @@ async fn a_handler_that_outlives_the_lock(protocol: Protocol) {
 /// log, and the outcome says it was unprotected. The effect log holds exactly what the outcomes
 /// claim.
 async fn redis_stopped_mid_test_fail_open(protocol: Protocol) {
-    let Some(mut server) = PrivateServer::start("fail_open") else { return };
+    let Some(mut server) = PrivateServer::start("fail_open") else {
+        return;
+    };
     let c = consumer(
         config(protocol).on_redis_failure(FailurePolicy::FailOpen),
         store(&server.url()).await,
@@ -321,11 +458,23 @@ async fn redis_stopped_mid_test_fail_open(protocol: Protocol) {
         }
     };
     let before = c.process(&envelope(SPELLCHECK), handler("before")).await.unwrap();
-    assert!(matches!(before, Outcome::Processed { confirm: ConfirmStatus::Confirmed, .. }));
+    assert!(matches!(
+        before,
+        Outcome::Processed {
+            confirm: ConfirmStatus::Confirmed,
+            ..
+        }
+    ));
     server.stop();
     let during = c.process(&envelope(SPELLCHECK), handler("during")).await.unwrap();
     assert!(
-        matches!(during, Outcome::Unprotected { reason: Unprotected::Redis(_), .. }),
+        matches!(
+            during,
+            Outcome::Unprotected {
+                reason: Unprotected::Redis(_),
+                ..
+            }
+        ),
         "{during:?}"
     );
     server.resume();
@@ -337,7 +486,9 @@ async fn redis_stopped_mid_test_fail_open(protocol: Protocol) {
 /// The server dies between two deliveries. Fail-closed: the handler does not run and the error
 /// says so; once the server is back the retry is processed, exactly once.
 async fn redis_stopped_mid_test_fail_closed(protocol: Protocol) {
-    let Some(mut server) = PrivateServer::start("fail_closed") else { return };
+    let Some(mut server) = PrivateServer::start("fail_closed") else {
+        return;
+    };
     let c = consumer(
         config(protocol).on_redis_failure(FailurePolicy::FailClosed),
         store(&server.url()).await,
@@ -353,7 +504,12 @@ async fn redis_stopped_mid_test_fail_closed(protocol: Protocol) {
         })
         .await;
     assert!(
-        matches!(during, Err(ProcessError::Redis(StoreError::Unavailable(_) | StoreError::Timeout))),
+        matches!(
+            during,
+            Err(ProcessError::Redis(
+                StoreError::Unavailable(_) | StoreError::Timeout
+            ))
+        ),
         "{during:?}"
     );
     assert!(effects.all().is_empty(), "nothing ran while Redis was down");
@@ -377,24 +533,41 @@ async fn redis_stopped_mid_test_fail_closed(protocol: Protocol) {
                 Err(e) => panic!("{e:?}"),
             }
         }
-        assert!(outcome.is_some(), "Redis came back but the retry never went through");
+        assert!(
+            outcome.is_some(),
+            "Redis came back but the retry never went through"
+        );
     }
     assert_eq!(effects.all(), vec!["retry"]);
 }
 
 #[tokio::test]
 async fn fencing_tokens_grow_for_a_key_and_start_above_redis_time() {
-    let Some(url) = redis_url("fencing_tokens") else { return };
-    let c = consumer(config(Protocol::Fenced), store(&url).await, Arc::new(SkewedClock::default()));
+    let Some(url) = redis_url("fencing_tokens") else {
+        return;
+    };
+    let c = consumer(
+        config(Protocol::Fenced),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
     let msg = envelope(SPELLCHECK);
     let mut con = raw(&url).await;
     let (secs, micros): (i64, i64) = redis::cmd("TIME").query_async(&mut con).await.unwrap();
     let mut last = (secs * 1_000_000 + micros) as u64;
     for _ in 0..5 {
         let r = c
-            .process(&msg, |ctx| async move { HandlerResult::Err(format!("{}", ctx.fence().unwrap())) })
+            .process(&msg, |ctx| async move {
+                HandlerResult::Err(format!("{}", ctx.fence().unwrap()))
+            })
             .await;
-        let Err(ProcessError::Handler { error, release: ReleaseStatus::Released }) = r else { panic!("{r:?}") };
+        let Err(ProcessError::Handler {
+            error,
+            release: ReleaseStatus::Released,
+        }) = r
+        else {
+            panic!("{r:?}")
+        };
         let fence: u64 = error.parse().unwrap();
         assert!(fence > last, "fence {fence} after {last}");
         last = fence;

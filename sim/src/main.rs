@@ -1,1 +1,3 @@
-fn main() { println!("sim {}", env!("CARGO_PKG_VERSION")); }
+fn main() {
+    println!("sim {}", env!("CARGO_PKG_VERSION"));
+}

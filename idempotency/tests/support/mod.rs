@@ -43,8 +43,16 @@ impl PrivateServer {
                 "redis-server".to_owned()
             }
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = PrivateServer { port, bin, child: None };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = PrivateServer {
+            port,
+            bin,
+            child: None,
+        };
         server.resume();
         Some(server)
     }
@@ -57,7 +65,16 @@ impl PrivateServer {
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "server already running");
         let child = Command::new(&self.bin)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -134,7 +151,11 @@ pub fn envelope(event_type: &str) -> Message {
 }
 
 pub async fn store(url: &str) -> Arc<RedisStore> {
-    Arc::new(RedisStore::connect(url, Duration::from_millis(500)).await.expect("connect"))
+    Arc::new(
+        RedisStore::connect(url, Duration::from_millis(500))
+            .await
+            .expect("connect"),
+    )
 }
 
 pub fn consumer(config: Config, store: Arc<RedisStore>, clock: Arc<dyn Clock>) -> Consumer {
@@ -143,7 +164,11 @@ pub fn consumer(config: Config, store: Arc<RedisStore>, clock: Arc<dyn Clock>) -
 
 /// A raw connection for looking at what the protocols left in Redis.
 pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
 }
 
 pub async fn pttl(con: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
