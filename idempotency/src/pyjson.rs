@@ -1,7 +1,7 @@
 //! CPython's `json` module, byte for byte, for the v2 key hash.
 //!
 //! The Python v2 services hash the event body as `json.dumps(x, sort_keys=True)` of whatever
-//! `json.loads(value_bytes)` returned (see `docs/v2-protocol.md`, section "Key"). To derive the
+//! `json.loads(value_bytes)` returned (v2 protocol description, section "Key"). To derive the
 //! same Redis key in Rust we need exactly CPython 3.11's notion of the parsed value (Python `str`
 //! with lone surrogates, arbitrary-size `int`, `float`, insertion-ordered `dict` where a duplicate
 //! key keeps its first position and its last value) and exactly its serialization (ensure_ascii
@@ -17,23 +17,31 @@
 //!   follow CPython's `JSONDecodeError.msg` / `.pos`.
 //! - [`dumps`] / [`dumps_compact`] produce the same text as `json.dumps(v, sort_keys=...)` with
 //!   the default (`", "`, `": "`) or compact (`","`, `":"`) separators and `ensure_ascii=True`.
+//!   Floats use [`float_repr`], which reproduces `repr(float)` including its tie-break: when two
+//!   shortest digit strings are equally close (722027621152215.25), CPython takes the even last
+//!   digit (`722027621152215.2`) where Rust's `{:e}` rounds up (`...215.3`).
+//!
+//! `idempotency/tests/v2_keys_differential.rs` checks all of this against the machine's
+//! `python3` on thousands of generated inputs.
 //!
 //! Deliberate divergences from CPython:
 //! - Nesting depth is capped at [`MAX_DEPTH`] (512) containers; deeper input gives
 //!   [`JsonError::TooDeep`]. CPython's limit is the interpreter recursion limit (about 996 levels
 //!   under the default limit of 1000, depending on the caller's stack), raising `RecursionError`.
 //!   Input nested between 513 and ~995 levels is therefore accepted by Python and rejected here.
-//! - `json.loads(bytes)` guesses UTF-16/UTF-32 from a UTF-16/32 BOM or from NUL bytes among the
-//!   first bytes (`json.detect_encoding`). That is not supported: such input is decoded as UTF-8
-//!   and gives an error here ([`JsonError::NotUtf8`] or [`JsonError::Syntax`]), while Python may
-//!   decode it successfully.
+//! - `json.loads(bytes)` guesses UTF-16/UTF-32 (`json.detect_encoding`) from a UTF-16/32 BOM
+//!   (`FF FE`, `FE FF`, `00 00 FE FF`) or from a NUL in the first or second byte (inputs of 2 or
+//!   at least 4 bytes). That is not supported: such input is decoded as UTF-8 and gives an error
+//!   here ([`JsonError::NotUtf8`] or [`JsonError::Syntax`]), while Python may decode it
+//!   successfully. Valid UTF-8 JSON never starts that way, so this only matters for hostile input.
 //! - [`dumps`] never fails: an [`PyValue::Int`] built by hand with more than 4300 digits is
 //!   written out (Python's `str(int)` would raise), and non-finite floats are always written as
 //!   `NaN`/`Infinity`/`-Infinity` (Python's default `allow_nan=True`).
 //!
-//! [`loads`] never panics and never recurses deeper than [`MAX_DEPTH`]; [`dumps`] is iterative
-//! and handles any depth. Values built by hand deeper than a few thousand levels may still
-//! overflow the stack when dropped or compared, like any recursive Rust data structure.
+//! [`loads`] never panics on any input, and both [`loads`] and [`dumps`] are iterative (explicit
+//! stacks), so neither can overflow the stack. Values built by hand far deeper than
+//! [`MAX_DEPTH`] may still overflow the stack when dropped or compared, like any recursive Rust
+//! data structure.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -327,17 +335,9 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
     }
-    // `{:e}` gives the shortest digits that round-trip, e.g. "-1.2345e-5", "5e-324", "-0e0".
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (neg, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
-    };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (digits, exp) = shortest_digits(f.abs());
     let mut out = String::with_capacity(digits.len() + 8);
-    if neg {
+    if f.is_sign_negative() {
         out.push('-');
     }
     if !(-4..16).contains(&exp) {
@@ -357,7 +357,7 @@ pub fn float_repr(f: f64) -> String {
         let int_len = exp as usize + 1;
         if digits.len() <= int_len {
             out.push_str(&digits);
-            out.extend(std::iter::repeat('0').take(int_len - digits.len()));
+            out.push_str(&"0".repeat(int_len - digits.len()));
             out.push_str(".0");
         } else {
             out.push_str(&digits[..int_len]);
@@ -366,10 +366,83 @@ pub fn float_repr(f: f64) -> String {
         }
     } else {
         out.push_str("0.");
-        out.extend(std::iter::repeat('0').take((-exp - 1) as usize));
+        out.push_str(&"0".repeat((-exp - 1) as usize));
         out.push_str(&digits);
     }
     out
+}
+
+/// Splits Rust's `{:e}` text (`"1.2345e-5"`) into its digits (`"12345"`) and exponent (`-5`).
+fn split_sci(sci: &str) -> (String, i32) {
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+    let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// The shortest digits that round-trip to `a` (finite, non-negative) and the decimal exponent of
+/// the first digit, chosen as CPython's `repr` (David Gay's dtoa, mode 0) chooses them.
+///
+/// Rust's `{:e}` already gives the shortest round-trip digits closest to the exact value; the one
+/// difference is an exact tie between two shortest candidates (the exact value ends in a 5 just
+/// past the last digit, e.g. 722027621152215.25 = `722027621152215.2` or `.3`): dtoa takes the
+/// even last digit, Rust rounds the tie up. Such ties are detected exactly and flipped.
+fn shortest_digits(a: f64) -> (String, i32) {
+    let (digits, exp) = split_sci(&format!("{a:e}"));
+    let last_odd = digits.bytes().last().is_some_and(|d| (d - b'0') & 1 == 1);
+    if !last_odd {
+        return (digits, exp);
+    }
+    let n = digits.len();
+    // Cheap filter: a tie needs digit n+1 of the exact value to be a 5.
+    let (rounded, _) = split_sci(&format!("{a:.n$e}"));
+    if rounded.bytes().last() != Some(b'5') {
+        return (digits, exp);
+    }
+    // The exact decimal value (a double has at most 767 significant digits).
+    let (exact, exact_exp) = split_sci(&format!("{a:.780e}"));
+    let exact = exact.trim_end_matches('0');
+    if exact_exp != exp || exact.len() != n + 1 || !exact.ends_with('5') {
+        return (digits, exp);
+    }
+    let lo = &exact[..n];
+    let (alt, alt_exp) = if digits == lo {
+        increment_digits(lo, exp)
+    } else {
+        (lo.to_string(), exp)
+    };
+    let alt_even = alt.bytes().last().is_some_and(|d| (d - b'0') & 1 == 0);
+    let round_trips = format!("{alt}e{}", alt_exp - (alt.len() as i32 - 1)).parse::<f64>() == Ok(a);
+    if alt_even && round_trips {
+        (alt, alt_exp)
+    } else {
+        (digits, exp)
+    }
+}
+
+/// `digits` (scientific, exponent `exp`) plus one unit in the last place, trailing zeros removed.
+fn increment_digits(digits: &str, exp: i32) -> (String, i32) {
+    let mut d: Vec<u8> = digits.bytes().collect();
+    let mut i = d.len();
+    loop {
+        if i == 0 {
+            d.insert(0, b'1');
+            return finish_digits(d, exp + 1);
+        }
+        i -= 1;
+        if d[i] == b'9' {
+            d[i] = b'0';
+        } else {
+            d[i] += 1;
+            return finish_digits(d, exp);
+        }
+    }
+}
+
+fn finish_digits(mut d: Vec<u8>, exp: i32) -> (String, i32) {
+    while d.len() > 1 && d.last() == Some(&b'0') {
+        d.pop();
+    }
+    (String::from_utf8(d).unwrap_or_default(), exp)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,6 +916,8 @@ mod tests {
     }
 
     #[test]
+    // The tie literals below are exact binary values, written with all their digits on purpose.
+    #[allow(clippy::excessive_precision)]
     fn float_repr_matches_python() {
         // Expected values printed by CPython 3.11.7 `json.dumps(f)`.
         let cases: &[(f64, &str)] = &[
@@ -866,6 +941,14 @@ mod tests {
             (2.5e-5, "2.5e-05"),
             (0.00012345, "0.00012345"),
             (1.2345e-300, "1.2345e-300"),
+            (1e23, "1e+23"),
+            (9.223372036854776e18, "9.223372036854776e+18"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (1.5e-323, "1.5e-323"),
+            // Exact ties between two shortest candidates: CPython takes the even digit.
+            (722027621152215.25, "722027621152215.2"),
+            (87027443220024.125, "87027443220024.12"),
+            (-9755197707097.3125, "-9755197707097.312"),
             (f64::NAN, "NaN"),
             (f64::INFINITY, "Infinity"),
             (f64::NEG_INFINITY, "-Infinity"),
@@ -1028,6 +1111,26 @@ mod tests {
                 None => break,
             }
         }
+    }
+
+    #[test]
+    fn max_depth_parses_and_drops_on_a_small_stack() {
+        let mut text = String::new();
+        for i in 0..MAX_DEPTH {
+            text.push_str(if i % 2 == 0 { "[" } else { "{\"k\":" });
+        }
+        text.push('0');
+        for i in (0..MAX_DEPTH).rev() {
+            text.push(if i % 2 == 0 { ']' } else { '}' });
+        }
+        let handle = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let v = loads(text.as_bytes()).unwrap();
+                dumps(&v, true) == text.replace(':', ": ")
+            })
+            .unwrap();
+        assert!(handle.join().unwrap());
     }
 
     #[test]

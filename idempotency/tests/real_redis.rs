@@ -1,3 +1,4 @@
+#![cfg(feature = "redis")]
 //! The library against a real redis-server, per protocol: what each protocol does on the wire
 //! and what the effect log shows the handler really did.
 //!
@@ -250,14 +251,11 @@ async fn a_confirm_after_the_lease_was_lost(protocol: Protocol) {
     let key = &a.key(&msg).unwrap().key;
     let (url, b, msg) = (&url, &b, &msg);
     let outcome = a
-        .process(&msg, |ctx| async move {
-            let mut con = raw(&url).await;
-            let _: i64 = redis::cmd("DEL").arg(&key).query_async(&mut con).await.unwrap();
+        .process(msg, |ctx| async move {
+            let mut con = raw(url).await;
+            let _: i64 = redis::cmd("DEL").arg(key).query_async(&mut con).await.unwrap();
             // B takes the key and its handler is still running (it does not confirm).
-            let b_outcome = b
-                .process(&msg, |_| async { HandlerResult::Ok(()) })
-                .await
-                .unwrap();
+            let b_outcome = b.process(msg, |_| async { HandlerResult::Ok(()) }).await.unwrap();
             assert!(matches!(
                 b_outcome,
                 Outcome::Processed {
@@ -265,9 +263,9 @@ async fn a_confirm_after_the_lease_was_lost(protocol: Protocol) {
                     ..
                 }
             ));
-            let b_lock = get(&mut con, &key).await.unwrap();
+            let b_lock = get(&mut con, key).await.unwrap();
             let confirmed = ctx.confirm().await;
-            let after = get(&mut con, &key).await.unwrap();
+            let after = get(&mut con, key).await.unwrap();
             match protocol {
                 Protocol::Fenced => {
                     assert_eq!(confirmed, Err(ConfirmError::LeaseLost));

@@ -1,3 +1,9 @@
+//! `sim`: run a seed of the simulation (see [`sim::cli`]).
+
 fn main() {
-    println!("sim {}", env!("CARGO_PKG_VERSION"));
+    let args: Vec<String> = std::env::args().collect();
+    let mut out = std::io::stdout().lock();
+    let code = sim::cli::main_with(args, &mut out);
+    drop(out);
+    std::process::exit(code);
 }

@@ -1,0 +1,276 @@
+//! The command line: run a seed, check its determinism, or key a message.
+//!
+//! ```text
+//! sim [--seed N] [--protocol v2|fenced] [--database plain|unique|fenced] [--trace FILE]
+//!     [--check-determinism] [-v]
+//! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
+//! ```
+//! Exit codes: 0 pass, 2 bad usage or input, 3 correctness violation, 4 liveness violation,
+//! 5 crash, 6 non-determinism. On any failure the last line is the command that reproduces it.
+
+use crate::config::{ProtocolKind, SimConfig};
+use crate::db::DbMode;
+use crate::trace;
+use crate::world::{self, RunResult};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Exit code for bad usage or input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when two runs of one seed differ.
+pub const EXIT_NONDETERMINISM: i32 = 6;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sim",
+    version,
+    about = "Deterministic simulation of idempotent Kafka consumers on Redis"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// The seed: everything random in the run derives from it.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The idempotency protocol the workers run.
+    #[arg(long, value_enum)]
+    protocol: Option<ProtocolArg>,
+    /// How the database guards effects.
+    #[arg(long, value_enum)]
+    database: Option<DatabaseArg>,
+    /// Write the trace as canonical JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Run the seed twice on fresh threads and compare the traces byte for byte.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Print the human trace.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// Print the Redis key the library derives for one Kafka message value.
+    Key {
+        /// The consuming service's name (the key's second segment).
+        #[arg(long)]
+        service: String,
+        /// The key prefix.
+        #[arg(long, default_value = idempotency::config::DEFAULT_KEY_PREFIX)]
+        prefix: String,
+        /// A Kafka header, NAME=VALUE (repeatable).
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
+        /// The message value: a file, or `-` (the default) for standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ProtocolArg {
+    V2,
+    Fenced,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DatabaseArg {
+    Plain,
+    Unique,
+    Fenced,
+}
+
+/// Runs the command line with `args` (the first is the program name), writing to `out`;
+/// returns the exit code.
+pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = write!(out, "{e}");
+            return code;
+        }
+    };
+    match cli.command {
+        Some(Sub::Key {
+            service,
+            prefix,
+            headers,
+            file,
+        }) => key(&service, &prefix, &headers, &file, out),
+        None => run(&cli, out),
+    }
+}
+
+fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dyn Write) -> i32 {
+    let mut config = idempotency::Config::new(service);
+    config.key_prefix = prefix.to_owned();
+    if let Err(e) = config.validate() {
+        let _ = writeln!(out, "error: {e}");
+        return EXIT_USAGE;
+    }
+    let mut msg = idempotency::Message::new("cli", Vec::new());
+    for h in headers {
+        let Some((name, value)) = h.split_once('=') else {
+            let _ = writeln!(out, "error: --header {h:?}: expected NAME=VALUE");
+            return EXIT_USAGE;
+        };
+        msg = msg.with_header(name, value);
+    }
+    let read = if file == "-" {
+        std::io::stdin().read_to_end(&mut msg.value).map(|_| ())
+    } else {
+        std::fs::read(file).map(|v| msg.value = v)
+    };
+    if let Err(e) = read {
+        let _ = writeln!(out, "error: cannot read {file}: {e}");
+        return EXIT_USAGE;
+    }
+    match idempotency::key::derive_key(prefix, service, &msg) {
+        Ok(k) => {
+            let _ = writeln!(out, "{}", k.key);
+            let _ = writeln!(
+                out,
+                "path={} event_type={} event_id={}",
+                k.path,
+                k.event_type,
+                k.event_id_text().unwrap_or_default()
+            );
+            0
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error: {file}: no key ({}): {e}", e.kind());
+            EXIT_USAGE
+        }
+    }
+}
+
+fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
+    let mut config = SimConfig::default();
+    let mut flags = String::new();
+    if let Some(p) = cli.protocol {
+        config.protocol = match p {
+            ProtocolArg::V2 => ProtocolKind::V2,
+            ProtocolArg::Fenced => ProtocolKind::Fenced,
+        };
+        flags.push_str(&format!(" --protocol {}", config.protocol.to_lib().name()));
+    }
+    if let Some(d) = cli.database {
+        config.database = match d {
+            DatabaseArg::Plain => DbMode::Plain,
+            DatabaseArg::Unique => DbMode::Unique,
+            DatabaseArg::Fenced => DbMode::Fenced,
+        };
+        flags.push_str(&format!(" --database {}", config.database.name()));
+    }
+    if let Err(e) = config.validate() {
+        let _ = writeln!(out, "error: {e}");
+        return EXIT_USAGE;
+    }
+    let reproduce = format!("cargo run -p sim -- --seed {}{flags}", cli.seed);
+    let _ = writeln!(out, "SEED={}", cli.seed);
+    for knob in config.knobs() {
+        let _ = writeln!(out, "{knob}");
+    }
+    let result = world::run(cli.seed, &config);
+    if cli.verbose {
+        let _ = write!(out, "{}", trace::human(&result.events));
+    }
+    if let Some(path) = &cli.trace {
+        if let Err(e) = std::fs::write(path, trace::jsonl(&result.events)) {
+            let _ = writeln!(out, "error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    let _ = writeln!(out, "{}", summary(&result));
+    for v in result.verdict.violations() {
+        let at = v
+            .first_event
+            .and_then(|i| result.events.get(i))
+            .map(|e| format!("\n    first seen: {}", e.human().trim()));
+        let _ = writeln!(out, "violation: {v}{}", at.unwrap_or_default());
+    }
+    if let world::Verdict::Crash(msg) = &result.verdict {
+        let _ = writeln!(out, "crash: {msg}");
+    }
+    let mut code = result.verdict.exit_code();
+    if cli.check_determinism {
+        let again = world::run(cli.seed, &config);
+        match first_difference(&result, &again) {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "determinism: the same trace twice ({} events, sha256 {})",
+                    result.events.len(),
+                    result.fingerprint()
+                );
+            }
+            Some(diff) => {
+                let _ = writeln!(out, "NON-DETERMINISM: {diff}");
+                code = EXIT_NONDETERMINISM;
+            }
+        }
+    }
+    if code != 0 {
+        let check = if cli.check_determinism {
+            " --check-determinism"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "reproduce: {reproduce}{check}");
+    }
+    code
+}
+
+/// One line: verdict and counts.
+pub fn summary(r: &RunResult) -> String {
+    let faults: Vec<String> = r.faults.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+    format!(
+        "verdict={} events={} produced={} applied={} duplicates={} faults={} virtual_s={:.3} wall_ms={} trace_events={} trace_sha256={}",
+        r.verdict.name(),
+        r.events_total,
+        r.produced,
+        r.applied,
+        r.duplicates,
+        if faults.is_empty() { "none".to_owned() } else { faults.join(",") },
+        r.virtual_us as f64 / 1e6,
+        r.wall.as_millis(),
+        r.events.len(),
+        r.fingerprint()
+    )
+}
+
+/// Where two runs' traces first differ, if they do.
+pub fn first_difference(a: &RunResult, b: &RunResult) -> Option<String> {
+    for (i, (x, y)) in a.events.iter().zip(&b.events).enumerate() {
+        let (x, y) = (x.json(), y.json());
+        if x != y {
+            return Some(format!("event #{i} differs:\n  first:  {x}\n  second: {y}"));
+        }
+    }
+    (a.events.len() != b.events.len())
+        .then(|| format!("the traces have {} and {} events", a.events.len(), b.events.len()))
+}
+
+struct SimTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for SimTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        write!(w, "{:>12}us", trace::now_us())
+    }
+}
+
+/// With `RUST_LOG` set, `tracing` output for this thread, stamped with virtual time (the node
+/// is in madsim's span). The guard keeps it installed.
+pub fn sim_logger() -> Option<tracing::subscriber::DefaultGuard> {
+    let filter = std::env::var("RUST_LOG").ok().filter(|f| !f.is_empty())?;
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_timer(SimTime)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .finish();
+    Some(tracing::subscriber::set_default(subscriber))
+}

@@ -1,0 +1,331 @@
+//! Everything that describes a run except the seed: topology, protocol, database, timing,
+//! faults and limits. One documented struct; every field has a default, and every knob is
+//! printed (flattened, `name=value`) at the start of a run.
+
+use crate::db::DbMode;
+use serde::{Deserialize, Serialize};
+
+/// Which idempotency protocol the workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolKind {
+    /// The Python services' protocol.
+    V2,
+    /// The safe protocol (the default).
+    Fenced,
+}
+
+impl ProtocolKind {
+    /// The library's protocol.
+    pub fn to_lib(self) -> idempotency::Protocol {
+        match self {
+            ProtocolKind::V2 => idempotency::Protocol::V2,
+            ProtocolKind::Fenced => idempotency::Protocol::Fenced,
+        }
+    }
+}
+
+/// What workers do when Redis fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicyKind {
+    /// Run unprotected (v2's behaviour).
+    FailOpen,
+    /// Retry later without committing the offset.
+    FailClosed,
+}
+
+impl FailurePolicyKind {
+    /// The library's policy.
+    pub fn to_lib(self) -> idempotency::FailurePolicy {
+        match self {
+            FailurePolicyKind::FailOpen => idempotency::FailurePolicy::FailOpen,
+            FailurePolicyKind::FailClosed => idempotency::FailurePolicy::FailClosed,
+        }
+    }
+}
+
+/// When a worker commits its Kafka offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetCommit {
+    /// After each record is processed (at-least-once).
+    AfterEach,
+    /// After every `offset_commit_every` records.
+    EveryN,
+    /// Before processing (at-most-once: a crash loses the record).
+    BeforeProcessing,
+}
+
+/// What a worker does when the event is busy (another worker holds it) or the race is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyPolicy {
+    /// Wait and deliver it again until it is processed or a duplicate.
+    Retry,
+    /// Skip it and move on, as v2's consumers do (the event is lost if the holder died).
+    Skip,
+}
+
+/// What survives a Redis crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// Nothing: restart empty.
+    None,
+    /// The state as of the last whole-second fsync: the last second's writes are lost.
+    Everysec,
+    /// Everything.
+    Always,
+}
+
+/// The nemesis's random faults. Gaps, durations and sizes are drawn uniformly from the ranges;
+/// the kind of each fault by weight (0 disables a kind).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Inject random faults during the safety phase.
+    pub random: bool,
+    /// Shortest gap between two random faults.
+    pub gap_ms_min: u64,
+    /// Longest gap between two random faults.
+    pub gap_ms_max: u64,
+    /// Weight of: crash a node (worker, redis, database or broker) and restart it later.
+    pub crash_weight: u32,
+    /// Weight of: pause a node (a GC pause), then resume it.
+    pub pause_weight: u32,
+    /// Weight of: cut a node off the network, then heal it.
+    pub clog_weight: u32,
+    /// Weight of: cut the link between two nodes (both ways), then heal it.
+    pub partition_weight: u32,
+    /// Weight of: raise the network latency for a while.
+    pub latency_weight: u32,
+    /// Weight of: make a share of Redis commands fail for a while.
+    pub redis_errors_weight: u32,
+    /// Weight of: skew or jump a node's wall clock.
+    pub clock_weight: u32,
+    /// Weight of: crash a worker at the next named point of its handler path.
+    pub fault_point_weight: u32,
+    /// Longest a crashed node stays down.
+    pub down_ms_max: u64,
+    /// Longest pause.
+    pub pause_ms_max: u64,
+    /// Longest clog or partition.
+    pub clog_ms_max: u64,
+    /// Highest latency during a spike.
+    pub latency_ms_max: u64,
+    /// Longest latency spike.
+    pub latency_spike_ms_max: u64,
+    /// Largest share of Redis commands that fail during an error window.
+    pub redis_error_share_max: f64,
+    /// Longest Redis error window.
+    pub redis_errors_ms_max: u64,
+    /// Largest clock offset (either way) a skew or jump sets.
+    pub clock_offset_ms_max: u64,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            random: true,
+            gap_ms_min: 100,
+            gap_ms_max: 2_000,
+            crash_weight: 3,
+            pause_weight: 2,
+            clog_weight: 2,
+            partition_weight: 2,
+            latency_weight: 1,
+            redis_errors_weight: 2,
+            clock_weight: 2,
+            fault_point_weight: 3,
+            down_ms_max: 5_000,
+            pause_ms_max: 8_000,
+            clog_ms_max: 3_000,
+            latency_ms_max: 300,
+            latency_spike_ms_max: 3_000,
+            redis_error_share_max: 0.5,
+            redis_errors_ms_max: 3_000,
+            clock_offset_ms_max: 600_000,
+        }
+    }
+}
+
+/// One run's description, except the seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// The scenario's name.
+    pub name: String,
+    /// Worker nodes.
+    pub workers: u32,
+    /// Partitions of the topic.
+    pub partitions: u32,
+    /// Events the producer publishes.
+    pub events: u32,
+    /// Share of events sent with `event_id`/`event_type` headers (the rest body-only).
+    pub headers_share: f64,
+    /// Event types drawn for the events.
+    pub event_types: Vec<String>,
+    /// The protocol.
+    pub protocol: ProtocolKind,
+    /// What workers do when Redis fails.
+    pub on_redis_failure: FailurePolicyKind,
+    /// What workers do with a busy event.
+    pub on_busy: BusyPolicy,
+    /// The lock's (lease's) TTL.
+    pub processing_ttl_s: u64,
+    /// How the database guards effects.
+    pub database: DbMode,
+    /// When workers commit offsets.
+    pub offset_commit: OffsetCommit,
+    /// For `every_n`: how many records per commit.
+    pub offset_commit_every: u32,
+    /// What survives a Redis crash.
+    pub redis_persistence: Persistence,
+    /// Shortest handler run (before its database commit).
+    pub handler_ms_min: u64,
+    /// Longest handler run.
+    pub handler_ms_max: u64,
+    /// A worker's Redis command timeout.
+    pub redis_timeout_ms: u64,
+    /// A worker's database and broker call timeout.
+    pub call_timeout_ms: u64,
+    /// Lowest one-way network latency.
+    pub latency_ms_min: u64,
+    /// Highest one-way network latency (outside spikes).
+    pub latency_ms_max: u64,
+    /// Virtual time of the safety phase (faults on).
+    pub safety_s: u64,
+    /// Longest virtual time of the liveness phase (healed; the run must converge in it).
+    pub liveness_s_max: u64,
+    /// Most task polls a run may take (a livelock guard).
+    pub steps_max: u64,
+    /// The nemesis.
+    pub faults: FaultConfig,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            name: "default".into(),
+            workers: 3,
+            partitions: 3,
+            events: 100,
+            headers_share: 0.5,
+            event_types: vec![
+                "huleedu.essay.spellcheck.requested.v1".into(),
+                "huleedu.batch.essays.registered.v1".into(),
+                "huleedu.cj_assessment.completed.v1".into(),
+                "huleedu.result_aggregator.batch.completed.v1".into(),
+            ],
+            protocol: ProtocolKind::Fenced,
+            on_redis_failure: FailurePolicyKind::FailOpen,
+            on_busy: BusyPolicy::Retry,
+            processing_ttl_s: 300,
+            database: DbMode::Unique,
+            offset_commit: OffsetCommit::AfterEach,
+            offset_commit_every: 5,
+            redis_persistence: Persistence::Everysec,
+            handler_ms_min: 5,
+            handler_ms_max: 200,
+            redis_timeout_ms: 500,
+            call_timeout_ms: 1_000,
+            latency_ms_min: 1,
+            latency_ms_max: 5,
+            safety_s: 30,
+            liveness_s_max: 3_600,
+            steps_max: 20_000_000,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Every knob as `name=value`, nested names dotted, in a stable order.
+    pub fn knobs(&self) -> Vec<String> {
+        fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        let name = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&name, v, out);
+                    }
+                }
+                serde_json::Value::String(s) => out.push(format!("{prefix}={s}")),
+                other => out.push(format!("{prefix}={other}")),
+            }
+        }
+        let mut out = Vec::new();
+        walk(
+            "",
+            &serde_json::to_value(self).expect("config serializes"),
+            &mut out,
+        );
+        out
+    }
+
+    /// Checks that the run can be built; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("workers", self.workers as u64),
+            ("partitions", self.partitions as u64),
+            ("processing_ttl_s", self.processing_ttl_s),
+            ("redis_timeout_ms", self.redis_timeout_ms),
+            ("call_timeout_ms", self.call_timeout_ms),
+            ("liveness_s_max", self.liveness_s_max),
+            ("steps_max", self.steps_max),
+            ("offset_commit_every", self.offset_commit_every as u64),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("`{name}` must be > 0"));
+        }
+        if self.workers > 200 || self.partitions > 1_000 || self.events > 1_000_000 {
+            return Err("`workers` <= 200, `partitions` <= 1000 and `events` <= 1000000".into());
+        }
+        if !(0.0..=1.0).contains(&self.headers_share) {
+            return Err("`headers_share` must be within 0..=1".into());
+        }
+        if !(0.0..=1.0).contains(&self.faults.redis_error_share_max) {
+            return Err("`faults.redis_error_share_max` must be within 0..=1".into());
+        }
+        if self.event_types.is_empty() {
+            return Err("`event_types` must not be empty".into());
+        }
+        for (lo, hi, name) in [
+            (
+                self.handler_ms_min,
+                self.handler_ms_max,
+                "handler_ms_min <= handler_ms_max",
+            ),
+            (
+                self.latency_ms_min,
+                self.latency_ms_max,
+                "latency_ms_min <= latency_ms_max",
+            ),
+            (
+                self.faults.gap_ms_min,
+                self.faults.gap_ms_max,
+                "faults.gap_ms_min <= faults.gap_ms_max",
+            ),
+        ] {
+            if lo > hi {
+                return Err(format!("`{name}` does not hold ({lo} > {hi})"));
+            }
+        }
+        if self.faults.gap_ms_min == 0 {
+            return Err("`faults.gap_ms_min` must be > 0".into());
+        }
+        let mut lib = idempotency::Config::new("sim_worker");
+        lib.processing_ttl_s = self.processing_ttl_s;
+        for t in &self.event_types {
+            if let Some(why) = idempotency::key::name_problem(t, false) {
+                return Err(format!("`event_types`: {t:?} {why}"));
+            }
+        }
+        lib.validate().map_err(|e| e.to_string())
+    }
+}

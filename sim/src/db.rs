@@ -1,0 +1,227 @@
+//! The database where business effects land, and the ground truth of what happened.
+//!
+//! A transaction applies one event's effect. Modes:
+//! - `plain`: every commit applies;
+//! - `unique`: the event id is a unique key in the same transaction, so a second commit for an
+//!   event is rejected (the transactional-dedup remedy);
+//! - `fenced`: a commit whose fencing token is lower than the highest seen for the event's
+//!   Redis key is rejected (a commit without a token, from v2 or fail-open, is not checked).
+//!
+//! Every attempt and every applied effect is recorded with the virtual time; checkers read this
+//! record, never the workers' beliefs. Commits are durable: a crash loses nothing committed.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How the database guards against duplicate effects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DbMode {
+    /// Every commit applies.
+    Plain,
+    /// One effect per event id.
+    Unique,
+    /// Commits with a token below the highest seen for the key are rejected.
+    Fenced,
+}
+
+impl DbMode {
+    /// The mode's name as written in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            DbMode::Plain => "plain",
+            DbMode::Unique => "unique",
+            DbMode::Fenced => "fenced",
+        }
+    }
+}
+
+/// One transaction: apply `event_id`'s effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Apply {
+    /// The event's id (the producer's).
+    pub event_id: String,
+    /// The event's Redis key, what fencing tokens are issued for (empty when it has none).
+    pub key: String,
+    /// The lease's fencing token, when the protocol has one.
+    pub fence: Option<u64>,
+    /// Who commits.
+    pub worker: String,
+}
+
+/// What a transaction did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyResult {
+    /// The effect was applied.
+    Applied,
+    /// `unique`: the event's effect is already there.
+    Duplicate,
+    /// `fenced`: a higher token has committed for this key.
+    StaleFence {
+        /// The highest token seen.
+        highest: u64,
+    },
+}
+
+impl ApplyResult {
+    /// A short stable name for traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApplyResult::Applied => "applied",
+            ApplyResult::Duplicate => "duplicate",
+            ApplyResult::StaleFence { .. } => "stale_fence",
+        }
+    }
+}
+
+/// An applied effect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Effect {
+    /// Virtual time of the commit.
+    pub t_us: u64,
+    /// Who committed it.
+    pub worker: String,
+    /// The token it carried.
+    pub fence: Option<u64>,
+}
+
+/// The database's state: a pure state machine.
+#[derive(Clone, Debug)]
+pub struct DbModel {
+    mode: DbMode,
+    attempts: u64,
+    effects: BTreeMap<String, Vec<Effect>>,
+    highest_fence: BTreeMap<String, u64>,
+}
+
+impl DbModel {
+    /// An empty database in `mode`.
+    pub fn new(mode: DbMode) -> Self {
+        DbModel {
+            mode,
+            attempts: 0,
+            effects: BTreeMap::new(),
+            highest_fence: BTreeMap::new(),
+        }
+    }
+
+    /// Runs one transaction at virtual time `t_us`.
+    pub fn apply(&mut self, req: &Apply, t_us: u64) -> ApplyResult {
+        self.attempts += 1;
+        match self.mode {
+            DbMode::Plain => {}
+            DbMode::Unique => {
+                if self.effects.contains_key(&req.event_id) {
+                    return ApplyResult::Duplicate;
+                }
+            }
+            DbMode::Fenced => {
+                if let Some(fence) = req.fence {
+                    let highest = self.highest_fence.entry(req.key.clone()).or_insert(0);
+                    if fence < *highest {
+                        return ApplyResult::StaleFence { highest: *highest };
+                    }
+                    *highest = fence;
+                }
+            }
+        }
+        let effects = self.effects.entry(req.event_id.clone()).or_default();
+        effects.push(Effect {
+            t_us,
+            worker: req.worker.clone(),
+            fence: req.fence,
+        });
+        debug_assert!(
+            self.mode != DbMode::Unique || effects.len() == 1,
+            "unique mode applied twice"
+        );
+        ApplyResult::Applied
+    }
+
+    /// Every applied effect, by event id.
+    pub fn effects(&self) -> &BTreeMap<String, Vec<Effect>> {
+        &self.effects
+    }
+
+    /// How many effects `event_id` has.
+    pub fn applied_count(&self, event_id: &str) -> usize {
+        self.effects.get(event_id).map_or(0, Vec::len)
+    }
+
+    /// How many transactions were attempted.
+    pub fn attempts(&self) -> u64 {
+        self.attempts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(event_id: &str, fence: Option<u64>) -> Apply {
+        Apply {
+            event_id: event_id.into(),
+            key: format!("k:{event_id}"),
+            fence,
+            worker: "w".into(),
+        }
+    }
+
+    #[test]
+    fn plain_applies_every_commit() {
+        let mut db = DbModel::new(DbMode::Plain);
+        assert_eq!(db.apply(&req("e", None), 1), ApplyResult::Applied);
+        assert_eq!(db.apply(&req("e", None), 2), ApplyResult::Applied);
+        assert_eq!(db.applied_count("e"), 2);
+    }
+
+    #[test]
+    fn unique_rejects_a_second_commit_for_an_event() {
+        let mut db = DbModel::new(DbMode::Unique);
+        assert_eq!(db.apply(&req("e", Some(1)), 1), ApplyResult::Applied);
+        assert_eq!(db.apply(&req("e", Some(2)), 2), ApplyResult::Duplicate);
+        assert_eq!(db.apply(&req("f", None), 3), ApplyResult::Applied);
+        assert_eq!((db.applied_count("e"), db.attempts()), (1, 3));
+    }
+
+    #[test]
+    fn fenced_rejects_a_lower_token_for_the_key_and_accepts_equal_or_higher() {
+        let mut db = DbModel::new(DbMode::Fenced);
+        assert_eq!(db.apply(&req("e", Some(5)), 1), ApplyResult::Applied);
+        assert_eq!(
+            db.apply(&req("e", Some(4)), 2),
+            ApplyResult::StaleFence { highest: 5 }
+        );
+        assert_eq!(db.apply(&req("e", Some(5)), 3), ApplyResult::Applied);
+        assert_eq!(
+            db.apply(&req("e", None), 4),
+            ApplyResult::Applied,
+            "no token, no check"
+        );
+        assert_eq!(db.applied_count("e"), 3);
+    }
+}
+
+/// The database node's main task: serve transactions until killed. The state lives in the
+/// world, so a restart loses nothing committed.
+pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
+    crate::rpc::serve(move |req: Apply, _from| {
+        let t_us = crate::trace::now_us();
+        let result = s.db.lock().expect("db state").apply(&req, t_us);
+        let fence = req.fence;
+        s.trace.record(
+            "db",
+            "effect_attempt",
+            crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence, "result" => result.name()},
+        );
+        if result == ApplyResult::Applied {
+            s.trace.record(
+                "db",
+                "effect_applied",
+                crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence},
+            );
+        }
+        result
+    })
+    .await
+}

@@ -1,0 +1,113 @@
+//! The workload and the producer node that publishes it.
+//!
+//! The scenario's events are drawn from the run's `workload` stream before the simulation
+//! starts: v2 envelopes with UUID-like ids and event types from the config, some sent with
+//! `event_id`/`event_type` headers and some body-only. The producer publishes them in order,
+//! retrying a produce whose ack it did not get (which may append the record twice, as a real
+//! producer without idempotence does). Its progress survives its restarts.
+
+use crate::config::SimConfig;
+use crate::fields;
+use crate::kafka::{KafkaReply, KafkaRequest, Record};
+use crate::rpc::Client;
+use crate::world::Shared;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One event of the workload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadEvent {
+    /// The event id.
+    pub event_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// Sent with headers (else body-only).
+    pub with_headers: bool,
+    /// What goes on the wire.
+    pub record: Record,
+    /// Pause before publishing it.
+    pub gap_ms: u64,
+}
+
+fn uuid(rng: &mut ChaCha8Rng) -> String {
+    let b: [u8; 16] = rng.gen();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Draws the run's events.
+pub fn workload(config: &SimConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
+    // Spread publishing over about two thirds of the safety phase.
+    let gap_ms_max = (config.safety_s * 1000 * 4 / 3 / u64::from(config.events.max(1))).max(1);
+    (0..config.events)
+        .map(|i| {
+            let event_id = uuid(rng);
+            let event_type = config.event_types[rng.gen_range(0..config.event_types.len())].clone();
+            let with_headers = rng.gen_bool(config.headers_share);
+            let correlation_id = uuid(rng);
+            let envelope = serde_json::json!({
+                "event_id": event_id,
+                "event_type": event_type,
+                "event_timestamp": format!("2025-11-28T07:33:{:02}Z", i % 60),
+                "source_service": "sim_producer",
+                "schema_version": 1,
+                "correlation_id": correlation_id,
+                "data_schema_uri": null,
+                "data": {"essay_id": format!("essay-{i}"), "words": rng.gen_range(10..5000), "score": rng.gen_range(0.0..1.0)},
+                "metadata": null,
+            });
+            let mut headers = Vec::new();
+            if with_headers {
+                headers.push(("event_id".to_owned(), event_id.clone().into_bytes()));
+                headers.push(("event_type".to_owned(), event_type.clone().into_bytes()));
+                headers.push(("trace_id".to_owned(), correlation_id.into_bytes()));
+                headers.push(("source_service".to_owned(), b"sim_producer".to_vec()));
+            }
+            let record = Record { key: event_id.clone(), headers, value: envelope.to_string().into_bytes() };
+            WorkloadEvent { event_id, event_type, with_headers, record, gap_ms: rng.gen_range(0..=gap_ms_max) }
+        })
+        .collect()
+}
+
+/// The producer node's main task.
+pub async fn run(s: Arc<Shared>) {
+    let client = Client::bind(s.reply_tags.clone()).await;
+    let timeout = Duration::from_millis(s.config.call_timeout_ms);
+    loop {
+        let next = *s.producer_next.lock().expect("producer progress");
+        let Some(event) = s.workload.get(next) else {
+            return std::future::pending().await;
+        };
+        madsim::time::sleep(Duration::from_millis(event.gap_ms)).await;
+        loop {
+            match client
+                .call(
+                    s.kafka_addr(),
+                    KafkaRequest::Produce(event.record.clone()),
+                    timeout,
+                )
+                .await
+            {
+                Ok(KafkaReply::Produced { .. }) => break,
+                _ => {
+                    s.trace.record(
+                        "producer",
+                        "produce_retry",
+                        fields! {"event_id" => event.event_id.as_str()},
+                    );
+                    madsim::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        *s.producer_next.lock().expect("producer progress") = next + 1;
+    }
+}

@@ -1,0 +1,185 @@
+//! The Redis node: the [`RedisModel`] state machine served on the simulated network, its
+//! persistence on crash, injected command failures, and the client the workers' `idempotency`
+//! consumers use as their [`Store`].
+
+use crate::config::Persistence;
+use crate::fields;
+use crate::redis_model::RedisModel;
+use crate::rpc::{self, Client, RpcError};
+use crate::world::Shared;
+use idempotency::clock::Clock;
+use idempotency::store::{BoxFuture, Command, Expiry, Reply, Script, SetCondition, Store, StoreError};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Redis node's state, kept by the world across incarnations.
+pub struct RedisState {
+    /// The live data set.
+    pub model: RedisModel,
+    /// What the last fsync wrote (for `everysec`).
+    pub disk: RedisModel,
+    /// Share of commands failed on purpose (the nemesis sets it).
+    pub error_share: f64,
+    /// Draws which commands fail.
+    pub rng: ChaCha8Rng,
+}
+
+impl RedisState {
+    /// A fresh, empty server.
+    pub fn new(rng: ChaCha8Rng) -> Self {
+        RedisState {
+            model: RedisModel::new(),
+            disk: RedisModel::new(),
+            error_share: 0.0,
+            rng,
+        }
+    }
+
+    /// What the data set becomes when the server crashes.
+    pub fn crash(&mut self, persistence: Persistence) {
+        match persistence {
+            Persistence::None => self.model = RedisModel::new(),
+            Persistence::Everysec => self.model = self.disk.clone(),
+            Persistence::Always => {}
+        }
+        self.disk = self.model.clone();
+    }
+}
+
+fn text(bytes: &[u8]) -> Value {
+    Value::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// A command's arguments after the key, for the trace.
+pub fn args(cmd: &Command) -> Vec<Value> {
+    match cmd {
+        Command::Get { .. } | Command::PTtl { .. } | Command::Incr { .. } => vec![],
+        Command::Set {
+            value,
+            condition,
+            expiry,
+            ..
+        } => {
+            let mut a = vec![text(value)];
+            match condition {
+                SetCondition::Always => {}
+                SetCondition::Nx => a.push("NX".into()),
+                SetCondition::Xx => a.push("XX".into()),
+            }
+            match expiry {
+                None => {}
+                Some(Expiry::Ex(s)) => a.extend(["EX".into(), Value::from(*s)]),
+                Some(Expiry::Px(ms)) => a.extend(["PX".into(), Value::from(*ms)]),
+            }
+            a
+        }
+        Command::SetEx { ttl_s, value, .. } => vec![Value::from(*ttl_s), text(value)],
+        Command::Del { keys } => keys.iter().skip(1).map(|k| Value::from(k.as_str())).collect(),
+        Command::PExpire { ttl_ms, .. } => vec![Value::from(*ttl_ms)],
+        Command::Script(Script::Acquire {
+            fence_key,
+            ttl_ms,
+            head,
+            tail,
+            ..
+        }) => {
+            let mut record = head.clone();
+            record.extend_from_slice(b"<fence>");
+            record.extend_from_slice(tail);
+            vec![
+                Value::from(fence_key.as_str()),
+                Value::from(*ttl_ms),
+                text(&record),
+            ]
+        }
+        Command::Script(Script::Renew { expected, ttl_ms, .. }) => vec![text(expected), Value::from(*ttl_ms)],
+        Command::Script(Script::Confirm {
+            expected,
+            value,
+            ttl_s,
+            ..
+        }) => {
+            vec![text(expected), text(value), Value::from(*ttl_s)]
+        }
+        Command::Script(Script::Release { expected, .. }) => vec![text(expected)],
+    }
+}
+
+/// A reply as trace text.
+pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
+    match reply {
+        Ok(r) => r.to_string(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// The node's main task: fsync (for `everysec`) and serve commands until killed.
+pub async fn run(s: Arc<Shared>) {
+    if s.config.redis_persistence == Persistence::Everysec {
+        let s = s.clone();
+        madsim::task::spawn(async move {
+            loop {
+                madsim::time::sleep(Duration::from_secs(1)).await;
+                let mut st = s.redis.lock().expect("redis state");
+                st.disk = st.model.clone();
+            }
+        });
+    }
+    let clock = s.clock("redis");
+    rpc::serve(move |cmd: Command, from: SocketAddr| {
+        let now_us = clock.now_unix_us();
+        let reply = {
+            let mut st = s.redis.lock().expect("redis state");
+            let share = st.error_share;
+            if share > 0.0 && st.rng.gen_bool(share) {
+                Err(StoreError::Reply("ERR injected fault".into()))
+            } else {
+                st.model.exec(&cmd, now_us)
+            }
+        };
+        s.trace.record(
+            "redis",
+            "redis",
+            fields! {
+                "from" => s.node_of(from),
+                "cmd" => cmd.name(),
+                "key" => cmd.key(),
+                "args" => args(&cmd),
+                "reply" => reply_text(&reply),
+                "clock_us" => now_us,
+            },
+        );
+        reply
+    })
+    .await
+}
+
+/// A worker's connection to the Redis node, as the `idempotency` store.
+pub struct SimRedis {
+    /// The worker's endpoint.
+    pub client: Arc<Client>,
+    /// The Redis node.
+    pub addr: SocketAddr,
+    /// How long a command may take before it fails with [`StoreError::Timeout`].
+    pub timeout: Duration,
+}
+
+impl Store for SimRedis {
+    fn exec(&self, command: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
+        Box::pin(async move {
+            match self
+                .client
+                .call::<Command, Result<Reply, StoreError>>(self.addr, command, self.timeout)
+                .await
+            {
+                Ok(reply) => reply,
+                Err(RpcError::Timeout) => Err(StoreError::Timeout),
+                Err(RpcError::Io(e)) => Err(StoreError::Unavailable(e)),
+            }
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! Request/response between simulated nodes over madsim's network.
+//!
+//! A server owns an [`Endpoint`] and answers each request as it arrives (the state change
+//! happens at once, in arrival order; only the reply's trip is spawned). A client sends with a
+//! fresh reply tag per call, so a late reply can never be taken for the answer to a later
+//! call, and gives up after a timeout. Messages travel as Rust values (madsim's raw datagrams):
+//! latency, loss, clogs, pauses and crashes all act on them.
+
+use madsim::net::Endpoint;
+use std::any::Any;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The tag requests travel on; replies use per-call tags above it.
+const REQUEST_TAG: u64 = 1;
+
+/// The port every server listens on.
+pub const PORT: u16 = 7000;
+
+struct Request<Q> {
+    reply_tag: u64,
+    body: Q,
+}
+
+/// Why a call has no answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RpcError {
+    /// No reply in time (lost, clogged, the server is down, paused or slow).
+    Timeout,
+    /// The local endpoint failed.
+    Io(String),
+}
+
+impl fmt::Display for RpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RpcError::Timeout => f.write_str("timeout"),
+            RpcError::Io(e) => write!(f, "io: {e}"),
+        }
+    }
+}
+
+/// Serves requests of type `Q` on `PORT` of this node until the node dies: `handle` turns each
+/// into a reply.
+pub async fn serve<Q, R>(mut handle: impl FnMut(Q, SocketAddr) -> R)
+where
+    Q: Any + Send + Sync,
+    R: Any + Send + Sync,
+{
+    let ep = Endpoint::bind(("0.0.0.0", PORT)).await.expect("bind server port");
+    loop {
+        let Ok((payload, from)) = ep.recv_from_raw(REQUEST_TAG).await else {
+            continue;
+        };
+        let Ok(req) = payload.downcast::<Request<Q>>() else {
+            panic!("a request of the wrong type reached {:?}", ep.local_addr());
+        };
+        let Request { reply_tag, body } = *req;
+        let reply = handle(body, from);
+        let ep = ep.clone();
+        madsim::task::spawn(async move {
+            let _ = ep.send_to_raw(from, reply_tag, Box::new(reply)).await;
+        });
+    }
+}
+
+/// A caller's endpoint. One per node incarnation.
+pub struct Client {
+    ep: Endpoint,
+    tags: Arc<AtomicU64>,
+}
+
+impl Client {
+    /// Binds an ephemeral port on this node. `tags` hands out reply tags and must be shared by
+    /// every client of the run: a restarted node may get its old port back, and a reply still in
+    /// flight to its previous incarnation must not match a new call.
+    pub async fn bind(tags: Arc<AtomicU64>) -> Self {
+        let ep = Endpoint::bind("0.0.0.0:0").await.expect("bind client endpoint");
+        Client { ep, tags }
+    }
+
+    /// Sends `body` to the server at `dst` and waits up to `timeout` for its reply.
+    pub async fn call<Q, R>(&self, dst: SocketAddr, body: Q, timeout: Duration) -> Result<R, RpcError>
+    where
+        Q: Any + Send + Sync,
+        R: Any + Send + Sync,
+    {
+        let reply_tag = REQUEST_TAG + 1 + self.tags.fetch_add(1, Ordering::Relaxed);
+        let req = Request { reply_tag, body };
+        self.ep
+            .send_to_raw(dst, REQUEST_TAG, Box::new(req))
+            .await
+            .map_err(|e| RpcError::Io(e.to_string()))?;
+        match madsim::time::timeout(timeout, self.ep.recv_from_raw(reply_tag)).await {
+            Err(_) => Err(RpcError::Timeout),
+            Ok(Err(e)) => Err(RpcError::Io(e.to_string())),
+            Ok(Ok((payload, _))) => match payload.downcast::<R>() {
+                Ok(reply) => Ok(*reply),
+                Err(_) => panic!("a reply of the wrong type from {dst}"),
+            },
+        }
+    }
+}

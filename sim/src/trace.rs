@@ -1,0 +1,183 @@
+//! The run's history: every meaningful step as an event, in the order it happened.
+//!
+//! Events are stamped with virtual microseconds since the run started and the node that saw
+//! them. The canonical form is JSON lines with sorted keys (`t_us`, `node`, `kind` first); its
+//! SHA-256 is the run's fingerprint, so the same seed and build must give the same bytes. The
+//! human form (one aligned line per event) is what `-v` prints and snapshots hold.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+/// One step of the history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Virtual microseconds since the start of the run.
+    pub t_us: u64,
+    /// The node that recorded it (`redis`, `worker-1`, `nemesis`, ...).
+    pub node: String,
+    /// What happened (`deliver`, `redis`, `effect_applied`, ...).
+    pub kind: &'static str,
+    /// Everything else, by name.
+    pub fields: BTreeMap<&'static str, Value>,
+}
+
+impl Event {
+    /// A field as a string, if it is one.
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).and_then(Value::as_str)
+    }
+
+    /// A field as an unsigned integer, if it is one.
+    pub fn u64(&self, name: &str) -> Option<u64> {
+        self.fields.get(name).and_then(Value::as_u64)
+    }
+
+    /// The canonical JSON line (no newline).
+    pub fn json(&self) -> String {
+        let mut out = String::with_capacity(128);
+        write!(
+            out,
+            "{{\"t_us\":{},\"node\":{},\"kind\":{}",
+            self.t_us,
+            Value::from(self.node.as_str()),
+            Value::from(self.kind)
+        )
+        .expect("write to string");
+        for (k, v) in &self.fields {
+            write!(out, ",{}:{}", Value::from(*k), v).expect("write to string");
+        }
+        out.push('}');
+        out
+    }
+
+    /// The human line: time in ms, node, kind, then `name=value` pairs.
+    pub fn human(&self) -> String {
+        let mut out = format!(
+            "{:>12.3}ms {:<10} {:<15}",
+            self.t_us as f64 / 1000.0,
+            self.node,
+            self.kind
+        );
+        for (k, v) in &self.fields {
+            match v {
+                Value::String(s) => write!(out, " {k}={s}"),
+                other => write!(out, " {k}={other}"),
+            }
+            .expect("write to string");
+        }
+        out.truncate(out.trim_end().len());
+        out
+    }
+}
+
+/// The shared, append-only history of one run. Cheap to clone (all clones append to one log).
+#[derive(Clone, Default)]
+pub struct Trace {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+/// Builds an event's fields: `fields!{"key" => value, ...}`.
+#[macro_export]
+macro_rules! fields {
+    ($($k:literal => $v:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut m = ::std::collections::BTreeMap::<&'static str, ::serde_json::Value>::new();
+        $( m.insert($k, ::serde_json::Value::from($v)); )*
+        m
+    }};
+}
+
+impl Trace {
+    /// Appends an event stamped with the current virtual time.
+    pub fn record(&self, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) {
+        let t_us = now_us();
+        let mut events = self.events.lock().expect("trace lock");
+        debug_assert!(
+            events.last().is_none_or(|e| e.t_us <= t_us),
+            "virtual time went back"
+        );
+        events.push(Event {
+            t_us,
+            node: node.to_owned(),
+            kind,
+            fields,
+        });
+    }
+
+    /// A copy of every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().expect("trace lock").clone()
+    }
+
+    /// The number of events so far.
+    pub fn len(&self) -> usize {
+        self.events.lock().expect("trace lock").len()
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Virtual microseconds since the run started (0 outside a simulation).
+pub fn now_us() -> u64 {
+    madsim::time::TimeHandle::try_current().map_or(0, |t| t.elapsed().as_micros() as u64)
+}
+
+/// The canonical JSON lines of `events`, each ending in a newline.
+pub fn jsonl(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        out.push_str(&e.json());
+        out.push('\n');
+    }
+    out
+}
+
+/// The human form of `events`.
+pub fn human(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        out.push_str(&e.human());
+        out.push('\n');
+    }
+    out
+}
+
+/// The run's fingerprint: SHA-256 of the canonical JSON lines, in hex.
+pub fn fingerprint(events: &[Event]) -> String {
+    let mut h = Sha256::new();
+    for e in events {
+        h.update(e.json().as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_line_sorts_fields_and_escapes_strings() {
+        let e = Event {
+            t_us: 1500,
+            node: "worker-1".into(),
+            kind: "deliver",
+            fields: fields! {"offset" => 7u64, "event_id" => "e\"1", "partition" => 0u64},
+        };
+        assert_eq!(
+            e.json(),
+            r#"{"t_us":1500,"node":"worker-1","kind":"deliver","event_id":"e\"1","offset":7,"partition":0}"#
+        );
+        assert_eq!(
+            e.human(),
+            "       1.500ms worker-1   deliver         event_id=e\"1 offset=7 partition=0"
+        );
+        assert_eq!(fingerprint(&[e.clone()]), fingerprint(&[e]));
+    }
+}

@@ -1,0 +1,590 @@
+//! One run: a seed and a config become a simulated world on a fresh thread and a fresh madsim
+//! runtime, which runs a safety phase with faults, then a liveness phase (everything healed)
+//! until every event is applied or the time limit passes.
+//!
+//! Nodes (each a madsim node with its own IP, started from a restartable init closure):
+//! `redis` 10.0.0.1, `kafka` 10.0.0.2, `db` 10.0.0.3, `producer` 10.0.0.4, `worker-N`
+//! 10.0.1.N. Their state that must outlive a crash (the broker's log, the database, Redis's
+//! disk, a host's clock) lives here in [`Shared`], one per run: there is no global state.
+
+use crate::check::{self, Severity, Violation};
+use crate::clock::NodeClock;
+use crate::config::SimConfig;
+use crate::db::DbModel;
+use crate::fields;
+use crate::kafka::KafkaModel;
+use crate::nemesis::{Fault, Heal, Nemesis};
+use crate::producer::{self, WorkloadEvent};
+use crate::redis_node::RedisState;
+use crate::rng;
+use crate::rpc::PORT;
+use crate::trace::{self, now_us, Event, Trace};
+use crate::worker::{self, FaultPoint};
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, Runtime};
+use madsim::task::NodeId;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// A worker's state that outlives its incarnations.
+pub struct WorkerState {
+    /// Its position among the workers (it owns partitions `p % workers == index`).
+    pub index: u32,
+    incarnations: AtomicU64,
+    armed: Mutex<BTreeSet<FaultPoint>>,
+    /// Draws its handler durations.
+    pub rng: Mutex<ChaCha8Rng>,
+}
+
+impl WorkerState {
+    /// Counts a (re)start; returns the incarnation number, from 1.
+    pub fn start(&self) -> u64 {
+        self.incarnations.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// True (once) if `point` was armed.
+    pub fn disarm(&self, point: FaultPoint) -> bool {
+        self.armed.lock().expect("armed points").remove(&point)
+    }
+}
+
+/// Everything the nodes of one run share.
+pub struct Shared {
+    /// The run's seed.
+    pub seed: u64,
+    /// The run's config.
+    pub config: SimConfig,
+    /// The history.
+    pub trace: Trace,
+    /// The Redis node's data (live and on disk) and injected errors.
+    pub redis: Mutex<RedisState>,
+    /// The database: the ground truth of effects.
+    pub db: Mutex<DbModel>,
+    /// The broker's log and offsets.
+    pub kafka: Mutex<KafkaModel>,
+    /// The events to publish.
+    pub workload: Vec<WorkloadEvent>,
+    /// How many of them the producer has published.
+    pub producer_next: Mutex<usize>,
+    clocks: BTreeMap<String, NodeClock>,
+    workers: BTreeMap<String, WorkerState>,
+    names: BTreeMap<IpAddr, String>,
+    crashed_self: Mutex<Vec<String>>,
+    steps: AtomicU64,
+    /// Reply tags for every RPC client of the run (see [`crate::rpc::Client::bind`]).
+    pub reply_tags: Arc<AtomicU64>,
+}
+
+fn ip(node: &str) -> IpAddr {
+    let [a, b, c, d] = match node {
+        "redis" => [10, 0, 0, 1],
+        "kafka" => [10, 0, 0, 2],
+        "db" => [10, 0, 0, 3],
+        "producer" => [10, 0, 0, 4],
+        w => {
+            let n: u8 = w
+                .strip_prefix("worker-")
+                .and_then(|n| n.parse().ok())
+                .expect("a worker's name");
+            [10, 0, 1, n]
+        }
+    };
+    IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+}
+
+impl Shared {
+    fn new(seed: u64, config: SimConfig) -> Self {
+        let workers: Vec<String> = (1..=config.workers).map(|i| format!("worker-{i}")).collect();
+        let mut nodes: Vec<String> = ["redis", "kafka", "db", "producer"].map(String::from).to_vec();
+        nodes.extend(workers.iter().cloned());
+        let workload = producer::workload(&config, &mut rng::stream(seed, "workload"));
+        Shared {
+            seed,
+            redis: Mutex::new(RedisState::new(rng::stream(seed, "redis"))),
+            db: Mutex::new(DbModel::new(config.database)),
+            kafka: Mutex::new(KafkaModel::new(config.partitions)),
+            workload,
+            producer_next: Mutex::new(0),
+            clocks: nodes.iter().map(|n| (n.clone(), NodeClock::default())).collect(),
+            workers: workers
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let state = WorkerState {
+                        index: i as u32,
+                        incarnations: AtomicU64::new(0),
+                        armed: Mutex::default(),
+                        rng: Mutex::new(rng::stream(seed, n)),
+                    };
+                    (n.clone(), state)
+                })
+                .collect(),
+            names: nodes.iter().map(|n| (ip(n), n.clone())).collect(),
+            crashed_self: Mutex::default(),
+            steps: AtomicU64::new(0),
+            reply_tags: Arc::default(),
+            trace: Trace::default(),
+            config,
+        }
+    }
+
+    /// `node`'s wall clock.
+    pub fn clock(&self, node: &str) -> NodeClock {
+        self.clocks.get(node).expect("a known node").clone()
+    }
+
+    /// A worker's lasting state.
+    pub fn worker(&self, name: &str) -> &WorkerState {
+        self.workers.get(name).expect("a known worker")
+    }
+
+    fn addr(node: &str) -> SocketAddr {
+        SocketAddr::new(ip(node), PORT)
+    }
+
+    /// The Redis node's address.
+    pub fn redis_addr(&self) -> SocketAddr {
+        Self::addr("redis")
+    }
+
+    /// The database node's address.
+    pub fn db_addr(&self) -> SocketAddr {
+        Self::addr("db")
+    }
+
+    /// The broker's address.
+    pub fn kafka_addr(&self) -> SocketAddr {
+        Self::addr("kafka")
+    }
+
+    /// The name of the node at `addr`.
+    pub fn node_of(&self, addr: SocketAddr) -> String {
+        self.names
+            .get(&addr.ip())
+            .cloned()
+            .unwrap_or_else(|| addr.ip().to_string())
+    }
+
+    /// Crashes the calling worker's node (at a fault point); the controller restarts it later.
+    pub fn crash_self(&self, name: &str, point: &str) {
+        self.trace.record(
+            "nemesis",
+            "fault",
+            fields! {"fault" => "crash", "node" => name, "point" => point},
+        );
+        self.crashed_self.lock().expect("crashed").push(name.to_owned());
+        Handle::current().kill(madsim::plugin::node());
+    }
+
+    fn converged(&self) -> bool {
+        let produced = *self.producer_next.lock().expect("producer progress") == self.workload.len();
+        let db = self.db.lock().expect("db state");
+        produced && self.workload.iter().all(|e| db.applied_count(&e.event_id) > 0)
+    }
+}
+
+/// Counts polls of a node's main task and stops the run past `steps_max` (a livelock guard).
+struct Counted<F> {
+    inner: Pin<Box<F>>,
+    s: Arc<Shared>,
+}
+
+impl<F: Future> Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let steps = self.s.steps.fetch_add(1, Ordering::Relaxed) + 1;
+        if steps > self.s.config.steps_max {
+            panic!("{STEP_LIMIT}: {steps} polls");
+        }
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+const STEP_LIMIT: &str = "step limit exceeded";
+
+fn counted<F: Future>(s: &Arc<Shared>, f: F) -> Counted<F> {
+    Counted {
+        inner: Box::pin(f),
+        s: s.clone(),
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check passed.
+    Pass,
+    /// A correctness violation (and maybe liveness ones too).
+    Correctness(Vec<Violation>),
+    /// Only liveness violations.
+    Liveness(Vec<Violation>),
+    /// The simulation itself panicked, or hit its step or time limit.
+    Crash(String),
+}
+
+impl Verdict {
+    /// The process exit code for this verdict.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Correctness(_) => 3,
+            Verdict::Liveness(_) => 4,
+            Verdict::Crash(_) => 5,
+        }
+    }
+
+    /// A one-word name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Correctness(_) => "correctness",
+            Verdict::Liveness(_) => "liveness",
+            Verdict::Crash(_) => "crash",
+        }
+    }
+
+    /// Its violations, if any.
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Verdict::Correctness(v) | Verdict::Liveness(v) => v,
+            _ => &[],
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// The history.
+    pub events: Vec<Event>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Events the workload has.
+    pub events_total: usize,
+    /// Events the producer published.
+    pub produced: usize,
+    /// Distinct events with an applied effect.
+    pub applied: usize,
+    /// Effects applied beyond the first, over all events.
+    pub duplicates: usize,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, usize>,
+    /// Virtual time at the end, in µs.
+    pub virtual_us: u64,
+    /// Real time the run took (not part of the trace).
+    pub wall: Duration,
+}
+
+impl RunResult {
+    /// The run's fingerprint (SHA-256 of the canonical trace).
+    pub fn fingerprint(&self) -> String {
+        trace::fingerprint(&self.events)
+    }
+}
+
+/// Runs `seed` on a fresh thread with a fresh runtime and judges it.
+pub fn run(seed: u64, config: &SimConfig) -> RunResult {
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name(format!("seed-{seed}"))
+        .spawn(move || run_here(seed, config))
+        .expect("spawn the seed's thread")
+        .join()
+        .unwrap_or_else(|_| panic!("seed {seed}: the run's thread panicked outside the simulation"))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+fn run_here(seed: u64, config: SimConfig) -> RunResult {
+    let started = Instant::now();
+    let mut net = madsim::Config::default();
+    net.net.send_latency = Duration::from_millis(config.latency_ms_min)
+        ..Duration::from_millis(config.latency_ms_max) + Duration::from_nanos(1);
+    // The runtime first: it seeds this thread's HashMap keys.
+    let mut rt = Runtime::with_seed_and_config(seed, net);
+    rt.set_time_limit(Duration::from_secs(config.safety_s + config.liveness_s_max + 120));
+    let _log = crate::cli::sim_logger();
+    let s = Arc::new(Shared::new(seed, config));
+    let end_us = Arc::new(AtomicU64::new(0));
+    let (s2, end2) = (s.clone(), end_us.clone());
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            let converged = simulate(s2.clone()).await;
+            end2.store(now_us(), Ordering::Relaxed);
+            converged
+        })
+    }));
+    let events_now = s.trace.events();
+    let produced: Vec<String> = s.workload[..*s.producer_next.lock().expect("producer progress")]
+        .iter()
+        .map(|e| e.event_id.clone())
+        .collect();
+    let all: Vec<String> = s.workload.iter().map(|e| e.event_id.clone()).collect();
+    let db = s.db.lock().expect("db state").clone();
+    let verdict = match ran {
+        Err(payload) => Verdict::Crash(panic_message(&*payload)),
+        Ok(_) => {
+            let violations = check::check(&events_now, &db, &all);
+            if violations.is_empty() {
+                Verdict::Pass
+            } else if violations.iter().any(|v| v.severity == Severity::Correctness) {
+                Verdict::Correctness(violations)
+            } else {
+                Verdict::Liveness(violations)
+            }
+        }
+    };
+    let mut events = events_now;
+    let virtual_us = end_us
+        .load(Ordering::Relaxed)
+        .max(events.last().map_or(0, |e| e.t_us));
+    events.push(Event {
+        t_us: virtual_us,
+        node: "checker".into(),
+        kind: "verdict",
+        fields: fields! {"verdict" => verdict.name(), "violations" => verdict.violations().iter().map(|v| v.to_string()).collect::<Vec<_>>()},
+    });
+    let mut faults = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "fault") {
+        *faults
+            .entry(e.str("fault").unwrap_or("?").to_owned())
+            .or_insert(0) += 1;
+    }
+    RunResult {
+        seed,
+        verdict,
+        events_total: all.len(),
+        produced: produced.len(),
+        applied: db.effects().len(),
+        duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
+        faults,
+        virtual_us,
+        wall: started.elapsed(),
+        events,
+    }
+}
+
+/// Whether the liveness phase converged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Converged,
+    TimedOut,
+}
+
+async fn simulate(s: Arc<Shared>) -> Ending {
+    let h = Handle::current();
+    let mut ids: BTreeMap<String, NodeId> = BTreeMap::new();
+    let mut build =
+        |name: &str, node: Box<dyn Fn(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>| {
+            let s2 = s.clone();
+            let handle = h
+                .create_node()
+                .name(name)
+                .ip(ip(name))
+                .init(move || counted(&s2, node(s2.clone())))
+                .build();
+            ids.insert(name.to_owned(), handle.id());
+        };
+    build("redis", Box::new(|s| Box::pin(crate::redis_node::run(s))));
+    build("kafka", Box::new(|s| Box::pin(crate::kafka::serve(s))));
+    build("db", Box::new(|s| Box::pin(crate::db::serve(s))));
+    build("producer", Box::new(|s| Box::pin(producer::run(s))));
+    let workers: Vec<String> = (1..=s.config.workers).map(|i| format!("worker-{i}")).collect();
+    for w in &workers {
+        let name = w.clone();
+        build(w, Box::new(move |s| Box::pin(worker::run(s, name.clone()))));
+    }
+    Controller {
+        s: s.clone(),
+        h,
+        ids,
+        nemesis: Nemesis::new(rng::stream(s.seed, "nemesis"), s.config.faults.clone(), workers),
+    }
+    .run()
+    .await
+}
+
+struct Controller {
+    s: Arc<Shared>,
+    h: Handle,
+    ids: BTreeMap<String, NodeId>,
+    nemesis: Nemesis,
+}
+
+impl Controller {
+    fn id(&self, node: &str) -> NodeId {
+        *self.ids.get(node).expect("a known node")
+    }
+
+    async fn run(mut self) -> Ending {
+        let safety_end = self.s.config.safety_s * 1_000_000;
+        let liveness_end = safety_end + self.s.config.liveness_s_max * 1_000_000;
+        let mut safety = true;
+        let mut converged_at: Option<u64> = None;
+        loop {
+            let now = now_us();
+            let crashed: Vec<String> = std::mem::take(&mut *self.s.crashed_self.lock().expect("crashed"));
+            for node in crashed {
+                let at = if safety { now + self.nemesis.down_us() } else { now };
+                self.nemesis.schedule_restart(at, node);
+            }
+            for heal in self.nemesis.due_heals(now) {
+                self.heal(heal);
+            }
+            if safety {
+                if now >= safety_end {
+                    self.heal_everything();
+                    safety = false;
+                } else if let Some(fault) = self.nemesis.due_fault(now) {
+                    self.inject(fault);
+                }
+            } else if let Some(at) = converged_at {
+                // Let in-flight work land, so late duplicates are seen too.
+                if now >= at + 2_000_000 {
+                    return Ending::Converged;
+                }
+            } else if self.s.converged() {
+                converged_at = Some(now);
+            } else if now >= liveness_end {
+                return Ending::TimedOut;
+            }
+            let mut next = self.nemesis.next_action_us().min(now + 100_000);
+            if safety {
+                next = next.min(safety_end);
+            }
+            madsim::time::sleep(Duration::from_micros(next.saturating_sub(now).max(1_000))).await;
+        }
+    }
+
+    fn inject(&mut self, fault: Fault) {
+        let net = NetSim::current();
+        let mut f = fields! {"fault" => fault.kind()};
+        match &fault {
+            Fault::Crash(node) => {
+                f.insert("node", node.as_str().into());
+                self.h.kill(self.id(node));
+                if node == "redis" {
+                    self.s
+                        .redis
+                        .lock()
+                        .expect("redis state")
+                        .crash(self.s.config.redis_persistence);
+                }
+            }
+            Fault::Pause(node) => {
+                f.insert("node", node.as_str().into());
+                self.h.pause(self.id(node));
+            }
+            Fault::Clog(node) => {
+                f.insert("node", node.as_str().into());
+                net.clog_node(self.id(node));
+            }
+            Fault::Partition(a, b) => {
+                f.insert("node", a.as_str().into());
+                f.insert("peer", b.as_str().into());
+                net.clog_link(self.id(a), self.id(b));
+                net.clog_link(self.id(b), self.id(a));
+            }
+            Fault::Latency(ms) => {
+                f.insert("latency_ms_max", (*ms).into());
+                let lo = Duration::from_millis(self.s.config.latency_ms_min);
+                let hi =
+                    Duration::from_millis((*ms).max(self.s.config.latency_ms_min)) + Duration::from_nanos(1);
+                net.update_config(|c| c.send_latency = lo..hi);
+            }
+            Fault::RedisErrors(share) => {
+                f.insert("share", (*share).into());
+                self.s.redis.lock().expect("redis state").error_share = *share;
+            }
+            Fault::Clock(node, offset_ms) => {
+                f.insert("node", node.as_str().into());
+                f.insert("offset_ms", (*offset_ms).into());
+                self.s.clock(node).set_offset_us(offset_ms * 1000);
+            }
+            Fault::FaultPoint(worker, point) => {
+                f.insert("node", worker.as_str().into());
+                f.insert("point", point.name().into());
+                self.s
+                    .worker(worker)
+                    .armed
+                    .lock()
+                    .expect("armed points")
+                    .insert(*point);
+            }
+        }
+        self.s.trace.record("nemesis", "fault", f);
+    }
+
+    fn heal(&mut self, heal: Heal) {
+        let net = NetSim::current();
+        let f = match &heal {
+            Heal::Restart(node) => {
+                self.h.restart(self.id(node));
+                fields! {"heal" => "restart", "node" => node.as_str()}
+            }
+            Heal::Resume(node) => {
+                self.h.resume(self.id(node));
+                fields! {"heal" => "resume", "node" => node.as_str()}
+            }
+            Heal::Unclog(node) => {
+                net.unclog_node(self.id(node));
+                fields! {"heal" => "unclog", "node" => node.as_str()}
+            }
+            Heal::Unpartition(a, b) => {
+                net.unclog_link(self.id(a), self.id(b));
+                net.unclog_link(self.id(b), self.id(a));
+                fields! {"heal" => "unpartition", "node" => a.as_str(), "peer" => b.as_str()}
+            }
+            Heal::Latency => {
+                let lo = Duration::from_millis(self.s.config.latency_ms_min);
+                let hi = Duration::from_millis(self.s.config.latency_ms_max) + Duration::from_nanos(1);
+                net.update_config(|c| c.send_latency = lo..hi);
+                fields! {"heal" => "latency"}
+            }
+            Heal::RedisErrors => {
+                self.s.redis.lock().expect("redis state").error_share = 0.0;
+                fields! {"heal" => "redis_errors"}
+            }
+        };
+        self.s.trace.record("nemesis", "heal", f);
+    }
+
+    /// The start of the liveness phase: undo every fault.
+    fn heal_everything(&mut self) {
+        self.s
+            .trace
+            .record("nemesis", "phase", fields! {"phase" => "liveness"});
+        for heal in self.nemesis.all_heals() {
+            self.heal(heal);
+        }
+        for (name, clock) in &self.s.clocks {
+            if clock.offset_us() != 0 {
+                clock.set_offset_us(0);
+                self.s.trace.record(
+                    "nemesis",
+                    "heal",
+                    fields! {"heal" => "clock", "node" => name.as_str()},
+                );
+            }
+        }
+        for w in self.s.workers.values() {
+            w.armed.lock().expect("armed points").clear();
+        }
+    }
+}
