@@ -34,16 +34,16 @@ struct Cli {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// The idempotency protocol the workers run.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, global = true)]
     protocol: Option<ProtocolArg>,
     /// How the database guards effects.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, global = true)]
     database: Option<DatabaseArg>,
     /// Write the trace as canonical JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
     /// Run the seed twice on fresh threads and compare the traces byte for byte.
-    #[arg(long)]
+    #[arg(long, global = true)]
     check_determinism: bool,
     /// Print the human trace.
     #[arg(short, long)]
@@ -52,6 +52,18 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
+    /// Run a range of seeds and summarize (the flags of a single run apply to each).
+    Sweep {
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// How many seeds.
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+        /// Seeds run at once (each on its own thread).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
     /// Print the Redis key the library derives for one Kafka message value.
     Key {
         /// The consuming service's name (the key's second segment).
@@ -100,6 +112,18 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             headers,
             file,
         }) => key(&service, &prefix, &headers, &file, out),
+        Some(Sub::Sweep { from, count, jobs }) => match configure(&cli) {
+            Ok((config, flags)) => sweep(
+                &config,
+                &flags,
+                from,
+                count,
+                jobs.max(1),
+                cli.check_determinism,
+                out,
+            ),
+            Err(code) => code,
+        },
         None => run(&cli, out),
     }
 }
@@ -147,7 +171,8 @@ fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dy
     }
 }
 
-fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
+/// The run's config from the command line, and the flags that reproduce it.
+fn configure(cli: &Cli) -> Result<(SimConfig, String), i32> {
     let mut config = SimConfig::default();
     let mut flags = String::new();
     if let Some(p) = cli.protocol {
@@ -166,9 +191,17 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         flags.push_str(&format!(" --database {}", config.database.name()));
     }
     if let Err(e) = config.validate() {
-        let _ = writeln!(out, "error: {e}");
-        return EXIT_USAGE;
+        eprintln!("error: {e}");
+        return Err(EXIT_USAGE);
     }
+    Ok((config, flags))
+}
+
+fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
+    let (config, flags) = match configure(cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     let reproduce = format!("cargo run -p sim -- --seed {}{flags}", cli.seed);
     let _ = writeln!(out, "SEED={}", cli.seed);
     for knob in config.knobs() {
@@ -222,6 +255,86 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let _ = writeln!(out, "reproduce: {reproduce}{check}");
     }
     code
+}
+
+fn sweep(
+    config: &SimConfig,
+    flags: &str,
+    from: u64,
+    count: u64,
+    jobs: usize,
+    determinism: bool,
+    out: &mut dyn Write,
+) -> i32 {
+    let _ = writeln!(
+        out,
+        "SWEEP from={from} count={count} jobs={jobs} check_determinism={determinism}"
+    );
+    for knob in config.knobs() {
+        let _ = writeln!(out, "{knob}");
+    }
+    let started = std::time::Instant::now();
+    let seeds: Vec<u64> = (from..from.saturating_add(count)).collect();
+    let mut verdicts: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
+    let (mut duplicates, mut virtual_us, mut worst) = (0usize, 0u64, 0i32);
+    for chunk in seeds.chunks(jobs) {
+        let results: Vec<(RunResult, Option<String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|&seed| {
+                    scope.spawn(move || {
+                        let r = world::run(seed, config);
+                        let diff = determinism
+                            .then(|| first_difference(&r, &world::run(seed, config)))
+                            .flatten();
+                        (r, diff)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a sweep thread"))
+                .collect()
+        });
+        for (r, diff) in results {
+            *verdicts.entry(r.verdict.name()).or_default() += 1;
+            for (k, n) in &r.faults {
+                *faults.entry(k.clone()).or_default() += n;
+            }
+            duplicates += r.duplicates;
+            virtual_us += r.virtual_us;
+            let mut code = r.verdict.exit_code();
+            if let Some(d) = &diff {
+                let _ = writeln!(out, "seed {} NON-DETERMINISM: {d}", r.seed);
+                code = EXIT_NONDETERMINISM;
+            }
+            if code != 0 {
+                let _ = writeln!(out, "seed {}: {}", r.seed, summary(&r));
+                for v in r.verdict.violations().iter().take(3) {
+                    let _ = writeln!(out, "  violation: {v}");
+                }
+                let check = if determinism { " --check-determinism" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  reproduce: cargo run -p sim -- --seed {}{flags}{check}",
+                    r.seed
+                );
+            }
+            worst = worst.max(code);
+        }
+    }
+    let verdicts: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+    let faults: Vec<String> = faults.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+    let _ = writeln!(
+        out,
+        "sweep: seeds={count} verdicts={} duplicates={duplicates} faults={} virtual_s={:.0} wall_s={:.1}",
+        verdicts.join(","),
+        faults.join(","),
+        virtual_us as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    worst
 }
 
 /// One line: verdict and counts.

@@ -186,6 +186,8 @@ pub struct SimConfig {
     pub handler_ms_min: u64,
     /// Longest handler run.
     pub handler_ms_max: u64,
+    /// How long a worker waits before polling again when its partitions had nothing new.
+    pub poll_idle_ms: u64,
     /// A worker's Redis command timeout.
     pub redis_timeout_ms: u64,
     /// A worker's database and broker call timeout.
@@ -200,6 +202,12 @@ pub struct SimConfig {
     pub liveness_s_max: u64,
     /// Most task polls a run may take (a livelock guard).
     pub steps_max: u64,
+    /// Real seconds a run may take before the watchdog gives up on it (a hang is a bug; this
+    /// keeps it from hanging CI). The only knob in real time.
+    pub watchdog_s: u64,
+    /// Self-test: the producer node panics at this virtual time in ms (0: never), to check that
+    /// a panic inside a node becomes a `crash` verdict.
+    pub panic_at_ms: u64,
     /// The nemesis.
     pub faults: FaultConfig,
 }
@@ -228,6 +236,7 @@ impl Default for SimConfig {
             redis_persistence: Persistence::Everysec,
             handler_ms_min: 5,
             handler_ms_max: 200,
+            poll_idle_ms: 250,
             redis_timeout_ms: 500,
             call_timeout_ms: 1_000,
             latency_ms_min: 1,
@@ -235,6 +244,8 @@ impl Default for SimConfig {
             safety_s: 30,
             liveness_s_max: 3_600,
             steps_max: 20_000_000,
+            watchdog_s: 600,
+            panic_at_ms: 0,
             faults: FaultConfig::default(),
         }
     }
@@ -275,9 +286,11 @@ impl SimConfig {
             ("partitions", self.partitions as u64),
             ("processing_ttl_s", self.processing_ttl_s),
             ("redis_timeout_ms", self.redis_timeout_ms),
+            ("poll_idle_ms", self.poll_idle_ms),
             ("call_timeout_ms", self.call_timeout_ms),
             ("liveness_s_max", self.liveness_s_max),
             ("steps_max", self.steps_max),
+            ("watchdog_s", self.watchdog_s),
             ("offset_commit_every", self.offset_commit_every as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {

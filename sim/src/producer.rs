@@ -82,6 +82,13 @@ pub fn workload(config: &SimConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> 
 pub async fn run(s: Arc<Shared>) {
     let client = Client::bind(s.reply_tags.clone()).await;
     let timeout = Duration::from_millis(s.config.call_timeout_ms);
+    if s.config.panic_at_ms > 0 {
+        let at = Duration::from_millis(s.config.panic_at_ms);
+        madsim::task::spawn(async move {
+            madsim::time::sleep(at).await;
+            panic!("self-test panic in the producer node (panic_at_ms)");
+        });
+    }
     loop {
         let next = *s.producer_next.lock().expect("producer progress");
         let Some(event) = s.workload.get(next) else {

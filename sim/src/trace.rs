@@ -53,7 +53,9 @@ impl Event {
         out
     }
 
-    /// The human line: time in ms, node, kind, then `name=value` pairs.
+    /// The human line: time in ms, node, kind, then `name=value` pairs, the event first, long
+    /// values shortened (a key's hash to 8 digits, an event id to its first group, records to
+    /// 60 characters). The JSON line keeps everything.
     pub fn human(&self) -> String {
         let mut out = format!(
             "{:>12.3}ms {:<10} {:<15}",
@@ -61,16 +63,39 @@ impl Event {
             self.node,
             self.kind
         );
-        for (k, v) in &self.fields {
-            match v {
-                Value::String(s) => write!(out, " {k}={s}"),
-                other => write!(out, " {k}={other}"),
-            }
-            .expect("write to string");
+        let first = ["event_id", "cmd", "key"];
+        let ordered = first
+            .iter()
+            .filter_map(|k| self.fields.get_key_value(k))
+            .chain(self.fields.iter().filter(|(k, _)| !first.contains(k)));
+        for (k, v) in ordered {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            write!(out, " {k}={}", shorten(k, &text)).expect("write to string");
         }
         out.truncate(out.trim_end().len());
         out
     }
+}
+
+/// Shortens a value for the human form.
+fn shorten(name: &str, text: &str) -> String {
+    if name == "event_id" && text.len() == 36 && text.as_bytes()[8] == b'-' {
+        return text[..8].to_owned();
+    }
+    if name == "key" {
+        // `prefix:service:event_type:hash` -> `event_type:hash8`: the rest is the same all run.
+        let parts: Vec<&str> = text.rsplitn(3, ':').collect();
+        if let [hash, event_type, _] = parts.as_slice() {
+            return format!("{event_type}:{}", &hash[..hash.len().min(8)]);
+        }
+    }
+    if text.chars().count() > 60 {
+        return text.chars().take(59).collect::<String>() + "…";
+    }
+    text.to_owned()
 }
 
 /// The shared, append-only history of one run. Cheap to clone (all clones append to one log).

@@ -161,7 +161,7 @@ impl Worker {
                 }
             }
             if idle {
-                madsim::time::sleep(BACKOFF).await;
+                madsim::time::sleep(Duration::from_millis(self.s.config.poll_idle_ms)).await;
             }
         }
     }

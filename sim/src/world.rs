@@ -292,15 +292,50 @@ impl RunResult {
     }
 }
 
-/// Runs `seed` on a fresh thread with a fresh runtime and judges it.
+/// Runs `seed` on a fresh thread with a fresh runtime and judges it. A run that takes longer
+/// than `watchdog_s` real seconds is reported as a liveness failure (its thread is left
+/// behind; a command-line run exits soon after).
 pub fn run(seed: u64, config: &SimConfig) -> RunResult {
+    let watchdog = Duration::from_secs(config.watchdog_s);
     let config = config.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name(format!("seed-{seed}"))
-        .spawn(move || run_here(seed, config))
-        .expect("spawn the seed's thread")
-        .join()
-        .unwrap_or_else(|_| panic!("seed {seed}: the run's thread panicked outside the simulation"))
+        .spawn(move || {
+            let _ = tx.send(run_here(seed, config));
+        })
+        .expect("spawn the seed's thread");
+    match rx.recv_timeout(watchdog) {
+        Ok(result) => result,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => RunResult {
+            seed,
+            events: Vec::new(),
+            verdict: Verdict::Liveness(vec![limit_violation(
+                "watchdog",
+                format!("the run took more than {}s of real time", watchdog.as_secs()),
+            )]),
+            events_total: 0,
+            produced: 0,
+            applied: 0,
+            duplicates: 0,
+            faults: BTreeMap::new(),
+            virtual_us: 0,
+            wall: watchdog,
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("seed {seed}: the run's thread panicked outside the simulation")
+        }
+    }
+}
+
+fn limit_violation(kind: &'static str, detail: String) -> Violation {
+    Violation {
+        kind,
+        severity: Severity::Liveness,
+        event_id: String::new(),
+        detail,
+        first_event: None,
+    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -338,7 +373,16 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
     let all: Vec<String> = s.workload.iter().map(|e| e.event_id.clone()).collect();
     let db = s.db.lock().expect("db state").clone();
     let verdict = match ran {
-        Err(payload) => Verdict::Crash(panic_message(&*payload)),
+        Err(payload) => {
+            let msg = panic_message(&*payload);
+            if msg.starts_with(STEP_LIMIT) {
+                Verdict::Liveness(vec![limit_violation("step_limit", msg)])
+            } else if msg.contains("time limit exceeded") {
+                Verdict::Liveness(vec![limit_violation("time_limit", msg)])
+            } else {
+                Verdict::Crash(msg)
+            }
+        }
         Ok(_) => {
             let violations = check::check(&events_now, &db, &all);
             if violations.is_empty() {
@@ -464,10 +508,12 @@ impl Controller {
             } else if now >= liveness_end {
                 return Ending::TimedOut;
             }
-            let mut next = self.nemesis.next_action_us().min(now + 100_000);
-            if safety {
-                next = next.min(safety_end);
-            }
+            // Wake for the nemesis's next action in the safety phase, else to check progress.
+            let next = if safety {
+                self.nemesis.next_action_us().min(now + 100_000).min(safety_end)
+            } else {
+                now + 100_000
+            };
             madsim::time::sleep(Duration::from_micros(next.saturating_sub(now).max(1_000))).await;
         }
     }
