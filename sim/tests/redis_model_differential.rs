@@ -1417,3 +1417,60 @@ async fn model_matches_real_redis() {
     );
     assert_eq!(stats.sequences + stats.inconclusive, total);
 }
+
+/// The expiry boundary the model implements (a key lives through its `expire_at_ms`, where PTTL
+/// says 0, and is gone one millisecond later), observed on the real server: polling `PTTL` of a
+/// key set with `PX 2` must show 0 before -2 (retried, since a poll can miss that millisecond).
+#[tokio::test]
+async fn expiry_boundary_matches_real_redis() {
+    let Some(url) = redis_url() else { return };
+    let client = redis::Client::open(url.as_str()).expect("redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    let key = format!("redis_model_diff:{}:boundary", std::process::id());
+    let mut seen = Vec::new();
+    for _ in 0..20 {
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg("v")
+            .arg("PX")
+            .arg(2)
+            .query_async(&mut conn)
+            .await
+            .expect("SET");
+        let mut trace: Vec<i64> = Vec::new();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(200) {
+            let p: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("PTTL");
+            if trace.last() != Some(&p) {
+                trace.push(p);
+            }
+            if p == -2 {
+                break;
+            }
+        }
+        if trace.ends_with(&[0, -2]) {
+            // The model agrees: PTTL 0 at expire_at_ms, -2 one ms later.
+            let mut m = RedisModel::new();
+            let set = Command::Set {
+                key: key.clone(),
+                value: b"v".to_vec(),
+                condition: SetCondition::Always,
+                expiry: Some(Expiry::Px(2)),
+            };
+            assert_eq!(m.exec(&set, T_REF_US), Ok(Reply::Ok));
+            assert_eq!(m.pttl_ms(&key, T_REF_US + 2_000), 0);
+            assert_eq!(m.pttl_ms(&key, T_REF_US + 2_999), 0);
+            assert_eq!(m.pttl_ms(&key, T_REF_US + 3_000), -2);
+            return;
+        }
+        seen.push(trace);
+    }
+    panic!("PTTL never went 0 -> -2 on the real server: {seen:?}");
+}
