@@ -79,6 +79,47 @@ pub enum Persistence {
     Always,
 }
 
+/// How the group coordinator assigns partitions to members (sorted by member id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignor {
+    /// Kafka's `range`: each member gets a contiguous run of partitions, the first
+    /// `partitions % members` members one more.
+    Range,
+    /// Kafka's `roundrobin`: partition `p` goes to member `p % members`.
+    RoundRobin,
+}
+
+/// The Kafka broker and its consumer group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// How partitions are assigned on every membership change.
+    pub assignor: Assignor,
+    /// A member that sends no heartbeat for this long is removed from the group.
+    pub session_timeout_ms: u64,
+    /// How often members heartbeat.
+    pub heartbeat_interval_ms: u64,
+    /// A member that does not poll for this long is removed while it may still be working
+    /// (the zombie case).
+    pub max_poll_interval_ms: u64,
+    /// Producers send sequence numbers and the broker drops a retried append (Kafka's
+    /// idempotent producer); without it a lost ack makes the retry append the record again.
+    pub idempotent_producer: bool,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            assignor: Assignor::Range,
+            session_timeout_ms: 10_000,
+            heartbeat_interval_ms: 3_000,
+            max_poll_interval_ms: 30_000,
+            idempotent_producer: false,
+        }
+    }
+}
+
 /// The nemesis's random faults. Gaps, durations and sizes are drawn uniformly from the ranges;
 /// the kind of each fault by weight (0 disables a kind).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -208,6 +249,8 @@ pub struct SimConfig {
     /// Self-test: the producer node panics at this virtual time in ms (0: never), to check that
     /// a panic inside a node becomes a `crash` verdict.
     pub panic_at_ms: u64,
+    /// The broker and the consumer group.
+    pub kafka: KafkaConfig,
     /// The nemesis.
     pub faults: FaultConfig,
 }
@@ -246,6 +289,7 @@ impl Default for SimConfig {
             steps_max: 20_000_000,
             watchdog_s: 600,
             panic_at_ms: 0,
+            kafka: KafkaConfig::default(),
             faults: FaultConfig::default(),
         }
     }

@@ -2,10 +2,11 @@
 //!
 //! [`RedisModel`] runs the [`Command`]s the protocols speak, including the `fenced` Lua scripts
 //! (reimplemented natively from [`ACQUIRE_LUA`], [`RENEW_LUA`], [`CONFIRM_LUA`] and
-//! [`RELEASE_LUA`](idempotency::fenced::RELEASE_LUA), with the `cjson.decode` the acquire script relies on), at a wall
-//! clock the caller passes in (the simulated node's own clock, which may jump). It does no I/O,
-//! draws no randomness and keeps its keys in a `BTreeMap`, so the same commands at the same
-//! clock readings always give the same replies and the same state.
+//! [`RELEASE_LUA`](idempotency::fenced::RELEASE_LUA), with the `cjson.decode` the acquire
+//! script relies on), at a wall clock the caller passes in (the simulated node's own clock,
+//! which may jump). It does no I/O, draws no randomness and keeps its keys in a `BTreeMap`, so
+//! the same commands at the same clock readings always give the same replies and the same
+//! state.
 //!
 //! Real Redis 7.0 is the reference; `sim/tests/redis_model_differential.rs` runs random command
 //! sequences against both. What the model reproduces (from Redis's source, checked against
@@ -107,7 +108,10 @@ fn ms(now_us: i64) -> i64 {
 }
 
 fn live(entry: &Entry, now_ms: i64) -> bool {
-    entry.expire_at_ms.map_or(true, |at| now_ms <= at)
+    match entry.expire_at_ms {
+        None => true,
+        Some(at) => now_ms <= at,
+    }
 }
 
 /// A command's numeric argument as Redis parses it (`getLongLongFromObject`).
@@ -151,7 +155,8 @@ fn string2ll(s: &[u8]) -> Option<i64> {
 /// C's conversion of a double to a 64-bit integer as x86-64 does it: truncation, and
 /// `i64::MIN` for NaN and anything out of range.
 fn c_double_to_i64(f: f64) -> i64 {
-    if f.is_nan() || f >= 9_223_372_036_854_775_808.0 || f < -9_223_372_036_854_775_808.0 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if !(-LIMIT..LIMIT).contains(&f) {
         i64::MIN
     } else {
         f as i64

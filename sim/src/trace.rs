@@ -124,12 +124,14 @@ impl Trace {
             events.last().is_none_or(|e| e.t_us <= t_us),
             "virtual time went back"
         );
-        events.push(Event {
+        let event = Event {
             t_us,
             node: node.to_owned(),
             kind,
             fields,
-        });
+        };
+        tracing::debug!(target: "sim::trace", "{}", event.human());
+        events.push(event);
     }
 
     /// A copy of every event so far.

@@ -175,7 +175,11 @@ async fn sync_clock(conn: &mut redis::aio::MultiplexedConnection) -> Result<Cloc
             base_us: s * 1_000_000 + us,
             base: t0 + rtt / 2,
         };
-        if best.as_ref().map_or(true, |(r, _)| rtt < *r) {
+        let better = match &best {
+            None => true,
+            Some((r, _)) => rtt < *r,
+        };
+        if better {
             best = Some((rtt, clock));
         }
     }
@@ -512,7 +516,8 @@ impl Runner {
         } else {
             (model_pttl - pttl).abs() <= PTTL_TOL_MS + (a - b) / 1000 + 1
         };
-        if !ttl_ok && !(model_incr && r != before.wrapping_add(1)) {
+        let only_real_floored = model_incr && r != before.wrapping_add(1);
+        if !(ttl_ok || only_real_floored) {
             return Err(Stop::Fail(format!(
                 "fence counter PTTL: model {model_pttl}, real {pttl} (counter before {before})"
             )));
@@ -756,20 +761,13 @@ fn mutate(rng: &mut ChaCha8Rng, v: &[u8]) -> Vec<u8> {
 }
 
 fn event(key: &str, n: usize) -> EventKey {
+    let correlation = [PyValue::Null, PyValue::str("corr-\u{e9}"), PyValue::str("c-2")];
     EventKey {
         key: key.to_owned(),
-        path: if n % 2 == 0 {
-            KeyPath::Header
-        } else {
-            KeyPath::Body
-        },
+        path: [KeyPath::Header, KeyPath::Body][n % 2],
         event_type: "essay.scored.v1".into(),
         event_id: PyValue::str(&format!("evt-{n}")),
-        correlation_id: if n % 3 == 0 {
-            PyValue::Null
-        } else {
-            PyValue::str("corr-\u{e9}")
-        },
+        correlation_id: correlation[n % 3].clone(),
         source_service: PyValue::str("scorer"),
     }
 }
