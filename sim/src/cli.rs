@@ -277,7 +277,7 @@ fn sweep(
     let seeds: Vec<u64> = (from..from.saturating_add(count)).collect();
     let mut verdicts: std::collections::BTreeMap<&'static str, u64> = Default::default();
     let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
-    let (mut duplicates, mut virtual_us, mut worst) = (0usize, 0u64, 0i32);
+    let (mut duplicates, mut virtual_us, mut worst, mut passed) = (0usize, 0u64, 0i32, 0u64);
     for chunk in seeds.chunks(jobs) {
         let results: Vec<(RunResult, Option<String>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
@@ -322,6 +322,7 @@ fn sweep(
                 );
             }
             worst = worst.max(code);
+            passed += u64::from(code == 0);
         }
     }
     let verdicts: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
@@ -333,6 +334,11 @@ fn sweep(
         faults.join(","),
         virtual_us as f64 / 1e6,
         started.elapsed().as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "sweep: {passed} passed, {} failed",
+        seeds.len() as u64 - passed
     );
     worst
 }

@@ -55,7 +55,8 @@ const EXPIRY_SEQUENCES: usize = 240;
 /// Sequences run at once (long-TTL part / expiry part).
 const WORKERS: usize = 16;
 const EXPIRY_WORKERS: usize = 60;
-/// Uncertainty of the model's estimate of the server's clock (sync error, ms rounding).
+/// Uncertainty of the model's estimate of the server's clock (ms rounding, clock drift), on
+/// top of half the round trip of the `TIME` read the estimate comes from.
 const E_MS: i64 = 10;
 /// How long one command is expected to take at most, for the guard before each command.
 const GUARD_MS: i64 = 20;
@@ -69,9 +70,15 @@ fn redis_url() -> Option<String> {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
             if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("redis_model_differential: IDEMPOTENCY_REDIS_URL is not set under CI=true (run scripts/test)");
+                panic!(
+                    "redis_model_differential: IDEMPOTENCY_REDIS_URL is not set under CI=true \
+                     (run scripts/test)"
+                );
             }
-            println!("SKIPPED: redis_model_differential needs a redis-server: set IDEMPOTENCY_REDIS_URL (scripts/test does)");
+            println!(
+                "SKIPPED: redis_model_differential needs a redis-server: \
+                 set IDEMPOTENCY_REDIS_URL (scripts/test does)"
+            );
             None
         }
     }
@@ -154,6 +161,8 @@ fn show_reply(r: &Result<Reply, StoreError>) -> String {
 struct Clock {
     base_us: i64,
     base: Instant,
+    /// How far off the estimate may be (ms): [`E_MS`] + half the `TIME` round trip.
+    err_ms: i64,
 }
 
 impl Clock {
@@ -174,6 +183,7 @@ async fn sync_clock(conn: &mut redis::aio::MultiplexedConnection) -> Result<Cloc
         let clock = Clock {
             base_us: s * 1_000_000 + us,
             base: t0 + rtt / 2,
+            err_ms: E_MS + rtt.as_millis() as i64 / 2 + 1,
         };
         let better = match &best {
             None => true,
@@ -309,8 +319,9 @@ impl Runner {
             let mut until = None;
             for (k, _, at) in stored(&self.model) {
                 let Some(at) = at else { continue };
-                let hi = at + self.slack_ms.get(&k).copied().unwrap_or(0) + E_MS;
-                if now >= at - E_MS - GUARD_MS && now <= hi {
+                let e = self.clock.err_ms;
+                let hi = at + self.slack_ms.get(&k).copied().unwrap_or(0) + e;
+                if now >= at - e - GUARD_MS && now <= hi {
                     until = until.max(Some(hi + 1));
                 }
             }
@@ -362,7 +373,8 @@ impl Runner {
             .count();
         *self.stats.per_command.entry(cmd.name()).or_default() += 1;
         let window_ms = (a - b) / 1000 + 1;
-        match compare(&cmd, &mr, &rr, b, a, &before, PTTL_TOL_MS + window_ms) {
+        let tol = PTTL_TOL_MS + window_ms;
+        match compare(&cmd, &mr, &rr, b, a, self.clock.err_ms, &before, tol) {
             Ok(Match::Exact) => self.stats.exact += 1,
             Ok(Match::Tolerance) => self.stats.tolerance += 1,
             Ok(Match::FenceShape) => self.stats.fence_shape += 1,
@@ -372,7 +384,8 @@ impl Runner {
                 for (k, _, at) in stored(&before) {
                     let Some(at) = at else { continue };
                     let slack = self.slack_ms.get(&k).copied().unwrap_or(0);
-                    if at - E_MS <= a_ms && b_ms <= at + slack + E_MS {
+                    let e = self.clock.err_ms;
+                    if at - e <= a_ms && b_ms <= at + slack + e {
                         return Err(Stop::Inconclusive(format!(
                             "{}: {} near the expiry of {k}: model {} / real {}",
                             self.label,
@@ -493,9 +506,10 @@ impl Runner {
                 real.map(|v| show_bytes(&v))
             )));
         };
-        if r < b - E_MS * 1000 || r > a + E_MS * 1000 {
+        let e = self.clock.err_ms;
+        if r < b - e * 1000 || r > a + e * 1000 {
             return Err(Stop::Fail(format!(
-                "the real fence counter {r} is not TIME during the command ({b}..{a} ± {E_MS} ms)"
+                "the real fence counter {r} is not TIME during the command ({b}..{a} ± {e} ms)"
             )));
         }
         if let Some((_, fr)) = fences {
@@ -573,12 +587,15 @@ fn acquired(r: &Result<Reply, StoreError>) -> Option<i64> {
     }
 }
 
+/// Compares one command's replies; `b`..`a` is when it ran (µs, ± `err_ms`).
+#[allow(clippy::too_many_arguments)]
 fn compare(
     cmd: &Command,
     mr: &Result<Reply, StoreError>,
     rr: &Result<Reply, StoreError>,
     b: i64,
     a: i64,
+    err_ms: i64,
     before: &RedisModel,
     tol_ms: i64,
 ) -> Result<Match, String> {
@@ -601,19 +618,24 @@ fn compare(
                 {
                     within(*m, *r)
                 }
-                ([Reply::Bulk(tm), Reply::Int(_)], [Reply::Bulk(tr), Reply::Int(r)])
+                ([Reply::Bulk(tm), Reply::Int(m)], [Reply::Bulk(tr), Reply::Int(r)])
                     if tm == b"acquired" && tr == b"acquired" =>
                 {
                     let counter = match before.get_raw(fence_key, b) {
                         None => 0,
                         Some(v) => parse_i64(Some(v)).ok_or("the counter was not an integer")?,
                     };
-                    let from_time = *r >= b - E_MS * 1000 && *r <= a + E_MS * 1000;
-                    if *r == counter.wrapping_add(1) || from_time {
+                    let incr = counter.wrapping_add(1);
+                    let (lo, hi) = (b - err_ms * 1000, a + err_ms * 1000);
+                    if *m == incr && *m > hi {
+                        // The model's fence came from the counter, clearly above TIME: exact.
+                        Err("the fences differ".into())
+                    } else if *r == incr || (lo..=hi).contains(r) {
                         Ok(Match::FenceShape)
                     } else {
                         Err(format!(
-                            "the real fence {r} is neither the counter {counter} + 1 nor TIME ({b}..{a} ± {E_MS} ms)"
+                            "the real fence {r} is neither the counter {counter} + 1 \
+                             nor TIME ({b}..{a} ± {err_ms} ms)"
                         ))
                     }
                 }
@@ -1391,7 +1413,8 @@ async fn model_matches_real_redis() {
     println!(
         "redis_model_differential: {} sequences ({fixed} fixed, {RANDOM_SEQUENCES} random from seed {base}, \
          {EXPIRY_SEQUENCES} with short expiries), {} commands: {} exact, {} within tolerance, {} fences \
-         checked by shape, {} resyncs, {} keys expired, {} guard sleeps, {} inconclusive; per command: {}; {:.1} s",
+         checked by shape, {} resyncs, {} keys expired, {} guard sleeps, {} inconclusive; \
+         per command: {}; {:.1} s",
         stats.sequences,
         stats.commands,
         stats.exact,
