@@ -3,7 +3,36 @@
 //! printed (flattened, `name=value`) at the start of a run.
 
 use crate::db::DbMode;
+use crate::schedule::ScheduledFault;
 use serde::{Deserialize, Serialize};
+
+/// What a scenario expects of every seed: `"pass"`, or the violations it demonstrates (at
+/// least one of them must show, and no other kind).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Expect {
+    /// `"pass"` or one violation's name.
+    One(String),
+    /// Any of these violations.
+    Any(Vec<String>),
+}
+
+impl Expect {
+    /// The violation kinds expected (empty: pass).
+    pub fn kinds(&self) -> Vec<String> {
+        match self {
+            Expect::One(s) if s == "pass" => Vec::new(),
+            Expect::One(s) => vec![s.clone()],
+            Expect::Any(v) => v.clone(),
+        }
+    }
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect::One("pass".into())
+    }
+}
 
 /// Which idempotency protocol the workers run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,12 +220,18 @@ impl Default for FaultConfig {
     }
 }
 
-/// One run's description, except the seed.
+/// One run's description, except the seed: a scenario file is this struct in TOML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimConfig {
     /// The scenario's name.
     pub name: String,
+    /// One line saying what the scenario shows.
+    pub description: String,
+    /// What every seed must give.
+    pub expect: Expect,
+    /// The seed its snapshot and examples use.
+    pub seed: u64,
     /// Worker nodes.
     pub workers: u32,
     /// Partitions of the topic.
@@ -205,6 +240,11 @@ pub struct SimConfig {
     pub events: u32,
     /// Share of events sent with `event_id`/`event_type` headers (the rest body-only).
     pub headers_share: f64,
+    /// Each event is published this many times, each copy keyed to a different partition (so
+    /// different workers get it): the same event delivered to several workers at once.
+    pub copies: u32,
+    /// Virtual time between an event's copies.
+    pub copy_gap_ms: u64,
     /// Event types drawn for the events.
     pub event_types: Vec<String>,
     /// The protocol.
@@ -227,6 +267,9 @@ pub struct SimConfig {
     pub handler_ms_min: u64,
     /// Longest handler run.
     pub handler_ms_max: u64,
+    /// How long the handler waits between its database commit and its confirm (the
+    /// confirmation held back, as when it runs after the transaction in another task).
+    pub confirm_delay_ms: u64,
     /// How long a worker waits before polling again when its partitions had nothing new.
     pub poll_idle_ms: u64,
     /// A worker's Redis command timeout.
@@ -251,6 +294,11 @@ pub struct SimConfig {
     pub panic_at_ms: u64,
     /// The broker and the consumer group.
     pub kafka: KafkaConfig,
+    /// Faults at chosen moments (see [`crate::schedule`]).
+    pub schedule: Vec<ScheduledFault>,
+    /// Virtual-time windows `[from_ms, to_ms]` of planned Redis outages: duplicate effects from
+    /// fail-open processing inside them are expected and counted apart, not violations.
+    pub outage_windows_ms: Vec<[u64; 2]>,
     /// The nemesis.
     pub faults: FaultConfig,
 }
@@ -259,10 +307,16 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             name: "default".into(),
+            description:
+                "3 workers, 3 partitions, 100 events, fenced protocol, unique database, random faults".into(),
+            expect: Expect::default(),
+            seed: 42,
             workers: 3,
             partitions: 3,
             events: 100,
             headers_share: 0.5,
+            copies: 1,
+            copy_gap_ms: 0,
             event_types: vec![
                 "huleedu.essay.spellcheck.requested.v1".into(),
                 "huleedu.batch.essays.registered.v1".into(),
@@ -279,6 +333,7 @@ impl Default for SimConfig {
             redis_persistence: Persistence::Everysec,
             handler_ms_min: 5,
             handler_ms_max: 200,
+            confirm_delay_ms: 0,
             poll_idle_ms: 250,
             redis_timeout_ms: 500,
             call_timeout_ms: 1_000,
@@ -290,6 +345,8 @@ impl Default for SimConfig {
             watchdog_s: 600,
             panic_at_ms: 0,
             kafka: KafkaConfig::default(),
+            schedule: Vec::new(),
+            outage_windows_ms: Vec::new(),
             faults: FaultConfig::default(),
         }
     }
@@ -311,6 +368,14 @@ impl SimConfig {
                     }
                 }
                 serde_json::Value::String(s) => out.push(format!("{prefix}={s}")),
+                serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
+                    for (i, item) in items.iter().enumerate() {
+                        out.push(format!("{prefix}[{i}]={item}"));
+                    }
+                    if items.is_empty() {
+                        out.push(format!("{prefix}=[]"));
+                    }
+                }
                 other => out.push(format!("{prefix}={other}")),
             }
         }
@@ -336,6 +401,7 @@ impl SimConfig {
             ("steps_max", self.steps_max),
             ("watchdog_s", self.watchdog_s),
             ("offset_commit_every", self.offset_commit_every as u64),
+            ("copies", self.copies as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return Err(format!("`{name}` must be > 0"));
@@ -375,6 +441,51 @@ impl SimConfig {
         }
         if self.faults.gap_ms_min == 0 {
             return Err("`faults.gap_ms_min` must be > 0".into());
+        }
+        if self.copies > self.partitions {
+            return Err(format!(
+                "`copies` ({}) must be <= `partitions` ({}): each copy goes to its own partition",
+                self.copies, self.partitions
+            ));
+        }
+        let known = [
+            "pass",
+            "duplicate_effect",
+            "lost_event",
+            "lock_overlap",
+            "ttl_lifecycle",
+            "stuck_lock",
+            "double_invocation",
+            "confirm_without_effect",
+            "effect_without_confirm",
+            "lost",
+            "nonmonotonic_commit",
+            "stale_commit_accepted",
+            "poll_skip",
+        ];
+        for k in match &self.expect {
+            Expect::One(s) => vec![s.clone()],
+            Expect::Any(v) => v.clone(),
+        } {
+            if !known.contains(&k.as_str()) {
+                return Err(format!("`expect`: unknown {k:?}; valid: {}", known.join(", ")));
+            }
+        }
+        for w in &self.outage_windows_ms {
+            if w[0] > w[1] {
+                return Err(format!(
+                    "`outage_windows_ms`: [{}, {}] ends before it starts",
+                    w[0], w[1]
+                ));
+            }
+        }
+        let workers: Vec<String> = (1..=self.workers).map(|i| format!("worker-{i}")).collect();
+        let mut nodes: Vec<String> = ["redis", "kafka", "db", "producer"].map(String::from).to_vec();
+        nodes.extend(workers.iter().cloned());
+        for (i, entry) in self.schedule.iter().enumerate() {
+            entry
+                .validate(&nodes, &workers, self.events)
+                .map_err(|e| format!("`schedule[{i}]`: {e}"))?;
         }
         let mut lib = idempotency::Config::new("sim_worker");
         lib.processing_ttl_s = self.processing_ttl_s;

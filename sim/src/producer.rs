@@ -78,7 +78,7 @@ pub fn workload(config: &SimConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> 
         .collect()
 }
 
-/// The producer node's main task.
+/// The producer node's main task: publishes each event (and its copies) in order.
 pub async fn run(s: Arc<Shared>) {
     let client = Client::bind(s.reply_tags.clone()).await;
     let timeout = Duration::from_millis(s.config.call_timeout_ms);
@@ -89,19 +89,27 @@ pub async fn run(s: Arc<Shared>) {
             panic!("self-test panic in the producer node (panic_at_ms)");
         });
     }
+    let copies = s.config.copies.max(1) as usize;
     loop {
         let next = *s.producer_next.lock().expect("producer progress");
-        let Some(event) = s.workload.get(next) else {
+        let Some(event) = s.workload.get(next / copies) else {
             return std::future::pending().await;
         };
-        madsim::time::sleep(Duration::from_millis(event.gap_ms)).await;
+        let copy = next % copies;
+        let gap = if copy == 0 {
+            event.gap_ms
+        } else {
+            s.config.copy_gap_ms
+        };
+        madsim::time::sleep(Duration::from_millis(gap)).await;
+        let mut record = event.record.clone();
+        if copy > 0 {
+            // A key of its own puts the copy on another partition, so another worker gets it.
+            record.key = copy_key(&event.event_id, copy, s.config.partitions);
+        }
         loop {
             match client
-                .call(
-                    s.kafka_addr(),
-                    KafkaRequest::Produce(event.record.clone()),
-                    timeout,
-                )
+                .call(s.kafka_addr(), KafkaRequest::Produce(record.clone()), timeout)
                 .await
             {
                 Ok(KafkaReply::Produced { .. }) => break,
@@ -117,4 +125,24 @@ pub async fn run(s: Arc<Shared>) {
         }
         *s.producer_next.lock().expect("producer progress") = next + 1;
     }
+}
+
+/// A key for copy `copy` of `event_id` that lands on a partition no earlier copy uses.
+fn copy_key(event_id: &str, copy: usize, partitions: u32) -> String {
+    let taken: Vec<u32> = (0..copy)
+        .map(|c| {
+            crate::kafka::partition_of(
+                &if c == 0 {
+                    event_id.to_owned()
+                } else {
+                    copy_key(event_id, c, partitions)
+                },
+                partitions,
+            )
+        })
+        .collect();
+    (0..)
+        .map(|salt| format!("{event_id}/{copy}/{salt}"))
+        .find(|k| !taken.contains(&crate::kafka::partition_of(k, partitions)))
+        .expect("copies <= partitions, so a free partition exists")
 }

@@ -4,14 +4,14 @@
 
 use crate::config::{BusyPolicy, OffsetCommit};
 use crate::db::{Apply, ApplyResult};
+use crate::faults;
 use crate::fields;
 use crate::kafka::{KafkaReply, KafkaRequest, Record};
 use crate::redis_node::SimRedis;
 use crate::rpc::Client;
+use crate::schedule::Trigger;
 use crate::world::Shared;
-use idempotency::{
-    ConfirmStatus, Consumer, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected,
-};
+use idempotency::{Consumer, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -21,6 +21,8 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultPoint {
+    /// The lock is held and the handler is about to start.
+    AfterAcquire,
     /// The effect is committed; nothing else happened yet.
     AfterEffectCommit,
     /// Just before the handler confirms.
@@ -33,7 +35,8 @@ pub enum FaultPoint {
 
 impl FaultPoint {
     /// Every fault point.
-    pub const ALL: [FaultPoint; 4] = [
+    pub const ALL: [FaultPoint; 5] = [
+        FaultPoint::AfterAcquire,
         FaultPoint::AfterEffectCommit,
         FaultPoint::BeforeConfirm,
         FaultPoint::AfterConfirm,
@@ -43,6 +46,7 @@ impl FaultPoint {
     /// Its name in traces and scenario files.
     pub fn name(self) -> &'static str {
         match self {
+            FaultPoint::AfterAcquire => "after_acquire",
             FaultPoint::AfterEffectCommit => "after_effect_commit",
             FaultPoint::BeforeConfirm => "before_confirm",
             FaultPoint::AfterConfirm => "after_confirm",
@@ -61,6 +65,8 @@ struct Worker {
     name: String,
     client: Arc<Client>,
     consumer: Consumer,
+    /// `process()` calls so far in this incarnation (each delivery is one call).
+    calls: std::cell::Cell<u64>,
 }
 
 /// What became of one delivery.
@@ -96,6 +102,7 @@ pub async fn run(s: Arc<Shared>, name: String) {
         name,
         client,
         consumer,
+        calls: std::cell::Cell::new(0),
     };
     w.consume().await
 }
@@ -143,7 +150,11 @@ impl Worker {
                         self.commit(partition, offset + 1).await;
                     }
                     let mut attempt = 1u32;
-                    while let Delivery::Retry = self.deliver(partition, offset, &record, attempt).await {
+                    let mut event_id = String::new();
+                    while let Delivery::Retry = self
+                        .deliver(partition, offset, &record, attempt, &mut event_id)
+                        .await
+                    {
                         // Exponential backoff: a lock left by a crashed worker lasts its TTL.
                         madsim::time::sleep(BACKOFF * 2u32.pow(attempt.min(6))).await;
                         attempt += 1;
@@ -154,7 +165,7 @@ impl Worker {
                         && (self.s.config.offset_commit == OffsetCommit::AfterEach
                             || uncommitted >= self.s.config.offset_commit_every)
                     {
-                        self.fault_point(FaultPoint::BeforeOffsetCommit).await;
+                        self.fault_point(FaultPoint::BeforeOffsetCommit, &event_id).await;
                         self.commit(partition, offset + 1).await;
                         uncommitted = 0;
                     }
@@ -181,13 +192,15 @@ impl Worker {
         }
     }
 
-    async fn deliver(&self, partition: u32, offset: u64, record: &Record, attempt: u32) -> Delivery {
-        let event_id = record.key.as_str();
-        self.s.trace.record(
-            &self.name,
-            "deliver",
-            fields! {"topic" => "events", "partition" => partition, "offset" => offset, "event_id" => event_id, "attempt" => attempt},
-        );
+    /// One `process()` call for a fetched record. `event_id` is filled in with the event's id.
+    async fn deliver(
+        &self,
+        partition: u32,
+        offset: u64,
+        record: &Record,
+        attempt: u32,
+        event_id: &mut String,
+    ) -> Delivery {
         let msg = Message {
             topic: "events".into(),
             partition: partition as i32,
@@ -195,9 +208,35 @@ impl Worker {
             headers: record.headers.clone(),
             value: record.value.clone(),
         };
+        *event_id = self
+            .consumer
+            .key(&msg)
+            .ok()
+            .and_then(|k| k.event_id_text())
+            .unwrap_or_else(|| record.key.clone());
+        let event_id = event_id.as_str();
+        let delivery = {
+            let mut deliveries = self.s.deliveries.lock().expect("deliveries");
+            let n = deliveries.entry(event_id.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        let call = self.calls.get() + 1;
+        self.calls.set(call);
+        self.s.trace.record(
+            &self.name,
+            "deliver",
+            fields! {"topic" => "events", "partition" => partition, "offset" => offset, "event_id" => event_id,
+                "attempt" => attempt, "delivery" => delivery, "call" => call},
+        );
+        let index = self.s.event_index(event_id);
+        self.s.fire(
+            &self.name,
+            |t| matches!(t, Trigger::OnDelivery(e, n) if Some(*e) == index && *n == delivery),
+        );
         let result = self
             .consumer
-            .process(&msg, |ctx| self.handle(ctx, event_id))
+            .process(&msg, |ctx| self.handle(ctx, event_id, call))
             .await;
         let (acquire, retry) = match &result {
             Ok(Outcome::Processed { .. } | Outcome::Unprotected { .. }) => (None, false),
@@ -212,32 +251,35 @@ impl Worker {
             self.s.trace.record(
                 &self.name,
                 "acquire",
-                fields! {"event_id" => event_id, "outcome" => outcome},
+                fields! {"event_id" => event_id, "outcome" => outcome, "call" => call},
             );
         }
-        if let Err(ProcessError::Handler { error, release }) = &result {
-            let status = match release {
-                ReleaseStatus::Released => "released".to_owned(),
-                ReleaseStatus::NotHeld => "not_held".to_owned(),
-                ReleaseStatus::Unprotected => "unprotected".to_owned(),
-                ReleaseStatus::Failed(e) => format!("failed: {e}"),
-            };
-            self.s.trace.record(
-                &self.name,
-                "release",
-                fields! {"event_id" => event_id, "error" => error.as_str(), "status" => status},
-            );
-        }
-        if let Ok(Outcome::Processed {
-            confirm: ConfirmStatus::NotCalled,
-            ..
-        }) = &result
-        {
-            self.s.trace.record(
-                &self.name,
-                "confirm",
-                fields! {"event_id" => event_id, "result" => "not_called"},
-            );
+        match &result {
+            Err(ProcessError::Handler { error, release }) => {
+                let status = match release {
+                    ReleaseStatus::Released => "released".to_owned(),
+                    ReleaseStatus::NotHeld => "not_held".to_owned(),
+                    ReleaseStatus::Unprotected => "unprotected".to_owned(),
+                    ReleaseStatus::Failed(e) => format!("failed: {e}"),
+                };
+                self.s.trace.record(
+                    &self.name,
+                    "release",
+                    fields! {"event_id" => event_id, "error" => error.as_str(), "status" => status, "call" => call},
+                );
+            }
+            Ok(Outcome::Unprotected { reason, .. }) => {
+                let reason = match reason {
+                    Unprotected::Redis(e) => e.to_string(),
+                    Unprotected::Unkeyable(e) => e.to_string(),
+                };
+                self.s.trace.record(
+                    &self.name,
+                    "unprotected",
+                    fields! {"event_id" => event_id, "reason" => reason, "call" => call},
+                );
+            }
+            _ => {}
         }
         if retry {
             Delivery::Retry
@@ -247,28 +289,53 @@ impl Worker {
     }
 
     /// The business handler: work, commit the effect, confirm.
-    async fn handle(&self, ctx: Context, event_id: &str) -> Result<(), String> {
-        let (outcome, reason) = match ctx.is_protected() {
-            true => ("acquired", String::new()),
-            false => ("unprotected", String::new()),
-        };
-        let _ = reason;
+    async fn handle(&self, ctx: Context, event_id: &str, call: u64) -> Result<(), String> {
         let fence = ctx.fence();
+        let outcome = if ctx.is_protected() {
+            "acquired"
+        } else {
+            "unprotected"
+        };
         self.s.trace.record(
             &self.name,
             "acquire",
-            fields! {"event_id" => event_id, "outcome" => outcome, "fence" => fence, "key" => ctx.key().unwrap_or("")},
+            fields! {"event_id" => event_id, "outcome" => outcome, "fence" => fence, "key" => ctx.key().unwrap_or(""), "call" => call},
         );
+        if ctx.is_protected() {
+            let index = self.s.event_index(event_id);
+            self.s.fire(
+                &self.name,
+                |t| matches!(t, Trigger::WhileHolding(w, e) if *w == self.name && Some(*e) == index),
+            );
+            self.fault_point(FaultPoint::AfterAcquire, event_id).await;
+        }
         self.s.trace.record(
             &self.name,
             "handler_start",
-            fields! {"event_id" => event_id, "fence" => fence},
+            fields! {"event_id" => event_id, "fence" => fence, "call" => call},
         );
+        let end = |result: &str| {
+            self.s.trace.record(
+                &self.name,
+                "handler_end",
+                fields! {"event_id" => event_id, "result" => result, "call" => call},
+            );
+        };
         let work_ms = {
             let mut rng = self.s.worker(&self.name).rng.lock().expect("worker rng");
             rng.gen_range(self.s.config.handler_ms_min..=self.s.config.handler_ms_max)
         };
         madsim::time::sleep(Duration::from_millis(work_ms)).await;
+        if self
+            .s
+            .faults
+            .lock()
+            .expect("fault state")
+            .take_handler_error(&self.name)
+        {
+            end("error: injected handler error");
+            return Err("injected handler error".into());
+        }
         let apply = Apply {
             event_id: event_id.to_owned(),
             key: ctx.key().unwrap_or("").to_owned(),
@@ -285,15 +352,14 @@ impl Worker {
             Err(e) => Err(format!("database: {e}")),
         };
         if let Err(e) = result {
-            self.s.trace.record(
-                &self.name,
-                "handler_end",
-                fields! {"event_id" => event_id, "result" => e.as_str()},
-            );
+            end(&format!("error: {e}"));
             return Err(e);
         }
-        self.fault_point(FaultPoint::AfterEffectCommit).await;
-        self.fault_point(FaultPoint::BeforeConfirm).await;
+        self.fault_point(FaultPoint::AfterEffectCommit, event_id).await;
+        if self.s.config.confirm_delay_ms > 0 {
+            madsim::time::sleep(Duration::from_millis(self.s.config.confirm_delay_ms)).await;
+        }
+        self.fault_point(FaultPoint::BeforeConfirm, event_id).await;
         let confirmed = match ctx.confirm().await {
             Ok(()) if ctx.is_protected() => "confirmed".to_owned(),
             Ok(()) => "noop".to_owned(),
@@ -302,30 +368,24 @@ impl Worker {
         self.s.trace.record(
             &self.name,
             "confirm",
-            fields! {"event_id" => event_id, "result" => confirmed},
+            fields! {"event_id" => event_id, "result" => confirmed, "call" => call},
         );
-        self.fault_point(FaultPoint::AfterConfirm).await;
-        self.s.trace.record(
-            &self.name,
-            "handler_end",
-            fields! {"event_id" => event_id, "result" => "ok"},
-        );
+        self.fault_point(FaultPoint::AfterConfirm, event_id).await;
+        end("ok");
         Ok(())
     }
 
-    /// Crashes this node here if the nemesis armed `point`.
-    async fn fault_point(&self, point: FaultPoint) {
-        if self.s.worker(&self.name).disarm(point) {
-            self.s.crash_self(&self.name, point.name());
+    /// Crashes this node here if `point` is armed (for this event or any).
+    async fn fault_point(&self, point: FaultPoint, event_id: &str) {
+        let armed = self
+            .s
+            .faults
+            .lock()
+            .expect("fault state")
+            .disarm(&self.name, point, event_id);
+        if let Some(down_us) = armed {
+            faults::crash_self(&self.s, &self.name, point, event_id, down_us);
             std::future::pending::<()>().await;
         }
-    }
-}
-
-/// Why a handler ran unprotected, for the trace.
-pub fn unprotected_reason(reason: &Unprotected) -> String {
-    match reason {
-        Unprotected::Redis(e) => e.to_string(),
-        Unprotected::Unkeyable(e) => e.to_string(),
     }
 }

@@ -11,16 +11,17 @@ use crate::check::{self, Severity, Violation};
 use crate::clock::NodeClock;
 use crate::config::SimConfig;
 use crate::db::DbModel;
+use crate::faults::{self, Fault, FaultState, Heal};
 use crate::fields;
 use crate::kafka::KafkaModel;
-use crate::nemesis::{Fault, Heal, Nemesis};
+use crate::nemesis::Nemesis;
 use crate::producer::{self, WorkloadEvent};
 use crate::redis_node::RedisState;
 use crate::rng;
 use crate::rpc::PORT;
+use crate::schedule::Trigger;
 use crate::trace::{self, now_us, Event, Trace};
-use crate::worker::{self, FaultPoint};
-use madsim::net::NetSim;
+use crate::worker;
 use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use rand_chacha::ChaCha8Rng;
@@ -39,7 +40,6 @@ pub struct WorkerState {
     /// Its position among the workers (it owns partitions `p % workers == index`).
     pub index: u32,
     incarnations: AtomicU64,
-    armed: Mutex<BTreeSet<FaultPoint>>,
     /// Draws its handler durations.
     pub rng: Mutex<ChaCha8Rng>,
 }
@@ -48,11 +48,6 @@ impl WorkerState {
     /// Counts a (re)start; returns the incarnation number, from 1.
     pub fn start(&self) -> u64 {
         self.incarnations.fetch_add(1, Ordering::Relaxed) + 1
-    }
-
-    /// True (once) if `point` was armed.
-    pub fn disarm(&self, point: FaultPoint) -> bool {
-        self.armed.lock().expect("armed points").remove(&point)
     }
 }
 
@@ -74,10 +69,16 @@ pub struct Shared {
     pub workload: Vec<WorkloadEvent>,
     /// How many of them the producer has published.
     pub producer_next: Mutex<usize>,
+    /// Faults in force, node statuses, the heal agenda.
+    pub faults: Mutex<FaultState>,
+    /// How often each event has been delivered (by anyone), for `on_delivery` triggers.
+    pub deliveries: Mutex<BTreeMap<String, u32>>,
+    /// Scheduled entries that fired (each fires once).
+    pub fired: Mutex<BTreeSet<usize>>,
     clocks: BTreeMap<String, NodeClock>,
     workers: BTreeMap<String, WorkerState>,
     names: BTreeMap<IpAddr, String>,
-    crashed_self: Mutex<Vec<String>>,
+    node_ids: Mutex<BTreeMap<String, NodeId>>,
     steps: AtomicU64,
     /// Reply tags for every RPC client of the run (see [`crate::rpc::Client::bind`]).
     pub reply_tags: Arc<AtomicU64>,
@@ -121,14 +122,16 @@ impl Shared {
                     let state = WorkerState {
                         index: i as u32,
                         incarnations: AtomicU64::new(0),
-                        armed: Mutex::default(),
                         rng: Mutex::new(rng::stream(seed, n)),
                     };
                     (n.clone(), state)
                 })
                 .collect(),
             names: nodes.iter().map(|n| (ip(n), n.clone())).collect(),
-            crashed_self: Mutex::default(),
+            faults: Mutex::new(FaultState::new(&nodes)),
+            deliveries: Mutex::default(),
+            fired: Mutex::default(),
+            node_ids: Mutex::default(),
             steps: AtomicU64::new(0),
             reply_tags: Arc::default(),
             trace: Trace::default(),
@@ -173,19 +176,47 @@ impl Shared {
             .unwrap_or_else(|| addr.ip().to_string())
     }
 
-    /// Crashes the calling worker's node (at a fault point); the controller restarts it later.
-    pub fn crash_self(&self, name: &str, point: &str) {
-        self.trace.record(
-            "nemesis",
-            "fault",
-            fields! {"fault" => "crash", "node" => name, "point" => point},
-        );
-        self.crashed_self.lock().expect("crashed").push(name.to_owned());
-        Handle::current().kill(madsim::plugin::node());
+    /// The madsim id of `node`.
+    pub fn node_id(&self, node: &str) -> NodeId {
+        *self
+            .node_ids
+            .lock()
+            .expect("node ids")
+            .get(node)
+            .expect("a known node")
+    }
+
+    /// Every node's name.
+    pub fn node_names(&self) -> Vec<String> {
+        self.names.values().cloned().collect()
+    }
+
+    /// The workload index of `event_id`.
+    pub fn event_index(&self, event_id: &str) -> Option<u32> {
+        self.workload
+            .iter()
+            .position(|e| e.event_id == event_id)
+            .map(|i| i as u32)
+    }
+
+    /// Fires the scheduled entries whose trigger `matches` (each at most once), on behalf of
+    /// `worker`. Returns how many fired.
+    pub fn fire(&self, worker: &str, matches: impl Fn(&Trigger) -> bool) -> usize {
+        let mut fired = 0;
+        for (i, entry) in self.config.schedule.iter().enumerate() {
+            let Ok(trigger) = entry.trigger() else { continue };
+            if !matches(&trigger) || !self.fired.lock().expect("fired").insert(i) {
+                continue;
+            }
+            faults::inject(self, entry.fault(Some(worker)), entry.lasts_us(), "schedule");
+            fired += 1;
+        }
+        fired
     }
 
     fn converged(&self) -> bool {
-        let produced = *self.producer_next.lock().expect("producer progress") == self.workload.len();
+        let produced = *self.producer_next.lock().expect("producer progress")
+            == self.workload.len() * self.config.copies.max(1) as usize;
         let db = self.db.lock().expect("db state");
         produced && self.workload.iter().all(|e| db.applied_count(&e.event_id) > 0)
     }
@@ -366,10 +397,8 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         })
     }));
     let events_now = s.trace.events();
-    let produced: Vec<String> = s.workload[..*s.producer_next.lock().expect("producer progress")]
-        .iter()
-        .map(|e| e.event_id.clone())
-        .collect();
+    let copies = s.config.copies.max(1) as usize;
+    let produced_records = *s.producer_next.lock().expect("producer progress");
     let all: Vec<String> = s.workload.iter().map(|e| e.event_id.clone()).collect();
     let db = s.db.lock().expect("db state").clone();
     let verdict = match ran {
@@ -414,7 +443,7 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         seed,
         verdict,
         events_total: all.len(),
-        produced: produced.len(),
+        produced: produced_records.div_ceil(copies),
         applied: db.effects().len(),
         duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
         faults,
@@ -433,8 +462,7 @@ enum Ending {
 
 async fn simulate(s: Arc<Shared>) -> Ending {
     let h = Handle::current();
-    let mut ids: BTreeMap<String, NodeId> = BTreeMap::new();
-    let mut build =
+    let build =
         |name: &str, node: Box<dyn Fn(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>| {
             let s2 = s.clone();
             let handle = h
@@ -443,7 +471,10 @@ async fn simulate(s: Arc<Shared>) -> Ending {
                 .ip(ip(name))
                 .init(move || counted(&s2, node(s2.clone())))
                 .build();
-            ids.insert(name.to_owned(), handle.id());
+            s.node_ids
+                .lock()
+                .expect("node ids")
+                .insert(name.to_owned(), handle.id());
         };
     build("redis", Box::new(|s| Box::pin(crate::redis_node::run(s))));
     build("kafka", Box::new(|s| Box::pin(crate::kafka::serve(s))));
@@ -454,183 +485,75 @@ async fn simulate(s: Arc<Shared>) -> Ending {
         let name = w.clone();
         build(w, Box::new(move |s| Box::pin(worker::run(s, name.clone()))));
     }
-    Controller {
-        s: s.clone(),
-        h,
-        ids,
-        nemesis: Nemesis::new(rng::stream(s.seed, "nemesis"), s.config.faults.clone(), workers),
+    // Fault points armed from the start by the schedule.
+    for (i, entry) in s.config.schedule.iter().enumerate() {
+        if let Ok(Trigger::Point(point, event)) = entry.trigger() {
+            let event_id = event.map(|e| s.workload[e as usize].event_id.clone());
+            let worker = entry.node.clone().expect("validated: a point names its worker");
+            faults::inject(&s, Fault::FaultPoint(worker, point, event_id), None, "schedule");
+            s.fired.lock().expect("fired").insert(i);
+        }
     }
-    .run()
-    .await
+    let nemesis = Nemesis::new(rng::stream(s.seed, "nemesis"), s.config.faults.clone(), workers);
+    control(s, nemesis).await
 }
 
-struct Controller {
-    s: Arc<Shared>,
-    h: Handle,
-    ids: BTreeMap<String, NodeId>,
-    nemesis: Nemesis,
-}
-
-impl Controller {
-    fn id(&self, node: &str) -> NodeId {
-        *self.ids.get(node).expect("a known node")
-    }
-
-    async fn run(mut self) -> Ending {
-        let safety_end = self.s.config.safety_s * 1_000_000;
-        let liveness_end = safety_end + self.s.config.liveness_s_max * 1_000_000;
-        let mut safety = true;
-        let mut converged_at: Option<u64> = None;
-        loop {
-            let now = now_us();
-            let crashed: Vec<String> = std::mem::take(&mut *self.s.crashed_self.lock().expect("crashed"));
-            for node in crashed {
-                let at = if safety { now + self.nemesis.down_us() } else { now };
-                self.nemesis.schedule_restart(at, node);
+/// The supervisor: random faults and scheduled ones during the safety phase, heals when due,
+/// then the liveness phase until every event is applied (plus a moment for late work).
+async fn control(s: Arc<Shared>, mut nemesis: Nemesis) -> Ending {
+    let safety_end = s.config.safety_s * 1_000_000;
+    let liveness_end = safety_end + s.config.liveness_s_max * 1_000_000;
+    let timed: Vec<(u64, usize)> = s
+        .config
+        .schedule
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.at_ms.map(|t| (t * 1000, i)))
+        .collect();
+    let mut safety = true;
+    let mut converged_at: Option<u64> = None;
+    loop {
+        let now = now_us();
+        let due: Vec<Heal> = s.faults.lock().expect("fault state").due_heals(now);
+        for h in due {
+            faults::heal(&s, h);
+        }
+        for &(at, i) in &timed {
+            if at <= now && s.fired.lock().expect("fired").insert(i) {
+                let entry = &s.config.schedule[i];
+                faults::inject(&s, entry.fault(None), entry.lasts_us(), "schedule");
             }
-            for heal in self.nemesis.due_heals(now) {
-                self.heal(heal);
-            }
-            if safety {
-                if now >= safety_end {
-                    self.heal_everything();
-                    safety = false;
-                } else if let Some(fault) = self.nemesis.due_fault(now) {
-                    self.inject(fault);
-                }
-            } else if let Some(at) = converged_at {
-                // Let in-flight work land, so late duplicates are seen too.
-                if now >= at + 2_000_000 {
-                    return Ending::Converged;
-                }
-            } else if self.s.converged() {
-                converged_at = Some(now);
-            } else if now >= liveness_end {
-                return Ending::TimedOut;
-            }
-            // Wake for the nemesis's next action in the safety phase, else to check progress.
-            let next = if safety {
-                self.nemesis.next_action_us().min(now + 100_000).min(safety_end)
+        }
+        if safety {
+            if now >= safety_end {
+                faults::heal_everything(&s);
+                safety = false;
             } else {
-                now + 100_000
-            };
-            madsim::time::sleep(Duration::from_micros(next.saturating_sub(now).max(1_000))).await;
-        }
-    }
-
-    fn inject(&mut self, fault: Fault) {
-        let net = NetSim::current();
-        let mut f = fields! {"fault" => fault.kind()};
-        match &fault {
-            Fault::Crash(node) => {
-                f.insert("node", node.as_str().into());
-                self.h.kill(self.id(node));
-                if node == "redis" {
-                    self.s
-                        .redis
-                        .lock()
-                        .expect("redis state")
-                        .crash(self.s.config.redis_persistence);
+                let status = s.faults.lock().expect("fault state").status.clone();
+                if let Some((fault, lasts)) = nemesis.due_fault(now, &status) {
+                    faults::inject(&s, fault, lasts, "nemesis");
                 }
             }
-            Fault::Pause(node) => {
-                f.insert("node", node.as_str().into());
-                self.h.pause(self.id(node));
+        } else if let Some(at) = converged_at {
+            // Let in-flight work land, so late duplicates are seen too.
+            if now >= at + 2_000_000 {
+                return Ending::Converged;
             }
-            Fault::Clog(node) => {
-                f.insert("node", node.as_str().into());
-                net.clog_node(self.id(node));
-            }
-            Fault::Partition(a, b) => {
-                f.insert("node", a.as_str().into());
-                f.insert("peer", b.as_str().into());
-                net.clog_link(self.id(a), self.id(b));
-                net.clog_link(self.id(b), self.id(a));
-            }
-            Fault::Latency(ms) => {
-                f.insert("latency_ms_max", (*ms).into());
-                let lo = Duration::from_millis(self.s.config.latency_ms_min);
-                let hi =
-                    Duration::from_millis((*ms).max(self.s.config.latency_ms_min)) + Duration::from_nanos(1);
-                net.update_config(|c| c.send_latency = lo..hi);
-            }
-            Fault::RedisErrors(share) => {
-                f.insert("share", (*share).into());
-                self.s.redis.lock().expect("redis state").error_share = *share;
-            }
-            Fault::Clock(node, offset_ms) => {
-                f.insert("node", node.as_str().into());
-                f.insert("offset_ms", (*offset_ms).into());
-                self.s.clock(node).set_offset_us(offset_ms * 1000);
-            }
-            Fault::FaultPoint(worker, point) => {
-                f.insert("node", worker.as_str().into());
-                f.insert("point", point.name().into());
-                self.s
-                    .worker(worker)
-                    .armed
-                    .lock()
-                    .expect("armed points")
-                    .insert(*point);
-            }
+        } else if s.converged() {
+            converged_at = Some(now);
+        } else if now >= liveness_end {
+            return Ending::TimedOut;
         }
-        self.s.trace.record("nemesis", "fault", f);
-    }
-
-    fn heal(&mut self, heal: Heal) {
-        let net = NetSim::current();
-        let f = match &heal {
-            Heal::Restart(node) => {
-                self.h.restart(self.id(node));
-                fields! {"heal" => "restart", "node" => node.as_str()}
-            }
-            Heal::Resume(node) => {
-                self.h.resume(self.id(node));
-                fields! {"heal" => "resume", "node" => node.as_str()}
-            }
-            Heal::Unclog(node) => {
-                net.unclog_node(self.id(node));
-                fields! {"heal" => "unclog", "node" => node.as_str()}
-            }
-            Heal::Unpartition(a, b) => {
-                net.unclog_link(self.id(a), self.id(b));
-                net.unclog_link(self.id(b), self.id(a));
-                fields! {"heal" => "unpartition", "node" => a.as_str(), "peer" => b.as_str()}
-            }
-            Heal::Latency => {
-                let lo = Duration::from_millis(self.s.config.latency_ms_min);
-                let hi = Duration::from_millis(self.s.config.latency_ms_max) + Duration::from_nanos(1);
-                net.update_config(|c| c.send_latency = lo..hi);
-                fields! {"heal" => "latency"}
-            }
-            Heal::RedisErrors => {
-                self.s.redis.lock().expect("redis state").error_share = 0.0;
-                fields! {"heal" => "redis_errors"}
-            }
-        };
-        self.s.trace.record("nemesis", "heal", f);
-    }
-
-    /// The start of the liveness phase: undo every fault.
-    fn heal_everything(&mut self) {
-        self.s
-            .trace
-            .record("nemesis", "phase", fields! {"phase" => "liveness"});
-        for heal in self.nemesis.all_heals() {
-            self.heal(heal);
+        let mut next = now + 100_000;
+        if safety {
+            next = next.min(nemesis.next_fault_us()).min(safety_end);
         }
-        for (name, clock) in &self.s.clocks {
-            if clock.offset_us() != 0 {
-                clock.set_offset_us(0);
-                self.s.trace.record(
-                    "nemesis",
-                    "heal",
-                    fields! {"heal" => "clock", "node" => name.as_str()},
-                );
-            }
+        if let Some(h) = s.faults.lock().expect("fault state").next_heal_us() {
+            next = next.min(h);
         }
-        for w in self.s.workers.values() {
-            w.armed.lock().expect("armed points").clear();
+        if let Some(&(at, _)) = timed.iter().filter(|(at, _)| *at > now).min() {
+            next = next.min(at);
         }
+        madsim::time::sleep(Duration::from_micros(next.saturating_sub(now).max(1_000))).await;
     }
 }

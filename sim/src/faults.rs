@@ -1,0 +1,380 @@
+//! Carrying out faults and heals on the running world, whoever asks: the random nemesis, a
+//! scenario's schedule, or a worker reaching a trigger.
+//!
+//! Every fault is guarded by the node's status (a down node is not crashed again, a running
+//! node is not "restarted"), every lasting fault puts its heal on one agenda, and every action
+//! is recorded in the trace (`fault`, `heal`).
+
+use crate::fields;
+use crate::trace::now_us;
+use crate::worker::FaultPoint;
+use crate::world::Shared;
+use madsim::net::NetSim;
+use madsim::runtime::Handle;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A fault to inject.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Kill a node (it restarts at its heal).
+    Crash(String),
+    /// Pause a node, as a GC pause does (it resumes at its heal).
+    Pause(String),
+    /// Cut a node off the network.
+    Clog(String),
+    /// Cut the link between two nodes, both ways.
+    Partition(String, String),
+    /// Raise the network's highest latency to this many ms.
+    Latency(u64),
+    /// Fail this share of Redis commands.
+    RedisErrors(f64),
+    /// Set a node's clock offset (ms, either way).
+    Clock(String, i64),
+    /// Crash a worker the next time it reaches this point (for this event id, if given).
+    FaultPoint(String, FaultPoint, Option<String>),
+    /// Make a worker's next handler fail (an exception in the business code).
+    HandlerError(String),
+}
+
+impl Fault {
+    /// The fault's kind, as traces, scenario files and summaries name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Crash(_) => "crash",
+            Fault::Pause(_) => "pause",
+            Fault::Clog(_) => "clog",
+            Fault::Partition(..) => "partition",
+            Fault::Latency(_) => "latency",
+            Fault::RedisErrors(_) => "redis_errors",
+            Fault::Clock(..) => "clock",
+            Fault::FaultPoint(..) => "fault_point",
+            Fault::HandlerError(_) => "handler_error",
+        }
+    }
+
+    /// The heal that undoes it, if it lasts.
+    fn heal(&self) -> Option<Heal> {
+        match self {
+            Fault::Crash(n) => Some(Heal::Restart(n.clone())),
+            Fault::Pause(n) => Some(Heal::Resume(n.clone())),
+            Fault::Clog(n) => Some(Heal::Unclog(n.clone())),
+            Fault::Partition(a, b) => Some(Heal::Unpartition(a.clone(), b.clone())),
+            Fault::Latency(_) => Some(Heal::Latency),
+            Fault::RedisErrors(_) => Some(Heal::RedisErrors),
+            Fault::Clock(n, _) => Some(Heal::Clock(n.clone())),
+            Fault::FaultPoint(..) | Fault::HandlerError(_) => None,
+        }
+    }
+}
+
+/// Undoing a fault.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Heal {
+    /// Restart a crashed node.
+    Restart(String),
+    /// Resume a paused node.
+    Resume(String),
+    /// Reconnect a node.
+    Unclog(String),
+    /// Reconnect two nodes.
+    Unpartition(String, String),
+    /// Back to the configured latency.
+    Latency,
+    /// No more injected Redis errors.
+    RedisErrors,
+    /// The node's clock back to true time.
+    Clock(String),
+}
+
+/// Whether a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Running.
+    Up,
+    /// Killed, waiting for its restart.
+    Down,
+    /// Paused, waiting to resume.
+    Paused,
+}
+
+/// The faults' bookkeeping, one per run (in [`Shared`]).
+#[derive(Default)]
+pub struct FaultState {
+    /// Each node's status.
+    pub status: BTreeMap<String, NodeStatus>,
+    /// Heals by due time (µs) and order of scheduling.
+    agenda: BTreeMap<(u64, u64), Heal>,
+    seq: u64,
+    /// Armed fault points per worker: (point, only for this event id, down time after).
+    pub armed: BTreeMap<String, Vec<(FaultPoint, Option<String>, Option<u64>)>>,
+    /// Workers whose next handler fails.
+    pub failing_handlers: BTreeMap<String, u32>,
+}
+
+impl FaultState {
+    /// Starts with every node up.
+    pub fn new(nodes: &[String]) -> Self {
+        FaultState {
+            status: nodes.iter().map(|n| (n.clone(), NodeStatus::Up)).collect(),
+            ..Default::default()
+        }
+    }
+
+    /// The earliest heal's due time.
+    pub fn next_heal_us(&self) -> Option<u64> {
+        self.agenda.keys().next().map(|k| k.0)
+    }
+
+    fn schedule(&mut self, at_us: u64, heal: Heal) {
+        self.seq += 1;
+        self.agenda.insert((at_us, self.seq), heal);
+    }
+
+    /// Removes and returns the heals due at `now_us` (all of them for `u64::MAX`).
+    pub fn due_heals(&mut self, now_us: u64) -> Vec<Heal> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.agenda.first_entry() {
+            if entry.key().0 > now_us {
+                break;
+            }
+            out.push(entry.remove());
+        }
+        out
+    }
+
+    /// If `worker` had `point` armed for `event_id` (or for any event), disarms it and returns
+    /// how long the worker stays down (`Some(None)`: until the liveness phase).
+    pub fn disarm(&mut self, worker: &str, point: FaultPoint, event_id: &str) -> Option<Option<u64>> {
+        let armed = self.armed.get_mut(worker)?;
+        let i = armed
+            .iter()
+            .position(|(p, e, _)| *p == point && e.as_deref().is_none_or(|e| e == event_id))?;
+        Some(armed.remove(i).2)
+    }
+
+    /// True (once) if `worker`'s next handler was made to fail.
+    pub fn take_handler_error(&mut self, worker: &str) -> bool {
+        match self.failing_handlers.get_mut(worker) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn latency(s: &Shared, max_ms: u64) -> std::ops::Range<Duration> {
+    let lo = Duration::from_millis(s.config.latency_ms_min);
+    lo..Duration::from_millis(max_ms.max(s.config.latency_ms_min)) + Duration::from_nanos(1)
+}
+
+/// Injects `fault` now (if the node's status allows it) and schedules its heal after
+/// `lasts_us` (`None`: it lasts until the liveness phase heals everything). `by` says who
+/// asked (`nemesis`, `schedule`). Returns whether anything was done.
+pub fn inject(s: &Shared, fault: Fault, lasts_us: Option<u64>, by: &str) -> bool {
+    let h = Handle::current();
+    let net = NetSim::current();
+    let mut f = fields! {"fault" => fault.kind(), "by" => by};
+    let mut state = s.faults.lock().expect("fault state");
+    let mut set_status = |node: &str, from: NodeStatus, to: NodeStatus| -> bool {
+        let status = state.status.get_mut(node).expect("a known node");
+        if *status != from {
+            return false;
+        }
+        *status = to;
+        true
+    };
+    let done = match &fault {
+        Fault::Crash(node) => {
+            let up = set_status(node, NodeStatus::Up, NodeStatus::Down)
+                || set_status(node, NodeStatus::Paused, NodeStatus::Down);
+            if up {
+                h.kill(s.node_id(node));
+                if node == "redis" {
+                    s.redis
+                        .lock()
+                        .expect("redis state")
+                        .crash(s.config.redis_persistence);
+                }
+            }
+            up
+        }
+        Fault::Pause(node) => {
+            let up = set_status(node, NodeStatus::Up, NodeStatus::Paused);
+            if up {
+                h.pause(s.node_id(node));
+            }
+            up
+        }
+        Fault::Clog(node) => {
+            net.clog_node(s.node_id(node));
+            true
+        }
+        Fault::Partition(a, b) => {
+            net.clog_link(s.node_id(a), s.node_id(b));
+            net.clog_link(s.node_id(b), s.node_id(a));
+            f.insert("peer", b.as_str().into());
+            true
+        }
+        Fault::Latency(ms) => {
+            f.insert("latency_ms_max", (*ms).into());
+            net.update_config(|c| c.send_latency = latency(s, *ms));
+            true
+        }
+        Fault::RedisErrors(share) => {
+            f.insert("share", (*share).into());
+            s.redis.lock().expect("redis state").error_share = *share;
+            true
+        }
+        Fault::Clock(node, offset_ms) => {
+            f.insert("offset_ms", (*offset_ms).into());
+            s.clock(node).set_offset_us(offset_ms * 1000);
+            true
+        }
+        Fault::FaultPoint(worker, point, event_id) => {
+            f.insert("point", point.name().into());
+            if let Some(e) = event_id {
+                f.insert("event_id", e.as_str().into());
+            }
+            state
+                .armed
+                .entry(worker.clone())
+                .or_default()
+                .push((*point, event_id.clone(), lasts_us));
+            true
+        }
+        Fault::HandlerError(worker) => {
+            *state.failing_handlers.entry(worker.clone()).or_default() += 1;
+            true
+        }
+    };
+    if !done {
+        return false;
+    }
+    let node = match &fault {
+        Fault::Crash(n) | Fault::Pause(n) | Fault::Clog(n) | Fault::Partition(n, _) | Fault::Clock(n, _) => {
+            Some(n)
+        }
+        Fault::FaultPoint(n, ..) | Fault::HandlerError(n) => Some(n),
+        Fault::Latency(_) | Fault::RedisErrors(_) => None,
+    };
+    if let Some(n) = node {
+        f.insert("node", n.as_str().into());
+    }
+    if let Some(lasts) = lasts_us {
+        f.insert("lasts_ms", Value::from(lasts / 1000));
+        if let Some(heal) = fault.heal() {
+            state.schedule(now_us() + lasts, heal);
+        }
+    }
+    drop(state);
+    s.trace.record("nemesis", "fault", f);
+    true
+}
+
+/// Crashes the calling worker's node where it stands (a fault point fired); it restarts
+/// after `down_us`, or when the liveness phase begins.
+pub fn crash_self(s: &Shared, worker: &str, point: FaultPoint, event_id: &str, down_us: Option<u64>) {
+    {
+        let mut state = s.faults.lock().expect("fault state");
+        *state.status.get_mut(worker).expect("a known worker") = NodeStatus::Down;
+        if let Some(d) = down_us {
+            state.schedule(now_us() + d, Heal::Restart(worker.to_owned()));
+        }
+    }
+    s.trace.record(
+        "nemesis",
+        "fault",
+        fields! {"fault" => "crash", "by" => "fault_point", "node" => worker, "point" => point.name(), "event_id" => event_id},
+    );
+    Handle::current().kill(madsim::plugin::node());
+}
+
+/// Carries out `heal` (if it still applies) and records it.
+pub fn heal(s: &Shared, heal: Heal) {
+    let h = Handle::current();
+    let net = NetSim::current();
+    let f = {
+        let mut state = s.faults.lock().expect("fault state");
+        match &heal {
+            Heal::Restart(node) => {
+                let status = state.status.get_mut(node).expect("a known node");
+                if *status != NodeStatus::Down {
+                    return;
+                }
+                *status = NodeStatus::Up;
+                h.restart(s.node_id(node));
+                fields! {"heal" => "restart", "node" => node.as_str()}
+            }
+            Heal::Resume(node) => {
+                let status = state.status.get_mut(node).expect("a known node");
+                if *status != NodeStatus::Paused {
+                    return;
+                }
+                *status = NodeStatus::Up;
+                h.resume(s.node_id(node));
+                fields! {"heal" => "resume", "node" => node.as_str()}
+            }
+            Heal::Unclog(node) => {
+                net.unclog_node(s.node_id(node));
+                fields! {"heal" => "unclog", "node" => node.as_str()}
+            }
+            Heal::Unpartition(a, b) => {
+                net.unclog_link(s.node_id(a), s.node_id(b));
+                net.unclog_link(s.node_id(b), s.node_id(a));
+                fields! {"heal" => "unpartition", "node" => a.as_str(), "peer" => b.as_str()}
+            }
+            Heal::Latency => {
+                net.update_config(|c| c.send_latency = latency(s, s.config.latency_ms_max));
+                fields! {"heal" => "latency"}
+            }
+            Heal::RedisErrors => {
+                s.redis.lock().expect("redis state").error_share = 0.0;
+                fields! {"heal" => "redis_errors"}
+            }
+            Heal::Clock(node) => {
+                if s.clock(node).offset_us() == 0 {
+                    return;
+                }
+                s.clock(node).set_offset_us(0);
+                fields! {"heal" => "clock", "node" => node.as_str()}
+            }
+        }
+    };
+    s.trace.record("nemesis", "heal", f);
+}
+
+/// The start of the liveness phase: undo every fault, whether or not it had a heal planned.
+pub fn heal_everything(s: &Shared) {
+    s.trace
+        .record("nemesis", "phase", fields! {"phase" => "liveness"});
+    let (planned, nodes) = {
+        let mut state = s.faults.lock().expect("fault state");
+        state.armed.clear();
+        state.failing_handlers.clear();
+        (
+            state.due_heals(u64::MAX),
+            state.status.keys().cloned().collect::<Vec<_>>(),
+        )
+    };
+    for h in planned {
+        heal(s, h);
+    }
+    for node in nodes {
+        heal(s, Heal::Restart(node.clone()));
+        heal(s, Heal::Resume(node.clone()));
+        heal(s, Heal::Clock(node));
+    }
+    let net = NetSim::current();
+    for a in s.node_names() {
+        net.unclog_node(s.node_id(&a));
+        for b in s.node_names() {
+            net.unclog_link(s.node_id(&a), s.node_id(&b));
+        }
+    }
+    heal(s, Heal::Latency);
+    heal(s, Heal::RedisErrors);
+}
