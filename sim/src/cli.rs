@@ -30,9 +30,12 @@ pub const EXIT_NONDETERMINISM: i32 = 6;
 struct Cli {
     #[command(subcommand)]
     command: Option<Sub>,
-    /// The seed: everything random in the run derives from it.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// The seed: everything random in the run derives from it (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The scenario: an embedded one by name (see `sim scenarios`) or a TOML file.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    scenario: Option<String>,
     /// The idempotency protocol the workers run.
     #[arg(long, value_enum, global = true)]
     protocol: Option<ProtocolArg>,
@@ -52,6 +55,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Sub {
+    /// List the embedded scenarios with their descriptions.
+    Scenarios,
     /// Run a range of seeds and summarize (the flags of a single run apply to each).
     Sweep {
         /// First seed.
@@ -112,6 +117,15 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             headers,
             file,
         }) => key(&service, &prefix, &headers, &file, out),
+        Some(Sub::Scenarios) => {
+            for (name, text) in crate::scenario::EMBEDDED {
+                let description = crate::scenario::parse(text, name)
+                    .map(|c| c.description)
+                    .unwrap_or_else(|e| e.to_string());
+                let _ = writeln!(out, "{name:<28} {description}");
+            }
+            0
+        }
         Some(Sub::Sweep { from, count, jobs }) => match configure(&cli) {
             Ok((config, flags)) => sweep(
                 &config,
@@ -173,8 +187,20 @@ fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dy
 
 /// The run's config from the command line, and the flags that reproduce it.
 fn configure(cli: &Cli) -> Result<(SimConfig, String), i32> {
-    let mut config = SimConfig::default();
     let mut flags = String::new();
+    let name = cli.scenario.as_deref().unwrap_or("default");
+    let mut config = match crate::scenario::load(name) {
+        Ok(c) => {
+            if cli.scenario.is_some() {
+                flags.push_str(&format!(" --scenario {name}"));
+            }
+            c
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Err(EXIT_USAGE);
+        }
+    };
     if let Some(p) = cli.protocol {
         config.protocol = match p {
             ProtocolArg::V2 => ProtocolKind::V2,
@@ -202,12 +228,13 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let reproduce = format!("cargo run -p sim -- --seed {}{flags}", cli.seed);
-    let _ = writeln!(out, "SEED={}", cli.seed);
+    let seed = cli.seed.unwrap_or(config.seed);
+    let reproduce = format!("cargo run -p sim -- --seed {seed}{flags}");
+    let _ = writeln!(out, "SEED={seed}");
     for knob in config.knobs() {
         let _ = writeln!(out, "{knob}");
     }
-    let result = world::run(cli.seed, &config);
+    let result = world::run(seed, &config);
     if cli.verbose {
         let _ = write!(out, "{}", trace::human(&result.events));
     }
@@ -225,12 +252,38 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
             .map(|e| format!("\n    first seen: {}", e.human().trim()));
         let _ = writeln!(out, "violation: {v}{}", at.unwrap_or_default());
     }
+    for n in &result.notes {
+        let _ = writeln!(out, "note: {n}");
+    }
     if let world::Verdict::Crash(msg) = &result.verdict {
         let _ = writeln!(out, "crash: {msg}");
     }
+    let expected = config.expect.kinds();
+    let shown: std::collections::BTreeSet<&str> =
+        result.verdict.violations().iter().map(|v| v.kind).collect();
+    let as_expected = if expected.is_empty() {
+        shown.is_empty() && result.verdict.exit_code() == 0
+    } else {
+        shown.iter().all(|k| expected.iter().any(|e| e == k))
+            && expected.iter().any(|e| shown.contains(e.as_str()))
+    };
+    let _ = writeln!(
+        out,
+        "expected: {} ({})",
+        if expected.is_empty() {
+            "pass".to_owned()
+        } else {
+            expected.join(" or ")
+        },
+        if as_expected {
+            "as expected"
+        } else {
+            "NOT as expected"
+        }
+    );
     let mut code = result.verdict.exit_code();
     if cli.check_determinism {
-        let again = world::run(cli.seed, &config);
+        let again = world::run(seed, &config);
         match first_difference(&result, &again) {
             None => {
                 let _ = writeln!(

@@ -670,7 +670,11 @@ impl KafkaModel {
             } => match self.check_member(&member_id, generation) {
                 Err(e) => KafkaReply::Error(e),
                 Ok(()) => {
-                    self.group.members.get_mut(&member_id).expect("checked").heartbeat_ms = now;
+                    self.group
+                        .members
+                        .get_mut(&member_id)
+                        .expect("checked")
+                        .heartbeat_ms = now;
                     if self.group.state == GroupState::PreparingRebalance {
                         KafkaReply::Error(GroupError::RebalanceInProgress)
                     } else {
@@ -758,7 +762,11 @@ impl KafkaModel {
                 });
             }
             self.close_round_if_complete();
-            assert_ne!(self.group.state, GroupState::PreparingRebalance, "a timed-out round closes");
+            assert_ne!(
+                self.group.state,
+                GroupState::PreparingRebalance,
+                "a timed-out round closes"
+            );
         }
     }
 
@@ -904,7 +912,10 @@ impl KafkaModel {
                     heartbeat_ms: now,
                     poll_ms: now,
                 };
-                assert!(self.group.members.insert(id.clone(), fresh).is_none(), "member ids are fresh");
+                assert!(
+                    self.group.members.insert(id.clone(), fresh).is_none(),
+                    "member ids are fresh"
+                );
                 self.membership_changed("join", now);
                 id
             }
@@ -932,7 +943,14 @@ impl KafkaModel {
         }
     }
 
-    fn commit(&mut self, member: String, generation: u64, partition: u32, offset: u64, now: u64) -> KafkaReply {
+    fn commit(
+        &mut self,
+        member: String,
+        generation: u64,
+        partition: u32,
+        offset: u64,
+        now: u64,
+    ) -> KafkaReply {
         let verdict = self.check_member(&member, generation).and_then(|()| {
             if self.group.state == GroupState::PreparingRebalance {
                 Err(GroupError::RebalanceInProgress)
@@ -987,7 +1005,11 @@ impl KafkaModel {
     fn close_round_if_complete(&mut self) {
         let generation = self.group.generation;
         if self.group.state != GroupState::PreparingRebalance
-            || self.group.members.values().any(|m| m.joined_generation != generation)
+            || self
+                .group
+                .members
+                .values()
+                .any(|m| m.joined_generation != generation)
         {
             return;
         }
@@ -1003,6 +1025,63 @@ impl KafkaModel {
             assignment: self.group.assignment.clone(),
         });
     }
+}
+
+/// How often the broker node evaluates expiry when no request comes.
+pub const TICK_MS: u64 = 100;
+
+/// Records `events` in the trace (node `kafka`); `from` is added to the sequence-less path's
+/// `produce` events (the node that sent the request).
+pub fn record_events(s: &crate::world::Shared, events: Vec<GroupEvent>, from: Option<&str>) {
+    for e in events {
+        let old_produce = matches!(e, GroupEvent::Produced { producer: None, .. });
+        if let Some((kind, mut fields)) = e.trace() {
+            if let (true, Some(from)) = (old_produce, from) {
+                fields.insert("from", from.into());
+            }
+            s.trace.record("kafka", kind, fields);
+        }
+    }
+}
+
+/// Evaluates expiry now (virtual time) and records what it did.
+pub fn tick_and_record(s: &crate::world::Shared) {
+    let events = {
+        let mut k = s.kafka.lock().expect("kafka state");
+        k.tick(crate::trace::now_us() / 1000);
+        k.take_events()
+    };
+    record_events(s, events, None);
+}
+
+/// The broker node's main task: serve requests until killed, and tick every [`TICK_MS`] so
+/// members expire on time while no request comes (the ticker dies with the node, like a real
+/// coordinator's timers). The log, the offsets and the group live in the world (the broker's
+/// disk), so a restart loses nothing acknowledged; it restarts the members' timers
+/// ([`KafkaModel::restarted`]).
+pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
+    s.kafka
+        .lock()
+        .expect("kafka state")
+        .restarted(crate::trace::now_us() / 1000);
+    let ticker = s.clone();
+    madsim::task::spawn(async move {
+        loop {
+            madsim::time::sleep(std::time::Duration::from_millis(TICK_MS)).await;
+            tick_and_record(&ticker);
+        }
+    });
+    crate::rpc::serve(move |req: KafkaRequest, from| {
+        let from = matches!(req, KafkaRequest::Produce(_)).then(|| s.node_of(from));
+        let (reply, events) = {
+            let mut k = s.kafka.lock().expect("kafka state");
+            let reply = k.handle(req, crate::trace::now_us() / 1000);
+            (reply, k.take_events())
+        };
+        record_events(&s, events, from.as_deref());
+        reply
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -1039,8 +1118,14 @@ mod tests {
             client: client.into(),
         };
         match k.handle(req, now) {
-            KafkaReply::Joined { member_id, generation } => (member_id, generation, true),
-            KafkaReply::JoinPending { member_id, generation } => (member_id, generation, false),
+            KafkaReply::Joined {
+                member_id,
+                generation,
+            } => (member_id, generation, true),
+            KafkaReply::JoinPending {
+                member_id,
+                generation,
+            } => (member_id, generation, false),
             other => panic!("join: {other:?}"),
         }
     }
@@ -1061,7 +1146,10 @@ mod tests {
             generation,
         };
         match k.handle(req, now) {
-            KafkaReply::Assignment { partitions, generation: g } => {
+            KafkaReply::Assignment {
+                partitions,
+                generation: g,
+            } => {
                 assert_eq!(g, generation);
                 Ok(partitions)
             }
@@ -1080,7 +1168,14 @@ mod tests {
         )
     }
 
-    fn commit(k: &mut KafkaModel, id: &str, generation: u64, partition: u32, offset: u64, now: u64) -> KafkaReply {
+    fn commit(
+        k: &mut KafkaModel,
+        id: &str,
+        generation: u64,
+        partition: u32,
+        offset: u64,
+        now: u64,
+    ) -> KafkaReply {
         k.handle(
             KafkaRequest::CommitGroup {
                 member_id: id.into(),
@@ -1092,7 +1187,14 @@ mod tests {
         )
     }
 
-    fn fetch(k: &mut KafkaModel, id: &str, generation: u64, partition: u32, from: u64, now: u64) -> KafkaReply {
+    fn fetch(
+        k: &mut KafkaModel,
+        id: &str,
+        generation: u64,
+        partition: u32,
+        from: u64,
+        now: u64,
+    ) -> KafkaReply {
         k.handle(
             KafkaRequest::FetchGroup {
                 member_id: id.into(),
@@ -1133,7 +1235,13 @@ mod tests {
         assert_eq!(g1, 1);
         let (b, g2, done) = join_new(k, "worker-2", 10);
         assert!(!done, "A has not rejoined yet");
-        assert_eq!(rejoin(k, &a, 20), KafkaReply::Joined { member_id: a.clone(), generation: g2 });
+        assert_eq!(
+            rejoin(k, &a, 20),
+            KafkaReply::Joined {
+                member_id: a.clone(),
+                generation: g2
+            }
+        );
         (a, b, g2)
     }
 
@@ -1176,9 +1284,14 @@ mod tests {
         assert_eq!(tail, vec![all[1].clone()]);
         let events = k.take_events();
         assert_eq!(events.len(), 20);
-        assert!(events
-            .iter()
-            .all(|e| matches!(e, GroupEvent::Produced { retry: false, producer: None, .. })));
+        assert!(events.iter().all(|e| matches!(
+            e,
+            GroupEvent::Produced {
+                retry: false,
+                producer: None,
+                ..
+            }
+        )));
     }
 
     #[test]
@@ -1336,7 +1449,11 @@ mod tests {
         // More members than partitions: the last ones get nothing.
         assert_eq!(
             assign(Assignor::Range, &three, 2),
-            BTreeMap::from([("C0".into(), vec![0]), ("C1".into(), vec![1]), ("C2".into(), vec![])])
+            BTreeMap::from([
+                ("C0".into(), vec![0]),
+                ("C1".into(), vec![1]),
+                ("C2".into(), vec![])
+            ])
         );
     }
 
@@ -1424,8 +1541,14 @@ mod tests {
         );
         assert_eq!(sync(&mut k, &b, g + 1, 10_023), Ok(vec![0, 1, 2, 3]));
         // A is gone: it must join again as a new member.
-        assert_eq!(heartbeat(&mut k, &a, g, 10_024), KafkaReply::Error(GroupError::UnknownMemberId));
-        assert_eq!(rejoin(&mut k, &a, 10_025), KafkaReply::Error(GroupError::UnknownMemberId));
+        assert_eq!(
+            heartbeat(&mut k, &a, g, 10_024),
+            KafkaReply::Error(GroupError::UnknownMemberId)
+        );
+        assert_eq!(
+            rejoin(&mut k, &a, 10_025),
+            KafkaReply::Error(GroupError::UnknownMemberId)
+        );
     }
 
     #[test]
@@ -1505,7 +1628,9 @@ mod tests {
             }]
         );
         // It can still fetch (Fetch is no group request), and that does not bring it back.
-        assert!(matches!(fetch(&mut k, &a, g, p, 1, 30_200), KafkaReply::Records(r) if r.len() as u64 + 1 == k.log_len(p)));
+        assert!(
+            matches!(fetch(&mut k, &a, g, p, 1, 30_200), KafkaReply::Records(r) if r.len() as u64 + 1 == k.log_len(p))
+        );
         assert_eq!(k.members(), vec![b.clone()]);
         // B takes over partition 0 and starts from the committed offset (none: 0).
         assert!(matches!(rejoin(&mut k, &b, 30_300), KafkaReply::Joined { .. }));
@@ -1520,7 +1645,7 @@ mod tests {
     #[test]
     fn commits_need_a_current_member_in_the_current_generation_of_a_stable_group() {
         let mut k = model(2);
-        let (a, _, g1) = join_new(&mut k, "w", 0);
+        let (a, g1, _) = join_new(&mut k, "w", 0);
         assert_eq!(commit(&mut k, &a, g1, 0, 3, 1), KafkaReply::Committed);
         assert_eq!(
             commit(&mut k, &a, g1 + 1, 0, 4, 2),
@@ -1574,7 +1699,9 @@ mod tests {
             KafkaReply::Error(GroupError::UnknownMemberId)
         );
         assert_eq!(k.group_state(), GroupState::PreparingRebalance);
-        assert!(matches!(rejoin(&mut k, &b, 102), KafkaReply::Joined { generation, .. } if generation == g + 1));
+        assert!(
+            matches!(rejoin(&mut k, &b, 102), KafkaReply::Joined { generation, .. } if generation == g + 1)
+        );
         assert_eq!(sync(&mut k, &b, g + 1, 103), Ok(vec![0, 1, 2]));
         assert_eq!(
             k.handle(KafkaRequest::LeaveGroup { member_id: b.clone() }, 104),
@@ -1630,7 +1757,10 @@ mod tests {
         );
         assert!(matches!(rejoin(&mut k, &b, 11_002), KafkaReply::Joined { .. }));
         assert_eq!(sync(&mut k, &b, g, 11_003), Ok(vec![0, 1]));
-        assert_eq!(heartbeat(&mut k, &a, 1, 11_004), KafkaReply::Error(GroupError::UnknownMemberId));
+        assert_eq!(
+            heartbeat(&mut k, &a, 1, 11_004),
+            KafkaReply::Error(GroupError::UnknownMemberId)
+        );
     }
 
     #[test]
@@ -1704,7 +1834,11 @@ mod tests {
             panic!()
         };
         let keys: Vec<&str> = again.iter().map(|(_, r)| r.key.as_str()).collect();
-        assert_eq!(keys, vec!["e3", "e4", "e5"], "e3 was processed but is delivered again");
+        assert_eq!(
+            keys,
+            vec!["e3", "e4", "e5"],
+            "e3 was processed but is delivered again"
+        );
     }
 
     fn produce_seq(k: &mut KafkaModel, seq: u64, key: &str) -> (u32, u64) {
@@ -1723,7 +1857,11 @@ mod tests {
     fn without_idempotence_a_retried_sequence_appends_a_duplicate_marked_as_a_retry() {
         let mut k = model(1);
         assert_eq!(produce_seq(&mut k, 1, "a"), (0, 0));
-        assert_eq!(produce_seq(&mut k, 1, "a"), (0, 1), "the ack was lost; the retry appends");
+        assert_eq!(
+            produce_seq(&mut k, 1, "a"),
+            (0, 1),
+            "the ack was lost; the retry appends"
+        );
         assert_eq!(produce_seq(&mut k, 2, "b"), (0, 2));
         assert_eq!(k.log_len(0), 3);
         let events = k.take_events();
@@ -1752,7 +1890,11 @@ mod tests {
         let mut k = KafkaModel::with_config(1, &c);
         assert_eq!(produce_seq(&mut k, 1, "a"), (0, 0));
         assert_eq!(produce_seq(&mut k, 2, "b"), (0, 1));
-        assert_eq!(produce_seq(&mut k, 1, "a"), (0, 0), "a late duplicate of an older sequence");
+        assert_eq!(
+            produce_seq(&mut k, 1, "a"),
+            (0, 0),
+            "a late duplicate of an older sequence"
+        );
         assert_eq!(produce_seq(&mut k, 2, "b"), (0, 1));
         assert_eq!(k.log_len(0), 2);
         let events = k.take_events();
@@ -1799,8 +1941,12 @@ mod tests {
         };
         assert_eq!(dup.trace(), None);
         let dedup = GroupEvent::ProduceDuplicate {
+            event_id: "e1".into(),
+            partition: 2,
+            producer: "producer".into(),
+            sequence: 4,
+            original_offset: 6,
             appended_offset: None,
-            ..dup
         };
         assert_eq!(
             json(&dedup),
@@ -1858,61 +2004,4 @@ mod tests {
         };
         assert_eq!(json(&join), r#"join {"generation": "3", "member": "\"a\""}"#);
     }
-}
-
-/// How often the broker node evaluates expiry when no request comes.
-pub const TICK_MS: u64 = 100;
-
-/// Records `events` in the trace (node `kafka`); `from` is added to the sequence-less path's
-/// `produce` events (the node that sent the request).
-pub fn record_events(s: &crate::world::Shared, events: Vec<GroupEvent>, from: Option<&str>) {
-    for e in events {
-        let old_produce = matches!(e, GroupEvent::Produced { producer: None, .. });
-        if let Some((kind, mut fields)) = e.trace() {
-            if let (true, Some(from)) = (old_produce, from) {
-                fields.insert("from", from.into());
-            }
-            s.trace.record("kafka", kind, fields);
-        }
-    }
-}
-
-/// Evaluates expiry now (virtual time) and records what it did.
-pub fn tick_and_record(s: &crate::world::Shared) {
-    let events = {
-        let mut k = s.kafka.lock().expect("kafka state");
-        k.tick(crate::trace::now_us() / 1000);
-        k.take_events()
-    };
-    record_events(s, events, None);
-}
-
-/// The broker node's main task: serve requests until killed, and tick every [`TICK_MS`] so
-/// members expire on time while no request comes (the ticker dies with the node, like a real
-/// coordinator's timers). The log, the offsets and the group live in the world (the broker's
-/// disk), so a restart loses nothing acknowledged; it restarts the members' timers
-/// ([`KafkaModel::restarted`]).
-pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
-    s.kafka
-        .lock()
-        .expect("kafka state")
-        .restarted(crate::trace::now_us() / 1000);
-    let ticker = s.clone();
-    madsim::task::spawn(async move {
-        loop {
-            madsim::time::sleep(std::time::Duration::from_millis(TICK_MS)).await;
-            tick_and_record(&ticker);
-        }
-    });
-    crate::rpc::serve(move |req: KafkaRequest, from| {
-        let from = matches!(req, KafkaRequest::Produce(_)).then(|| s.node_of(from));
-        let (reply, events) = {
-            let mut k = s.kafka.lock().expect("kafka state");
-            let reply = k.handle(req, crate::trace::now_us() / 1000);
-            (reply, k.take_events())
-        };
-        record_events(&s, events, from.as_deref());
-        reply
-    })
-    .await
 }

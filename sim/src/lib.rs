@@ -20,6 +20,7 @@ pub mod redis_model;
 pub mod redis_node;
 pub mod rng;
 pub mod rpc;
+pub mod scenario;
 pub mod schedule;
 pub mod trace;
 pub mod worker;

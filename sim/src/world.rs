@@ -22,6 +22,7 @@ use crate::rpc::PORT;
 use crate::schedule::Trigger;
 use crate::trace::{self, now_us, Event, Trace};
 use crate::worker;
+use idempotency::clock::Clock;
 use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use rand_chacha::ChaCha8Rng;
@@ -30,7 +31,7 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -310,6 +311,8 @@ pub struct RunResult {
     pub duplicates: usize,
     /// Faults injected, by kind.
     pub faults: BTreeMap<String, usize>,
+    /// Hazards the checkers noted that the faults explain (they do not fail the run).
+    pub notes: Vec<Violation>,
     /// Virtual time at the end, in µs.
     pub virtual_us: u64,
     /// Real time the run took (not part of the trace).
@@ -350,6 +353,7 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
             applied: 0,
             duplicates: 0,
             faults: BTreeMap::new(),
+            notes: Vec::new(),
             virtual_us: 0,
             wall: watchdog,
         },
@@ -388,11 +392,13 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
     let _log = crate::cli::sim_logger();
     let s = Arc::new(Shared::new(seed, config));
     let end_us = Arc::new(AtomicU64::new(0));
-    let (s2, end2) = (s.clone(), end_us.clone());
+    let redis_end_us = Arc::new(AtomicI64::new(0));
+    let (s2, end2, redis_end2) = (s.clone(), end_us.clone(), redis_end_us.clone());
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
         rt.block_on(async move {
             let converged = simulate(s2.clone()).await;
             end2.store(now_us(), Ordering::Relaxed);
+            redis_end2.store(s2.clock("redis").now_unix_us(), Ordering::Relaxed);
             converged
         })
     }));
@@ -401,6 +407,8 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
     let produced_records = *s.producer_next.lock().expect("producer progress");
     let all: Vec<String> = s.workload.iter().map(|e| e.event_id.clone()).collect();
     let db = s.db.lock().expect("db state").clone();
+    let redis = s.redis.lock().expect("redis state").model.clone();
+    let mut notes = Vec::new();
     let verdict = match ran {
         Err(payload) => {
             let msg = panic_message(&*payload);
@@ -413,7 +421,18 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
             }
         }
         Ok(_) => {
-            let violations = check::check(&events_now, &db, &all);
+            let input = check::Input {
+                trace: &events_now,
+                db: &db,
+                redis: &redis,
+                redis_now_us: redis_end_us.load(Ordering::Relaxed),
+                config: &s.config,
+                produced: &all,
+            };
+            let (noted, violations): (Vec<Violation>, Vec<Violation>) = check::check(&input)
+                .into_iter()
+                .partition(|v| v.severity == Severity::Note);
+            notes = noted;
             if violations.is_empty() {
                 Verdict::Pass
             } else if violations.iter().any(|v| v.severity == Severity::Correctness) {
@@ -431,7 +450,11 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         t_us: virtual_us,
         node: "checker".into(),
         kind: "verdict",
-        fields: fields! {"verdict" => verdict.name(), "violations" => verdict.violations().iter().map(|v| v.to_string()).collect::<Vec<_>>()},
+        fields: fields! {
+            "verdict" => verdict.name(),
+            "violations" => verdict.violations().iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            "notes" => notes.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        },
     });
     let mut faults = BTreeMap::new();
     for e in events.iter().filter(|e| e.kind == "fault") {
@@ -447,6 +470,7 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         applied: db.effects().len(),
         duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
         faults,
+        notes,
         virtual_us,
         wall: started.elapsed(),
         events,

@@ -1,20 +1,39 @@
 //! `duplicate_effect`: an event's effect applied more than once, read from the database's
-//! record (the ground truth), pointing at the second `effect_applied` in the trace.
+//! record (the ground truth), pointing at the second `effect_applied` in the trace. When the
+//! scenario declares outage windows, a duplicate whose extra application ran unprotected
+//! (fail-open) inside one is a note (`fail_open_duplicate`), counted apart.
 
-use super::{Severity, Violation};
-use crate::db::DbModel;
-use crate::trace::Event;
+use super::{Input, Severity, Violation};
 use std::collections::BTreeMap;
 
 /// An event's effect applied more than once.
-pub fn check(trace: &[Event], db: &DbModel) -> Vec<Violation> {
+pub fn check(input: &Input<'_>) -> Vec<Violation> {
+    let (trace, db) = (input.trace, input.db);
     // Where each event's n-th application shows in the trace.
     let mut applied_at: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    // Whether each worker's current call runs unprotected.
+    let mut unprotected: BTreeMap<&str, bool> = BTreeMap::new();
+    // Events with an application that ran unprotected inside an outage window.
+    let mut in_outage: BTreeMap<&str, bool> = BTreeMap::new();
+    let windows = &input.config.outage_windows_ms;
     for (i, e) in trace.iter().enumerate() {
-        if e.kind == "effect_applied" {
-            if let Some(id) = e.str("event_id") {
-                applied_at.entry(id).or_default().push(i);
+        match e.kind {
+            "acquire" if matches!(e.str("outcome"), Some("acquired" | "unprotected")) => {
+                unprotected.insert(e.node.as_str(), e.str("outcome") == Some("unprotected"));
             }
+            "effect_applied" => {
+                if let Some(id) = e.str("event_id") {
+                    applied_at.entry(id).or_default().push(i);
+                    let worker = e.str("worker").unwrap_or("");
+                    let t_ms = e.t_us / 1000;
+                    if unprotected.get(worker).copied().unwrap_or(false)
+                        && windows.iter().any(|w| (w[0]..=w[1]).contains(&t_ms))
+                    {
+                        in_outage.insert(id, true);
+                    }
+                }
+            }
+            _ => {}
         }
     }
     db.effects()
@@ -32,9 +51,18 @@ pub fn check(trace: &[Event], db: &DbModel) -> Vec<Violation> {
                     )
                 })
                 .collect();
+            let fail_open = in_outage.contains_key(id.as_str());
             Violation {
-                kind: "duplicate_effect",
-                severity: Severity::Correctness,
+                kind: if fail_open {
+                    "fail_open_duplicate"
+                } else {
+                    "duplicate_effect"
+                },
+                severity: if fail_open {
+                    Severity::Note
+                } else {
+                    Severity::Correctness
+                },
                 event_id: id.clone(),
                 detail: format!("applied {} times: {}", effects.len(), who.join(", ")),
                 first_event: applied_at.get(id.as_str()).and_then(|v| v.get(1).copied()),

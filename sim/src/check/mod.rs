@@ -1,25 +1,42 @@
-//! Checkers: verdicts from the recorded history and the database's record, never from what
-//! the workers believe happened. One module per checker, registered in [`check`]; each
-//! violation points at the first trace event that shows it.
+//! Checkers: verdicts from the recorded history, the database's record and Redis's final
+//! state, never from what the workers believe happened. One module per checker, registered in
+//! [`check`]; each violation points at the first trace event that shows it.
 //!
-//! - [`duplicate_effect`]: an event's effect applied more than once (correctness).
-//! - [`lost_event`]: an event produced but never applied after the liveness phase (liveness).
+//! | checker | severity | what |
+//! |---|---|---|
+//! | [`duplicate_effect`] | correctness | an event's effect applied more than once (fail-open duplicates inside a declared outage window are notes) |
+//! | [`lost_event`] | liveness | an event produced but never applied after the liveness phase |
+//! | [`lock_overlap`] | correctness | two handlers holding the lock of one key at the same virtual time |
+//! | [`ttl_lifecycle`] | correctness | a processing record not written with the processing TTL, or a completed one not with its event type's TTL |
+//! | [`stuck_lock`] | correctness | at quiescence, a processing record without expiry or with more TTL than the lock's |
+//! | [`double_invocation`] | correctness | one `process()` call that ran the handler more than once |
+//! | [`confirm_effect`] | correctness / note | `confirm_without_effect` (a bug), `effect_without_confirm` at quiescence with its cause (a note) |
+//! | [`kafka`] | correctness / liveness | the Kafka model's own history: `lost`, `nonmonotonic_commit`, `stale_commit_accepted`, `poll_skip` |
 
+pub mod confirm_effect;
+pub mod double_invocation;
 pub mod duplicate_effect;
+// pub mod kafka; (arrives with the consumer-group model)
+pub mod lock_overlap;
 pub mod lost_event;
+pub mod stuck_lock;
+pub mod ttl_lifecycle;
 
+use crate::config::SimConfig;
 use crate::db::DbModel;
+use crate::redis_model::RedisModel;
 use crate::trace::Event;
-
 use std::fmt;
 
-/// Whether a violation is about safety or progress.
+/// Whether a violation is about safety or progress, or only worth knowing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Something happened that must never happen.
     Correctness,
     /// Something that must happen did not.
     Liveness,
+    /// A hazard the faults explain (reported, does not fail the run).
+    Note,
 }
 
 /// One thing wrong with a run.
@@ -27,7 +44,7 @@ pub enum Severity {
 pub struct Violation {
     /// The checker's name (`duplicate_effect`, `lost_event`, ...).
     pub kind: &'static str,
-    /// Correctness or liveness.
+    /// How bad it is.
     pub severity: Severity,
     /// The event concerned.
     pub event_id: String,
@@ -47,9 +64,30 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Runs every checker. `produced` is every event id the workload published.
-pub fn check(trace: &[Event], db: &DbModel, produced: &[String]) -> Vec<Violation> {
-    let mut out = duplicate_effect::check(trace, db);
-    out.extend(lost_event::check(db, produced));
+/// Everything a checker may read.
+pub struct Input<'a> {
+    /// The history.
+    pub trace: &'a [Event],
+    /// The database's record.
+    pub db: &'a DbModel,
+    /// Redis's data set at the end.
+    pub redis: &'a RedisModel,
+    /// The Redis node's clock at the end (µs since the epoch).
+    pub redis_now_us: i64,
+    /// The run's config.
+    pub config: &'a SimConfig,
+    /// Every event id the workload has.
+    pub produced: &'a [String],
+}
+
+/// Runs every checker.
+pub fn check(input: &Input<'_>) -> Vec<Violation> {
+    let mut out = duplicate_effect::check(input);
+    out.extend(lost_event::check(input.db, input.produced));
+    out.extend(lock_overlap::check(input));
+    out.extend(ttl_lifecycle::check(input));
+    out.extend(stuck_lock::check(input));
+    out.extend(double_invocation::check(input));
+    out.extend(confirm_effect::check(input));
     out
 }

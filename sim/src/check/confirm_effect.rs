@@ -1,0 +1,87 @@
+//! Effects and confirmations, matched at quiescence.
+//!
+//! - `confirm_without_effect` (correctness): a handler confirmed an event whose effect the
+//!   database has not applied (by anyone) at that moment.
+//! - `effect_without_confirm` (note): an event whose effect is applied but whose Redis record
+//!   at the end does not say completed, with the cause the trace shows: a crash of the worker
+//!   after its effect, a lost lease, a Redis error at confirm, Redis losing data in a crash, or
+//!   the completed record's TTL running out. Such an event is processed again if it is
+//!   delivered again; only a deduplicating effect store keeps that harmless.
+
+use super::{Input, Severity, Violation};
+use idempotency::record::{parse_record, RecordState};
+use std::collections::BTreeMap;
+
+/// The violations and notes in `input`.
+pub fn check(input: &Input<'_>) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut applied: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut causes: BTreeMap<&str, String> = BTreeMap::new();
+    // Per worker: the event whose effect it applied and has not confirmed yet.
+    let mut pending: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, e) in input.trace.iter().enumerate() {
+        let id = e.str("event_id").unwrap_or("");
+        match e.kind {
+            "acquire" => {
+                if let Some(k) = e.str("key").filter(|k| !k.is_empty()) {
+                    keys.insert(id, k);
+                }
+            }
+            "effect_applied" => {
+                *applied.entry(id).or_default() += 1;
+                pending.insert(e.str("worker").unwrap_or(""), id);
+            }
+            "confirm" => {
+                pending.remove(e.node.as_str());
+                let result = e.str("result").unwrap_or("");
+                if result == "confirmed" && !applied.contains_key(id) {
+                    out.push(Violation {
+                        kind: "confirm_without_effect",
+                        severity: Severity::Correctness,
+                        event_id: id.to_owned(),
+                        detail: format!("{} confirmed before any effect was applied", e.node),
+                        first_event: Some(i),
+                    });
+                }
+                if result != "confirmed" && result != "noop" {
+                    causes.insert(id, format!("confirm failed: {result}"));
+                }
+            }
+            "fault" if e.str("fault") == Some("crash") => {
+                let node = e.str("node").unwrap_or("");
+                if let Some(id) = pending.remove(node) {
+                    causes.insert(id, format!("{node} crashed after the effect, before confirming"));
+                }
+                if node == "redis" {
+                    for id in applied.keys() {
+                        causes
+                            .entry(id)
+                            .or_insert_with(|| "Redis lost its data in a crash".to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (id, _) in applied {
+        let record = keys
+            .get(id)
+            .and_then(|k| input.redis.get_raw(k, input.redis_now_us));
+        if record.is_some_and(|v| parse_record(v) == RecordState::Completed) {
+            continue;
+        }
+        let cause = causes.get(id).cloned().unwrap_or_else(|| match record {
+            None => "the completed record expired or was never written".to_owned(),
+            Some(_) => "the record still says processing".to_owned(),
+        });
+        out.push(Violation {
+            kind: "effect_without_confirm",
+            severity: Severity::Note,
+            event_id: id.to_owned(),
+            detail: cause,
+            first_event: None,
+        });
+    }
+    out
+}

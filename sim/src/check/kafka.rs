@@ -1,0 +1,527 @@
+//! `kafka`: the topic's and the consumer group's history, read from the trace alone (the
+//! broker's `produce`, `offset_commit`, `rebalance`, `assignment` and `member_removed` events and
+//! the workers' `deliver`, `assigned`, `revoked` and `seek`), never from the broker's state.
+//! Anomalies are named as Jepsen names a queue's:
+//!
+//! - `lost` (liveness): a produced record (a `produce` event's partition and offset) that no
+//!   `deliver` shows by the end of the trace.
+//! - `nonmonotonic_commit` (correctness): the group's accepted committed offset for a partition
+//!   moving backwards.
+//! - `stale_commit_accepted` (correctness): an accepted `offset_commit` whose generation is
+//!   older than the newest `rebalance`/`assignment` generation before it (generation 0, the
+//!   no-group path, is not judged).
+//! - `poll_skip` (correctness): while a member owns a partition (from its `assigned` until a
+//!   `revoked` of it or the member's next `assigned`), a first delivery (`attempt` 1) of an
+//!   offset above `k + 1`, where `k` is the highest offset it first-delivered there since it got
+//!   the partition or its last `seek` of it: offsets `k + 1..` were jumped over. (Going back
+//!   without a seek is not judged.) Deliveries of a partition the member does not own, such as
+//!   a zombie's, are not judged either.
+//!
+//! Missing fields read as the no-group path wrote them: `accepted` true, `generation` 0,
+//! `attempt` 1, `retry` false, a delivery's `member` its node. Besides the violations,
+//! [`KafkaStats`] counts what is expected under faults but worth watching.
+
+use super::{Severity, Violation};
+use crate::trace::Event;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What the history shows that is no violation in itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaStats {
+    /// `rebalance` events (rounds opened).
+    pub rebalances: usize,
+    /// First deliveries (`attempt` 1) of a record (partition, offset) already delivered
+    /// before, to any member.
+    pub redeliveries: usize,
+    /// First deliveries of a record not delivered before whose event id was already delivered
+    /// from another record (a duplicate record, from a producer's retry).
+    pub duplicate_deliveries: usize,
+    /// `offset_commit` events with `accepted: false`.
+    pub rejected_commits: usize,
+    /// Records appended with `retry: true` (a duplicate of an already appended sequence).
+    pub producer_duplicates: usize,
+    /// Rejected commits from a member already removed (`member_removed`) or with a generation
+    /// older than the newest seen.
+    pub zombie_commits_rejected: usize,
+}
+
+fn flag(e: &Event, name: &str, default: bool) -> bool {
+    e.fields.get(name).and_then(Value::as_bool).unwrap_or(default)
+}
+
+fn partitions(e: &Event) -> Vec<u64> {
+    e.fields
+        .get("partitions")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default()
+}
+
+fn member(e: &Event) -> &str {
+    e.str("member").unwrap_or(&e.node)
+}
+
+/// Judges the Kafka history in `trace`.
+pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
+    let mut stats = KafkaStats::default();
+    let mut out = Vec::new();
+    // Every appended record: (partition, offset) -> (event id, trace index of its `produce`).
+    let mut produced: BTreeMap<(u64, u64), (&str, usize)> = BTreeMap::new();
+    let mut delivered: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut delivered_ids: BTreeSet<&str> = BTreeSet::new();
+    let mut generation_max = 0u64;
+    // The group's committed offset per partition and the index of the commit that set it.
+    let mut committed: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
+    let mut removed: BTreeSet<&str> = BTreeSet::new();
+    // (member, partition) it owns -> the highest offset it delivered there for the first time
+    // since it got the partition or sought.
+    let mut owned: BTreeMap<(&str, u64), Option<u64>> = BTreeMap::new();
+    for (i, e) in trace.iter().enumerate() {
+        match e.kind {
+            "produce" => {
+                let (Some(p), Some(o)) = (e.u64("partition"), e.u64("offset")) else {
+                    continue;
+                };
+                produced.insert((p, o), (e.str("event_id").unwrap_or(""), i));
+                if flag(e, "retry", false) {
+                    stats.producer_duplicates += 1;
+                }
+            }
+            "rebalance" => {
+                stats.rebalances += 1;
+                generation_max = generation_max.max(e.u64("generation").unwrap_or(0));
+            }
+            "assignment" => generation_max = generation_max.max(e.u64("generation").unwrap_or(0)),
+            "member_removed" => {
+                removed.insert(member(e));
+            }
+            "assigned" => {
+                let m = member(e);
+                owned.retain(|(owner, _), _| *owner != m);
+                for p in partitions(e) {
+                    owned.insert((m, p), None);
+                }
+            }
+            "revoked" => {
+                let m = member(e);
+                for p in partitions(e) {
+                    owned.remove(&(m, p));
+                }
+            }
+            "seek" => {
+                if let Some(p) = e.u64("partition") {
+                    if let Some(last) = owned.get_mut(&(member(e), p)) {
+                        *last = None;
+                    }
+                }
+            }
+            "offset_commit" => {
+                let (Some(p), Some(offset)) = (e.u64("partition"), e.u64("offset")) else {
+                    continue;
+                };
+                let generation = e.u64("generation").unwrap_or(0);
+                let who = member(e);
+                if !flag(e, "accepted", true) {
+                    stats.rejected_commits += 1;
+                    if removed.contains(who) || generation < generation_max {
+                        stats.zombie_commits_rejected += 1;
+                    }
+                    continue;
+                }
+                if generation != 0 && generation < generation_max {
+                    out.push(Violation {
+                        kind: "stale_commit_accepted",
+                        severity: Severity::Correctness,
+                        event_id: String::new(),
+                        detail: format!(
+                            "{who} committed partition {p} offset {offset} in generation {generation}, \
+                             accepted after generation {generation_max} began"
+                        ),
+                        first_event: Some(i),
+                    });
+                }
+                if let Some(&(before, at)) = committed.get(&p) {
+                    if offset < before {
+                        out.push(Violation {
+                            kind: "nonmonotonic_commit",
+                            severity: Severity::Correctness,
+                            event_id: String::new(),
+                            detail: format!(
+                                "partition {p}: the committed offset went back from {before} \
+                                 (trace event #{at}) to {offset}, committed by {who} in generation {generation}"
+                            ),
+                            first_event: Some(i),
+                        });
+                    }
+                }
+                committed.insert(p, (offset, i));
+            }
+            "deliver" => {
+                let (Some(p), Some(o)) = (e.u64("partition"), e.u64("offset")) else {
+                    continue;
+                };
+                let id = e.str("event_id").unwrap_or("");
+                if e.u64("attempt").unwrap_or(1) == 1 {
+                    if delivered.contains(&(p, o)) {
+                        stats.redeliveries += 1;
+                    } else if delivered_ids.contains(id) {
+                        stats.duplicate_deliveries += 1;
+                    }
+                    let m = member(e);
+                    if let Some(last) = owned.get_mut(&(m, p)) {
+                        if let Some(k) = *last {
+                            if o > k + 1 {
+                                let skipped = produced.get(&(p, k + 1)).map_or(id, |r| r.0);
+                                out.push(Violation {
+                                    kind: "poll_skip",
+                                    severity: Severity::Correctness,
+                                    event_id: skipped.to_owned(),
+                                    detail: format!(
+                                        "{m} delivered partition {p} offset {k} then offset {o}, skipping {}..={} \
+                                         without a seek or reassignment",
+                                        k + 1,
+                                        o - 1
+                                    ),
+                                    first_event: Some(i),
+                                });
+                            }
+                        }
+                        *last = Some(last.map_or(o, |k| k.max(o)));
+                    }
+                }
+                delivered.insert((p, o));
+                delivered_ids.insert(id);
+            }
+            _ => {}
+        }
+    }
+    let mut lost: Vec<(usize, u64, u64, &str)> = produced
+        .iter()
+        .filter(|(record, _)| !delivered.contains(record))
+        .map(|(&(p, o), &(id, i))| (i, p, o, id))
+        .collect();
+    lost.sort();
+    out.extend(lost.into_iter().map(|(i, p, o, id)| Violation {
+        kind: "lost",
+        severity: Severity::Liveness,
+        event_id: id.to_owned(),
+        detail: format!("partition {p} offset {o} was produced but never delivered"),
+        first_event: Some(i),
+    }));
+    (out, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields;
+    use std::collections::BTreeMap;
+
+    struct History(Vec<Event>);
+
+    impl History {
+        fn new() -> Self {
+            History(Vec::new())
+        }
+
+        fn push(
+            &mut self,
+            node: &str,
+            kind: &'static str,
+            fields: BTreeMap<&'static str, Value>,
+        ) -> &mut Self {
+            let t_us = self.0.len() as u64 * 1000;
+            self.0.push(Event {
+                t_us,
+                node: node.into(),
+                kind,
+                fields,
+            });
+            self
+        }
+
+        fn produce(&mut self, p: u64, o: u64, id: &str) -> &mut Self {
+            self.push(
+                "kafka",
+                "produce",
+                fields! {"event_id" => id, "partition" => p, "offset" => o, "producer" => "producer",
+                "sequence" => o, "retry" => false},
+            )
+        }
+
+        fn deliver(&mut self, m: &str, g: u64, p: u64, o: u64, id: &str, attempt: u64) -> &mut Self {
+            self.push(
+                "worker-1",
+                "deliver",
+                fields! {"topic" => "events", "partition" => p, "offset" => o, "event_id" => id,
+                "attempt" => attempt, "member" => m, "generation" => g},
+            )
+        }
+
+        fn commit(&mut self, m: &str, g: u64, p: u64, o: u64, error: Option<&str>) -> &mut Self {
+            let mut f = fields! {"member" => m, "generation" => g, "partition" => p, "offset" => o,
+            "accepted" => error.is_none()};
+            if let Some(error) = error {
+                f.insert("error", error.into());
+            }
+            self.push("kafka", "offset_commit", f)
+        }
+
+        fn rebalance(&mut self, g: u64, members: &[&str]) -> &mut Self {
+            let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
+            self.push(
+                "kafka",
+                "rebalance",
+                fields! {"generation" => g, "reason" => "join", "members" => members},
+            )
+        }
+
+        fn assigned(&mut self, m: &str, g: u64, ps: &[u64]) -> &mut Self {
+            self.push(
+                "worker-1",
+                "assigned",
+                fields! {"member" => m, "generation" => g, "partitions" => ps.to_vec()},
+            )
+        }
+
+        fn revoked(&mut self, m: &str, g: u64, ps: &[u64]) -> &mut Self {
+            self.push(
+                "worker-1",
+                "revoked",
+                fields! {"member" => m, "generation" => g, "partitions" => ps.to_vec()},
+            )
+        }
+
+        fn seek(&mut self, m: &str, p: u64, o: u64) -> &mut Self {
+            self.push(
+                "worker-1",
+                "seek",
+                fields! {"member" => m, "partition" => p, "offset" => o},
+            )
+        }
+
+        fn check(&self) -> (Vec<Violation>, KafkaStats) {
+            check(&self.0)
+        }
+    }
+
+    fn kinds(v: &[Violation]) -> Vec<(&'static str, Option<usize>)> {
+        v.iter().map(|v| (v.kind, v.first_event)).collect()
+    }
+
+    #[test]
+    fn a_clean_history_with_a_rebalance_and_a_retry_gives_no_violation() {
+        let mut h = History::new();
+        h.produce(0, 0, "e0").produce(0, 1, "e1").produce(1, 0, "e2");
+        h.rebalance(1, &["a"])
+            .assigned("a", 1, &[0, 1])
+            .seek("a", 0, 0)
+            .seek("a", 1, 0);
+        h.deliver("a", 1, 0, 0, "e0", 1).commit("a", 1, 0, 1, None);
+        h.deliver("a", 1, 0, 1, "e1", 1)
+            .deliver("a", 1, 0, 1, "e1", 2)
+            .commit("a", 1, 0, 2, None);
+        h.rebalance(2, &["a", "b"]).revoked("a", 1, &[0, 1]);
+        h.commit("a", 1, 1, 0, Some("rebalance_in_progress"));
+        h.assigned("a", 2, &[0])
+            .seek("a", 0, 2)
+            .assigned("b", 2, &[1])
+            .seek("b", 1, 0);
+        h.deliver("b", 2, 1, 0, "e2", 1).commit("b", 2, 1, 1, None);
+        let (violations, stats) = h.check();
+        assert_eq!(violations, vec![]);
+        assert_eq!(
+            stats,
+            KafkaStats {
+                rebalances: 2,
+                rejected_commits: 1,
+                zombie_commits_rejected: 1,
+                ..KafkaStats::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_record_never_delivered_is_lost_and_points_at_its_produce() {
+        let mut h = History::new();
+        h.produce(0, 0, "e0").produce(0, 1, "e1").produce(1, 0, "e2");
+        h.deliver("a", 1, 0, 0, "e0", 1).deliver("a", 1, 1, 0, "e2", 3);
+        let (violations, _) = h.check();
+        assert_eq!(kinds(&violations), vec![("lost", Some(1))]);
+        assert_eq!(violations[0].event_id, "e1");
+        assert_eq!(violations[0].severity, Severity::Liveness);
+    }
+
+    #[test]
+    fn a_committed_offset_moving_back_is_a_nonmonotonic_commit_even_on_the_no_group_path() {
+        let mut h = History::new();
+        h.rebalance(1, &["a"]);
+        h.commit("a", 1, 0, 5, None)
+            .commit("a", 1, 1, 2, None)
+            .commit("a", 1, 0, 5, None);
+        h.commit("a", 1, 0, 4, Some("illegal_generation")); // rejected: does not count
+        h.commit("a", 1, 0, 3, None); // #5
+        h.push(
+            "kafka",
+            "offset_commit",
+            fields! {"member" => "worker-1", "partition" => 1u64, "offset" => 1u64},
+        ); // #6, an old-path commit
+        let (violations, _) = h.check();
+        assert_eq!(
+            kinds(&violations),
+            vec![("nonmonotonic_commit", Some(5)), ("nonmonotonic_commit", Some(6))]
+        );
+        assert!(violations.iter().all(|v| v.severity == Severity::Correctness));
+        assert!(
+            violations[0].detail.contains("from 5 (trace event #3) to 3"),
+            "{}",
+            violations[0].detail
+        );
+    }
+
+    #[test]
+    fn an_accepted_commit_from_a_generation_older_than_the_newest_is_stale() {
+        let mut h = History::new();
+        h.rebalance(1, &["a"]).commit("a", 1, 0, 1, None);
+        h.rebalance(2, &["a", "b"]).commit("a", 1, 0, 2, None); // #3: stale
+        h.commit("a", 0, 0, 3, None); // generation 0: the no-group path, not judged
+        h.push(
+            "kafka",
+            "assignment",
+            fields! {"generation" => 3u64, "assignment" => Value::Object(Default::default())},
+        );
+        h.commit("b", 2, 0, 4, None); // #6: stale after assignment 3
+        h.commit("b", 3, 0, 5, None);
+        let (violations, _) = h.check();
+        assert_eq!(
+            kinds(&violations),
+            vec![
+                ("stale_commit_accepted", Some(3)),
+                ("stale_commit_accepted", Some(6))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_first_delivery_that_jumps_over_an_offset_of_an_owned_partition_is_a_poll_skip() {
+        let mut h = History::new();
+        for o in 0..6 {
+            h.produce(0, o, &format!("e{o}"));
+        }
+        h.assigned("a", 1, &[0]);
+        h.deliver("a", 1, 0, 0, "e0", 1).deliver("a", 1, 0, 1, "e1", 1);
+        h.deliver("a", 1, 0, 3, "e3", 1); // #9: skips 2
+        h.deliver("a", 1, 0, 2, "e2", 1)
+            .deliver("a", 1, 0, 4, "e4", 1)
+            .deliver("a", 1, 0, 5, "e5", 1);
+        let (violations, _) = h.check();
+        assert_eq!(kinds(&violations), vec![("poll_skip", Some(9))]);
+        assert_eq!(violations[0].event_id, "e2", "the skipped record");
+        assert!(
+            violations[0].detail.contains("skipping 2..=2"),
+            "{}",
+            violations[0].detail
+        );
+    }
+
+    #[test]
+    fn a_seek_a_reassignment_or_a_revoked_partition_excuses_a_jump() {
+        let mut h = History::new();
+        for o in 0..10 {
+            h.produce(0, o, &format!("e{o}"));
+        }
+        h.assigned("a", 1, &[0]).deliver("a", 1, 0, 0, "e0", 1);
+        h.seek("a", 0, 3).deliver("a", 1, 0, 3, "e3", 1); // a seek
+        h.assigned("a", 2, &[0]).deliver("a", 2, 0, 5, "e5", 1); // a reassignment
+        h.revoked("a", 2, &[0]).deliver("a", 2, 0, 7, "e7", 1); // a zombie's delivery: not owned
+        h.assigned("b", 3, &[0]).deliver("b", 3, 0, 1, "e1", 1);
+        h.deliver("b", 3, 0, 2, "e2", 1).deliver("b", 3, 0, 4, "e4", 1); // b skips 3: #21
+        h.deliver("b", 3, 0, 6, "e6", 1)
+            .deliver("b", 3, 0, 8, "e8", 1)
+            .deliver("b", 3, 0, 9, "e9", 1);
+        let (violations, _) = h.check();
+        assert_eq!(
+            kinds(&violations),
+            vec![
+                ("poll_skip", Some(21)),
+                ("poll_skip", Some(22)),
+                ("poll_skip", Some(23))
+            ]
+        );
+        // Retries (attempt > 1) are not first deliveries and move nothing.
+        let mut h = History::new();
+        h.assigned("a", 1, &[0])
+            .deliver("a", 1, 0, 0, "e0", 1)
+            .deliver("a", 1, 0, 5, "e5", 2);
+        h.deliver("a", 1, 0, 1, "e1", 1);
+        assert_eq!(h.check().0, vec![]);
+    }
+
+    #[test]
+    fn stats_count_redeliveries_duplicate_records_rejected_and_zombie_commits() {
+        let mut h = History::new();
+        h.produce(0, 0, "e0");
+        h.push(
+            "kafka",
+            "produce",
+            fields! {"event_id" => "e0", "partition" => 0u64, "offset" => 1u64, "producer" => "producer",
+            "sequence" => 0u64, "retry" => true},
+        );
+        h.push(
+            "kafka",
+            "produce_deduplicated",
+            fields! {"event_id" => "e0", "partition" => 0u64, "offset" => 0u64, "producer" => "producer",
+            "sequence" => 0u64},
+        );
+        h.rebalance(1, &["a"]);
+        h.deliver("a", 1, 0, 0, "e0", 1).deliver("a", 1, 0, 0, "e0", 2); // a retry: nothing
+        h.deliver("a", 1, 0, 1, "e0", 1); // the duplicate record: a duplicate delivery
+        h.push(
+            "kafka",
+            "member_removed",
+            fields! {"member" => "a", "reason" => "max_poll_interval"},
+        );
+        h.rebalance(2, &["b"]);
+        h.commit("a", 1, 0, 2, Some("unknown_member_id")); // a zombie
+        h.commit("b", 1, 0, 2, Some("illegal_generation")); // an old generation
+        h.commit("b", 2, 0, 2, Some("rebalance_in_progress")); // neither
+        h.deliver("b", 2, 0, 0, "e0", 1).deliver("b", 2, 0, 1, "e0", 1); // two redeliveries
+        let (violations, stats) = h.check();
+        assert_eq!(violations, vec![]);
+        assert_eq!(
+            stats,
+            KafkaStats {
+                rebalances: 2,
+                redeliveries: 2,
+                duplicate_deliveries: 1,
+                rejected_commits: 3,
+                producer_duplicates: 1,
+                zombie_commits_rejected: 2,
+            }
+        );
+    }
+
+    #[test]
+    fn a_no_group_history_reads_with_the_old_paths_defaults() {
+        let mut h = History::new();
+        h.push(
+            "kafka",
+            "produce",
+            fields! {"event_id" => "e0", "partition" => 0u64, "offset" => 0u64, "from" => "producer"},
+        );
+        h.push(
+            "worker-1",
+            "deliver",
+            fields! {"topic" => "events", "partition" => 0u64, "offset" => 0u64, "event_id" => "e0", "attempt" => 1u32},
+        );
+        h.push(
+            "kafka",
+            "offset_commit",
+            fields! {"member" => "worker-1", "partition" => 0u64, "offset" => 1u64},
+        );
+        let (violations, stats) = h.check();
+        assert_eq!(violations, vec![]);
+        assert_eq!(stats, KafkaStats::default());
+    }
+}

@@ -1,0 +1,195 @@
+//! Scenario files: a whole run except the seed, in TOML ([`SimConfig`]'s fields; see
+//! `scenarios/README.md`). Every file in `scenarios/` is embedded in the binary, so
+//! `--scenario NAME` works from any directory; `--scenario PATH` loads a file.
+//!
+//! A broken file gets an error with the file, line, column and field, and the valid values
+//! where there are some; unknown fields are errors; nothing panics.
+
+use crate::config::SimConfig;
+use std::fmt;
+
+/// The scenarios shipped in `scenarios/`, by name. A test checks this list against the folder.
+pub const EMBEDDED: &[(&str, &str)] = &[("default", include_str!("../../scenarios/default.toml"))];
+
+/// Why a scenario could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    /// The file (or embedded name).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// The field at fault, when known.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// The embedded scenario `name`, or the file at `name_or_path`.
+pub fn load(name_or_path: &str) -> Result<SimConfig, ScenarioError> {
+    if let Some((name, text)) = EMBEDDED.iter().find(|(n, _)| *n == name_or_path) {
+        return parse(text, &format!("scenarios/{name}.toml"));
+    }
+    match std::fs::read_to_string(name_or_path) {
+        Ok(text) => parse(&text, name_or_path),
+        Err(e) => Err(ScenarioError {
+            file: name_or_path.to_owned(),
+            line: None,
+            column: None,
+            field: None,
+            message: format!(
+                "cannot read it ({e}); it is not an embedded scenario either: {}",
+                EMBEDDED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
+        }),
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The dotted name of the key on the line at `offset`, with its `[table]` prefix.
+fn field_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())?;
+    let table = text[..line_start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.strip_prefix("[[")
+            .and_then(|t| t.strip_suffix("]]"))
+            .or_else(|| l.strip_prefix('[').and_then(|t| t.strip_suffix(']')))
+    });
+    Some(match table {
+        Some(t) => format!("{}.{key}", t.trim()),
+        None => key,
+    })
+}
+
+/// Where `field` (as `validate` names it: `faults.gap_ms_min`, `schedule[2]`) is set in `text`.
+fn locate(text: &str, field: &str) -> Option<usize> {
+    if let Some(rest) = field.strip_prefix("schedule[") {
+        let i: usize = rest.split(']').next()?.parse().ok()?;
+        return text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim() == "[[schedule]]")
+            .nth(i)
+            .map(|(n, _)| n + 1);
+    }
+    let (table, key) = match field.rsplit_once('.') {
+        Some((t, k)) => (Some(t), k),
+        None => (None, field),
+    };
+    let mut current: Option<String> = None;
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            current = Some(l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+            continue;
+        }
+        let same_table = current.as_deref() == table;
+        if same_table && l.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+/// Parses and validates a scenario's text; `file` names it in errors.
+pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
+    let err = |line, column, field, message| ScenarioError {
+        file: file.to_owned(),
+        line,
+        column,
+        field,
+        message,
+    };
+    if text.trim().is_empty() {
+        return Err(err(
+            None,
+            None,
+            None,
+            "the file is empty: a scenario needs at least `name` and `description`".into(),
+        ));
+    }
+    let config: SimConfig = toml::from_str(text).map_err(|e| {
+        let span = e.span();
+        let (line, column) = span.clone().map(|s| line_col(text, s.start)).unzip();
+        let field = span.and_then(|s| field_at(text, s.start));
+        err(line, column, field, e.message().trim().to_owned())
+    })?;
+    if config.name.is_empty() {
+        return Err(err(
+            None,
+            None,
+            Some("name".into()),
+            "missing: every scenario has a name".into(),
+        ));
+    }
+    config.validate().map_err(|message| {
+        let field = message.split('`').nth(1).map(str::to_owned);
+        let line = field.as_deref().and_then(|f| locate(text, f));
+        err(line, None, field, message)
+    })?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_scenario_loads_and_validates() {
+        for (name, text) in EMBEDDED {
+            let c = parse(text, name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&c.name, name, "a scenario's `name` is its file name");
+            assert!(!c.description.is_empty(), "{name} has no description");
+        }
+    }
+
+    #[test]
+    fn the_default_scenario_is_the_default_config() {
+        assert_eq!(load("default").unwrap(), SimConfig::default());
+    }
+
+    #[test]
+    fn errors_point_at_the_line_and_field() {
+        let text = "name = \"x\"\ndescription = \"d\"\nworkers = \"three\"\n";
+        let e = parse(text, "x.toml").unwrap_err();
+        assert_eq!((e.line, e.field.as_deref()), (Some(3), Some("workers")), "{e}");
+        let text = "name = \"x\"\n[faults]\ngap_ms_min = 0\n";
+        let e = parse(text, "x.toml").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("faults.gap_ms_min")),
+            "{e}"
+        );
+    }
+}
