@@ -245,6 +245,9 @@ pub struct SimConfig {
     pub copies: u32,
     /// Virtual time between an event's copies.
     pub copy_gap_ms: u64,
+    /// The partition of each copy (copy `i` goes to `copy_partitions[i]`); empty: the first
+    /// copy by its key's hash, the others to partitions no earlier copy uses.
+    pub copy_partitions: Vec<u32>,
     /// Event types drawn for the events.
     pub event_types: Vec<String>,
     /// The protocol.
@@ -317,6 +320,7 @@ impl Default for SimConfig {
             headers_share: 0.5,
             copies: 1,
             copy_gap_ms: 0,
+            copy_partitions: Vec::new(),
             event_types: vec![
                 "huleedu.essay.spellcheck.requested.v1".into(),
                 "huleedu.batch.essays.registered.v1".into(),

@@ -103,7 +103,9 @@ pub async fn run(s: Arc<Shared>) {
         };
         madsim::time::sleep(Duration::from_millis(gap)).await;
         let mut record = event.record.clone();
-        if copy > 0 {
+        if let Some(&partition) = s.config.copy_partitions.get(copy) {
+            record.key = key_for_partition(&event.event_id, copy, partition, s.config.partitions);
+        } else if copy > 0 {
             // A key of its own puts the copy on another partition, so another worker gets it.
             record.key = copy_key(&event.event_id, copy, s.config.partitions);
         }
@@ -125,6 +127,14 @@ pub async fn run(s: Arc<Shared>) {
         }
         *s.producer_next.lock().expect("producer progress") = next + 1;
     }
+}
+
+/// A key for copy `copy` of `event_id` that lands on `partition`.
+fn key_for_partition(event_id: &str, copy: usize, partition: u32, partitions: u32) -> String {
+    (0..)
+        .map(|salt| format!("{event_id}/{copy}/{salt}"))
+        .find(|k| crate::kafka::partition_of(k, partitions) == partition)
+        .expect("some salt hashes to every partition")
 }
 
 /// A key for copy `copy` of `event_id` that lands on a partition no earlier copy uses.

@@ -9,7 +9,62 @@ use crate::config::SimConfig;
 use std::fmt;
 
 /// The scenarios shipped in `scenarios/`, by name. A test checks this list against the folder.
-pub const EMBEDDED: &[(&str, &str)] = &[("default", include_str!("../../scenarios/default.toml"))];
+pub const EMBEDDED: &[(&str, &str)] = &[
+    ("default", include_str!("../../scenarios/default.toml")),
+    (
+        "async-confirm-crash-plain",
+        include_str!("../../scenarios/async-confirm-crash-plain.toml"),
+    ),
+    (
+        "async-confirm-crash-unique",
+        include_str!("../../scenarios/async-confirm-crash-unique.toml"),
+    ),
+    (
+        "duplicate-detection",
+        include_str!("../../scenarios/duplicate-detection.toml"),
+    ),
+    (
+        "exception-releases-lock",
+        include_str!("../../scenarios/exception-releases-lock.toml"),
+    ),
+    (
+        "fail-closed-outage",
+        include_str!("../../scenarios/fail-closed-outage.toml"),
+    ),
+    (
+        "fail-open-outage",
+        include_str!("../../scenarios/fail-open-outage.toml"),
+    ),
+    (
+        "gc-pause-fenced",
+        include_str!("../../scenarios/gc-pause-fenced.toml"),
+    ),
+    ("gc-pause-v2", include_str!("../../scenarios/gc-pause-v2.toml")),
+    (
+        "race-five-workers",
+        include_str!("../../scenarios/race-five-workers.toml"),
+    ),
+    (
+        "redis-restart-everysec",
+        include_str!("../../scenarios/redis-restart-everysec.toml"),
+    ),
+    (
+        "stale-lock-recovery",
+        include_str!("../../scenarios/stale-lock-recovery.toml"),
+    ),
+    (
+        "ttl-lifecycle",
+        include_str!("../../scenarios/ttl-lifecycle.toml"),
+    ),
+    (
+        "v2-stale-takeover-skew",
+        include_str!("../../scenarios/v2-stale-takeover-skew.toml"),
+    ),
+    (
+        "v2-takeover-race",
+        include_str!("../../scenarios/v2-takeover-race.toml"),
+    ),
+];
 
 /// Why a scenario could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +226,37 @@ mod tests {
             let c = parse(text, name).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(&c.name, name, "a scenario's `name` is its file name");
             assert!(!c.description.is_empty(), "{name} has no description");
+        }
+    }
+
+    #[test]
+    fn every_file_in_scenarios_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_str()?
+                    .strip_suffix(".toml")
+                    .map(str::to_owned)
+            })
+            .collect();
+        files.sort();
+        let mut embedded: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+        embedded.sort();
+        assert_eq!(files, embedded, "add new scenario files to EMBEDDED");
+    }
+
+    #[test]
+    fn every_knob_is_documented_in_the_scenarios_readme() {
+        let readme = include_str!("../../scenarios/README.md");
+        for knob in SimConfig::default().knobs() {
+            let name = knob.split('=').next().unwrap();
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "scenarios/README.md does not document `{name}`"
+            );
         }
     }
 

@@ -2,9 +2,10 @@
 //!
 //! Each entry has exactly one trigger:
 //! - `at_ms`: at a virtual time;
-//! - `point` (with `node`, a worker, and optionally `event`): crash that worker when it reaches
-//!   a named fault point (`after_effect_commit`, `before_confirm`, `after_confirm`,
-//!   `before_offset_commit`, `after_acquire`), for that event only if `event` is given;
+//! - `point`: when a worker (`by`, or any) reaches a named fault point (`after_acquire`,
+//!   `after_effect_commit`, `before_confirm`, `after_confirm`, `before_offset_commit`), for
+//!   event `event` only if given; `node` defaults to that worker (so `fault = "crash"` crashes
+//!   it right there);
 //! - `on_delivery = n` (with `event`): when event `event` is delivered for the n-th time
 //!   (counting every worker's deliveries); `node` defaults to the worker that got it;
 //! - `while_holding = "worker-N"` (with `event`): as soon as that worker holds the event's lock
@@ -49,9 +50,12 @@ pub struct ScheduledFault {
     /// Trigger: at this virtual time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ms: Option<u64>,
-    /// Trigger: when `node` reaches this fault point (crash only).
+    /// Trigger: when a worker reaches this fault point.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point: Option<FaultPoint>,
+    /// For `point`: only when this worker reaches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
     /// Trigger: on the n-th delivery of `event`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_delivery: Option<u32>,
@@ -88,8 +92,8 @@ pub struct ScheduledFault {
 pub enum Trigger {
     /// At a virtual time (ms).
     At(u64),
-    /// At a fault point of a worker, for one event or any.
-    Point(FaultPoint, Option<u32>),
+    /// At a fault point, for one event or any, reached by one worker or any.
+    Point(FaultPoint, Option<u32>, Option<String>),
     /// On the n-th delivery of an event.
     OnDelivery(u32, u32),
     /// While a worker holds an event's lock.
@@ -114,7 +118,7 @@ impl ScheduledFault {
         Ok(if let Some(t) = self.at_ms {
             Trigger::At(t)
         } else if let Some(p) = self.point {
-            Trigger::Point(p, self.event)
+            Trigger::Point(p, self.event, self.by.clone())
         } else if let Some(n) = self.on_delivery {
             if n == 0 {
                 return Err("`on_delivery` counts from 1".into());
@@ -144,20 +148,18 @@ impl ScheduledFault {
                 ));
             }
         }
+        if self.by.is_some() && !matches!(trigger, Trigger::Point(..)) {
+            return Err("`by` only goes with a `point` trigger".into());
+        }
         match &trigger {
-            Trigger::Point(..) => {
-                if self.fault != FaultKind::Crash {
-                    return Err("a `point` trigger only crashes: `fault` must be \"crash\"".into());
-                }
-                known("node", &self.node, workers)?;
-                if self.node.is_none() {
-                    return Err("a `point` trigger needs `node` (a worker)".into());
-                }
-            }
+            Trigger::Point(_, _, by) => known("by", by, workers)?,
             Trigger::WhileHolding(w, _) => known("while_holding", &Some(w.clone()), workers)?,
             Trigger::At(_) | Trigger::OnDelivery(..) => {}
         }
-        let node_default = matches!(trigger, Trigger::OnDelivery(..) | Trigger::WhileHolding(..));
+        let node_default = matches!(
+            trigger,
+            Trigger::OnDelivery(..) | Trigger::WhileHolding(..) | Trigger::Point(..)
+        );
         let needs_node = matches!(
             self.fault,
             FaultKind::Crash

@@ -375,8 +375,14 @@ impl Worker {
         Ok(())
     }
 
-    /// Crashes this node here if `point` is armed (for this event or any).
+    /// Fires the schedule's entries for `point` and the nemesis's armed crash; stops here for
+    /// good if this worker went down.
     async fn fault_point(&self, point: FaultPoint, event_id: &str) {
+        let index = self.s.event_index(event_id);
+        self.s.fire(&self.name, |t| {
+            matches!(t, Trigger::Point(p, e, by)
+                if *p == point && e.is_none_or(|e| Some(e) == index) && by.as_deref().is_none_or(|b| b == self.name))
+        });
         let armed = self
             .s
             .faults
@@ -385,6 +391,10 @@ impl Worker {
             .disarm(&self.name, point, event_id);
         if let Some(down_us) = armed {
             faults::crash_self(&self.s, &self.name, point, event_id, down_us);
+        }
+        if self.s.faults.lock().expect("fault state").status.get(&self.name)
+            == Some(&faults::NodeStatus::Down)
+        {
             std::future::pending::<()>().await;
         }
     }

@@ -11,7 +11,7 @@ use crate::check::{self, Severity, Violation};
 use crate::clock::NodeClock;
 use crate::config::SimConfig;
 use crate::db::DbModel;
-use crate::faults::{self, Fault, FaultState, Heal};
+use crate::faults::{self, FaultState, Heal};
 use crate::fields;
 use crate::kafka::KafkaModel;
 use crate::nemesis::Nemesis;
@@ -508,15 +508,6 @@ async fn simulate(s: Arc<Shared>) -> Ending {
     for w in &workers {
         let name = w.clone();
         build(w, Box::new(move |s| Box::pin(worker::run(s, name.clone()))));
-    }
-    // Fault points armed from the start by the schedule.
-    for (i, entry) in s.config.schedule.iter().enumerate() {
-        if let Ok(Trigger::Point(point, event)) = entry.trigger() {
-            let event_id = event.map(|e| s.workload[e as usize].event_id.clone());
-            let worker = entry.node.clone().expect("validated: a point names its worker");
-            faults::inject(&s, Fault::FaultPoint(worker, point, event_id), None, "schedule");
-            s.fired.lock().expect("fired").insert(i);
-        }
     }
     let nemesis = Nemesis::new(rng::stream(s.seed, "nemesis"), s.config.faults.clone(), workers);
     control(s, nemesis).await
