@@ -331,6 +331,8 @@ fn sweep(
     let mut verdicts: std::collections::BTreeMap<&'static str, u64> = Default::default();
     let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
     let (mut duplicates, mut virtual_us, mut worst, mut passed) = (0usize, 0u64, 0i32, 0u64);
+    let expected = config.expect.kinds();
+    let (mut showing, mut unexpected) = (0u64, 0u64);
     for chunk in seeds.chunks(jobs) {
         let results: Vec<(RunResult, Option<String>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
@@ -356,6 +358,14 @@ fn sweep(
                 *faults.entry(k.clone()).or_default() += n;
             }
             duplicates += r.duplicates;
+            if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
+                showing += 1;
+            }
+            if !crate::check::only_expected(&expected, r.verdict.violations())
+                || matches!(r.verdict, world::Verdict::Crash(_))
+            {
+                unexpected += 1;
+            }
             virtual_us += r.virtual_us;
             let mut code = r.verdict.exit_code();
             if let Some(d) = &diff {
@@ -388,6 +398,14 @@ fn sweep(
         virtual_us as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
+    if !expected.is_empty() {
+        let _ = writeln!(
+            out,
+            "expected {}: shown on {showing} of {} seeds; seeds with anything else: {unexpected}",
+            expected.join(" or "),
+            seeds.len()
+        );
+    }
     let _ = writeln!(
         out,
         "sweep: {passed} passed, {} failed",

@@ -240,6 +240,8 @@ pub struct SimConfig {
     pub events: u32,
     /// Share of events sent with `event_id`/`event_type` headers (the rest body-only).
     pub headers_share: f64,
+    /// Longest pause before publishing the next event (drawn uniformly from 0 up to it).
+    pub produce_gap_ms_max: u64,
     /// Each event is published this many times, each copy keyed to a different partition (so
     /// different workers get it): the same event delivered to several workers at once.
     pub copies: u32,
@@ -318,6 +320,7 @@ impl Default for SimConfig {
             partitions: 3,
             events: 100,
             headers_share: 0.5,
+            produce_gap_ms_max: 400,
             copies: 1,
             copy_gap_ms: 0,
             copy_partitions: Vec::new(),

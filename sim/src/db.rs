@@ -154,6 +154,30 @@ impl DbModel {
     }
 }
 
+/// The database node's main task: serve transactions until killed. The state lives in the
+/// world, so a restart loses nothing committed.
+pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
+    crate::rpc::serve(move |req: Apply, _from| {
+        let t_us = crate::trace::now_us();
+        let result = s.db.lock().expect("db state").apply(&req, t_us);
+        let fence = req.fence;
+        s.trace.record(
+            "db",
+            "effect_attempt",
+            crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence, "result" => result.name()},
+        );
+        if result == ApplyResult::Applied {
+            s.trace.record(
+                "db",
+                "effect_applied",
+                crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence},
+            );
+        }
+        result
+    })
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,28 +224,4 @@ mod tests {
         );
         assert_eq!(db.applied_count("e"), 3);
     }
-}
-
-/// The database node's main task: serve transactions until killed. The state lives in the
-/// world, so a restart loses nothing committed.
-pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
-    crate::rpc::serve(move |req: Apply, _from| {
-        let t_us = crate::trace::now_us();
-        let result = s.db.lock().expect("db state").apply(&req, t_us);
-        let fence = req.fence;
-        s.trace.record(
-            "db",
-            "effect_attempt",
-            crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence, "result" => result.name()},
-        );
-        if result == ApplyResult::Applied {
-            s.trace.record(
-                "db",
-                "effect_applied",
-                crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence},
-            );
-        }
-        result
-    })
-    .await
 }

@@ -99,6 +99,10 @@ pub enum NodeStatus {
     Paused,
 }
 
+/// An armed fault point: the point, only for this event id (if any), and how long the worker
+/// stays down after (`None`: until the liveness phase).
+pub type Armed = (FaultPoint, Option<String>, Option<u64>);
+
 /// The faults' bookkeeping, one per run (in [`Shared`]).
 #[derive(Default)]
 pub struct FaultState {
@@ -107,8 +111,8 @@ pub struct FaultState {
     /// Heals by due time (µs) and order of scheduling.
     agenda: BTreeMap<(u64, u64), Heal>,
     seq: u64,
-    /// Armed fault points per worker: (point, only for this event id, down time after).
-    pub armed: BTreeMap<String, Vec<(FaultPoint, Option<String>, Option<u64>)>>,
+    /// Armed fault points per worker.
+    pub armed: BTreeMap<String, Vec<Armed>>,
     /// Workers whose next handler fails.
     pub failing_handlers: BTreeMap<String, u32>,
 }

@@ -789,6 +789,15 @@ impl KafkaModel {
         std::mem::take(&mut self.events)
     }
 
+    /// True when the group has committed every partition up to its end: every record
+    /// consumed. The run's quiescence needs it.
+    pub fn drained(&self) -> bool {
+        self.partitions
+            .iter()
+            .zip(&self.committed)
+            .all(|(log, c)| c.unwrap_or(0) >= log.len() as u64)
+    }
+
     /// The number of records in `partition`.
     pub fn log_len(&self, partition: u32) -> u64 {
         self.partitions

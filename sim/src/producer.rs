@@ -46,8 +46,7 @@ fn uuid(rng: &mut ChaCha8Rng) -> String {
 
 /// Draws the run's events.
 pub fn workload(config: &SimConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
-    // Spread publishing over about two thirds of the safety phase.
-    let gap_ms_max = (config.safety_s * 1000 * 4 / 3 / u64::from(config.events.max(1))).max(1);
+    let gap_ms_max = config.produce_gap_ms_max;
     (0..config.events)
         .map(|i| {
             let event_id = uuid(rng);

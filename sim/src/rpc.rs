@@ -3,7 +3,17 @@
 //! A server owns an [`Endpoint`] and answers each request as it arrives (the state change
 //! happens at once, in arrival order; only the reply's trip is spawned). A client sends with a
 //! fresh reply tag per call, so a late reply can never be taken for the answer to a later
-//! call, and gives up after a timeout. Messages travel as Rust values (madsim's raw datagrams):
+//! call, and gives up after a timeout.
+//!
+//! Datagrams can overtake each other; the connections our clients stand for (Redis, Kafka and
+//! database clients all use TCP) cannot. So a server drops a request that arrives after a later
+//! request of the same client endpoint: one that was overtaken counts as lost (its caller timed
+//! out or will), never as applied out of order.
+//!
+//! Datagrams can overtake each other; the connections our clients stand for (Redis, Kafka and
+//! database clients all use TCP) cannot. So a server drops a request that arrives after a later
+//! request of the same client endpoint: one that was overtaken counts as lost (its caller timed
+//! out or will), never as applied out of order. Messages travel as Rust values (madsim's raw datagrams):
 //! latency, loss, clogs, pauses and crashes all act on them.
 
 use madsim::net::Endpoint;
@@ -51,6 +61,8 @@ where
     R: Any + Send + Sync,
 {
     let ep = Endpoint::bind(("0.0.0.0", PORT)).await.expect("bind server port");
+    // The newest request seen from each client endpoint (tags grow with every call of a run).
+    let mut newest: std::collections::BTreeMap<SocketAddr, u64> = std::collections::BTreeMap::new();
     loop {
         let Ok((payload, from)) = ep.recv_from_raw(REQUEST_TAG).await else {
             continue;
@@ -59,6 +71,11 @@ where
             panic!("a request of the wrong type reached {:?}", ep.local_addr());
         };
         let Request { reply_tag, body } = *req;
+        let last = newest.entry(from).or_insert(0);
+        if reply_tag < *last {
+            continue;
+        }
+        *last = reply_tag;
         let reply = handle(body, from);
         let ep = ep.clone();
         madsim::task::spawn(async move {

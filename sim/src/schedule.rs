@@ -244,8 +244,12 @@ mod tests {
                 Ok(Trigger::At(5)),
             ),
             (
-                "point = \"before_confirm\"\nfault = \"crash\"\nnode = \"worker-1\"\nevent = 0",
-                Ok(Trigger::Point(FaultPoint::BeforeConfirm, Some(0))),
+                "point = \"before_confirm\"\nfault = \"crash\"\nby = \"worker-1\"\nevent = 0",
+                Ok(Trigger::Point(
+                    FaultPoint::BeforeConfirm,
+                    Some(0),
+                    Some("worker-1".into()),
+                )),
             ),
             (
                 "on_delivery = 2\nevent = 1\nfault = \"handler_error\"",
@@ -256,6 +260,12 @@ mod tests {
                 Ok(Trigger::WhileHolding("worker-2".into(), 0)),
             ),
         ];
+        let redis_at_point = entry("point = \"after_confirm\"\nfault = \"crash\"\nnode = \"redis\"");
+        assert_eq!(
+            redis_at_point.trigger(),
+            Ok(Trigger::Point(FaultPoint::AfterConfirm, None, None))
+        );
+        assert_eq!(redis_at_point.validate(&n, &w, 3), Ok(()));
         for (text, want) in cases {
             let e = entry(text);
             assert_eq!(e.trigger(), want.clone(), "{text}");
@@ -278,12 +288,12 @@ mod tests {
                 "unknown node \"worker-9\"",
             ),
             (
-                "point = \"after_confirm\"\nfault = \"pause\"\nnode = \"worker-1\"",
-                "only crashes",
+                "point = \"after_confirm\"\nfault = \"crash\"\nby = \"redis\"",
+                "unknown node \"redis\"",
             ),
             (
-                "point = \"after_confirm\"\nfault = \"crash\"\nnode = \"redis\"",
-                "unknown node \"redis\"",
+                "at_ms = 1\nfault = \"crash\"\nnode = \"redis\"\nby = \"worker-1\"",
+                "only goes with a `point`",
             ),
             ("on_delivery = 1\nfault = \"pause\"", "needs `event`"),
             ("on_delivery = 0\nevent = 0\nfault = \"pause\"", "counts from 1"),

@@ -205,6 +205,6 @@ mod tests {
             e.human(),
             "       1.500ms worker-1   deliver         event_id=e\"1 offset=7 partition=0"
         );
-        assert_eq!(fingerprint(&[e.clone()]), fingerprint(&[e]));
+        assert_eq!(fingerprint(std::slice::from_ref(&e)), fingerprint(&[e]));
     }
 }

@@ -112,7 +112,7 @@ impl Shared {
             seed,
             redis: Mutex::new(RedisState::new(rng::stream(seed, "redis"))),
             db: Mutex::new(DbModel::new(config.database)),
-            kafka: Mutex::new(KafkaModel::new(config.partitions)),
+            kafka: Mutex::new(KafkaModel::with_config(config.partitions, &config.kafka)),
             workload,
             producer_next: Mutex::new(0),
             clocks: nodes.iter().map(|n| (n.clone(), NodeClock::default())).collect(),
@@ -218,8 +218,11 @@ impl Shared {
     fn converged(&self) -> bool {
         let produced = *self.producer_next.lock().expect("producer progress")
             == self.workload.len() * self.config.copies.max(1) as usize;
-        let db = self.db.lock().expect("db state");
-        produced && self.workload.iter().all(|e| db.applied_count(&e.event_id) > 0)
+        let applied = {
+            let db = self.db.lock().expect("db state");
+            self.workload.iter().all(|e| db.applied_count(&e.event_id) > 0)
+        };
+        produced && applied && self.kafka.lock().expect("kafka state").drained()
     }
 }
 
@@ -484,22 +487,24 @@ enum Ending {
     TimedOut,
 }
 
+/// A node's main task, made anew at every (re)start.
+type NodeMain = Box<dyn Fn(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>;
+
 async fn simulate(s: Arc<Shared>) -> Ending {
     let h = Handle::current();
-    let build =
-        |name: &str, node: Box<dyn Fn(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>| {
-            let s2 = s.clone();
-            let handle = h
-                .create_node()
-                .name(name)
-                .ip(ip(name))
-                .init(move || counted(&s2, node(s2.clone())))
-                .build();
-            s.node_ids
-                .lock()
-                .expect("node ids")
-                .insert(name.to_owned(), handle.id());
-        };
+    let build = |name: &str, node: NodeMain| {
+        let s2 = s.clone();
+        let handle = h
+            .create_node()
+            .name(name)
+            .ip(ip(name))
+            .init(move || counted(&s2, node(s2.clone())))
+            .build();
+        s.node_ids
+            .lock()
+            .expect("node ids")
+            .insert(name.to_owned(), handle.id());
+    };
     build("redis", Box::new(|s| Box::pin(crate::redis_node::run(s))));
     build("kafka", Box::new(|s| Box::pin(crate::kafka::serve(s))));
     build("db", Box::new(|s| Box::pin(crate::db::serve(s))));

@@ -16,7 +16,7 @@
 pub mod confirm_effect;
 pub mod double_invocation;
 pub mod duplicate_effect;
-// pub mod kafka; (arrives with the consumer-group model)
+pub mod kafka;
 pub mod lock_overlap;
 pub mod lost_event;
 pub mod stuck_lock;
@@ -89,5 +89,23 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     out.extend(stuck_lock::check(input));
     out.extend(double_invocation::check(input));
     out.extend(confirm_effect::check(input));
+    out.extend(kafka::check(input.trace).0);
     out
+}
+
+/// Whether a run's violations meet a scenario's expectation: for `pass`, no correctness or
+/// liveness violation; otherwise at least one of the expected kinds and no other kind.
+pub fn as_expected(expected: &[String], violations: &[Violation]) -> bool {
+    let shown: std::collections::BTreeSet<&str> = violations.iter().map(|v| v.kind).collect();
+    if expected.is_empty() {
+        return shown.is_empty();
+    }
+    shown.iter().all(|k| expected.iter().any(|e| e == k))
+        && expected.iter().any(|e| shown.contains(e.as_str()))
+}
+
+/// Whether a run shows only expected kinds (a seed of a violation-expecting scenario may also
+/// pass).
+pub fn only_expected(expected: &[String], violations: &[Violation]) -> bool {
+    violations.iter().all(|v| expected.iter().any(|e| e == v.kind))
 }

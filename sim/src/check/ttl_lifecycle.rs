@@ -53,60 +53,31 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     for (i, e) in input.trace.iter().enumerate().filter(|(_, e)| e.kind == "redis") {
         let key = e.str("key").unwrap_or("");
         let reply = e.str("reply").unwrap_or("");
-        match e.str("cmd") {
+        let processing = arg_str(e, 0).is_some_and(|v| v.contains("\"processing\""));
+        let (written, want): (Option<u64>, u64) = match e.str("cmd") {
             // v2's lock: SET key <processing> NX EX <ttl>.
-            Some("SET") if reply == "OK" && arg_str(e, 0).is_some_and(|v| v.contains("\"processing\"")) => {
-                if arg_u64(e, 3) != Some(processing_s) {
-                    bad(
-                        i,
-                        e,
-                        format!(
-                            "processing record written with EX {:?}, not {processing_s}",
-                            arg_u64(e, 3)
-                        ),
-                    );
-                }
-            }
-            Some("SETEX") if reply == "OK" => {
-                let want = ttl_for(key);
-                if arg_u64(e, 0) != Some(want) {
-                    bad(
-                        i,
-                        e,
-                        format!(
-                            "completed record written with TTL {:?} s, not its event type's {want} s",
-                            arg_u64(e, 0)
-                        ),
-                    );
-                }
-            }
+            Some("SET") if reply == "OK" && processing => (arg_u64(e, 3), processing_s),
+            Some("SETEX") if reply == "OK" => (arg_u64(e, 0), ttl_for(key)),
             Some("EVALSHA:acquire") if reply.starts_with("[\"acquired\"") => {
-                if arg_u64(e, 1) != Some(processing_s * 1000) {
-                    bad(
-                        i,
-                        e,
-                        format!(
-                            "lease written with PX {:?}, not {}",
-                            arg_u64(e, 1),
-                            processing_s * 1000
-                        ),
-                    );
-                }
+                (arg_u64(e, 1).map(|ms| ms / 1000), processing_s)
             }
-            Some("EVALSHA:confirm") if reply == "1" || reply == "2" => {
-                let want = ttl_for(key);
-                if arg_u64(e, 2) != Some(want) {
-                    bad(
-                        i,
-                        e,
-                        format!(
-                            "completed record written with TTL {:?} s, not its event type's {want} s",
-                            arg_u64(e, 2)
-                        ),
-                    );
-                }
-            }
-            _ => {}
+            Some("EVALSHA:confirm") if reply == "1" || reply == "2" => (arg_u64(e, 2), ttl_for(key)),
+            _ => continue,
+        };
+        if written != Some(want) {
+            let what = if want == processing_s
+                && e.str("cmd") != Some("SETEX")
+                && e.str("cmd") != Some("EVALSHA:confirm")
+            {
+                "processing record"
+            } else {
+                "completed record"
+            };
+            bad(
+                i,
+                e,
+                format!("{what} written with a TTL of {written:?} s, not {want} s"),
+            );
         }
     }
     for (key, value, expire_at_ms) in input.redis.live_keys(input.redis_now_us) {
