@@ -1037,7 +1037,7 @@ impl KafkaModel {
 }
 
 /// How often the broker node evaluates expiry when no request comes.
-pub const TICK_MS: u64 = 100;
+pub const TICK_MS: u64 = 1_000;
 
 /// Records `events` in the trace (node `kafka`); `from` is added to the sequence-less path's
 /// `produce` events (the node that sent the request).

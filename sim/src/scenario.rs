@@ -186,7 +186,11 @@ pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
         field,
         message,
     };
-    if text.trim().is_empty() {
+    let has_content = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#'));
+    if !has_content {
         return Err(err(
             None,
             None,
@@ -200,7 +204,10 @@ pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
         let field = span.and_then(|s| field_at(text, s.start));
         err(line, column, field, e.message().trim().to_owned())
     })?;
-    if config.name.is_empty() {
+    let named = text
+        .lines()
+        .any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == "name"));
+    if !named || config.name.is_empty() {
         return Err(err(
             None,
             None,

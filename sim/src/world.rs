@@ -564,10 +564,13 @@ async fn control(s: Arc<Shared>, mut nemesis: Nemesis) -> Ending {
         } else if now >= liveness_end {
             return Ending::TimedOut;
         }
-        let mut next = now + 100_000;
-        if safety {
-            next = next.min(nemesis.next_fault_us()).min(safety_end);
-        }
+        // In the safety phase wake for what is scheduled (at least every second); in the
+        // liveness phase check progress every 100 ms.
+        let mut next = if safety {
+            (now + 1_000_000).min(nemesis.next_fault_us()).min(safety_end)
+        } else {
+            now + 100_000
+        };
         if let Some(h) = s.faults.lock().expect("fault state").next_heal_us() {
             next = next.min(h);
         }

@@ -45,7 +45,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                     });
                 }
                 if result != "confirmed" && result != "noop" {
-                    causes.insert(id, format!("confirm failed: {result}"));
+                    causes.insert(id, result.to_owned());
                 }
             }
             "fault" if e.str("fault") == Some("crash") => {

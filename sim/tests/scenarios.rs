@@ -1,0 +1,236 @@
+//! Every scenario in `scenarios/`: on its pinned seed it gives what it expects, and over a
+//! sweep of 200 seeds it shows nothing it does not expect (a scenario that demonstrates a
+//! violation shows it on at least one seed; the counts are printed). Broken scenario files get
+//! an error with file, line and field, and exit code 2.
+
+use sim::check::{as_expected, only_expected};
+use sim::scenario::{self, EMBEDDED};
+use sim::world::{self, Verdict};
+use std::io::Write;
+use std::process::Command;
+
+const SWEEP: u64 = 200;
+
+#[test]
+fn every_scenario_meets_its_expectation_on_its_pinned_seed_and_a_sweep() {
+    for (name, _) in EMBEDDED {
+        let config = scenario::load(name).unwrap();
+        let expected = config.expect.kinds();
+        let pinned = world::run(config.seed, &config);
+        assert!(
+            !matches!(pinned.verdict, Verdict::Crash(_))
+                && as_expected(&expected, pinned.verdict.violations()),
+            "{name}: seed {} gave {:?}, expected {expected:?}: cargo run -p sim -- --scenario {name}",
+            config.seed,
+            pinned.verdict
+        );
+        let seeds: Vec<u64> = (0..SWEEP).filter(|s| *s != config.seed).collect();
+        let mut showing = 0;
+        for pair in seeds.chunks(2) {
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let hs: Vec<_> = pair
+                    .iter()
+                    .map(|&seed| {
+                        scope.spawn({
+                            let config = &config;
+                            move || (seed, world::run(seed, config))
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for (seed, r) in results {
+                assert!(
+                    !matches!(r.verdict, Verdict::Crash(_))
+                        && only_expected(&expected, r.verdict.violations()),
+                    "{name}: seed {seed} gave {:?}: cargo run -p sim -- --scenario {name} --seed {seed}",
+                    r.verdict
+                );
+                showing +=
+                    usize::from(!expected.is_empty() && as_expected(&expected, r.verdict.violations()));
+            }
+        }
+        if expected.is_empty() {
+            println!(
+                "{name}: pass on its pinned seed and on all {} sweep seeds",
+                seeds.len()
+            );
+        } else {
+            println!(
+                "{name}: {expected:?} on its pinned seed and on {showing} of {} sweep seeds",
+                seeds.len()
+            );
+            assert!(showing > 0, "{name}: no sweep seed showed {expected:?}");
+        }
+    }
+}
+
+fn run_file(contents: &str) -> (i32, String) {
+    let dir = std::env::temp_dir().join(format!("sim-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broken.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(contents.as_bytes())
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("--scenario")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (
+        out.status.code().expect("exited"),
+        text.replace(&path.display().to_string(), "broken.toml"),
+    )
+}
+
+#[test]
+fn broken_scenario_files_are_refused_with_the_place_and_the_field() {
+    let cases: &[(&str, &[&str])] = &[
+        ("", &["broken.toml: the file is empty"]),
+        ("   \n# only a comment\n", &["the file is empty"]),
+        (
+            "name = \"x\"\nworkers = 3\nworkers = 4\n",
+            &["broken.toml:3:1", "duplicate key"],
+        ),
+        ("name = \"x\"\nworkers = [1\n", &["broken.toml:2:"]),
+        (
+            "name = \"x\"\nworkers = \"three\"\n",
+            &[
+                "broken.toml:2:11",
+                "field `workers`",
+                "invalid type: string \"three\", expected u32",
+            ],
+        ),
+        (
+            "name = \"x\"\nevents = -5\n",
+            &["broken.toml:2:10", "field `events`"],
+        ),
+        (
+            "name = \"x\"\nwrokers = 3\n",
+            &[
+                "broken.toml:2:1",
+                "unknown field `wrokers`",
+                "expected one of",
+                "`workers`",
+            ],
+        ),
+        (
+            "name = \"x\"\ndatabase = \"mongo\"\n",
+            &[
+                "broken.toml:2:12",
+                "field `database`",
+                "unknown variant `mongo`",
+                "`plain`, `unique`, `fenced`",
+            ],
+        ),
+        (
+            "name = \"x\"\nprotocol = \"v3\"\n",
+            &["field `protocol`", "expected `v2` or `fenced`"],
+        ),
+        (
+            "name = \"x\"\n[faults]\ngap_ms_min = 0\n",
+            &["broken.toml:3", "field `faults.gap_ms_min`", "must be > 0"],
+        ),
+        (
+            "name = \"x\"\n[faults]\ncrash_wieght = 1\n",
+            &["broken.toml:3:1", "unknown field `crash_wieght`"],
+        ),
+        (
+            "name = \"x\"\nworkers = 0\n",
+            &["broken.toml:2", "field `workers`", "must be > 0"],
+        ),
+        (
+            "name = \"x\"\nheaders_share = 1.5\n",
+            &["broken.toml:2", "field `headers_share`", "within 0..=1"],
+        ),
+        (
+            "name = \"x\"\nhandler_ms_min = 50\nhandler_ms_max = 10\n",
+            &["handler_ms_min <= handler_ms_max", "50 > 10"],
+        ),
+        (
+            "name = \"x\"\nexpect = \"dupe\"\n",
+            &[
+                "broken.toml:2",
+                "field `expect`",
+                "unknown \"dupe\"",
+                "duplicate_effect",
+            ],
+        ),
+        (
+            "name = \"x\"\ncopies = 9\n",
+            &["field `copies`", "must be <= `partitions`"],
+        ),
+        (
+            "name = \"x\"\nevent_types = [\"a:b\"]\n",
+            &["field `event_types`", "contains ':'"],
+        ),
+        (
+            "name = \"x\"\n\n[[schedule]]\nat_ms = 1\nfault = \"crash\"\n",
+            &["broken.toml:3", "field `schedule[0]`", "needs `node`"],
+        ),
+        (
+            "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"crash\"\nnode = \"worker-9\"\n",
+            &[
+                "field `schedule[0]`",
+                "unknown node \"worker-9\"",
+                "valid: redis, kafka, db, producer, worker-1",
+            ],
+        ),
+        (
+            "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"explode\"\nnode = \"redis\"\n",
+            &["broken.toml:4", "unknown variant `explode`", "`crash`"],
+        ),
+        (
+            "description = \"no name\"\n",
+            &["field `name`", "every scenario has a name"],
+        ),
+    ];
+    for (contents, says) in cases {
+        let (code, out) = run_file(contents);
+        assert_eq!(code, 2, "{contents:?} gave exit {code}:\n{out}");
+        for s in *says {
+            assert!(
+                out.contains(s),
+                "{contents:?}: the error does not say {s:?}:\n{out}"
+            );
+        }
+        assert!(!out.contains("panicked"), "{out}");
+    }
+    let (code, out) = run_file_missing();
+    assert_eq!(code, 2);
+    assert!(
+        out.contains("cannot read it") && out.contains("default, "),
+        "{out}"
+    );
+}
+
+fn run_file_missing() -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(["--scenario", "/no/such/scenario.toml"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn scenarios_lists_every_embedded_scenario_with_its_description() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("scenarios")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    for (name, _) in EMBEDDED {
+        let description = scenario::load(name).unwrap().description;
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.ends_with(&description)),
+            "{name} missing:\n{text}"
+        );
+    }
+}
