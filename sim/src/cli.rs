@@ -333,6 +333,7 @@ fn sweep(
     let (mut duplicates, mut virtual_us, mut worst, mut passed) = (0usize, 0u64, 0i32, 0u64);
     let expected = config.expect.kinds();
     let (mut showing, mut unexpected) = (0u64, 0u64);
+    let mut kafka = crate::check::kafka::KafkaStats::default();
     for chunk in seeds.chunks(jobs) {
         let results: Vec<(RunResult, Option<String>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
@@ -358,6 +359,12 @@ fn sweep(
                 *faults.entry(k.clone()).or_default() += n;
             }
             duplicates += r.duplicates;
+            kafka.rebalances += r.kafka.rebalances;
+            kafka.redeliveries += r.kafka.redeliveries;
+            kafka.rejected_commits += r.kafka.rejected_commits;
+            kafka.zombie_commits_rejected += r.kafka.zombie_commits_rejected;
+            kafka.producer_duplicates += r.kafka.producer_duplicates;
+            kafka.duplicate_deliveries += r.kafka.duplicate_deliveries;
             if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
                 showing += 1;
             }
@@ -398,6 +405,16 @@ fn sweep(
         virtual_us as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
+    let _ = writeln!(
+        out,
+        "kafka: rebalances={} redeliveries={} rejected_commits={} zombie_commits_rejected={} duplicate_records={} duplicate_deliveries={}",
+        kafka.rebalances,
+        kafka.redeliveries,
+        kafka.rejected_commits,
+        kafka.zombie_commits_rejected,
+        kafka.producer_duplicates,
+        kafka.duplicate_deliveries
+    );
     if !expected.is_empty() {
         let _ = writeln!(
             out,
@@ -418,13 +435,17 @@ fn sweep(
 pub fn summary(r: &RunResult) -> String {
     let faults: Vec<String> = r.faults.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     format!(
-        "verdict={} events={} produced={} applied={} duplicates={} faults={} virtual_s={:.3} wall_ms={} trace_events={} trace_sha256={}",
+        "verdict={} events={} produced={} applied={} duplicates={} faults={} rebalances={} redeliveries={} rejected_commits={} duplicate_records={} virtual_s={:.3} wall_ms={} trace_events={} trace_sha256={}",
         r.verdict.name(),
         r.events_total,
         r.produced,
         r.applied,
         r.duplicates,
         if faults.is_empty() { "none".to_owned() } else { faults.join(",") },
+        r.kafka.rebalances,
+        r.kafka.redeliveries,
+        r.kafka.rejected_commits,
+        r.kafka.producer_duplicates,
         r.virtual_us as f64 / 1e6,
         r.wall.as_millis(),
         r.events.len(),

@@ -176,6 +176,11 @@ pub struct FaultConfig {
     pub clock_weight: u32,
     /// Weight of: crash a worker at the next named point of its handler path.
     pub fault_point_weight: u32,
+    /// Weight of: pause a worker past `kafka.max_poll_interval_ms`, so the group removes it
+    /// while it is still working, then resume it (the zombie).
+    pub zombie_weight: u32,
+    /// Weight of: lose 1 to 3 of the broker's produce acks (the producer retries).
+    pub ack_loss_weight: u32,
     /// Longest a crashed node stays down.
     pub down_ms_max: u64,
     /// Longest pause.
@@ -190,8 +195,12 @@ pub struct FaultConfig {
     pub redis_error_share_max: f64,
     /// Longest Redis error window.
     pub redis_errors_ms_max: u64,
-    /// Largest clock offset (either way) a skew or jump sets.
+    /// Largest clock offset (either way) a skew or jump sets on a worker.
     pub clock_offset_ms_max: u64,
+    /// Largest clock offset (either way) on the Redis node. Redis expires keys by its own
+    /// clock: a jump beyond the lock's TTL expires every lock at once, so two workers hold one
+    /// (the `redis-clock-jump` scenario shows it); the default stays below the 300 s TTL.
+    pub redis_clock_offset_ms_max: u64,
 }
 
 impl Default for FaultConfig {
@@ -208,6 +217,8 @@ impl Default for FaultConfig {
             redis_errors_weight: 2,
             clock_weight: 2,
             fault_point_weight: 3,
+            zombie_weight: 1,
+            ack_loss_weight: 1,
             down_ms_max: 5_000,
             pause_ms_max: 8_000,
             clog_ms_max: 3_000,
@@ -216,6 +227,7 @@ impl Default for FaultConfig {
             redis_error_share_max: 0.5,
             redis_errors_ms_max: 3_000,
             clock_offset_ms_max: 600_000,
+            redis_clock_offset_ms_max: 60_000,
         }
     }
 }

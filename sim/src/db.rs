@@ -173,7 +173,7 @@ pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
                 crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence},
             );
         }
-        result
+        Some(result)
     })
     .await
 }

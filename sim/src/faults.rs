@@ -36,6 +36,8 @@ pub enum Fault {
     FaultPoint(String, FaultPoint, Option<String>),
     /// Make a worker's next handler fail (an exception in the business code).
     HandlerError(String),
+    /// Lose the broker's next produce acks (the records are appended): the producer retries.
+    AckLoss(u32),
 }
 
 impl Fault {
@@ -51,6 +53,7 @@ impl Fault {
             Fault::Clock(..) => "clock",
             Fault::FaultPoint(..) => "fault_point",
             Fault::HandlerError(_) => "handler_error",
+            Fault::AckLoss(_) => "ack_loss",
         }
     }
 
@@ -64,7 +67,7 @@ impl Fault {
             Fault::Latency(_) => Some(Heal::Latency),
             Fault::RedisErrors(_) => Some(Heal::RedisErrors),
             Fault::Clock(n, _) => Some(Heal::Clock(n.clone())),
-            Fault::FaultPoint(..) | Fault::HandlerError(_) => None,
+            Fault::FaultPoint(..) | Fault::HandlerError(_) | Fault::AckLoss(_) => None,
         }
     }
 }
@@ -115,6 +118,8 @@ pub struct FaultState {
     pub armed: BTreeMap<String, Vec<Armed>>,
     /// Workers whose next handler fails.
     pub failing_handlers: BTreeMap<String, u32>,
+    /// Produce acks the broker will not send.
+    pub lost_acks: u32,
 }
 
 impl FaultState {
@@ -156,6 +161,13 @@ impl FaultState {
             .iter()
             .position(|(p, e, _)| *p == point && e.as_deref().is_none_or(|e| e == event_id))?;
         Some(armed.remove(i).2)
+    }
+
+    /// True (once per lost ack) if the next produce ack is to be lost.
+    pub fn take_lost_ack(&mut self) -> bool {
+        let lost = self.lost_acks > 0;
+        self.lost_acks = self.lost_acks.saturating_sub(1);
+        lost
     }
 
     /// True (once) if `worker`'s next handler was made to fail.
@@ -254,6 +266,11 @@ pub fn inject(s: &Shared, fault: Fault, lasts_us: Option<u64>, by: &str) -> bool
             *state.failing_handlers.entry(worker.clone()).or_default() += 1;
             true
         }
+        Fault::AckLoss(n) => {
+            f.insert("acks", (*n).into());
+            state.lost_acks += n;
+            true
+        }
     };
     if !done {
         return false;
@@ -263,7 +280,7 @@ pub fn inject(s: &Shared, fault: Fault, lasts_us: Option<u64>, by: &str) -> bool
             Some(n)
         }
         Fault::FaultPoint(n, ..) | Fault::HandlerError(n) => Some(n),
-        Fault::Latency(_) | Fault::RedisErrors(_) => None,
+        Fault::Latency(_) | Fault::RedisErrors(_) | Fault::AckLoss(_) => None,
     };
     if let Some(n) = node {
         f.insert("node", n.as_str().into());
@@ -359,6 +376,7 @@ pub fn heal_everything(s: &Shared) {
         let mut state = s.faults.lock().expect("fault state");
         state.armed.clear();
         state.failing_handlers.clear();
+        state.lost_acks = 0;
         (
             state.due_heals(u64::MAX),
             state.status.keys().cloned().collect::<Vec<_>>(),

@@ -1081,6 +1081,7 @@ pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
         }
     });
     crate::rpc::serve(move |req: KafkaRequest, from| {
+        let produce = matches!(req, KafkaRequest::Produce(_) | KafkaRequest::ProduceSeq { .. });
         let from = matches!(req, KafkaRequest::Produce(_)).then(|| s.node_of(from));
         let (reply, events) = {
             let mut k = s.kafka.lock().expect("kafka state");
@@ -1088,7 +1089,12 @@ pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
             (reply, k.take_events())
         };
         record_events(&s, events, from.as_deref());
-        reply
+        // The nemesis's ack loss: the record is appended, its ack never arrives.
+        if produce && s.faults.lock().expect("fault state").take_lost_ack() {
+            s.trace.record("kafka", "ack_lost", crate::fields! {});
+            return None;
+        }
+        Some(reply)
     })
     .await
 }

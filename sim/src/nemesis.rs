@@ -18,6 +18,7 @@ pub struct Nemesis {
     servers: Vec<String>,
     workers: Vec<String>,
     next_fault_us: u64,
+    max_poll_interval_ms: u64,
 }
 
 fn ms(v: u64) -> u64 {
@@ -26,7 +27,7 @@ fn ms(v: u64) -> u64 {
 
 impl Nemesis {
     /// A nemesis over `workers` (and the redis, db and kafka nodes).
-    pub fn new(rng: ChaCha8Rng, cfg: FaultConfig, workers: Vec<String>) -> Self {
+    pub fn new(rng: ChaCha8Rng, cfg: FaultConfig, workers: Vec<String>, max_poll_interval_ms: u64) -> Self {
         let mut servers = workers.clone();
         servers.extend(["redis", "db", "kafka"].map(String::from));
         let mut n = Nemesis {
@@ -35,6 +36,7 @@ impl Nemesis {
             servers,
             workers,
             next_fault_us: 0,
+            max_poll_interval_ms,
         };
         n.next_fault_us = n.gap_us();
         n
@@ -78,6 +80,8 @@ impl Nemesis {
             c.redis_errors_weight,
             c.clock_weight,
             c.fault_point_weight,
+            c.zombie_weight,
+            c.ack_loss_weight,
         ];
         let total: u32 = weights.iter().sum();
         if total == 0 {
@@ -136,9 +140,22 @@ impl Nemesis {
                 let mut clocked = workers.clone();
                 clocked.push("redis".into());
                 let node = self.pick(&clocked).to_owned();
-                let max = self.cfg.clock_offset_ms_max as i64;
+                let max = if node == "redis" {
+                    self.cfg.redis_clock_offset_ms_max
+                } else {
+                    self.cfg.clock_offset_ms_max
+                } as i64;
                 (Fault::Clock(node, self.rng.gen_range(-max..=max)), None)
             }
+            8 => {
+                let worker = self.pick(&workers).to_owned();
+                if status.get(&worker) != Some(&NodeStatus::Up) {
+                    return None;
+                }
+                let beyond = self.max_poll_interval_ms + self.rng.gen_range(1_000..=30_000);
+                (Fault::Pause(worker), Some(ms(beyond)))
+            }
+            9 => (Fault::AckLoss(self.rng.gen_range(1..=3)), None),
             _ => {
                 let worker = self.pick(&workers).to_owned();
                 let point = FaultPoint::ALL[self.rng.gen_range(0..FaultPoint::ALL.len())];
@@ -161,6 +178,7 @@ mod tests {
             ChaCha8Rng::seed_from_u64(1),
             cfg,
             vec!["worker-1".into(), "worker-2".into()],
+            30_000,
         )
     }
 
@@ -183,11 +201,11 @@ mod tests {
                     f,
                     Fault::Crash(_) | Fault::Pause(_) | Fault::Clog(_) | Fault::Partition(..)
                 ) {
-                    assert!(lasts.is_some_and(|l| l <= 8_000_000), "{f:?} lasts {lasts:?}");
+                    assert!(lasts.is_some_and(|l| l <= 60_000_000), "{f:?} lasts {lasts:?}");
                 }
             }
         }
-        assert_eq!(kinds.len(), 8, "{kinds:?}");
+        assert_eq!(kinds.len(), 9, "{kinds:?}");
     }
 
     #[test]
@@ -199,6 +217,7 @@ mod tests {
             redis_errors_weight: 0,
             clock_weight: 0,
             fault_point_weight: 0,
+            ack_loss_weight: 0,
             ..FaultConfig::default()
         };
         let mut n = nemesis(cfg.clone());

@@ -109,10 +109,12 @@ pub async fn run(s: Arc<Shared>) {
             record.key = copy_key(&event.event_id, copy, s.config.partitions);
         }
         loop {
-            match client
-                .call(s.kafka_addr(), KafkaRequest::Produce(record.clone()), timeout)
-                .await
-            {
+            let req = KafkaRequest::ProduceSeq {
+                producer: "producer".into(),
+                sequence: next as u64,
+                record: record.clone(),
+            };
+            match client.call(s.kafka_addr(), req, timeout).await {
                 Ok(KafkaReply::Produced { .. }) => break,
                 _ => {
                     s.trace.record(

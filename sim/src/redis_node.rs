@@ -153,7 +153,7 @@ pub async fn run(s: Arc<Shared>) {
                 "clock_us" => now_us,
             },
         );
-        reply
+        Some(reply)
     })
     .await
 }

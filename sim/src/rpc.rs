@@ -54,8 +54,8 @@ impl fmt::Display for RpcError {
 }
 
 /// Serves requests of type `Q` on `PORT` of this node until the node dies: `handle` turns each
-/// into a reply.
-pub async fn serve<Q, R>(mut handle: impl FnMut(Q, SocketAddr) -> R)
+/// into a reply, or `None` to send none (a lost reply).
+pub async fn serve<Q, R>(mut handle: impl FnMut(Q, SocketAddr) -> Option<R>)
 where
     Q: Any + Send + Sync,
     R: Any + Send + Sync,
@@ -76,7 +76,7 @@ where
             continue;
         }
         *last = reply_tag;
-        let reply = handle(body, from);
+        let Some(reply) = handle(body, from) else { continue };
         let ep = ep.clone();
         madsim::task::spawn(async move {
             let _ = ep.send_to_raw(from, reply_tag, Box::new(reply)).await;

@@ -40,9 +40,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../scenarios/gc-pause-fenced.toml"),
     ),
     ("gc-pause-v2", include_str!("../../scenarios/gc-pause-v2.toml")),
+    ("kafka-zombie", include_str!("../../scenarios/kafka-zombie.toml")),
+    (
+        "producer-duplicates",
+        include_str!("../../scenarios/producer-duplicates.toml"),
+    ),
+    (
+        "producer-idempotent",
+        include_str!("../../scenarios/producer-idempotent.toml"),
+    ),
     (
         "race-five-workers",
         include_str!("../../scenarios/race-five-workers.toml"),
+    ),
+    (
+        "redis-clock-jump",
+        include_str!("../../scenarios/redis-clock-jump.toml"),
     ),
     (
         "redis-restart-everysec",

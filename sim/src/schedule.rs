@@ -41,6 +41,8 @@ pub enum FaultKind {
     Clock,
     /// Make the worker's next handler fail.
     HandlerError,
+    /// Lose the broker's next `acks` produce acks.
+    AckLoss,
 }
 
 /// One scheduled fault (see the module documentation).
@@ -85,6 +87,9 @@ pub struct ScheduledFault {
     /// For `clock`: the offset from true time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset_ms: Option<i64>,
+    /// For `ack_loss`: how many acks are lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acks: Option<u32>,
 }
 
 /// The trigger of an entry.
@@ -190,6 +195,7 @@ impl ScheduledFault {
             }
             FaultKind::Clock => need(self.offset_ms.is_some(), "offset_ms")?,
             FaultKind::HandlerError => known("node", &self.node, workers)?,
+            FaultKind::AckLoss => need(self.acks.is_some(), "acks")?,
             FaultKind::Crash | FaultKind::Pause | FaultKind::Clog => {}
         }
         Ok(())
@@ -211,6 +217,7 @@ impl ScheduledFault {
             FaultKind::RedisErrors => Fault::RedisErrors(self.share.unwrap_or(0.0)),
             FaultKind::Clock => Fault::Clock(node, self.offset_ms.unwrap_or(0)),
             FaultKind::HandlerError => Fault::HandlerError(node),
+            FaultKind::AckLoss => Fault::AckLoss(self.acks.unwrap_or(1)),
         }
     }
 

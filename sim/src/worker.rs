@@ -6,7 +6,7 @@ use crate::config::{BusyPolicy, OffsetCommit};
 use crate::db::{Apply, ApplyResult};
 use crate::faults;
 use crate::fields;
-use crate::kafka::{KafkaReply, KafkaRequest, Record};
+use crate::kafka::{GroupError, KafkaReply, KafkaRequest, Record};
 use crate::redis_node::SimRedis;
 use crate::rpc::Client;
 use crate::schedule::Trigger;
@@ -69,6 +69,45 @@ struct Worker {
     calls: std::cell::Cell<u64>,
 }
 
+/// One group session's state, shared with its heartbeat task.
+struct Session {
+    /// Set by the heartbeat when the coordinator ends the session, with its reason.
+    lost: std::sync::Mutex<Option<GroupError>>,
+}
+
+impl Session {
+    /// Why the session ended, if it did.
+    fn ended(&self) -> Option<GroupError> {
+        *self.lost.lock().expect("session")
+    }
+}
+
+/// Heartbeats every `heartbeat_interval_ms` until the coordinator ends the session.
+async fn heartbeat(
+    s: Arc<Shared>,
+    client: Arc<Client>,
+    member: String,
+    generation: u64,
+    session: Arc<Session>,
+) {
+    let every = Duration::from_millis(s.config.kafka.heartbeat_interval_ms);
+    let timeout = Duration::from_millis(s.config.call_timeout_ms);
+    loop {
+        madsim::time::sleep(every).await;
+        let req = KafkaRequest::Heartbeat {
+            member_id: member.clone(),
+            generation,
+        };
+        if let Ok(KafkaReply::Error(e)) = client
+            .call::<KafkaRequest, KafkaReply>(s.kafka_addr(), req, timeout)
+            .await
+        {
+            *session.lost.lock().expect("session") = Some(e);
+            return;
+        }
+    }
+}
+
 /// What became of one delivery.
 enum Delivery {
     Done,
@@ -119,23 +158,132 @@ impl Worker {
             .ok()
     }
 
+    /// The consumer loop: join the group, consume the assigned partitions until the session
+    /// ends (a rebalance, removal, or a rejected commit), then join again.
     async fn consume(&self) {
-        let index = self.s.worker(&self.name).index;
-        let partitions: Vec<u32> = (0..self.s.config.partitions)
-            .filter(|p| p % self.s.config.workers == index)
-            .collect();
+        // A new incarnation is a new member; a rebalance keeps the member id.
+        let mut member_id: Option<String> = None;
+        loop {
+            let (member, generation) = self.join(&mut member_id).await;
+            let Some(partitions) = self.sync(&member, generation).await else {
+                continue;
+            };
+            let session = Arc::new(Session {
+                lost: std::sync::Mutex::new(None),
+            });
+            self.s.trace.record(
+                &self.name,
+                "assigned",
+                fields! {"member" => member.as_str(), "generation" => generation, "partitions" => partitions.clone()},
+            );
+            let heartbeat = madsim::task::spawn(heartbeat(
+                self.s.clone(),
+                self.client.clone(),
+                member.clone(),
+                generation,
+                session.clone(),
+            ));
+            let ended = self
+                .consume_session(&member, generation, &partitions, &session)
+                .await;
+            heartbeat.abort();
+            self.s.trace.record(
+                &self.name,
+                "revoked",
+                fields! {"member" => member.as_str(), "generation" => generation, "partitions" => partitions, "why" => ended.name()},
+            );
+            if ended == GroupError::UnknownMemberId {
+                member_id = None;
+            }
+        }
+    }
+
+    /// Joins (or rejoins) the group; returns the member id and generation.
+    async fn join(&self, member_id: &mut Option<String>) -> (String, u64) {
+        loop {
+            let req = KafkaRequest::JoinGroup {
+                member_id: member_id.clone(),
+                client: self.name.clone(),
+            };
+            match self.kafka(req).await {
+                Some(KafkaReply::Joined {
+                    member_id: id,
+                    generation,
+                }) => {
+                    *member_id = Some(id.clone());
+                    return (id, generation);
+                }
+                Some(KafkaReply::JoinPending { member_id: id, .. }) => *member_id = Some(id),
+                Some(KafkaReply::Error(GroupError::UnknownMemberId)) => *member_id = None,
+                _ => {}
+            }
+            madsim::time::sleep(BACKOFF).await;
+        }
+    }
+
+    /// This member's partitions in `generation`, or `None` if a new rebalance began.
+    async fn sync(&self, member: &str, generation: u64) -> Option<Vec<u32>> {
+        loop {
+            let req = KafkaRequest::SyncGroup {
+                member_id: member.to_owned(),
+                generation,
+            };
+            match self.kafka(req).await {
+                Some(KafkaReply::Assignment { partitions, .. }) => return Some(partitions),
+                Some(KafkaReply::Error(_)) => return None,
+                _ => madsim::time::sleep(BACKOFF).await,
+            }
+        }
+    }
+
+    /// Consumes `partitions` from their committed offsets until the session ends; returns why.
+    async fn consume_session(
+        &self,
+        member: &str,
+        generation: u64,
+        partitions: &[u32],
+        session: &Session,
+    ) -> GroupError {
         let committed = loop {
-            match self.kafka(KafkaRequest::Committed).await {
-                Some(KafkaReply::Offsets(o)) => break o,
+            match self.kafka(KafkaRequest::CommittedGroup).await {
+                Some(KafkaReply::GroupOffsets(o)) => break o,
                 _ => madsim::time::sleep(BACKOFF).await,
             }
         };
-        let mut positions: Vec<u64> = partitions.iter().map(|&p| committed[p as usize]).collect();
-        let mut uncommitted = 0u32;
+        let mut positions: Vec<u64> = partitions
+            .iter()
+            .map(|&p| committed[p as usize].unwrap_or(0))
+            .collect();
+        for (&partition, &offset) in partitions.iter().zip(&positions) {
+            self.s.trace.record(
+                &self.name,
+                "seek",
+                fields! {"member" => member, "partition" => partition, "offset" => offset},
+            );
+        }
+        let before = self.s.config.offset_commit == OffsetCommit::BeforeProcessing;
+        let mut uncommitted: Vec<Option<u64>> = vec![None; partitions.len()];
+        let mut since_commit = 0u32;
         loop {
+            if let Some(why) = session.ended() {
+                return why;
+            }
             let mut idle = true;
+            if partitions.is_empty() {
+                // A member without partitions still polls, or it is removed as stuck.
+                let req = KafkaRequest::FetchGroup {
+                    member_id: member.to_owned(),
+                    generation,
+                    partition: 0,
+                    from: 0,
+                    max: 0,
+                };
+                self.kafka(req).await;
+            }
             for (i, &partition) in partitions.iter().enumerate() {
-                let req = KafkaRequest::Fetch {
+                let req = KafkaRequest::FetchGroup {
+                    member_id: member.to_owned(),
+                    generation,
                     partition,
                     from: positions[i],
                     max: FETCH_MAX,
@@ -145,29 +293,43 @@ impl Worker {
                 };
                 for (offset, record) in records {
                     idle = false;
-                    let before = self.s.config.offset_commit == OffsetCommit::BeforeProcessing;
                     if before {
-                        self.commit(partition, offset + 1).await;
+                        if let Err(why) = self.commit(member, generation, partition, offset + 1).await {
+                            return why;
+                        }
                     }
                     let mut attempt = 1u32;
                     let mut event_id = String::new();
-                    while let Delivery::Retry = self
-                        .deliver(partition, offset, &record, attempt, &mut event_id)
-                        .await
-                    {
+                    let at = (partition, offset, member, generation);
+                    while let Delivery::Retry = self.deliver(at, &record, attempt, &mut event_id).await {
                         // Exponential backoff: a lock left by a crashed worker lasts its TTL.
                         madsim::time::sleep(BACKOFF * 2u32.pow(attempt.min(6))).await;
                         attempt += 1;
                     }
                     positions[i] = offset + 1;
-                    uncommitted += 1;
-                    if !before
-                        && (self.s.config.offset_commit == OffsetCommit::AfterEach
-                            || uncommitted >= self.s.config.offset_commit_every)
-                    {
+                    uncommitted[i] = Some(offset + 1);
+                    since_commit += 1;
+                    let due = self.s.config.offset_commit == OffsetCommit::AfterEach
+                        || since_commit >= self.s.config.offset_commit_every;
+                    if !before && due {
                         self.fault_point(FaultPoint::BeforeOffsetCommit, &event_id).await;
-                        self.commit(partition, offset + 1).await;
-                        uncommitted = 0;
+                        for (j, pending) in uncommitted.iter_mut().enumerate() {
+                            if let Some(next) = pending.take() {
+                                if let Err(why) = self.commit(member, generation, partitions[j], next).await {
+                                    return why;
+                                }
+                            }
+                        }
+                        since_commit = 0;
+                    }
+                    if let Some(why) = session.ended() {
+                        // Revoked: stop, and commit what is done while still a member.
+                        for (j, pending) in uncommitted.iter_mut().enumerate() {
+                            if let Some(next) = pending.take() {
+                                let _ = self.commit(member, generation, partitions[j], next).await;
+                            }
+                        }
+                        return why;
                     }
                 }
             }
@@ -177,26 +339,38 @@ impl Worker {
         }
     }
 
-    async fn commit(&self, partition: u32, offset: u64) {
-        let req = KafkaRequest::Commit {
+    /// Commits `offset` as the next to read; a refusal ends the session.
+    async fn commit(
+        &self,
+        member: &str,
+        generation: u64,
+        partition: u32,
+        offset: u64,
+    ) -> Result<(), GroupError> {
+        let req = KafkaRequest::CommitGroup {
+            member_id: member.to_owned(),
+            generation,
             partition,
             offset,
-            member: self.name.clone(),
         };
-        if self.kafka(req).await.is_none() {
-            self.s.trace.record(
-                &self.name,
-                "offset_commit_failed",
-                fields! {"partition" => partition, "offset" => offset},
-            );
+        match self.kafka(req).await {
+            Some(KafkaReply::Error(e)) => Err(e),
+            Some(_) => Ok(()),
+            None => {
+                self.s.trace.record(
+                    &self.name,
+                    "offset_commit_failed",
+                    fields! {"partition" => partition, "offset" => offset},
+                );
+                Ok(())
+            }
         }
     }
 
     /// One `process()` call for a fetched record. `event_id` is filled in with the event's id.
     async fn deliver(
         &self,
-        partition: u32,
-        offset: u64,
+        (partition, offset, member, generation): (u32, u64, &str, u64),
         record: &Record,
         attempt: u32,
         event_id: &mut String,
@@ -227,7 +401,7 @@ impl Worker {
             &self.name,
             "deliver",
             fields! {"topic" => "events", "partition" => partition, "offset" => offset, "event_id" => event_id,
-                "attempt" => attempt, "delivery" => delivery, "call" => call},
+                "attempt" => attempt, "delivery" => delivery, "call" => call, "member" => member, "generation" => generation},
         );
         let index = self.s.event_index(event_id);
         self.s.fire(

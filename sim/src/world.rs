@@ -316,6 +316,8 @@ pub struct RunResult {
     pub faults: BTreeMap<String, usize>,
     /// Hazards the checkers noted that the faults explain (they do not fail the run).
     pub notes: Vec<Violation>,
+    /// What Kafka did: rebalances, redeliveries, rejected commits, duplicate records.
+    pub kafka: check::kafka::KafkaStats,
     /// Virtual time at the end, in µs.
     pub virtual_us: u64,
     /// Real time the run took (not part of the trace).
@@ -357,6 +359,7 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
             duplicates: 0,
             faults: BTreeMap::new(),
             notes: Vec::new(),
+            kafka: Default::default(),
             virtual_us: 0,
             wall: watchdog,
         },
@@ -474,6 +477,7 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
         faults,
         notes,
+        kafka: check::kafka::check(&events).1,
         virtual_us,
         wall: started.elapsed(),
         events,
@@ -514,7 +518,12 @@ async fn simulate(s: Arc<Shared>) -> Ending {
         let name = w.clone();
         build(w, Box::new(move |s| Box::pin(worker::run(s, name.clone()))));
     }
-    let nemesis = Nemesis::new(rng::stream(s.seed, "nemesis"), s.config.faults.clone(), workers);
+    let nemesis = Nemesis::new(
+        rng::stream(s.seed, "nemesis"),
+        s.config.faults.clone(),
+        workers,
+        s.config.kafka.max_poll_interval_ms,
+    );
     control(s, nemesis).await
 }
 

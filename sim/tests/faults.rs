@@ -8,7 +8,8 @@ use sim::world::{self, Verdict};
 use std::collections::BTreeSet;
 use std::process::Command;
 
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
+    "ack_loss",
     "clock",
     "clog",
     "crash",

@@ -1,0 +1,107 @@
+//! Kafka as consumers see it, across many seeds of the default scenario: rebalances,
+//! redeliveries after a rebalance, zombie commits rejected and producer duplicates all happen,
+//! and the Kafka model's own history checks never fire. The idempotent producer removes the
+//! duplicate records.
+
+use sim::check::kafka::KafkaStats;
+use sim::config::SimConfig;
+use sim::world;
+
+const KAFKA_CHECKS: [&str; 4] = [
+    "lost",
+    "nonmonotonic_commit",
+    "stale_commit_accepted",
+    "poll_skip",
+];
+
+fn sweep(config: &SimConfig, seeds: std::ops::Range<u64>) -> KafkaStats {
+    let mut total = KafkaStats::default();
+    let seeds: Vec<u64> = seeds.collect();
+    for pair in seeds.chunks(2) {
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let hs: Vec<_> = pair
+                .iter()
+                .map(|&seed| scope.spawn(move || (seed, world::run(seed, config))))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (seed, r) in results {
+            let kafka_violations: Vec<_> = r
+                .verdict
+                .violations()
+                .iter()
+                .filter(|v| KAFKA_CHECKS.contains(&v.kind))
+                .collect();
+            assert!(
+                kafka_violations.is_empty(),
+                "seed {seed}: {kafka_violations:?}: cargo run -p sim -- --seed {seed}"
+            );
+            total.rebalances += r.kafka.rebalances;
+            total.redeliveries += r.kafka.redeliveries;
+            total.rejected_commits += r.kafka.rejected_commits;
+            total.zombie_commits_rejected += r.kafka.zombie_commits_rejected;
+            total.producer_duplicates += r.kafka.producer_duplicates;
+            total.duplicate_deliveries += r.kafka.duplicate_deliveries;
+        }
+    }
+    total
+}
+
+#[test]
+fn a_thousand_seeds_rebalance_redeliver_reject_zombies_and_duplicate_records_without_breaking_kafka() {
+    let stats = sweep(&SimConfig::default(), 0..1000);
+    println!("1000 seeds of the default scenario: {stats:?}");
+    assert!(stats.rebalances > 0);
+    assert!(
+        stats.redeliveries > 0,
+        "no record was delivered again after a rebalance"
+    );
+    assert!(
+        stats.zombie_commits_rejected > 0,
+        "no zombie's commit was rejected"
+    );
+    assert!(
+        stats.producer_duplicates > 0,
+        "no lost ack made the producer append a record twice"
+    );
+    assert!(stats.duplicate_deliveries > 0);
+}
+
+#[test]
+fn the_idempotent_producer_appends_no_duplicate_records() {
+    let mut config = SimConfig::default();
+    config.kafka.idempotent_producer = true;
+    config.faults.ack_loss_weight = 5;
+    let stats = sweep(&config, 0..100);
+    println!("100 seeds, idempotent producer, frequent ack loss: {stats:?}");
+    assert_eq!(stats.producer_duplicates, 0);
+    config.kafka.idempotent_producer = false;
+    assert!(
+        sweep(&config, 0..100).producer_duplicates > 0,
+        "the same seeds without it do append duplicates"
+    );
+}
+
+#[test]
+fn deliveries_and_commits_carry_the_member_and_generation() {
+    let r = world::run(3, &SimConfig::default());
+    let delivers: Vec<_> = r.events.iter().filter(|e| e.kind == "deliver").collect();
+    assert!(!delivers.is_empty());
+    for e in delivers {
+        assert!(
+            e.str("member").is_some_and(|m| m.starts_with(&e.node)),
+            "{}",
+            e.json()
+        );
+        assert!(e.u64("generation").is_some_and(|g| g > 0), "{}", e.json());
+    }
+    for e in r.events.iter().filter(|e| e.kind == "offset_commit") {
+        assert!(
+            e.str("member").is_some() && e.u64("generation").is_some(),
+            "{}",
+            e.json()
+        );
+    }
+    let assigned = r.events.iter().filter(|e| e.kind == "assigned").count();
+    assert!(assigned >= 3, "every worker got an assignment");
+}
