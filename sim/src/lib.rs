@@ -18,6 +18,7 @@ pub mod nemesis;
 pub mod producer;
 pub mod redis_model;
 pub mod redis_node;
+pub mod report;
 pub mod rng;
 pub mod rpc;
 pub mod scenario;

@@ -169,5 +169,9 @@ fn a_run_that_cannot_finish_is_a_liveness_verdict() {
     stuck.latency_ms_min = 5;
     let r = world::run(1, &stuck);
     assert_eq!(r.verdict.exit_code(), 4, "{:?}", r.verdict);
-    assert!(r.verdict.violations().iter().all(|v| v.kind == "lost_event"));
+    assert!(r
+        .verdict
+        .violations()
+        .iter()
+        .all(|v| v.kind == "lost_event" || v.kind == "lost"));
 }
