@@ -51,6 +51,12 @@ struct Cli {
     /// Print the human trace.
     #[arg(short, long)]
     verbose: bool,
+    /// Write the trace as a Mermaid sequence diagram (in Markdown) to FILE.
+    #[arg(long, value_name = "FILE")]
+    mermaid: Option<PathBuf>,
+    /// With --mermaid: only what concerns this event (its id, or a prefix of 4+ characters).
+    #[arg(long, value_name = "EVENT_ID", requires = "mermaid")]
+    focus: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -240,6 +246,14 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     }
     if let Some(path) = &cli.trace {
         if let Err(e) = std::fs::write(path, trace::jsonl(&result.events)) {
+            let _ = writeln!(out, "error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if let Some(path) = &cli.mermaid {
+        let title = format!("{} — seed {seed}", config.name);
+        let diagram = crate::report::mermaid_markdown(&result.events, cli.focus.as_deref(), &title);
+        if let Err(e) = std::fs::write(path, diagram) {
             let _ = writeln!(out, "error: cannot write {}: {e}", path.display());
             return EXIT_USAGE;
         }

@@ -461,6 +461,12 @@ impl SimConfig {
         if self.faults.gap_ms_min == 0 {
             return Err("`faults.gap_ms_min` must be > 0".into());
         }
+        if self.poll_idle_ms >= self.kafka.max_poll_interval_ms {
+            return Err(format!(
+                "`poll_idle_ms` ({}) must be below `kafka.max_poll_interval_ms` ({}): an idle worker would be removed from the group",
+                self.poll_idle_ms, self.kafka.max_poll_interval_ms
+            ));
+        }
         if self.copies > self.partitions {
             return Err(format!(
                 "`copies` ({}) must be <= `partitions` ({}): each copy goes to its own partition",

@@ -6,14 +6,16 @@
 //! call, and gives up after a timeout.
 //!
 //! Datagrams can overtake each other; the connections our clients stand for (Redis, Kafka and
-//! database clients all use TCP) cannot. So a server drops a request that arrives after a later
-//! request of the same client endpoint: one that was overtaken counts as lost (its caller timed
-//! out or will), never as applied out of order.
+//! database clients all use TCP) cannot. So a client has one call in flight at a time (its
+//! tasks take turns, first come first served), and a server drops a request that arrives after
+//! a later request of the same client endpoint: only a request whose caller already timed out
+//! can be overtaken, and it counts as lost, never as applied out of order.
 //!
 //! Datagrams can overtake each other; the connections our clients stand for (Redis, Kafka and
-//! database clients all use TCP) cannot. So a server drops a request that arrives after a later
-//! request of the same client endpoint: one that was overtaken counts as lost (its caller timed
-//! out or will), never as applied out of order. Messages travel as Rust values (madsim's raw datagrams):
+//! database clients all use TCP) cannot. So a client has one call in flight at a time (its
+//! tasks take turns, first come first served), and a server drops a request that arrives after
+//! a later request of the same client endpoint: only a request whose caller already timed out
+//! can be overtaken, and it counts as lost, never as applied out of order. Messages travel as Rust values (madsim's raw datagrams):
 //! latency, loss, clogs, pauses and crashes all act on them.
 
 use madsim::net::Endpoint;
@@ -88,6 +90,43 @@ where
 pub struct Client {
     ep: Endpoint,
     tags: Arc<AtomicU64>,
+    turn: Turn,
+}
+
+/// First come, first served: one call in flight per client, like requests on one connection.
+#[derive(Default)]
+struct Turn {
+    /// Whether a call is in flight, and who waits for the next turn.
+    state: std::sync::Mutex<(bool, std::collections::VecDeque<std::task::Waker>)>,
+}
+
+struct TurnGuard<'a>(&'a Turn);
+
+impl Turn {
+    async fn take(&self) -> TurnGuard<'_> {
+        std::future::poll_fn(|cx| {
+            let mut st = self.state.lock().expect("turn");
+            if st.0 {
+                st.1.push_back(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                st.0 = true;
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
+        TurnGuard(self)
+    }
+}
+
+impl Drop for TurnGuard<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.state.lock().expect("turn");
+        st.0 = false;
+        if let Some(next) = st.1.pop_front() {
+            next.wake();
+        }
+    }
 }
 
 impl Client {
@@ -96,7 +135,11 @@ impl Client {
     /// flight to its previous incarnation must not match a new call.
     pub async fn bind(tags: Arc<AtomicU64>) -> Self {
         let ep = Endpoint::bind("0.0.0.0:0").await.expect("bind client endpoint");
-        Client { ep, tags }
+        Client {
+            ep,
+            tags,
+            turn: Turn::default(),
+        }
     }
 
     /// Sends `body` to the server at `dst` and waits up to `timeout` for its reply.
@@ -105,6 +148,7 @@ impl Client {
         Q: Any + Send + Sync,
         R: Any + Send + Sync,
     {
+        let _turn = self.turn.take().await;
         let reply_tag = REQUEST_TAG + 1 + self.tags.fetch_add(1, Ordering::Relaxed);
         let req = Request { reply_tag, body };
         self.ep

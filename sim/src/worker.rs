@@ -14,6 +14,7 @@ use crate::world::Shared;
 use idempotency::{Consumer, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,15 +71,39 @@ struct Worker {
 }
 
 /// One group session's state, shared with its heartbeat task.
+#[derive(Default)]
 struct Session {
     /// Set by the heartbeat when the coordinator ends the session, with its reason.
     lost: std::sync::Mutex<Option<GroupError>>,
+    /// The consumer loop, while it sleeps.
+    sleeper: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
 impl Session {
     /// Why the session ended, if it did.
     fn ended(&self) -> Option<GroupError> {
         *self.lost.lock().expect("session")
+    }
+
+    /// Ends the session and wakes the consumer loop.
+    fn end(&self, why: GroupError) {
+        *self.lost.lock().expect("session") = Some(why);
+        if let Some(w) = self.sleeper.lock().expect("session").take() {
+            w.wake();
+        }
+    }
+
+    /// Sleeps for `d`, or until the session ends.
+    async fn sleep(&self, d: Duration) {
+        let mut timer = std::pin::pin!(madsim::time::sleep(d));
+        std::future::poll_fn(|cx| {
+            if self.ended().is_some() {
+                return std::task::Poll::Ready(());
+            }
+            *self.sleeper.lock().expect("session") = Some(cx.waker().clone());
+            timer.as_mut().poll(cx)
+        })
+        .await
     }
 }
 
@@ -102,7 +127,7 @@ async fn heartbeat(
             .call::<KafkaRequest, KafkaReply>(s.kafka_addr(), req, timeout)
             .await
         {
-            *session.lost.lock().expect("session") = Some(e);
+            session.end(e);
             return;
         }
     }
@@ -168,9 +193,7 @@ impl Worker {
             let Some(partitions) = self.sync(&member, generation).await else {
                 continue;
             };
-            let session = Arc::new(Session {
-                lost: std::sync::Mutex::new(None),
-            });
+            let session = Arc::new(Session::default());
             self.s.trace.record(
                 &self.name,
                 "assigned",
@@ -334,7 +357,10 @@ impl Worker {
                 }
             }
             if idle {
-                madsim::time::sleep(Duration::from_millis(self.s.config.poll_idle_ms)).await;
+                // Wait for new records, but hear a rebalance at once (the heartbeat wakes us).
+                session
+                    .sleep(Duration::from_millis(self.s.config.poll_idle_ms))
+                    .await;
             }
         }
     }
