@@ -280,6 +280,9 @@ pub struct SimConfig {
     pub offset_commit_every: u32,
     /// What survives a Redis crash.
     pub redis_persistence: Persistence,
+    /// Every this many ms the Redis node records every live key's PTTL (a `pttl_probe` trace
+    /// event) so the `ttl_lifecycle` checker can follow TTLs over time; 0: never.
+    pub ttl_probe_ms: u64,
     /// Shortest handler run (before its database commit).
     pub handler_ms_min: u64,
     /// Longest handler run.
@@ -350,6 +353,7 @@ impl Default for SimConfig {
             offset_commit: OffsetCommit::AfterEach,
             offset_commit_every: 5,
             redis_persistence: Persistence::Everysec,
+            ttl_probe_ms: 0,
             handler_ms_min: 5,
             handler_ms_max: 200,
             confirm_delay_ms: 0,

@@ -129,6 +129,31 @@ pub async fn run(s: Arc<Shared>) {
             }
         });
     }
+    if s.config.ttl_probe_ms > 0 {
+        let (s, clock) = (s.clone(), s.clock("redis"));
+        madsim::task::spawn(async move {
+            loop {
+                madsim::time::sleep(Duration::from_millis(s.config.ttl_probe_ms)).await;
+                let now_us = clock.now_unix_us();
+                let keys: serde_json::Map<String, Value> = {
+                    let st = s.redis.lock().expect("redis state");
+                    st.model
+                        .live_keys(now_us)
+                        .into_iter()
+                        .map(|(k, _, _)| {
+                            let pttl = st.model.pttl_ms(&k, now_us);
+                            (k, Value::from(pttl))
+                        })
+                        .collect()
+                };
+                s.trace.record(
+                    "redis",
+                    "pttl_probe",
+                    fields! {"clock_us" => now_us, "keys" => Value::Object(keys)},
+                );
+            }
+        });
+    }
     let clock = s.clock("redis");
     rpc::serve(move |cmd: Command, from: SocketAddr| {
         let now_us = clock.now_unix_us();
