@@ -373,12 +373,7 @@ fn sweep(
                 *faults.entry(k.clone()).or_default() += n;
             }
             duplicates += r.duplicates;
-            kafka.rebalances += r.kafka.rebalances;
-            kafka.redeliveries += r.kafka.redeliveries;
-            kafka.rejected_commits += r.kafka.rejected_commits;
-            kafka.zombie_commits_rejected += r.kafka.zombie_commits_rejected;
-            kafka.producer_duplicates += r.kafka.producer_duplicates;
-            kafka.duplicate_deliveries += r.kafka.duplicate_deliveries;
+            kafka += &r.kafka;
             if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
                 showing += 1;
             }

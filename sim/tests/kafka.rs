@@ -36,12 +36,7 @@ fn sweep(config: &SimConfig, seeds: std::ops::Range<u64>) -> KafkaStats {
                 kafka_violations.is_empty(),
                 "seed {seed}: {kafka_violations:?}: cargo run -p sim -- --seed {seed}"
             );
-            total.rebalances += r.kafka.rebalances;
-            total.redeliveries += r.kafka.redeliveries;
-            total.rejected_commits += r.kafka.rejected_commits;
-            total.zombie_commits_rejected += r.kafka.zombie_commits_rejected;
-            total.producer_duplicates += r.kafka.producer_duplicates;
-            total.duplicate_deliveries += r.kafka.duplicate_deliveries;
+            total += &r.kafka;
         }
     }
     total

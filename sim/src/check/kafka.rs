@@ -46,6 +46,17 @@ pub struct KafkaStats {
     pub zombie_commits_rejected: usize,
 }
 
+impl std::ops::AddAssign<&KafkaStats> for KafkaStats {
+    fn add_assign(&mut self, other: &KafkaStats) {
+        self.rebalances += other.rebalances;
+        self.redeliveries += other.redeliveries;
+        self.duplicate_deliveries += other.duplicate_deliveries;
+        self.rejected_commits += other.rejected_commits;
+        self.producer_duplicates += other.producer_duplicates;
+        self.zombie_commits_rejected += other.zombie_commits_rejected;
+    }
+}
+
 fn flag(e: &Event, name: &str, default: bool) -> bool {
     e.fields.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
