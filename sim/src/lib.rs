@@ -5,6 +5,16 @@
 //! [`nemesis`] inject faults during a safety phase, heals everything for a liveness phase, and
 //! judges the recorded [`trace`] and the database's record with the [`check`]ers. The same seed
 //! and build give the same trace, byte for byte.
+//!
+//! ```
+//! // A scenario shipped in `scenarios/`, run on its pinned seed, twice.
+//! let config = sim::scenario::load("duplicate-detection").unwrap();
+//! let first = sim::world::run(config.seed, &config);
+//! assert_eq!(first.verdict, sim::world::Verdict::Pass);
+//! assert_eq!(first.applied, 1);
+//! let again = sim::world::run(config.seed, &config);
+//! assert_eq!(first.fingerprint(), again.fingerprint());
+//! ```
 #![deny(missing_docs)]
 
 pub mod check;
