@@ -20,6 +20,14 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../scenarios/async-confirm-crash-unique.toml"),
     ),
     (
+        "commit-before-processing",
+        include_str!("../../scenarios/commit-before-processing.toml"),
+    ),
+    (
+        "commit-every-n",
+        include_str!("../../scenarios/commit-every-n.toml"),
+    ),
+    (
         "duplicate-detection",
         include_str!("../../scenarios/duplicate-detection.toml"),
     ),
