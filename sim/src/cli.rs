@@ -63,6 +63,13 @@ struct Cli {
 enum Sub {
     /// List the embedded scenarios with their descriptions.
     Scenarios,
+    /// Measure speed: run seeds one after another and report runs, virtual time and trace
+    /// events per wall second (build with --release).
+    Bench {
+        /// How many seeds, from 0.
+        #[arg(long, default_value_t = 200)]
+        count: u64,
+    },
     /// Run a range of seeds and summarize (the flags of a single run apply to each).
     Sweep {
         /// First seed.
@@ -132,6 +139,10 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             }
             0
         }
+        Some(Sub::Bench { count }) => match configure(&cli) {
+            Ok((config, _)) => bench(&config, count, out),
+            Err(code) => code,
+        },
         Some(Sub::Sweep { from, count, jobs }) => match configure(&cli) {
             Ok((config, flags)) => sweep(
                 &config,
@@ -438,6 +449,41 @@ fn sweep(
         seeds.len() as u64 - passed
     );
     worst
+}
+
+fn bench(config: &SimConfig, count: u64, out: &mut dyn Write) -> i32 {
+    let profile = if cfg!(debug_assertions) {
+        "debug (use --release for numbers)"
+    } else {
+        "release"
+    };
+    let _ = writeln!(
+        out,
+        "BENCH scenario={} seeds=0..{count} build={profile}",
+        config.name
+    );
+    let started = std::time::Instant::now();
+    let (mut virtual_us, mut events, mut slowest) = (0u64, 0usize, (0u64, std::time::Duration::ZERO));
+    for seed in 0..count {
+        let r = world::run(seed, config);
+        virtual_us += r.virtual_us;
+        events += r.events.len();
+        if r.wall > slowest.1 {
+            slowest = (seed, r.wall);
+        }
+    }
+    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        out,
+        "bench: {count} runs in {wall:.2} s: {:.1} runs/s, {:.2} ms/run, {:.0} virtual s per wall s, {:.0} trace events/s; slowest seed {} ({} ms)",
+        count as f64 / wall,
+        wall * 1000.0 / count.max(1) as f64,
+        virtual_us as f64 / 1e6 / wall,
+        events as f64 / wall,
+        slowest.0,
+        slowest.1.as_millis()
+    );
+    0
 }
 
 /// One line: verdict and counts.

@@ -175,3 +175,20 @@ fn a_run_that_cannot_finish_is_a_liveness_verdict() {
         .iter()
         .all(|v| v.kind == "lost_event" || v.kind == "lost"));
 }
+
+#[test]
+fn bench_reports_runs_and_virtual_time_per_second() {
+    let (code, out) = sim(
+        &["bench", "--count", "2", "--scenario", "duplicate-detection"],
+        b"",
+    );
+    assert_eq!(code, 0, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("bench: 2 runs in"))
+        .expect("a bench line");
+    assert!(
+        line.contains("runs/s") && line.contains("virtual s per wall s"),
+        "{line}"
+    );
+}
