@@ -49,8 +49,9 @@
 //! With `focus: Some(id)` (a whole event id, or a prefix of at least 4 characters) the
 //! diagram keeps only what is about that event: events whose `event_id` starts with it, Redis
 //! commands on the keys its `acquire` events name, the offset commits that move a group past
-//! its records (the rejected ones on the way too), and every fault, heal, phase and verdict as
-//! context. The first note says what the focus matched.
+//! its records (the rejected ones on the way too), the faults, heals and phase changes between
+//! its first and last step, and the verdict, as context. The first note says what the focus
+//! matched.
 //!
 //! # Size
 //! GitHub draws diagrams of at most [`RENDER_CHARS_MAX`] characters. A small scenario fits; a
@@ -287,6 +288,12 @@ fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, String) {
             _ => {}
         }
     }
+    // Faults and heals only while the event is around: from its first to its last step.
+    let window = {
+        let times: Vec<u64> = events.iter().filter(|e| about(e)).map(|e| e.t_us).collect();
+        times.first().copied().unwrap_or(0)..=times.last().copied().unwrap_or(u64::MAX)
+    };
+    let context = |e: &Event| e.kind == "verdict" || (context(e) && window.contains(&e.t_us));
     let mut covered = BTreeSet::new();
     let mut kept = Vec::new();
     for e in events {
@@ -1115,18 +1122,20 @@ sequenceDiagram
         let focused = mermaid(&events, Some("CD04"));
         validate(&focused).unwrap();
         let lines: Vec<&str> = focused.lines().collect();
+        // worker-2 is not there: its only focused line, the partition at 0.650s, falls after
+        // the event's last step.
         assert_eq!(
             lines[1..6],
             [
                 "    participant producer",
                 "    participant kafka",
                 "    participant w1 as worker-1",
-                "    participant w2 as worker-2",
-                "    participant redis"
+                "    participant redis",
+                "    participant db"
             ]
         );
         assert_eq!(
-            lines[7],
+            lines[6],
             "    Note over producer,db: focus on event cd0497ab-ac68-7a31-f75d-5ecec21cf229"
         );
         for kept in [
@@ -1134,12 +1143,11 @@ sequenceDiagram
             "    w1->>redis: GET huleedu_batch_essays_registered_v1:20ab57db",
             "    w1->>kafka: commit p0/1",
             "    Note over producer,db: 0.300s fault latency (by nemesis, lasts 1500 ms, up to 200 ms)",
-            "    Note over w2,redis: 0.650s fault partition (by nemesis)",
             "    Note over producer,db: 2.000s verdict pass",
         ] {
             assert!(lines.contains(&kept), "{kept} missing from\n{focused}");
         }
-        for dropped in ["1b4085db", "assessment", "p1/", "p0/2"] {
+        for dropped in ["1b4085db", "assessment", "p1/", "p0/2", "fault partition"] {
             assert!(!focused.contains(dropped), "{dropped} in\n{focused}");
         }
         let whole = mermaid(&events, None);
