@@ -262,6 +262,10 @@ pub struct SimConfig {
     /// The partition of each copy (copy `i` goes to `copy_partitions[i]`); empty: the first
     /// copy by its key's hash, the others to partitions no earlier copy uses.
     pub copy_partitions: Vec<u32>,
+    /// Whether each copy carries the `event_id`/`event_type` headers (copy `i` by
+    /// `copy_headers[i]`); empty: every copy as its event was drawn. v2 keys the header path
+    /// and the body path differently (its weakness E), so mixing them makes one event two keys.
+    pub copy_headers: Vec<bool>,
     /// Event types drawn for the events.
     pub event_types: Vec<String>,
     /// The protocol.
@@ -339,6 +343,7 @@ impl Default for SimConfig {
             copies: 1,
             copy_gap_ms: 0,
             copy_partitions: Vec::new(),
+            copy_headers: Vec::new(),
             event_types: vec![
                 "huleedu.essay.spellcheck.requested.v1".into(),
                 "huleedu.batch.essays.registered.v1".into(),

@@ -25,6 +25,8 @@ pub struct WorkloadEvent {
     pub event_type: String,
     /// Sent with headers (else body-only).
     pub with_headers: bool,
+    /// Its correlation id (the `trace_id` header).
+    pub correlation_id: String,
     /// What goes on the wire.
     pub record: Record,
     /// Pause before publishing it.
@@ -42,6 +44,16 @@ fn uuid(rng: &mut ChaCha8Rng) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// The headers a producer that sends them puts on `event`.
+fn headers(event: &WorkloadEvent) -> Vec<(String, Vec<u8>)> {
+    vec![
+        ("event_id".to_owned(), event.event_id.clone().into_bytes()),
+        ("event_type".to_owned(), event.event_type.clone().into_bytes()),
+        ("trace_id".to_owned(), event.correlation_id.clone().into_bytes()),
+        ("source_service".to_owned(), b"sim_producer".to_vec()),
+    ]
 }
 
 /// Draws the run's events.
@@ -64,15 +76,18 @@ pub fn workload(config: &SimConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> 
                 "data": {"essay_id": format!("essay-{i}"), "words": rng.gen_range(10..5000), "score": rng.gen_range(0.0..1.0)},
                 "metadata": null,
             });
-            let mut headers = Vec::new();
+            let mut event = WorkloadEvent {
+                event_id: event_id.clone(),
+                event_type,
+                with_headers,
+                correlation_id,
+                record: Record { key: event_id.clone(), headers: Vec::new(), value: envelope.to_string().into_bytes() },
+                gap_ms: rng.gen_range(0..=gap_ms_max),
+            };
             if with_headers {
-                headers.push(("event_id".to_owned(), event_id.clone().into_bytes()));
-                headers.push(("event_type".to_owned(), event_type.clone().into_bytes()));
-                headers.push(("trace_id".to_owned(), correlation_id.into_bytes()));
-                headers.push(("source_service".to_owned(), b"sim_producer".to_vec()));
+                event.record.headers = headers(&event);
             }
-            let record = Record { key: event_id.clone(), headers, value: envelope.to_string().into_bytes() };
-            WorkloadEvent { event_id, event_type, with_headers, record, gap_ms: rng.gen_range(0..=gap_ms_max) }
+            event
         })
         .collect()
 }
@@ -102,6 +117,9 @@ pub async fn run(s: Arc<Shared>) {
         };
         madsim::time::sleep(Duration::from_millis(gap)).await;
         let mut record = event.record.clone();
+        if let Some(&with_headers) = s.config.copy_headers.get(copy) {
+            record.headers = if with_headers { headers(event) } else { Vec::new() };
+        }
         if let Some(&partition) = s.config.copy_partitions.get(copy) {
             record.key = key_for_partition(&event.event_id, copy, partition, s.config.partitions);
         } else if copy > 0 {

@@ -48,6 +48,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../scenarios/gc-pause-fenced.toml"),
     ),
     ("gc-pause-v2", include_str!("../../scenarios/gc-pause-v2.toml")),
+    (
+        "header-body-keys",
+        include_str!("../../scenarios/header-body-keys.toml"),
+    ),
     ("kafka-zombie", include_str!("../../scenarios/kafka-zombie.toml")),
     (
         "producer-duplicates",
