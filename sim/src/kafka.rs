@@ -66,11 +66,6 @@
 //! - rebalance: a round open longer than `session_timeout_ms` closes without the members that
 //!   did not join it (`rebalance_timeout`).
 //!
-//! # The no-group path
-//! `Produce`, `Fetch`, `Commit` and `Committed` are the static-assignment path: commits are
-//! always accepted (traced with generation 0), `Committed` answers 0 for a partition never
-//! committed. They share the log and the committed offsets with the group path.
-//!
 //! # Simplifications versus Kafka
 //! - One topic and one group (`workers`); one coordinator that never moves (no
 //!   `NotCoordinator`, no `CoordinatorLoadInProgress`); no replication, no ISR, no
@@ -126,8 +121,6 @@ pub struct Record {
 /// A request to the broker.
 #[derive(Clone, Debug)]
 pub enum KafkaRequest {
-    /// Append a record without a sequence number; the reply is its partition and offset.
-    Produce(Record),
     /// Append a record as `producer`'s record number `sequence`; the reply is
     /// [`KafkaReply::Produced`] (for a deduplicated retry, the original's partition and offset).
     ProduceSeq {
@@ -138,27 +131,6 @@ pub enum KafkaRequest {
         /// The record.
         record: Record,
     },
-    /// Up to `max` records of `partition` from offset `from` (the no-group path).
-    Fetch {
-        /// The partition.
-        partition: u32,
-        /// The first offset wanted.
-        from: u64,
-        /// At most this many.
-        max: usize,
-    },
-    /// The group's next offset to read for `partition` becomes `offset` (the no-group path:
-    /// always accepted).
-    Commit {
-        /// The partition.
-        partition: u32,
-        /// The next offset to read.
-        offset: u64,
-        /// Who commits (for the trace).
-        member: String,
-    },
-    /// The group's committed offsets, per partition, 0 where never committed.
-    Committed,
     /// Join the group: as a new member (`None`) or for the open round (`Some(id)`).
     JoinGroup {
         /// The member's id, `None` for a new member.
@@ -255,8 +227,6 @@ pub enum KafkaReply {
     Records(Vec<(u64, Record)>),
     /// The commit was stored.
     Committed,
-    /// Committed offsets, per partition, 0 where never committed (the no-group path).
-    Offsets(Vec<u64>),
     /// Joined; the round is closed: `SyncGroup` for the assignment.
     Joined {
         /// The member's id (new, or as given).
@@ -311,10 +281,10 @@ pub enum GroupEvent {
         partition: u32,
         /// Its offset.
         offset: u64,
-        /// The producer, `None` on the sequence-less path.
-        producer: Option<String>,
-        /// The sequence number, `None` on the sequence-less path.
-        sequence: Option<u64>,
+        /// The producer.
+        producer: String,
+        /// The sequence number.
+        sequence: u64,
         /// This sequence was appended before: the record is a duplicate.
         retry: bool,
     },
@@ -363,7 +333,7 @@ pub enum GroupEvent {
         /// `session_timeout`, `max_poll_interval`, `leave` or `rebalance_timeout`.
         reason: &'static str,
     },
-    /// A commit was stored (generation 0: the no-group path).
+    /// A commit was stored.
     CommitAccepted {
         /// Who committed.
         member: String,
@@ -399,23 +369,13 @@ impl GroupEvent {
                 event_id,
                 partition,
                 offset,
-                producer: Some(producer),
+                producer,
                 sequence,
                 retry,
             } => (
                 "produce",
                 fields! {"event_id" => event_id.as_str(), "partition" => *partition, "offset" => *offset,
-                "producer" => producer.as_str(), "sequence" => sequence.unwrap_or(0), "retry" => *retry},
-            ),
-            GroupEvent::Produced {
-                event_id,
-                partition,
-                offset,
-                producer: None,
-                ..
-            } => (
-                "produce",
-                fields! {"event_id" => event_id.as_str(), "partition" => *partition, "offset" => *offset},
+                "producer" => producer.as_str(), "sequence" => *sequence, "retry" => *retry},
             ),
             GroupEvent::ProduceDuplicate {
                 appended_offset: Some(_),
@@ -606,45 +566,11 @@ impl KafkaModel {
         self.tick(now_ms);
         let now = self.now_ms;
         match req {
-            KafkaRequest::Produce(record) => {
-                let (partition, offset) = self.append(record.clone());
-                self.events.push(GroupEvent::Produced {
-                    event_id: record.key,
-                    partition,
-                    offset,
-                    producer: None,
-                    sequence: None,
-                    retry: false,
-                });
-                KafkaReply::Produced { partition, offset }
-            }
             KafkaRequest::ProduceSeq {
                 producer,
                 sequence,
                 record,
             } => self.produce_seq(producer, sequence, record),
-            KafkaRequest::Fetch { partition, from, max } => {
-                KafkaReply::Records(self.read(partition, from, max).unwrap_or_default())
-            }
-            KafkaRequest::Commit {
-                partition,
-                offset,
-                member,
-            } => {
-                if let Some(c) = self.committed.get_mut(partition as usize) {
-                    *c = Some(offset);
-                    self.events.push(GroupEvent::CommitAccepted {
-                        member,
-                        generation: 0,
-                        partition,
-                        offset,
-                    });
-                }
-                KafkaReply::Committed
-            }
-            KafkaRequest::Committed => {
-                KafkaReply::Offsets(self.committed.iter().map(|c| c.unwrap_or(0)).collect())
-            }
             KafkaRequest::JoinGroup { member_id, client } => self.join(member_id, &client, now),
             KafkaRequest::SyncGroup {
                 member_id,
@@ -837,8 +763,8 @@ impl KafkaModel {
                 event_id,
                 partition,
                 offset,
-                producer: Some(key.0),
-                sequence: Some(key.1),
+                producer: key.0,
+                sequence: key.1,
                 retry: false,
             });
             return KafkaReply::Produced { partition, offset };
@@ -864,8 +790,8 @@ impl KafkaModel {
             event_id: event_id.clone(),
             partition,
             offset,
-            producer: Some(producer.clone()),
-            sequence: Some(sequence),
+            producer: producer.clone(),
+            sequence,
             retry: true,
         });
         self.events.push(GroupEvent::ProduceDuplicate {
@@ -1039,15 +965,10 @@ impl KafkaModel {
 /// How often the broker node evaluates expiry when no request comes.
 pub const TICK_MS: u64 = 1_000;
 
-/// Records `events` in the trace (node `kafka`); `from` is added to the sequence-less path's
-/// `produce` events (the node that sent the request).
-pub fn record_events(s: &crate::world::Shared, events: Vec<GroupEvent>, from: Option<&str>) {
+/// Records `events` in the trace (node `kafka`).
+pub fn record_events(s: &crate::world::Shared, events: Vec<GroupEvent>) {
     for e in events {
-        let old_produce = matches!(e, GroupEvent::Produced { producer: None, .. });
-        if let Some((kind, mut fields)) = e.trace() {
-            if let (true, Some(from)) = (old_produce, from) {
-                fields.insert("from", from.into());
-            }
+        if let Some((kind, fields)) = e.trace() {
             s.trace.record("kafka", kind, fields);
         }
     }
@@ -1060,7 +981,7 @@ pub fn tick_and_record(s: &crate::world::Shared) {
         k.tick(crate::trace::now_us() / 1000);
         k.take_events()
     };
-    record_events(s, events, None);
+    record_events(s, events);
 }
 
 /// The broker node's main task: serve requests until killed, and tick every [`TICK_MS`] so
@@ -1080,15 +1001,14 @@ pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
             tick_and_record(&ticker);
         }
     });
-    crate::rpc::serve(move |req: KafkaRequest, from| {
-        let produce = matches!(req, KafkaRequest::Produce(_) | KafkaRequest::ProduceSeq { .. });
-        let from = matches!(req, KafkaRequest::Produce(_)).then(|| s.node_of(from));
+    crate::rpc::serve(move |req: KafkaRequest, _from| {
+        let produce = matches!(req, KafkaRequest::ProduceSeq { .. });
         let (reply, events) = {
             let mut k = s.kafka.lock().expect("kafka state");
             let reply = k.handle(req, crate::trace::now_us() / 1000);
             (reply, k.take_events())
         };
-        record_events(&s, events, from.as_deref());
+        record_events(&s, events);
         // The nemesis's ack loss: the record is appended, its ack never arrives.
         if produce && s.faults.lock().expect("fault state").take_lost_ack() {
             s.trace.record("kafka", "ack_lost", crate::fields! {});
@@ -1261,79 +1181,37 @@ mod tests {
     }
 
     #[test]
-    fn records_keep_their_order_per_partition_and_fetch_resumes_from_an_offset() {
+    fn records_keep_their_order_per_partition_and_a_fetch_resumes_from_an_offset() {
         let mut k = KafkaModel::new(3);
         let mut placed = Vec::new();
         for i in 0..20 {
-            let KafkaReply::Produced { partition, offset } =
-                k.handle(KafkaRequest::Produce(rec(&format!("e{i}"))), 0)
-            else {
+            let req = KafkaRequest::ProduceSeq {
+                producer: "p".into(),
+                sequence: i,
+                record: rec(&format!("e{i}")),
+            };
+            let KafkaReply::Produced { partition, offset } = k.handle(req, 0) else {
                 panic!()
             };
             assert_eq!(partition, partition_of(&format!("e{i}"), 3));
             placed.push((partition, offset));
         }
         let p = placed[0].0;
-        let KafkaReply::Records(all) = k.handle(
-            KafkaRequest::Fetch {
-                partition: p,
-                from: 0,
-                max: 100,
-            },
-            0,
-        ) else {
+        // Fetch checks neither membership nor generation.
+        let KafkaReply::Records(all) = fetch(&mut k, "anyone", 0, p, 0, 0) else {
             panic!()
         };
         assert_eq!(all.len() as u64, k.log_len(p));
         assert!(all.windows(2).all(|w| w[0].0 + 1 == w[1].0));
-        let KafkaReply::Records(tail) = k.handle(
-            KafkaRequest::Fetch {
-                partition: p,
-                from: 1,
-                max: 1,
-            },
-            0,
-        ) else {
+        let KafkaReply::Records(tail) = fetch(&mut k, "anyone", 0, p, 1, 0) else {
             panic!()
         };
-        assert_eq!(tail, vec![all[1].clone()]);
+        assert_eq!(tail, all[1..].to_vec());
         let events = k.take_events();
         assert_eq!(events.len(), 20);
-        assert!(events.iter().all(|e| matches!(
-            e,
-            GroupEvent::Produced {
-                retry: false,
-                producer: None,
-                ..
-            }
-        )));
-    }
-
-    #[test]
-    fn commits_are_what_a_restarted_consumer_resumes_from() {
-        let mut k = KafkaModel::new(2);
-        k.handle(
-            KafkaRequest::Commit {
-                partition: 1,
-                offset: 5,
-                member: "w".into(),
-            },
-            0,
-        );
-        let KafkaReply::Offsets(o) = k.handle(KafkaRequest::Committed, 0) else {
-            panic!()
-        };
-        assert_eq!(o, vec![0, 5]);
-        assert_eq!(committed(&mut k, 0), vec![None, Some(5)]);
-        assert_eq!(
-            k.take_events(),
-            vec![GroupEvent::CommitAccepted {
-                member: "w".into(),
-                generation: 0,
-                partition: 1,
-                offset: 5
-            }]
-        );
+        assert!(events
+            .iter()
+            .all(|e| matches!(e, GroupEvent::Produced { retry: false, .. })));
     }
 
     #[test]
@@ -1602,7 +1480,14 @@ mod tests {
         let pb = sync(&mut k, &b, g, 30).unwrap();
         assert_eq!((pa.clone(), pb), (vec![0], vec![1]));
         for i in 0..10 {
-            k.handle(KafkaRequest::Produce(rec(&format!("e{i}"))), 40);
+            k.handle(
+                KafkaRequest::ProduceSeq {
+                    producer: "p".into(),
+                    sequence: i,
+                    record: rec(&format!("e{i}")),
+                },
+                40,
+            );
         }
         let p = pa[0];
         assert!(matches!(fetch(&mut k, &a, g, p, 0, 50), KafkaReply::Records(r) if !r.is_empty()));
@@ -1829,7 +1714,14 @@ mod tests {
     fn a_new_owner_resumes_from_the_last_committed_offset_so_uncommitted_records_come_again() {
         let mut k = model(1);
         for i in 0..6 {
-            k.handle(KafkaRequest::Produce(rec(&format!("e{i}"))), 0);
+            k.handle(
+                KafkaRequest::ProduceSeq {
+                    producer: "p".into(),
+                    sequence: i,
+                    record: rec(&format!("e{i}")),
+                },
+                0,
+            );
         }
         let (a, g, _) = join_new(&mut k, "worker-1", 0);
         assert_eq!(committed(&mut k, 0), vec![None], "no commit: start from 0");
@@ -1938,8 +1830,8 @@ mod tests {
             event_id: "e1".into(),
             partition: 2,
             offset: 7,
-            producer: Some("producer".into()),
-            sequence: Some(4),
+            producer: "producer".into(),
+            sequence: 4,
             retry: true,
         };
         assert_eq!(

@@ -38,8 +38,6 @@ use std::time::{Duration, Instant};
 
 /// A worker's state that outlives its incarnations.
 pub struct WorkerState {
-    /// Its position among the workers (it owns partitions `p % workers == index`).
-    pub index: u32,
     incarnations: AtomicU64,
     /// Draws its handler durations.
     pub rng: Mutex<ChaCha8Rng>,
@@ -68,6 +66,8 @@ pub struct Shared {
     pub kafka: Mutex<KafkaModel>,
     /// The events to publish.
     pub workload: Vec<WorkloadEvent>,
+    /// Each event's place in the workload, by event id (looked up on every delivery).
+    event_indexes: BTreeMap<String, u32>,
     /// How many of them the producer has published.
     pub producer_next: Mutex<usize>,
     /// Faults in force, node statuses, the heal agenda.
@@ -113,15 +113,18 @@ impl Shared {
             redis: Mutex::new(RedisState::new(rng::stream(seed, "redis"))),
             db: Mutex::new(DbModel::new(config.database)),
             kafka: Mutex::new(KafkaModel::with_config(config.partitions, &config.kafka)),
+            event_indexes: workload
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.event_id.clone(), i as u32))
+                .collect(),
             workload,
             producer_next: Mutex::new(0),
             clocks: nodes.iter().map(|n| (n.clone(), NodeClock::default())).collect(),
             workers: workers
                 .iter()
-                .enumerate()
-                .map(|(i, n)| {
+                .map(|n| {
                     let state = WorkerState {
-                        index: i as u32,
                         incarnations: AtomicU64::new(0),
                         rng: Mutex::new(rng::stream(seed, n)),
                     };
@@ -194,10 +197,7 @@ impl Shared {
 
     /// The workload index of `event_id`.
     pub fn event_index(&self, event_id: &str) -> Option<u32> {
-        self.workload
-            .iter()
-            .position(|e| e.event_id == event_id)
-            .map(|i| i as u32)
+        self.event_indexes.get(event_id).copied()
     }
 
     /// Fires the scheduled entries whose trigger `matches` (each at most once), on behalf of
@@ -402,10 +402,9 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
     let (s2, end2, redis_end2) = (s.clone(), end_us.clone(), redis_end_us.clone());
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
         rt.block_on(async move {
-            let converged = simulate(s2.clone()).await;
+            simulate(s2.clone()).await;
             end2.store(now_us(), Ordering::Relaxed);
             redis_end2.store(s2.clock("redis").now_unix_us(), Ordering::Relaxed);
-            converged
         })
     }));
     let events_now = s.trace.events();
@@ -484,17 +483,10 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
     }
 }
 
-/// Whether the liveness phase converged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ending {
-    Converged,
-    TimedOut,
-}
-
 /// A node's main task, made anew at every (re)start.
 type NodeMain = Box<dyn Fn(Arc<Shared>) -> Pin<Box<dyn Future<Output = ()>>> + Send + Sync>;
 
-async fn simulate(s: Arc<Shared>) -> Ending {
+async fn simulate(s: Arc<Shared>) {
     let h = Handle::current();
     let build = |name: &str, node: NodeMain| {
         let s2 = s.clone();
@@ -529,7 +521,8 @@ async fn simulate(s: Arc<Shared>) -> Ending {
 
 /// The supervisor: random faults and scheduled ones during the safety phase, heals when due,
 /// then the liveness phase until every event is applied (plus a moment for late work).
-async fn control(s: Arc<Shared>, mut nemesis: Nemesis) -> Ending {
+/// Whether it converged or ran out of time, the checkers tell from the database's record.
+async fn control(s: Arc<Shared>, mut nemesis: Nemesis) {
     let safety_end = s.config.safety_s * 1_000_000;
     let liveness_end = safety_end + s.config.liveness_s_max * 1_000_000;
     let timed: Vec<(u64, usize)> = s
@@ -566,12 +559,12 @@ async fn control(s: Arc<Shared>, mut nemesis: Nemesis) -> Ending {
         } else if let Some(at) = converged_at {
             // Let in-flight work land, so late duplicates are seen too.
             if now >= at + 2_000_000 {
-                return Ending::Converged;
+                return;
             }
         } else if s.converged() {
             converged_at = Some(now);
         } else if now >= liveness_end {
-            return Ending::TimedOut;
+            return;
         }
         // In the safety phase wake for what is scheduled (at least every 10 s); in the
         // liveness phase check progress every 100 ms.

@@ -8,8 +8,8 @@
 //! - `nonmonotonic_commit` (correctness): the group's accepted committed offset for a partition
 //!   moving backwards.
 //! - `stale_commit_accepted` (correctness): an accepted `offset_commit` whose generation is
-//!   older than the newest `rebalance`/`assignment` generation before it (generation 0, the
-//!   no-group path, is not judged).
+//!   older than the newest `rebalance`/`assignment` generation before it (generation 0, a commit
+//!   made outside any group, is not judged).
 //! - `poll_skip` (correctness): while a member owns a partition (from its `assigned` until a
 //!   `revoked` of it or the member's next `assigned`), a first delivery (`attempt` 1) of an
 //!   offset above `k + 1`, where `k` is the highest offset it first-delivered there since it got
@@ -17,7 +17,7 @@
 //!   without a seek is not judged.) Deliveries of a partition the member does not own, such as
 //!   a zombie's, are not judged either.
 //!
-//! Missing fields read as the no-group path wrote them: `accepted` true, `generation` 0,
+//! Missing fields read as defaults (so hand-written or older traces still check): `accepted` true, `generation` 0,
 //! `attempt` 1, `retry` false, a delivery's `member` its node. Besides the violations,
 //! [`KafkaStats`] counts what is expected under faults but worth watching.
 
@@ -377,7 +377,7 @@ mod tests {
             "kafka",
             "offset_commit",
             fields! {"member" => "worker-1", "partition" => 1u64, "offset" => 1u64},
-        ); // #6, an old-path commit
+        ); // #6, a commit without generation fields
         let (violations, _) = h.check();
         assert_eq!(
             kinds(&violations),
@@ -396,7 +396,7 @@ mod tests {
         let mut h = History::new();
         h.rebalance(1, &["a"]).commit("a", 1, 0, 1, None);
         h.rebalance(2, &["a", "b"]).commit("a", 1, 0, 2, None); // #3: stale
-        h.commit("a", 0, 0, 3, None); // generation 0: the no-group path, not judged
+        h.commit("a", 0, 0, 3, None); // generation 0: outside any group, not judged
         h.push(
             "kafka",
             "assignment",
