@@ -1,32 +1,44 @@
 #!/usr/bin/env python3
-"""Our own model of the Python v2 services' idempotency key derivation (standard library only).
+"""Our model of how the Python v2 decorator identifies a Kafka message (standard library only).
 
-Used by idempotency/tests/v2_keys_differential.rs to check that the Rust crate derives exactly the
-keys v2 derives. It follows docs/v2-protocol.md ("Key", "Where event_id / event_type come from").
+Written from shared/docs/v2-protocol.md ("Key", "Where event_id / event_type come from"), not from
+the Rust code. idempotency/tests/v2_keys_differential.rs checks the Rust crate against it, and
+scripts/v2_records.py builds v2's records on `identify` below.
 
 Input (stdin): one JSON object per line,
     {"prefix": str, "service": str, "headers": [[name, base64_value], ...], "value_b64": str}
-Output (stdout, bytes): one line per case, in order:
-    OK <key>      the key, UTF-8; a backslash, CR or LF in it is written as \\\\, \\r, \\n so that
-                  every case stays on one line (only hostile event types contain those)
-    ERR <kind>    header_not_utf8 | body_not_utf8 | body_not_json | int_too_long | too_deep |
-                  body_not_object | data_missing | event_type_not_string
+Output (stdout, ASCII): one line per case, in order:
+    OK <json>     json.dumps([key, event_type, event_id, correlation_id, source_service]):
+                  the Redis key and the values v2 writes into its records
+    ERR <kind>    v2 runs the handler without idempotency; kind is one of
+                  header_not_utf8 | body_not_utf8 | body_not_json | int_too_long | too_deep |
+                  body_not_object | data_missing | event_type_null | event_type_not_string
 
-Rules:
-- Headers: only event_id, event_type, trace_id and source_service are read; for a repeated name the
-  last occurrence wins; a read header whose value is not UTF-8 is an error; an empty value counts
-  as absent.
-- Header path (event_id and event_type headers both present): the body is not parsed;
-  hash = sha256_hex(json.dumps({"event_id": event_id}, sort_keys=True, separators=(",", ":"))).
-- Body path: body = json.loads(value_bytes) (bytes, as v2 passes them); it must be a dict with a
-  `data` that is present and not None. event_id = the header if present, else body.get("event_id");
-  x = {"data": data, "event_id": event_id} if event_id is truthy else data;
-  hash = sha256_hex(json.dumps(x, sort_keys=True)).
-- event_type = the header if present, else the body's event_type if present, not None and not "",
-  else "unknown"; a body event_type that is not a str is an error.
-- key = f"{prefix}:{service}:{event_type.replace('.', '_')}:{hash}"; a key that cannot be encoded
-  as UTF-8 (lone surrogate in the event type) is an event_type_not_string error.
-Hostile event types are not rejected here: v2 accepts them.
+The rules, as the protocol page states them:
+- Headers are read first: event_id, event_type, trace_id and source_service; values are UTF-8
+  (a value that is not is an error); an empty value counts as absent; a repeated name keeps its
+  last value (a dict built from the header list).
+- Header path, both event_id and event_type headers: the body is not parsed;
+  hash = sha256_hex(json.dumps({"event_id": id}, sort_keys=True, separators=(",", ":")));
+  correlation_id = the trace_id header, source_service = the source_service header, each None
+  (null) when absent.
+- Body path, otherwise: the value is parsed as JSON (bytes, as the consumer hands them over).
+  * No event_id header: every header is ignored. event_type = body.get("event_type", "unknown"),
+    event_id = body.get("event_id"), correlation_id = body.get("correlation_id"),
+    source_service = body.get("source_service", "unknown").
+  * An event_id header but no event_type header: event_type = body.get("event_type",
+    "unknown"); event_id = the header; correlation_id = the trace_id header, else
+    body.get("correlation_id"); source_service = the header, else
+    body.get("source_service", "unknown").
+  * Either way the hash is of the body alone: x = {"data": data, "event_id": body["event_id"]}
+    when the body's event_id is present and truthy, else x = data;
+    hash = sha256_hex(json.dumps(x, sort_keys=True)).
+  * Errors (no idempotency): not JSON, JSON but not an object, data missing or None,
+    event_type None, event_type not a str (its .replace fails).
+- key = f"{prefix}:{service}:{event_type.replace('.', '_')}:{hash}"; a key that cannot be sent
+  to Redis as UTF-8 (a lone surrogate in the body's event_type) is an event_type_not_string
+  error, since the Redis client cannot encode it.
+Hostile event types (":", globs, whitespace) are not rejected here: v2 accepts them.
 """
 
 import base64
@@ -34,11 +46,11 @@ import hashlib
 import json
 import sys
 
-USED_HEADERS = ("event_id", "event_type", "trace_id", "source_service")
+READ_HEADERS = ("event_id", "event_type", "trace_id", "source_service")
 
 
 class NoKey(Exception):
-    """A message for which v2 derives no key; args[0] is the error kind."""
+    """A message v2 cannot key; args[0] is the error kind."""
 
 
 def sha256_hex(text):
@@ -46,11 +58,10 @@ def sha256_hex(text):
 
 
 def read_headers(headers):
-    last = {}
-    for name, value in headers:
-        last[name] = value
+    """The read headers as str, empty ones dropped. `headers` is a list of (name, bytes)."""
+    last = dict(headers)
     out = {}
-    for name in USED_HEADERS:
+    for name in READ_HEADERS:
         raw = last.get(name)
         if raw is None:
             continue
@@ -63,68 +74,93 @@ def read_headers(headers):
     return out
 
 
-def derive_key(prefix, service, headers, value):
+def parse_body(value):
+    try:
+        body = json.loads(value)
+    except UnicodeDecodeError:
+        raise NoKey("body_not_utf8")
+    except json.JSONDecodeError:
+        raise NoKey("body_not_json")
+    except RecursionError:
+        raise NoKey("too_deep")
+    except ValueError:
+        # The int max str digits limit ("Exceeds the limit (4300 digits) ...").
+        raise NoKey("int_too_long")
+    if not isinstance(body, dict):
+        raise NoKey("body_not_object")
+    return body
+
+
+def identify(prefix, service, headers, value):
+    """(key, event_type, event_id, correlation_id, source_service), or raises NoKey."""
     h = read_headers(headers)
     if "event_id" in h and "event_type" in h:
         event_type = h["event_type"]
+        event_id = h["event_id"]
+        correlation_id = h.get("trace_id")
+        source_service = h.get("source_service")
         digest = sha256_hex(
-            json.dumps({"event_id": h["event_id"]}, sort_keys=True, separators=(",", ":"))
+            json.dumps({"event_id": event_id}, sort_keys=True, separators=(",", ":"))
         )
     else:
-        try:
-            body = json.loads(value)
-        except UnicodeDecodeError:
-            raise NoKey("body_not_utf8")
-        except json.JSONDecodeError:
-            raise NoKey("body_not_json")
-        except RecursionError:
-            raise NoKey("too_deep")
-        except ValueError:
-            # The int max str digits limit ("Exceeds the limit (4300 digits) ...").
-            raise NoKey("int_too_long")
-        if not isinstance(body, dict):
-            raise NoKey("body_not_object")
+        body = parse_body(value)
+        event_type = body.get("event_type", "unknown")
+        if "event_id" not in h:
+            event_id = body.get("event_id")
+            correlation_id = body.get("correlation_id")
+            source_service = body.get("source_service", "unknown")
+        else:
+            event_id = h["event_id"]
+            correlation_id = h["trace_id"] if "trace_id" in h else body.get("correlation_id")
+            if "source_service" in h:
+                source_service = h["source_service"]
+            else:
+                source_service = body.get("source_service", "unknown")
         data = body.get("data")
         if data is None:
             raise NoKey("data_missing")
-        event_id = h["event_id"] if "event_id" in h else body.get("event_id")
-        x = {"data": data, "event_id": event_id} if event_id else data
+        if event_type is None:
+            raise NoKey("event_type_null")
+        if not isinstance(event_type, str):
+            raise NoKey("event_type_not_string")
+        body_id = body.get("event_id")
+        x = {"data": data, "event_id": body_id} if body_id else data
         digest = sha256_hex(json.dumps(x, sort_keys=True))
-        if "event_type" in h:
-            event_type = h["event_type"]
-        else:
-            event_type = body.get("event_type")
-            if event_type is None or event_type == "":
-                event_type = "unknown"
-            elif not isinstance(event_type, str):
-                raise NoKey("event_type_not_string")
     key = f"{prefix}:{service}:{event_type.replace('.', '_')}:{digest}"
     try:
-        return key.encode("utf-8")
+        key.encode("utf-8")
     except UnicodeEncodeError:
         raise NoKey("event_type_not_string")
+    return key, event_type, event_id, correlation_id, source_service
+
+
+def pin_int_digits():
+    """Pin CPython 3.11's default so that PYTHONINTMAXSTRDIGITS or -X cannot change the model."""
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(4300)
+
+
+def case_message(case):
+    headers = [(name, base64.b64decode(v)) for name, v in case["headers"]]
+    return headers, base64.b64decode(case["value_b64"])
 
 
 def main():
-    # Pin CPython 3.11's default so that PYTHONINTMAXSTRDIGITS or -X cannot change the model.
-    if hasattr(sys, "set_int_max_str_digits"):
-        sys.set_int_max_str_digits(4300)
-    out = sys.stdout.buffer
+    pin_int_digits()
+    out = sys.stdout
     for line in sys.stdin.buffer:
         if not line.strip():
             continue
         case = json.loads(line)
-        headers = [(name, base64.b64decode(v)) for name, v in case["headers"]]
-        value = base64.b64decode(case["value_b64"])
+        headers, value = case_message(case)
         try:
-            key = derive_key(case["prefix"], case["service"], headers, value)
-            key = key.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-            out.write(b"OK " + key + b"\n")
+            ident = identify(case["prefix"], case["service"], headers, value)
+            out.write("OK " + json.dumps(list(ident)) + "\n")
         except NoKey as e:
-            out.write(b"ERR " + e.args[0].encode("ascii") + b"\n")
+            out.write("ERR " + e.args[0] + "\n")
         except RecursionError:
             # json.dumps of a body just under json.loads's depth limit.
-            out.write(b"ERR too_deep\n")
+            out.write("ERR too_deep\n")
     out.flush()
 
 

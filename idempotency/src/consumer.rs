@@ -182,7 +182,6 @@ impl fmt::Debug for Consumer {
 
 /// The lease of one `process` call, shared by the handler's context and the renewal loop.
 struct Lease {
-    expected: Vec<u8>,
     owner: Option<Owner>,
     state: Mutex<LeaseState>,
 }
@@ -271,7 +270,7 @@ impl Context {
             None => V2::confirm(&*s.store, &*s.clock, &s.config, id)
                 .await
                 .map(|()| ConfirmReply::Confirmed),
-            Some(owner) => Fenced::confirm(&*s.store, &s.config, id, &lease.expected, owner, now_us).await,
+            Some(owner) => Fenced::confirm(&*s.store, &s.config, id, owner, now_us).await,
         };
         match result {
             Ok(ConfirmReply::Confirmed) => ConfirmStatus::Confirmed,
@@ -343,12 +342,11 @@ impl Consumer {
                 Fenced::acquire(&*s.store, &s.config, &id, s.clock.now_unix_us(), &token).await
             }
         };
-        let (expected, owner, took_over_stale) = match acquired {
+        let (owner, took_over_stale) = match acquired {
             Ok(Acquired::Lease {
-                expected,
                 owner,
                 took_over_stale,
-            }) => (expected, owner, took_over_stale),
+            }) => (owner, took_over_stale),
             Ok(Acquired::Duplicate) => return Ok(Outcome::Duplicate),
             Ok(Acquired::Busy) => return Ok(Outcome::Busy),
             Ok(Acquired::RaceLost) => return Ok(Outcome::RaceLost),
@@ -357,7 +355,6 @@ impl Consumer {
         };
         let fence = owner.as_ref().map(|o| o.fence);
         let lease = Arc::new(Lease {
-            expected,
             owner,
             state: Mutex::default(),
         });
@@ -366,8 +363,8 @@ impl Consumer {
             id: Some(id.clone()),
             lease: Some(lease.clone()),
         };
-        let result = if fence.is_some() {
-            with_renewal(handler(ctx), self.renew_loop(&id.key, &lease)).await
+        let result = if let Some(owner) = &lease.owner {
+            with_renewal(handler(ctx), self.renew_loop(&id, owner, &lease)).await
         } else {
             handler(ctx).await
         };
@@ -382,9 +379,9 @@ impl Consumer {
                 })
             }
             Err(error) => {
-                let released = match fence {
+                let released = match &lease.owner {
                     None => V2::release(&*s.store, &id).await,
-                    Some(_) => Fenced::release(&*s.store, &id.key, &lease.expected).await,
+                    Some(owner) => Fenced::release(&*s.store, &id.key, owner).await,
                 };
                 let release = match released {
                     Ok(true) => ReleaseStatus::Released,
@@ -420,9 +417,10 @@ impl Consumer {
         }
     }
 
-    /// Renews the lease every third of its TTL until it is confirmed or lost. Never returns
-    /// while the lease is held; `with_renewal` drops it when the handler finishes.
-    async fn renew_loop(&self, key: &str, lease: &Lease) {
+    /// Renews the lease every third of its TTL until it is confirmed or lost, each time with a
+    /// fresh `started_at` so v2 readers see it live. Never returns while the lease is held;
+    /// `with_renewal` drops it when the handler finishes.
+    async fn renew_loop(&self, id: &EventKey, owner: &Owner, lease: &Lease) {
         let s = &self.shared;
         let interval = Duration::from_millis(s.config.processing_ttl_s * 1000 / 3);
         loop {
@@ -430,7 +428,7 @@ impl Consumer {
             if lease.state.lock().expect("lease state").confirm.is_some() {
                 return;
             }
-            match Fenced::renew(&*s.store, &s.config, key, &lease.expected).await {
+            match Fenced::renew(&*s.store, &s.config, id, owner, s.clock.now_unix_us()).await {
                 Ok(true) => {}
                 Ok(false) => {
                     let mut state = lease.state.lock().expect("lease state");

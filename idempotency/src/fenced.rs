@@ -12,7 +12,14 @@
 //!   Redis's clock does not go back). The effect store rejects a commit whose token is lower
 //!   than one it has seen for the event: a worker that lost its lease cannot overwrite newer work.
 //! - **The lease is renewed** every third of its TTL while the handler runs, only if the key
-//!   still holds this owner's record ([`RENEW_LUA`]).
+//!   still holds this owner's record ([`RENEW_LUA`]). Renewal rewrites the record with the
+//!   renewal time as `started_at` (same owner, same fence): a v2 worker judges staleness by
+//!   `now - started_at > 300` alone, never by the key's TTL (its weakness C), and would take
+//!   over a long-running lease whose record still showed the acquire time.
+//! - **Ownership** is the record's tail, `, "owner": "<token>", "fence": N}`
+//!   ([`record::lease_tail`]): the scripts renew, confirm or release a key only while it holds
+//!   a processing record ending with this lease's tail. Comparing the tail rather than the whole
+//!   record keeps the check true across renewals whose reply was lost.
 //! - **Confirm** replaces this owner's record by the completed one ([`CONFIRM_LUA`]); if the
 //!   lease expired and nobody took the key, it still writes it (the effect did commit); if
 //!   another worker holds the key, it leaves it alone and reports the lease lost.
@@ -55,19 +62,22 @@ redis.call('SET', KEYS[1], ARGV[2] .. string.format('%d', fence) .. ARGV[3], 'PX
 return {'acquired', fence}
 "#;
 
-/// `KEYS[1]` event key; `ARGV[1]` expected record, `ARGV[2]` TTL ms. Returns 1 or 0.
+/// `KEYS[1]` event key; `ARGV[1]` lease tail, `ARGV[2]` renewed record, `ARGV[3]` TTL ms.
+/// Returns 1 (renewed) or 0 (the key no longer holds this lease).
 pub const RENEW_LUA: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 25) == '{"status": "processing", ' and string.sub(v, -#ARGV[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
 end
 return 0
 "#;
 
-/// `KEYS[1]` event key; `ARGV[1]` expected record, `ARGV[2]` completed record, `ARGV[3]` TTL s.
+/// `KEYS[1]` event key; `ARGV[1]` lease tail, `ARGV[2]` completed record, `ARGV[3]` TTL s.
 /// Returns 1 (confirmed), 2 (the lease had expired and nobody held the key: confirmed) or 0.
 pub const CONFIRM_LUA: &str = r#"
 local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then
+if v and string.sub(v, 1, 25) == '{"status": "processing", ' and string.sub(v, -#ARGV[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
   return 1
 end
@@ -78,9 +88,10 @@ end
 return 0
 "#;
 
-/// `KEYS[1]` event key; `ARGV[1]` expected record. Returns 1 (deleted) or 0.
+/// `KEYS[1]` event key; `ARGV[1]` lease tail. Returns 1 (deleted) or 0.
 pub const RELEASE_LUA: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 25) == '{"status": "processing", ' and string.sub(v, -#ARGV[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
@@ -130,13 +141,16 @@ impl Fenced {
         match &reply {
             Reply::Array(items) => match items.as_slice() {
                 [Reply::Bulk(s), Reply::Int(fence)] if s == b"acquired" && *fence > 0 => {
-                    let fence = *fence as u64;
+                    let owner = Owner {
+                        token: owner_token.to_owned(),
+                        fence: *fence as u64,
+                    };
+                    debug_assert!(record::holds_lease(
+                        &record::join_fenced(&head, owner.fence, &tail),
+                        &record::lease_tail(&owner)
+                    ));
                     Ok(Acquired::Lease {
-                        expected: record::join_fenced(&head, fence, &tail),
-                        owner: Some(Owner {
-                            token: owner_token.to_owned(),
-                            fence,
-                        }),
+                        owner: Some(owner),
                         took_over_stale: false,
                     })
                 }
@@ -148,16 +162,19 @@ impl Fenced {
         }
     }
 
-    /// Extends the lease; false when this owner no longer holds the key.
+    /// Extends the lease and rewrites its record with `started_at` = `now_us`; false when
+    /// this owner no longer holds the key.
     pub(crate) async fn renew(
         store: &dyn Store,
         config: &Config,
-        key: &str,
-        expected: &[u8],
+        id: &EventKey,
+        owner: &Owner,
+        now_us: i64,
     ) -> Result<bool, StoreError> {
         let script = Script::Renew {
-            key: key.to_owned(),
-            expected: expected.to_vec(),
+            key: id.key.clone(),
+            lease: record::lease_tail(owner),
+            value: record::processing_fenced(&config.service_name, id, now_us, owner),
             ttl_ms: config.processing_ttl_s * 1000,
         };
         Ok(int(store.exec(Command::Script(script)).await?, "renew")? == 1)
@@ -167,13 +184,12 @@ impl Fenced {
         store: &dyn Store,
         config: &Config,
         id: &EventKey,
-        expected: &[u8],
         owner: &Owner,
         now_us: i64,
     ) -> Result<ConfirmReply, StoreError> {
         let script = Script::Confirm {
             key: id.key.clone(),
-            expected: expected.to_vec(),
+            lease: record::lease_tail(owner),
             value: record::completed_fenced(&config.service_name, id, now_us, owner),
             ttl_s: config.ttl_for(&id.event_type),
         };
@@ -186,10 +202,10 @@ impl Fenced {
     }
 
     /// Deletes the key if this owner still holds it; true when it did.
-    pub(crate) async fn release(store: &dyn Store, key: &str, expected: &[u8]) -> Result<bool, StoreError> {
+    pub(crate) async fn release(store: &dyn Store, key: &str, owner: &Owner) -> Result<bool, StoreError> {
         let script = Script::Release {
             key: key.to_owned(),
-            expected: expected.to_vec(),
+            lease: record::lease_tail(owner),
         };
         Ok(int(store.exec(Command::Script(script)).await?, "release")? == 1)
     }

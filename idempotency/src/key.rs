@@ -1,16 +1,23 @@
 //! The event's identity and its Redis key, derived exactly as the Python v2 services derive them.
 //!
 //! `{key_prefix}:{service_name}:{event_type with '.' -> '_'}:{sha256 hex}`. The hash comes from the
-//! headers when both `event_id` and `event_type` headers are present (the body is then never
-//! parsed), otherwise from the JSON body through CPython-exact `json.dumps(x, sort_keys=True)`
-//! (see [`crate::pyjson`]). The two paths give different keys for the same event: that is v2's
-//! weakness E, kept on purpose so that both sides find each other's records.
+//! `event_id` header when both `event_id` and `event_type` headers are present (the body is then
+//! never parsed), otherwise from the JSON body alone through CPython-exact
+//! `json.dumps(x, sort_keys=True)` (see [`crate::pyjson`]); which other fields come from headers
+//! and which from the body depends on which header is missing (see [`derive_key`]). The two
+//! paths give different keys for the same event: that is v2's weakness E, kept on purpose so
+//! that both sides find each other's records.
+//!
+//! Every message v2 cannot key (a body that is not a JSON object, a missing or null `data`, a
+//! null `event_type`, ...) is a [`KeyError`]: v2 runs its handler without idempotency, and
+//! [`crate::Consumer`] does the same under `fail_open`.
 //!
 //! One deliberate difference from v2: an event type that would break the key's structure
-//! (`:`), match as a glob (`*?[]`), carry whitespace or control characters, be empty or exceed
+//! (`:`), match as a glob (`*?[]`), carry whitespace or control characters or exceed
 //! [`MAX_NAME_BYTES`] is rejected with [`KeyError::HostileEventType`] where v2 would build a key
 //! from it. Such a key can collide with another event type's keys or match other keys in
-//! `SCAN`/`KEYS` patterns; no legitimate v2 event type looks like that.
+//! `SCAN`/`KEYS` patterns; no legitimate v2 event type looks like that. (An *empty* event type
+//! is v2's own `...:service::hash` and is accepted.)
 
 use crate::message::Message;
 use crate::pyjson::{self, JsonError, PyDict, PyStr, PyValue};
@@ -49,9 +56,10 @@ pub struct EventKey {
     pub event_type: String,
     /// The event id as v2 records it: the header's string, or the body's value (any JSON), or null.
     pub event_id: PyValue,
-    /// The correlation id as v2 records it (`trace_id` header, else the body's `correlation_id`).
+    /// The correlation id as v2 records it (see [`derive_key`] for where it comes from).
     pub correlation_id: PyValue,
-    /// The source service as v2 records it (header, else body, else `"unknown"`).
+    /// The source service as v2 records it (see [`derive_key`]; `null` when absent on the
+    /// header path or `null` in the body).
     pub source_service: PyValue,
 }
 
@@ -90,6 +98,8 @@ pub enum KeyError {
     BodyNotObject,
     /// The envelope's `data` is missing or null.
     DataMissing,
+    /// The envelope's `event_type` is `null`: v2 cannot build the key.
+    EventTypeNull,
     /// The envelope's `event_type` is not a string (or holds a lone surrogate).
     EventTypeNotString,
     /// The event type would make a malformed or dangerous key (see the module documentation).
@@ -112,6 +122,7 @@ impl KeyError {
             KeyError::TooDeep => "too_deep",
             KeyError::BodyNotObject => "body_not_object",
             KeyError::DataMissing => "data_missing",
+            KeyError::EventTypeNull => "event_type_null",
             KeyError::EventTypeNotString => "event_type_not_string",
             KeyError::HostileEventType { .. } => "hostile_event_type",
         }
@@ -128,6 +139,7 @@ impl fmt::Display for KeyError {
             KeyError::TooDeep => f.write_str("message value nests too deeply"),
             KeyError::BodyNotObject => f.write_str("message value is not a JSON object"),
             KeyError::DataMissing => f.write_str("envelope field `data` is missing or null"),
+            KeyError::EventTypeNull => f.write_str("envelope field `event_type` is null"),
             KeyError::EventTypeNotString => f.write_str("envelope field `event_type` is not a string"),
             KeyError::HostileEventType { event_type, reason } => {
                 write!(f, "event type {event_type:?} {reason}")
@@ -196,7 +208,20 @@ fn body_envelope(msg: &Message) -> Result<PyDict, KeyError> {
     }
 }
 
-/// Derives the key of `msg` for `service_name` under `key_prefix`, as v2 does.
+/// The body's value under `name`, as Python's `body.get(name, default)` reads it: a key that is
+/// present keeps its value, even `null` or `""`.
+fn get_or(body: &PyDict, name: &str, default: PyValue) -> PyValue {
+    body.get(name).cloned().unwrap_or(default)
+}
+
+/// Derives the key of `msg` for `service_name` under `key_prefix`, as v2 does, branch for branch
+/// (`docs/v2-protocol.md`, "Where event_id / event_type come from"):
+///
+/// | headers present            | event type            | hash of                       | ids in the records                          |
+/// |----------------------------|-----------------------|-------------------------------|---------------------------------------------|
+/// | `event_id` and `event_type`| header                | `{"event_id":<header id>}`    | headers (`trace_id`, `source_service`), else null |
+/// | `event_id` only            | body, else `unknown`  | body: `data` (+ body `event_id`) | header id; `trace_id` header, else body; header, else body, else `unknown` |
+/// | no `event_id`              | body, else `unknown`  | body: `data` (+ body `event_id`) | body only, every header ignored             |
 ///
 /// `key_prefix` and `service_name` are the caller's configuration and are not checked here
 /// (see [`crate::config::Config::validate`]); everything read from the message is.
@@ -205,50 +230,66 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
     let h_event_type = header_text(msg, "event_type")?;
     let h_trace_id = header_text(msg, "trace_id")?;
     let h_source = header_text(msg, "source_service")?;
+    let header = |h: &Option<String>| h.as_deref().map(PyValue::str);
 
     let (path, event_type, event_id, correlation_id, source_service, hash) =
-        if let (Some(id), Some(et)) = (&h_event_id, &h_event_type) {
-            let mut x = PyDict::new();
-            x.insert(PyStr::from_str("event_id"), PyValue::str(id));
-            let hash = sha256_hex(pyjson::dumps_compact(&PyValue::Dict(x), true).as_bytes());
-            (KeyPath::Header, et.clone(), PyValue::str(id), None, None, hash)
-        } else {
-            let body = body_envelope(msg)?;
-            let data = match body.get("data") {
-                None | Some(PyValue::Null) => return Err(KeyError::DataMissing),
-                Some(d) => d.clone(),
-            };
-            let event_id = match &h_event_id {
-                Some(id) => PyValue::str(id),
-                None => body.get("event_id").cloned().unwrap_or(PyValue::Null),
-            };
-            let event_type = match &h_event_type {
-                Some(et) => et.clone(),
-                None => match body.get("event_type") {
-                    None | Some(PyValue::Null) => "unknown".to_owned(),
-                    Some(PyValue::Str(s)) if s.0.is_empty() => "unknown".to_owned(),
-                    Some(PyValue::Str(s)) => s.to_string_lossless().ok_or(KeyError::EventTypeNotString)?,
-                    Some(_) => return Err(KeyError::EventTypeNotString),
-                },
-            };
-            let x = if event_id.is_truthy() {
+        match (&h_event_id, &h_event_type) {
+            (Some(id), Some(et)) => {
                 let mut x = PyDict::new();
-                x.insert(PyStr::from_str("data"), data);
-                x.insert(PyStr::from_str("event_id"), event_id.clone());
-                PyValue::Dict(x)
-            } else {
-                data
-            };
-            let hash = sha256_hex(pyjson::dumps(&x, true).as_bytes());
-            let correlation = body.get("correlation_id").cloned();
-            let source = match body.get("source_service") {
-                None | Some(PyValue::Null) => None,
-                Some(v) => Some(v.clone()),
-            };
-            (KeyPath::Body, event_type, event_id, correlation, source, hash)
+                x.insert(PyStr::from_str("event_id"), PyValue::str(id));
+                let hash = sha256_hex(pyjson::dumps_compact(&PyValue::Dict(x), true).as_bytes());
+                let correlation = header(&h_trace_id).unwrap_or(PyValue::Null);
+                let source = header(&h_source).unwrap_or(PyValue::Null);
+                (
+                    KeyPath::Header,
+                    et.clone(),
+                    PyValue::str(id),
+                    correlation,
+                    source,
+                    hash,
+                )
+            }
+            _ => {
+                let body = body_envelope(msg)?;
+                let unknown = || PyValue::str("unknown");
+                let (event_id, correlation, source) = match &h_event_id {
+                    // No `event_id` header: every header is ignored, even `event_type`.
+                    None => (
+                        get_or(&body, "event_id", PyValue::Null),
+                        get_or(&body, "correlation_id", PyValue::Null),
+                        get_or(&body, "source_service", unknown()),
+                    ),
+                    Some(id) => (
+                        PyValue::str(id),
+                        header(&h_trace_id).unwrap_or_else(|| get_or(&body, "correlation_id", PyValue::Null)),
+                        header(&h_source).unwrap_or_else(|| get_or(&body, "source_service", unknown())),
+                    ),
+                };
+                let data = match body.get("data") {
+                    None | Some(PyValue::Null) => return Err(KeyError::DataMissing),
+                    Some(d) => d.clone(),
+                };
+                let event_type = match get_or(&body, "event_type", unknown()) {
+                    PyValue::Null => return Err(KeyError::EventTypeNull),
+                    PyValue::Str(s) => s.to_string_lossless().ok_or(KeyError::EventTypeNotString)?,
+                    _ => return Err(KeyError::EventTypeNotString),
+                };
+                // The hash reads the body's own id, never the header's.
+                let x = match body.get("event_id") {
+                    Some(body_id) if body_id.is_truthy() => {
+                        let mut x = PyDict::new();
+                        x.insert(PyStr::from_str("data"), data);
+                        x.insert(PyStr::from_str("event_id"), body_id.clone());
+                        PyValue::Dict(x)
+                    }
+                    _ => data,
+                };
+                let hash = sha256_hex(pyjson::dumps(&x, true).as_bytes());
+                (KeyPath::Body, event_type, event_id, correlation, source, hash)
+            }
         };
 
-    if let Some(reason) = name_problem(&event_type, false) {
+    if let Some(reason) = event_type_problem(&event_type) {
         return Err(KeyError::HostileEventType { event_type, reason });
     }
     let key = format!(
@@ -260,15 +301,19 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
         path,
         event_type,
         event_id,
-        correlation_id: h_trace_id
-            .map(|t| PyValue::str(&t))
-            .or(correlation_id)
-            .unwrap_or(PyValue::Null),
-        source_service: h_source
-            .map(|s| PyValue::str(&s))
-            .or(source_service)
-            .unwrap_or_else(|| PyValue::str("unknown")),
+        correlation_id,
+        source_service,
     })
+}
+
+/// What is wrong with an event type as a key segment. Unlike a service name it may be empty:
+/// v2 builds `...:service::hash` from a body's `"event_type": ""`, and so do we.
+pub fn event_type_problem(event_type: &str) -> Option<&'static str> {
+    if event_type.is_empty() {
+        None
+    } else {
+        name_problem(event_type, false)
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +385,11 @@ mod tests {
     #[test]
     fn hostile_event_types_are_rejected_where_v2_would_build_a_broken_key() {
         let long = "a".repeat(MAX_NAME_BYTES + 1);
+        let both = |et: &str| {
+            body(r#"{"data": 1}"#)
+                .with_header("event_id", "e")
+                .with_header("event_type", et)
+        };
         for et in [
             "a:b",
             "a*",
@@ -351,34 +401,129 @@ mod tests {
             "\u{85}",
             long.as_str(),
         ] {
-            let msg = body(r#"{"data": 1}"#).with_header("event_type", et);
-            let err = derive_key(P, "svc", &msg).unwrap_err();
+            let err = derive_key(P, "svc", &both(et)).unwrap_err();
             assert_eq!(err.kind(), "hostile_event_type", "{et:?}");
             assert!(err.to_string().contains("event type"), "{err}");
+            // The body path too.
+            let json = format!(
+                r#"{{"event_type": {}, "data": 1}}"#,
+                pyjson::dumps(&PyValue::str(et), false)
+            );
+            assert_eq!(
+                derive_key(P, "svc", &body(&json)).unwrap_err().kind(),
+                "hostile_event_type"
+            );
         }
         let fine = "a".repeat(MAX_NAME_BYTES);
-        assert!(derive_key(P, "svc", &body(r#"{"data": 1}"#).with_header("event_type", fine)).is_ok());
-        assert!(derive_key(
-            P,
-            "svc",
-            &body(r#"{"data": 1}"#).with_header("event_type", "ünï.cödé")
-        )
-        .is_ok());
+        assert!(derive_key(P, "svc", &both(&fine)).is_ok());
+        assert!(derive_key(P, "svc", &both("ünï.cödé")).is_ok());
+    }
+
+    fn hash_of(x: &str) -> String {
+        sha256_hex(x.as_bytes())
     }
 
     #[test]
-    fn headers_take_precedence_and_the_last_occurrence_wins() {
-        let msg =
-            body(r#"{"event_id": "body-id", "event_type": "body.type", "correlation_id": "c", "data": 1}"#)
-                .with_header("event_type", "first.type")
-                .with_header("event_type", "")
-                .with_header("event_type", "last.type")
-                .with_header("trace_id", "trace");
+    fn only_an_event_id_header_hashes_the_body_and_records_the_header_id() {
+        let msg = body(r#"{"event_id": "body-id", "event_type": "b.t", "correlation_id": "c", "source_service": "s", "data": 1}"#)
+            .with_header("event_id", "header-id");
         let k = derive_key(P, "svc", &msg).unwrap();
-        assert_eq!(k.path, KeyPath::Body, "event_id header absent: body path");
-        assert_eq!(k.event_type, "last.type");
-        assert_eq!(k.event_id, PyValue::str("body-id"));
-        assert_eq!(k.correlation_id, PyValue::str("trace"));
+        assert_eq!(k.path, KeyPath::Body);
+        assert_eq!(
+            k.key,
+            format!("{P}:svc:b_t:{}", hash_of(r#"{"data": 1, "event_id": "body-id"}"#))
+        );
+        assert_eq!(
+            k.event_id,
+            PyValue::str("header-id"),
+            "the records carry the header's id"
+        );
+        assert_eq!(
+            (k.correlation_id, k.source_service),
+            (PyValue::str("c"), PyValue::str("s"))
+        );
+        // Without a body id the hash is of data alone, whatever the header says.
+        let msg = body(r#"{"data": [1]}"#).with_header("event_id", "header-id");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(k.key, format!("{P}:svc:unknown:{}", hash_of("[1]")));
+        assert_eq!(k.event_id, PyValue::str("header-id"));
         assert_eq!(k.source_service, PyValue::str("unknown"));
+        // trace_id and source_service headers win over the body's.
+        let msg = body(r#"{"correlation_id": "c", "source_service": null, "data": 1}"#)
+            .with_header("event_id", "h")
+            .with_header("trace_id", "t")
+            .with_header("source_service", "hs");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(
+            (k.correlation_id, k.source_service),
+            (PyValue::str("t"), PyValue::str("hs"))
+        );
+        let msg = body(r#"{"source_service": null, "data": 1}"#).with_header("event_id", "h");
+        assert_eq!(derive_key(P, "svc", &msg).unwrap().source_service, PyValue::Null);
+    }
+
+    #[test]
+    fn without_an_event_id_header_every_header_is_ignored() {
+        let json = r#"{"event_id": "e", "event_type": "body.type", "data": 1}"#;
+        let plain = derive_key(P, "svc", &body(json)).unwrap();
+        let msg = body(json)
+            .with_header("event_type", "header.type")
+            .with_header("trace_id", "t")
+            .with_header("source_service", "hs");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(k, plain);
+        assert_eq!(k.event_type, "body.type");
+        assert_eq!(
+            (k.correlation_id, k.source_service),
+            (PyValue::Null, PyValue::str("unknown"))
+        );
+    }
+
+    #[test]
+    fn present_keys_keep_their_value_and_null_event_types_have_no_key() {
+        let k = derive_key(
+            P,
+            "essay_lifecycle_service",
+            &body(r#"{"event_type": "", "data": 1}"#),
+        )
+        .unwrap();
+        assert_eq!(
+            k.key,
+            format!("{P}:essay_lifecycle_service::{}", hash_of("1")),
+            "an empty type segment"
+        );
+        let k = derive_key(P, "svc", &body(r#"{"source_service": null, "data": 1}"#)).unwrap();
+        assert_eq!(k.source_service, PyValue::Null);
+        for json in [r#"{"event_type": null, "data": 1}"#, r#"{"event_type": null}"#] {
+            let kind = derive_key(P, "svc", &body(json)).unwrap_err().kind();
+            assert!(
+                matches!(kind, "event_type_null" | "data_missing"),
+                "{json}: {kind}"
+            );
+        }
+        let msg = body(r#"{"event_type": null, "data": 1}"#).with_header("event_id", "h");
+        assert_eq!(derive_key(P, "svc", &msg).unwrap_err(), KeyError::EventTypeNull);
+        // Both headers: the body is never read, so nothing in it matters.
+        let msg = body("null")
+            .with_header("event_id", "h")
+            .with_header("event_type", "t");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(
+            (k.correlation_id, k.source_service),
+            (PyValue::Null, PyValue::Null)
+        );
+    }
+
+    #[test]
+    fn the_last_occurrence_of_a_header_wins_and_empty_counts_as_absent() {
+        let msg = body(r#"{"event_id": "body-id", "event_type": "body.type", "data": 1}"#)
+            .with_header("event_type", "first.type")
+            .with_header("event_id", "first")
+            .with_header("event_type", "last.type")
+            .with_header("event_id", "");
+        let k = derive_key(P, "svc", &msg).unwrap();
+        assert_eq!(k.path, KeyPath::Body, "the last event_id header is empty: absent");
+        assert_eq!(k.event_type, "body.type", "and so every header is ignored");
+        assert_eq!(k.event_id, PyValue::str("body-id"));
     }
 }

@@ -122,6 +122,41 @@ pub fn processing_fenced_parts(
     (head.into_bytes(), b"}".to_vec())
 }
 
+/// How every processing record starts: v2's and ours alike (`status` is the first field).
+pub const PROCESSING_PREFIX: &[u8] = b"{\"status\": \"processing\", ";
+
+/// The end of every record a `fenced` lease writes: `, "owner": "<token>", "fence": <fence>}`.
+/// The owner token is unique per `process()` call, so this tail names the lease: the scripts
+/// hold a key for a lease when its value is a processing record ending with it.
+pub fn lease_tail(owner: &Owner) -> Vec<u8> {
+    let mut d = PyDict::new();
+    d.insert(PyStr::from_str("owner"), PyValue::str(&owner.token));
+    d.insert(PyStr::from_str("fence"), PyValue::Int(owner.fence.to_string()));
+    let dict = pyjson::dumps(&PyValue::Dict(d), false);
+    // `{"owner": ..., "fence": N}` → `, "owner": ..., "fence": N}`: the fields as they follow
+    // v2's fields inside one dict.
+    let mut tail = b", ".to_vec();
+    tail.extend_from_slice(&dict.as_bytes()[1..]);
+    tail
+}
+
+/// A `fenced` processing record started (or renewed) at `now_us`: v2's processing record, then
+/// the lease's owner and fence. Renewal rewrites it with the renewal time as `started_at`, so
+/// that v2 readers, which judge staleness by `started_at` alone, see a live lease as live.
+pub fn processing_fenced(service: &str, id: &EventKey, now_us: i64, owner: &Owner) -> Vec<u8> {
+    let mut v = processing(service, id, now_us);
+    let closing = v.pop();
+    debug_assert_eq!(closing, Some(b'}'));
+    v.extend_from_slice(&lease_tail(owner));
+    v
+}
+
+/// Whether `value` is a processing record of the lease whose tail is `lease` (see
+/// [`lease_tail`]): what the fenced scripts check before they renew, confirm or release.
+pub fn holds_lease(value: &[u8], lease: &[u8]) -> bool {
+    !lease.is_empty() && value.starts_with(PROCESSING_PREFIX) && value.ends_with(lease)
+}
+
 /// Joins a split processing record with its fencing token.
 pub fn join_fenced(head: &[u8], fence: u64, tail: &[u8]) -> Vec<u8> {
     let mut v = head.to_vec();

@@ -139,32 +139,34 @@ impl RedisStore {
                     }
                     Script::Renew {
                         key,
-                        expected,
+                        lease,
+                        value,
                         ttl_ms,
                     } => {
                         self.renew
                             .key(key)
-                            .arg(expected)
+                            .arg(lease)
+                            .arg(value)
                             .arg(ttl_ms)
                             .invoke_async(&mut con)
                             .await
                     }
                     Script::Confirm {
                         key,
-                        expected,
+                        lease,
                         value,
                         ttl_s,
                     } => {
                         self.confirm
                             .key(key)
-                            .arg(expected)
+                            .arg(lease)
                             .arg(value)
                             .arg(ttl_s)
                             .invoke_async(&mut con)
                             .await
                     }
-                    Script::Release { key, expected } => {
-                        self.release.key(key).arg(expected).invoke_async(&mut con).await
+                    Script::Release { key, lease } => {
+                        self.release.key(key).arg(lease).invoke_async(&mut con).await
                     }
                 };
             }

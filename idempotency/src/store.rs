@@ -105,33 +105,37 @@ pub enum Script {
         /// The processing record after the fencing token.
         tail: Vec<u8>,
     },
-    /// Extend the lease if the key still holds `expected`: 1, else 0.
+    /// Renew the lease if the key holds a processing record of it (see
+    /// [`crate::record::holds_lease`]): write `value` (the processing record with a fresh
+    /// `started_at`) with the new TTL and answer 1; else 0.
     Renew {
         /// The event's key.
         key: String,
-        /// The processing record this owner wrote.
-        expected: Vec<u8>,
+        /// The lease's tail (`, "owner": ..., "fence": N}`, [`crate::record::lease_tail`]).
+        lease: Vec<u8>,
+        /// The renewed processing record.
+        value: Vec<u8>,
         /// The new time to live in milliseconds.
         ttl_ms: u64,
     },
-    /// Replace the lease by the completed record if the key holds `expected` (1) or has
-    /// expired with nobody else holding it (2); else leave it alone (0).
+    /// Replace the lease by the completed record if the key holds a processing record of it
+    /// (1) or has expired with nobody else holding it (2); else leave it alone (0).
     Confirm {
         /// The event's key.
         key: String,
-        /// The processing record this owner wrote.
-        expected: Vec<u8>,
+        /// The lease's tail.
+        lease: Vec<u8>,
         /// The completed record.
         value: Vec<u8>,
         /// The completed record's time to live in seconds.
         ttl_s: u64,
     },
-    /// Delete the key if it holds `expected`: 1, else 0.
+    /// Delete the key if it holds a processing record of the lease: 1, else 0.
     Release {
         /// The event's key.
         key: String,
-        /// The processing record this owner wrote.
-        expected: Vec<u8>,
+        /// The lease's tail.
+        lease: Vec<u8>,
     },
 }
 

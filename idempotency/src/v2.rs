@@ -39,9 +39,8 @@ pub struct V2;
 /// What the acquire phase of either protocol decided.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Acquired {
-    /// This call holds the key; `expected` is the processing record it wrote.
+    /// This call holds the key; `owner` names a fenced lease (v2 has none).
     Lease {
-        expected: Vec<u8>,
         owner: Option<record::Owner>,
         /// The Redis key of a stale lock this call deleted first (v2 only).
         took_over_stale: bool,
@@ -86,16 +85,14 @@ impl V2 {
             },
             other => return Err(unexpected("GET", &other)),
         }
-        let expected = record::processing(&config.service_name, id, clock.now_unix_us());
         let set = Command::Set {
             key,
-            value: expected.clone(),
+            value: record::processing(&config.service_name, id, clock.now_unix_us()),
             condition: SetCondition::Nx,
             expiry: Some(Expiry::Ex(config.processing_ttl_s)),
         };
         match store.exec(set).await? {
             Reply::Ok => Ok(Acquired::Lease {
-                expected,
                 owner: None,
                 took_over_stale,
             }),

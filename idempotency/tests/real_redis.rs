@@ -571,3 +571,91 @@ async fn fencing_tokens_grow_for_a_key_and_start_above_redis_time() {
         last = fence;
     }
 }
+
+/// A fenced handler that holds its lease long past v2's stale rule is not taken over by a v2
+/// worker (this crate's `v2` protocol, which judges staleness exactly as the Python decorator
+/// does: `now - started_at > processing_ttl_s`, by the record alone, never by the key's TTL).
+/// The TTL is shortened to 1 s, so the handler's 3.5 s are three and a half stale periods of
+/// `started_at` as first written; renewal rewrites `started_at`, so every v2 look sees a live
+/// lock. Before renewal rewrote the record, the v2 worker deleted the live lease at about 1 s,
+/// ran its handler and confirmed, and the fenced confirm got `LeaseLost`.
+#[tokio::test]
+async fn a_long_fenced_lease_is_not_taken_over_by_a_v2_worker() {
+    let Some(url) = redis_url("long_fenced_lease_vs_v2") else {
+        return;
+    };
+    let mut cfg = config(Protocol::Fenced);
+    cfg.processing_ttl_s = 1;
+    let fenced = consumer(cfg.clone(), store(&url).await, Arc::new(SkewedClock::default()));
+    let v2 = consumer(
+        cfg.protocol(Protocol::V2),
+        store(&url).await,
+        Arc::new(SkewedClock::default()),
+    );
+    let msg = envelope(SPELLCHECK);
+    let key = fenced.key(&msg).unwrap().key;
+    assert_eq!(key, v2.key(&msg).unwrap().key, "one key for both protocols");
+    let effects = &Effects::default();
+    let mut con = raw(&url).await;
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel::<()>();
+    let first = fenced.process(&msg, |ctx| async move {
+        effects.apply("fenced");
+        held_tx.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        ctx.confirm().await.map_err(|e| e.to_string())
+    });
+    let looks = async {
+        held_rx.await.unwrap();
+        let mut outcomes = Vec::new();
+        let mut ages_s = Vec::new();
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            // What a v2 reader sees: the record's age by its started_at.
+            if let Some(v) = get(&mut con, &key).await {
+                if let RecordState::Processing {
+                    started_at: Some(t), ..
+                } = parse_record(&v)
+                {
+                    let now = idempotency::clock::unix_seconds(idempotency::clock::Clock::now_unix_us(
+                        &idempotency::clock::TokioClock,
+                    ));
+                    ages_s.push(now - t);
+                }
+            }
+            let outcome = v2
+                .process(&msg, |_| async move {
+                    effects.apply("v2");
+                    HandlerResult::Ok(())
+                })
+                .await
+                .unwrap();
+            outcomes.push(outcome);
+        }
+        (outcomes, ages_s)
+    };
+    let (first, (outcomes, ages_s)) = tokio::join!(first, looks);
+    assert!(
+        matches!(
+            first,
+            Ok(Outcome::Processed {
+                confirm: ConfirmStatus::Confirmed,
+                ..
+            })
+        ),
+        "the fenced lease held to its confirm: {first:?}"
+    );
+    assert!(
+        outcomes.iter().all(|o| *o == Outcome::Busy),
+        "every v2 look while the lease lived was busy: {outcomes:?}"
+    );
+    assert!(
+        ages_s.len() >= 10 && ages_s.iter().all(|&a| a < 1.0),
+        "started_at stayed fresh: {ages_s:?}"
+    );
+    assert_eq!(effects.all(), vec!["fenced"], "only the fenced handler ran");
+    let after = v2
+        .process(&msg, |_| async move { HandlerResult::Ok(()) })
+        .await
+        .unwrap();
+    assert_eq!(after, Outcome::Duplicate, "v2 reads the fenced completed record");
+}

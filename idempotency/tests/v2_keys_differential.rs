@@ -3,13 +3,17 @@
 //!
 //! Messages are generated from a fixed seed; the JSON bodies are written as text by the generator
 //! itself (not through a serializer) so that the parser sees many spellings of the same values.
-//! Every case goes to one `python3` process on stdin; each output line is compared with what Rust
-//! derives. The only accepted difference: Rust rejects hostile event types
+//! Every case goes to one `python3` process on stdin; each output line (the key and the values v2
+//! writes into its records) is compared with what Rust derives. Besides the random messages, every
+//! combination of `branches::branch_cases` runs: partial headers, empty and null fields, body ids
+//! equal to, different from or missing against the header id, bodies that are not objects. The only accepted difference: Rust rejects hostile event types
 //! (`hostile_event_type`) where Python builds a key.
 //!
 //! If `python3` cannot be started the tests print `SKIPPED: ...` and pass, unless `CI=true`.
 
-use idempotency::key::{derive_key, KeyPath};
+mod branches;
+
+use idempotency::key::{derive_key, EventKey, KeyPath};
 use idempotency::message::Message;
 use idempotency::pyjson::{self, PyDict, PyStr, PyValue};
 use rand::seq::SliceRandom;
@@ -84,45 +88,7 @@ fn python_lines(stdout: &[u8]) -> Vec<Vec<u8>> {
     lines
 }
 
-/// Undoes the script's escaping of `\`, CR and LF in keys.
-fn unescape_line(line: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(line.len());
-    let mut it = line.iter();
-    while let Some(&b) = it.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match it.next() {
-            Some(b'n') => out.push(b'\n'),
-            Some(b'r') => out.push(b'\r'),
-            Some(&other) => out.push(other),
-            None => out.push(b'\\'),
-        }
-    }
-    out
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use branches::base64;
 
 /// Bytes as a Rust string literal (escaped), or as an escaped byte string if not UTF-8.
 fn show_bytes(bytes: &[u8]) -> String {
@@ -923,6 +889,24 @@ impl Case {
         last("event_id") && last("event_type")
     }
 
+    /// Which of the two identity headers the message carries (non-empty, last occurrence).
+    fn header_shape(&self) -> String {
+        let last = |name: &str| {
+            self.headers
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .is_some_and(|(_, v)| !v.is_empty())
+        };
+        match (last("event_id"), last("event_type")) {
+            (true, true) => "both",
+            (true, false) => "event_id only",
+            (false, true) => "event_type only",
+            (false, false) => "neither",
+        }
+        .to_owned()
+    }
+
     fn json_line(&self) -> String {
         let headers = self
             .headers
@@ -1045,28 +1029,53 @@ fn gen_case(g: &mut Gen) -> Case {
     }
 }
 
-/// The key spec's definition of a hostile event type (Rust rejects, v2 accepts).
+/// The key spec's definition of a hostile event type (Rust rejects, v2 accepts). An empty event
+/// type is v2's own and accepted.
 fn hostile(event_type: &str) -> bool {
-    event_type.is_empty()
-        || event_type.len() > 256
+    event_type.len() > 256
         || event_type
             .chars()
             .any(|c| matches!(c, ':' | '*' | '?' | '[' | ']') || c.is_whitespace() || c.is_control())
 }
 
-/// The event type (dots already replaced) inside a key `prefix:service:event_type:hash`.
-fn event_type_of_key<'a>(key: &'a str, case: &Case) -> Option<&'a str> {
-    let head = format!("{}:{}:", case.prefix, case.service);
-    let rest = key.strip_prefix(&head)?;
-    let (et, hash) = rest.rsplit_once(':')?;
-    (hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some(et)
+/// What the script prints for an identified message: the key, the event type and the three
+/// record fields, as `json.dumps` of a list.
+fn identity_line(k: &EventKey) -> String {
+    let v = PyValue::List(vec![
+        PyValue::str(&k.key),
+        PyValue::str(&k.event_type),
+        k.event_id.clone(),
+        k.correlation_id.clone(),
+        k.source_service.clone(),
+    ]);
+    format!("OK {}", pyjson::dumps(&v, false))
+}
+
+/// The event type in one of the script's `OK [...]` lines.
+fn python_event_type(line: &str) -> Option<String> {
+    let json = line.strip_prefix("OK ")?;
+    match pyjson::loads(json.as_bytes()).ok()? {
+        PyValue::List(items) => items.get(1)?.as_str()?.to_string_lossless(),
+        _ => None,
+    }
 }
 
 #[test]
 fn v2_keys_match_python_model() {
     let (seed, scale) = seed_and_scale();
     let mut g = Gen::new(seed);
-    let cases: Vec<Case> = (0..KEY_CASES * scale).map(|_| gen_case(&mut g)).collect();
+    let mut cases: Vec<Case> = (0..KEY_CASES * scale).map(|_| gen_case(&mut g)).collect();
+    // Every branch of the rules, systematically: partial headers, empty and null fields,
+    // body ids equal to, different from or missing against the header id, non-object bodies.
+    let random_cases = cases.len();
+    for (headers, value) in branches::branch_cases() {
+        cases.push(Case {
+            prefix: "huleedu:idempotency:v2",
+            service: "essay_lifecycle_service",
+            headers,
+            value,
+        });
+    }
 
     let mut input = String::new();
     for c in &cases {
@@ -1082,6 +1091,7 @@ fn v2_keys_match_python_model() {
 
     let mut mismatches = 0usize;
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut shapes: BTreeMap<String, usize> = BTreeMap::new();
     let (mut header_path, mut body_path, mut hostile_count) = (0usize, 0usize, 0usize);
     for (i, (case, line)) in cases.iter().zip(&lines).enumerate() {
         let msg = Message {
@@ -1096,19 +1106,19 @@ fn v2_keys_match_python_model() {
         } else {
             body_path += 1;
         }
-        let py = unescape_line(line);
-        let py_text = String::from_utf8_lossy(&py).into_owned();
+        *shapes.entry(case.header_shape()).or_default() += 1;
+        let py_text = String::from_utf8_lossy(line).into_owned();
         let rust = derive_key(case.prefix, case.service, &msg);
         let problem = match &rust {
             Ok(k) => {
                 *counts.entry("ok").or_default() += 1;
-                let rust_line = format!("OK {}", k.key);
+                let rust_line = identity_line(k);
                 let want_path = if case.header_path() {
                     KeyPath::Header
                 } else {
                     KeyPath::Body
                 };
-                if rust_line.as_bytes() != py.as_slice() {
+                if rust_line != py_text {
                     Some(rust_line)
                 } else if k.path != want_path {
                     Some(format!("{rust_line} (path {:?}, expected {want_path:?})", k.path))
@@ -1124,11 +1134,8 @@ fn v2_keys_match_python_model() {
             Err(e) if e.kind() == "hostile_event_type" => {
                 hostile_count += 1;
                 *counts.entry("hostile_event_type").or_default() += 1;
-                let py_et = py_text
-                    .strip_prefix("OK ")
-                    .and_then(|key| event_type_of_key(key, case));
-                match py_et {
-                    Some(et) if hostile(et) => None,
+                match python_event_type(&py_text) {
+                    Some(et) if hostile(&et) => None,
                     Some(_) => Some(format!(
                         "ERR hostile_event_type ({e}) but the event type is not hostile"
                     )),
@@ -1138,7 +1145,7 @@ fn v2_keys_match_python_model() {
             Err(e) => {
                 *counts.entry(e.kind()).or_default() += 1;
                 let rust_line = format!("ERR {}", e.kind());
-                (rust_line.as_bytes() != py.as_slice()).then(|| format!("{rust_line} ({e})"))
+                (rust_line != py_text).then(|| format!("{rust_line} ({e})"))
             }
         };
         if let Some(rust_line) = problem {
@@ -1152,10 +1159,13 @@ fn v2_keys_match_python_model() {
         }
     }
     let per_kind: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let per_shape: Vec<String> = shapes.iter().map(|(k, n)| format!("{k} {n}")).collect();
     println!(
-        "v2 key differential (seed {seed}): {} cases, header path {header_path}, body path {body_path}, hostile (Rust rejects, Python OK) {hostile_count}; {}",
+        "v2 key differential (seed {seed}): {} cases ({random_cases} random, {} branch), header path {header_path}, body path {body_path}, hostile (Rust rejects, Python OK) {hostile_count}; {}; headers: {}",
         cases.len(),
-        per_kind.join(", ")
+        cases.len() - random_cases,
+        per_kind.join(", "),
+        per_shape.join(", ")
     );
     assert_eq!(
         mismatches, 0,
@@ -1171,12 +1181,19 @@ fn v2_keys_match_python_model() {
         "too_deep",
         "body_not_object",
         "data_missing",
+        "event_type_null",
         "event_type_not_string",
         "hostile_event_type",
     ] {
         assert!(
             counts.get(kind).copied().unwrap_or(0) > 0,
             "no case produced {kind}"
+        );
+    }
+    for shape in ["both", "event_id only", "event_type only", "neither"] {
+        assert!(
+            shapes.get(shape).copied().unwrap_or(0) > 100,
+            "too few cases with {shape} headers"
         );
     }
     assert!(header_path > 100 && body_path > 1000, "both paths exercised");

@@ -185,18 +185,25 @@ fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dy
     }
     match idempotency::key::derive_key(prefix, service, &msg) {
         Ok(k) => {
+            // The key alone first (for scripts), then what v2 writes into the records, as JSON.
+            let json = |v: &idempotency::pyjson::PyValue| idempotency::pyjson::dumps(v, false);
             let _ = writeln!(out, "{}", k.key);
             let _ = writeln!(
                 out,
-                "path={} event_type={} event_id={}",
+                "path={} event_type={} event_id={} correlation_id={} source_service={}",
                 k.path,
                 k.event_type,
-                k.event_id_text().unwrap_or_default()
+                json(&k.event_id),
+                json(&k.correlation_id),
+                json(&k.source_service)
             );
             0
         }
         Err(e) => {
-            let _ = writeln!(out, "error: {file}: no key ({}): {e}", e.kind());
+            eprintln!(
+                "error: {file}: no key ({}): {e}; v2 would run the handler without idempotency",
+                e.kind()
+            );
             EXIT_USAGE
         }
     }

@@ -58,6 +58,7 @@
 //! deterministic choice above.
 
 use idempotency::fenced::{ACQUIRE_LUA, CONFIRM_LUA, RENEW_LUA};
+use idempotency::record;
 use idempotency::store::{Command, Expiry, Reply, Script, SetCondition, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -428,24 +429,32 @@ impl RedisModel {
             }
             Script::Renew {
                 key,
-                expected,
+                lease,
+                value,
                 ttl_ms,
             } => {
-                if self.get(key, now) != Some(expected.as_slice()) {
+                if !self.get(key, now).is_some_and(|v| record::holds_lease(v, lease)) {
                     return Ok(Reply::Int(0));
                 }
-                self.pexpire(key, *ttl_ms, now)
-                    .map(Reply::Int)
-                    .map_err(|e| script_error(RENEW_LUA, "redis.call('PEXPIRE'", 1, e))
+                self.set(
+                    key,
+                    value.clone(),
+                    SetCondition::Always,
+                    Some(Expiry::Px(*ttl_ms)),
+                    "set",
+                    now,
+                )
+                .map_err(|e| script_error(RENEW_LUA, "redis.call('SET'", 1, e))?;
+                Ok(Reply::Int(1))
             }
             Script::Confirm {
                 key,
-                expected,
+                lease,
                 value,
                 ttl_s,
             } => {
                 let (nth, reply) = match self.get(key, now) {
-                    Some(v) if v == expected.as_slice() => (1, 1),
+                    Some(v) if record::holds_lease(v, lease) => (1, 1),
                     None => (2, 2),
                     Some(_) => return Ok(Reply::Int(0)),
                 };
@@ -460,8 +469,8 @@ impl RedisModel {
                 .map_err(|e| script_error(CONFIRM_LUA, "redis.call('SET'", nth, e))?;
                 Ok(Reply::Int(reply))
             }
-            Script::Release { key, expected } => {
-                if self.get(key, now) != Some(expected.as_slice()) {
+            Script::Release { key, lease } => {
+                if !self.get(key, now).is_some_and(|v| record::holds_lease(v, lease)) {
                     return Ok(Reply::Int(0));
                 }
                 Ok(Reply::Int(i64::from(self.del(key, now))))
@@ -874,7 +883,7 @@ mod tests {
     use super::*;
     use idempotency::key::{EventKey, KeyPath};
     use idempotency::pyjson::PyValue;
-    use idempotency::record::{self, Owner};
+    use idempotency::record::Owner;
 
     /// 2023-11-14T22:13:20.123456Z.
     const T0: i64 = 1_700_000_000_123_456;
@@ -931,25 +940,26 @@ mod tests {
             tail: tail.to_vec(),
         })
     }
-    fn renew(k: &str, expected: &[u8], ttl_ms: u64) -> Command {
+    fn renew(k: &str, lease: &[u8], value: &[u8], ttl_ms: u64) -> Command {
         Command::Script(Script::Renew {
             key: k.into(),
-            expected: expected.to_vec(),
+            lease: lease.to_vec(),
+            value: value.to_vec(),
             ttl_ms,
         })
     }
-    fn confirm(k: &str, expected: &[u8], value: &[u8], ttl_s: u64) -> Command {
+    fn confirm(k: &str, lease: &[u8], value: &[u8], ttl_s: u64) -> Command {
         Command::Script(Script::Confirm {
             key: k.into(),
-            expected: expected.to_vec(),
+            lease: lease.to_vec(),
             value: value.to_vec(),
             ttl_s,
         })
     }
-    fn release(k: &str, expected: &[u8]) -> Command {
+    fn release(k: &str, lease: &[u8]) -> Command {
         Command::Script(Script::Release {
             key: k.into(),
-            expected: expected.to_vec(),
+            lease: lease.to_vec(),
         })
     }
 
@@ -1455,72 +1465,96 @@ mod tests {
             ok(&mut m, acquire("a", "f", 30_000, &head, &tail), T0),
             arr("acquired", Some(T0))
         );
-        let mine = record::join_fenced(&head, T0 as u64, &tail);
-        let theirs = record::join_fenced(&head, T0 as u64 + 1, &tail);
-        // Renew.
-        assert_eq!(ok(&mut m, renew("a", &theirs, 60_000), T0), Reply::Int(0));
-        assert_eq!(ok(&mut m, renew("b", &mine, 60_000), T0), Reply::Int(0));
-        assert_eq!(m.pttl_ms("a", T0), 30_000);
-        assert_eq!(ok(&mut m, renew("a", &mine, 60_000), T0 + S), Reply::Int(1));
-        assert_eq!(m.pttl_ms("a", T0 + S), 60_000);
-        assert_eq!(
-            err(&mut m, renew("a", &mine, i64::MAX as u64), T0),
-            script_err(RENEW_LUA, "redis.call('PEXPIRE'", 1, &invalid("pexpire"))
-        );
-        assert_eq!(
-            err(&mut m, renew("a", &mine, u64::MAX), T0),
-            script_err(RENEW_LUA, "redis.call('PEXPIRE'", 1, NOT_AN_INTEGER)
-        );
-        // Confirm: a lost lease (someone else's record) is left alone.
         let owner = Owner {
             token: "owner-1".into(),
             fence: T0 as u64,
         };
+        let other = Owner {
+            token: "owner-1".into(),
+            fence: T0 as u64 + 1,
+        };
+        let mine = record::join_fenced(&head, owner.fence, &tail);
+        assert_eq!(mine, record::processing_fenced("svc", &id, T0, &owner));
+        let (lease, theirs) = (record::lease_tail(&owner), record::lease_tail(&other));
+        // Renew: only this lease's record, rewritten with the renewal's record and TTL.
+        let renewed = record::processing_fenced("svc", &id, T0 + S, &owner);
+        assert_eq!(
+            ok(&mut m, renew("a", &theirs, &renewed, 60_000), T0),
+            Reply::Int(0)
+        );
+        assert_eq!(
+            ok(&mut m, renew("b", &lease, &renewed, 60_000), T0),
+            Reply::Int(0)
+        );
+        assert_eq!(m.pttl_ms("a", T0), 30_000);
+        assert_eq!(
+            ok(&mut m, renew("a", &lease, &renewed, 60_000), T0 + S),
+            Reply::Int(1)
+        );
+        assert_eq!(m.pttl_ms("a", T0 + S), 60_000);
+        assert_eq!(m.get_raw("a", T0 + S), Some(renewed.as_slice()));
+        // A second renewal still holds: the check is the tail, not the bytes first written.
+        assert_eq!(
+            ok(&mut m, renew("a", &lease, &mine, 60_000), T0 + S),
+            Reply::Int(1)
+        );
+        assert_eq!(
+            err(&mut m, renew("a", &lease, &mine, i64::MAX as u64), T0),
+            script_err(RENEW_LUA, "redis.call('SET'", 1, &invalid("set"))
+        );
+        assert_eq!(
+            err(&mut m, renew("a", &lease, &mine, u64::MAX), T0),
+            script_err(RENEW_LUA, "redis.call('SET'", 1, NOT_AN_INTEGER)
+        );
+        // Confirm: a lost lease (another lease's record) is left alone.
         let done = record::completed_fenced("svc", &id, T0, &owner);
         assert_eq!(ok(&mut m, confirm("a", &theirs, &done, 3600), T0), Reply::Int(0));
         assert_eq!(m.get_raw("a", T0), Some(mine.as_slice()));
         // Errors name the SET of the branch taken.
         assert_eq!(
-            err(&mut m, confirm("a", &mine, &done, 0), T0),
+            err(&mut m, confirm("a", &lease, &done, 0), T0),
             script_err(CONFIRM_LUA, "redis.call('SET'", 1, &invalid("set"))
         );
         assert_eq!(
-            err(&mut m, confirm("zz", &mine, &done, 0), T0),
+            err(&mut m, confirm("zz", &lease, &done, 0), T0),
             script_err(CONFIRM_LUA, "redis.call('SET'", 2, &invalid("set"))
         );
         assert_eq!(
-            err(&mut m, confirm("zz", &mine, &done, u64::MAX), T0),
+            err(&mut m, confirm("zz", &lease, &done, u64::MAX), T0),
             script_err(CONFIRM_LUA, "redis.call('SET'", 2, NOT_AN_INTEGER)
         );
         assert_eq!(
-            err(&mut m, confirm("zz", &mine, &done, i64::MAX as u64 / 1000), T0),
+            err(&mut m, confirm("zz", &lease, &done, i64::MAX as u64 / 1000), T0),
             script_err(CONFIRM_LUA, "redis.call('SET'", 2, &invalid("set"))
         );
         assert_eq!(m.get_raw("zz", T0), None);
-        assert_eq!(ok(&mut m, confirm("a", &mine, &done, 3600), T0), Reply::Int(1));
+        assert_eq!(ok(&mut m, confirm("a", &lease, &done, 3600), T0), Reply::Int(1));
         assert_eq!(m.get_raw("a", T0), Some(done.as_slice()));
         assert_eq!(m.pttl_ms("a", T0), 3_600_000);
+        // The completed record ends with the same tail but is not a lease any more.
+        assert_eq!(ok(&mut m, renew("a", &lease, &mine, 1000), T0), Reply::Int(0));
+        assert_eq!(ok(&mut m, release("a", &lease), T0), Reply::Int(0));
+        assert_eq!(ok(&mut m, confirm("a", &lease, &done, 10), T0), Reply::Int(0));
         // After expiry with nobody holding the key: still written, reply 2.
         let late = T0 + 2 * S;
         assert_eq!(ok(&mut m, put_px("b", &mine, 1000), T0), Reply::Ok);
-        assert_eq!(ok(&mut m, confirm("b", &mine, &done, 10), late), Reply::Int(2));
+        assert_eq!(ok(&mut m, confirm("b", &lease, &done, 10), late), Reply::Int(2));
         assert_eq!(m.pttl_ms("b", late), 10_000);
-        // Renew and release only touch this owner's record.
-        assert_eq!(ok(&mut m, renew("b", &mine, 1000), late), Reply::Int(0));
+        // Renew and release only touch this lease's record.
+        assert_eq!(ok(&mut m, renew("b", &lease, &mine, 1000), late), Reply::Int(0));
         assert_eq!(ok(&mut m, put_px("c", &mine, 30_000), T0), Reply::Ok);
         assert_eq!(ok(&mut m, release("c", &theirs), T0), Reply::Int(0));
-        assert_eq!(ok(&mut m, release("nope", &mine), T0), Reply::Int(0));
-        assert_eq!(ok(&mut m, release("c", &mine), T0), Reply::Int(1));
+        assert_eq!(ok(&mut m, release("nope", &lease), T0), Reply::Int(0));
+        assert_eq!(ok(&mut m, release("c", &lease), T0), Reply::Int(1));
         assert_eq!(m.get_raw("c", T0), None);
-        assert_eq!(ok(&mut m, release("c", &mine), T0), Reply::Int(0));
-        // Renew with TTL 0 deletes the key (PEXPIRE 0), replying 1.
-        assert_eq!(ok(&mut m, put("c", &mine), T0), Reply::Ok);
-        assert_eq!(ok(&mut m, renew("c", &mine, 0), T0), Reply::Int(1));
-        assert_eq!(m.get_raw("c", T0), None);
-        // Comparison is byte for byte.
-        assert_eq!(ok(&mut m, put("c", b"x\x00y"), T0), Reply::Ok);
-        assert_eq!(ok(&mut m, release("c", b"x"), T0), Reply::Int(0));
-        assert_eq!(ok(&mut m, release("c", b"x\x00y"), T0), Reply::Int(1));
+        assert_eq!(ok(&mut m, release("c", &lease), T0), Reply::Int(0));
+        // A v2 processing record (no owner) is nobody's lease.
+        let v2 = record::processing("svc", &id, T0);
+        assert_eq!(ok(&mut m, put("c", &v2), T0), Reply::Ok);
+        assert_eq!(ok(&mut m, release("c", &lease), T0), Reply::Int(0));
+        assert_eq!(ok(&mut m, renew("c", &lease, &mine, 1000), T0), Reply::Int(0));
+        // An empty lease tail matches nothing (Lua's string.sub(v, -0) is the whole value).
+        assert_eq!(ok(&mut m, release("c", b""), T0), Reply::Int(0));
     }
 
     /// Each case was run through the acquire script's decode on redis-server 7.0.15.

@@ -96,16 +96,15 @@ pub fn args(cmd: &Command) -> Vec<Value> {
                 text(&record),
             ]
         }
-        Command::Script(Script::Renew { expected, ttl_ms, .. }) => vec![text(expected), Value::from(*ttl_ms)],
+        Command::Script(Script::Renew {
+            lease, value, ttl_ms, ..
+        }) => vec![text(lease), text(value), Value::from(*ttl_ms)],
         Command::Script(Script::Confirm {
-            expected,
-            value,
-            ttl_s,
-            ..
+            lease, value, ttl_s, ..
         }) => {
-            vec![text(expected), text(value), Value::from(*ttl_s)]
+            vec![text(lease), text(value), Value::from(*ttl_s)]
         }
-        Command::Script(Script::Release { expected, .. }) => vec![text(expected)],
+        Command::Script(Script::Release { lease, .. }) => vec![text(lease)],
     }
 }
 

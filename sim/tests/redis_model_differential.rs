@@ -136,21 +136,26 @@ fn show_cmd(cmd: &Command) -> String {
         ),
         Command::Script(Script::Renew {
             key,
-            expected,
+            lease,
+            value,
             ttl_ms,
-        }) => format!("RENEW {key} ttl_ms={ttl_ms} expected={}", show_bytes(expected)),
+        }) => format!(
+            "RENEW {key} ttl_ms={ttl_ms} lease={} value={}",
+            show_bytes(lease),
+            show_bytes(value)
+        ),
         Command::Script(Script::Confirm {
             key,
-            expected,
+            lease,
             value,
             ttl_s,
         }) => format!(
-            "CONFIRM {key} ttl_s={ttl_s} expected={} value={}",
-            show_bytes(expected),
+            "CONFIRM {key} ttl_s={ttl_s} lease={} value={}",
+            show_bytes(lease),
             show_bytes(value)
         ),
-        Command::Script(Script::Release { key, expected }) => {
-            format!("RELEASE {key} expected={}", show_bytes(expected))
+        Command::Script(Script::Release { key, lease }) => {
+            format!("RELEASE {key} lease={}", show_bytes(lease))
         }
     }
 }
@@ -911,6 +916,24 @@ impl Gen {
         }
     }
 
+    /// A lease tail for renew/confirm/release: mostly the owner tail of the key's value (or of
+    /// a known record), sometimes any suffix of it (the empty one and the whole value
+    /// included), one longer than the value, or a damaged tail.
+    fn lease(&mut self, model: &RedisModel, key: &str, now_us: i64) -> Vec<u8> {
+        let base = self.expected(model, key, now_us);
+        const OWNER: &[u8] = b", \"owner\": ";
+        let tail_at = base.windows(OWNER.len()).rposition(|w| w == OWNER);
+        match (self.rng.gen_range(0..100), tail_at) {
+            (0..=69, Some(i)) => base[i..].to_vec(),
+            (0..=79, _) => {
+                let n = self.rng.gen_range(0..=base.len());
+                base[base.len() - n..].to_vec()
+            }
+            (80..=84, _) => [b"x".as_slice(), &base].concat(),
+            _ => mutate(&mut self.rng, &base[tail_at.unwrap_or(0)..]),
+        }
+    }
+
     /// A TTL in ms: long (≥ 2 s) or, in the expiry part, often 50–300 ms; sometimes invalid.
     fn ttl_ms(&mut self) -> u64 {
         match self.rng.gen_range(0..100) {
@@ -998,8 +1021,14 @@ impl Gen {
             }
             70..=79 => {
                 let key = self.event_key();
+                let value = if self.rng.gen_bool(0.8) {
+                    self.pool.choose(&mut self.rng).expect("pool").clone()
+                } else {
+                    self.value(model, now_us)
+                };
                 Command::Script(Script::Renew {
-                    expected: self.expected(model, &key, now_us),
+                    lease: self.lease(model, &key, now_us),
+                    value,
                     key,
                     ttl_ms: self.ttl_ms(),
                 })
@@ -1012,7 +1041,7 @@ impl Gen {
                     self.value(model, now_us)
                 };
                 Command::Script(Script::Confirm {
-                    expected: self.expected(model, &key, now_us),
+                    lease: self.lease(model, &key, now_us),
                     key,
                     value,
                     ttl_s: self.ttl_s(),
@@ -1021,7 +1050,7 @@ impl Gen {
             _ => {
                 let key = self.event_key();
                 Command::Script(Script::Release {
-                    expected: self.expected(model, &key, now_us),
+                    lease: self.lease(model, &key, now_us),
                     key,
                 })
             }
@@ -1105,17 +1134,19 @@ fn fixed_sequences(k: &[String; 4]) -> Vec<(&'static str, Vec<Command>)> {
         fence: 77,
     };
     let done = record::completed_fenced("scorer", &id, now_us, &owner);
+    let lease = record::lease_tail(&owner);
     let renew = |k: &str, ttl_ms: u64| {
         Command::Script(Script::Renew {
             key: s(k),
-            expected: mine.clone(),
+            lease: lease.clone(),
+            value: mine.clone(),
             ttl_ms,
         })
     };
     let confirm = |k: &str, ttl_s: u64| {
         Command::Script(Script::Confirm {
             key: s(k),
-            expected: mine.clone(),
+            lease: lease.clone(),
             value: done.clone(),
             ttl_s,
         })
@@ -1262,11 +1293,11 @@ fn fixed_sequences(k: &[String; 4]) -> Vec<(&'static str, Vec<Command>)> {
                 pttl(e0),
                 Command::Script(Script::Release {
                     key: s(e0),
-                    expected: mine.clone(),
+                    lease: lease.clone(),
                 }),
                 Command::Script(Script::Release {
                     key: s(e1),
-                    expected: done.clone(),
+                    lease: done.clone(),
                 }),
             ],
         ),
