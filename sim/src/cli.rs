@@ -5,8 +5,11 @@
 //!     [--check-determinism] [-v]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
-//! Exit codes: 0 pass, 2 bad usage or input, 3 correctness violation, 4 liveness violation,
-//! 5 crash, 6 non-determinism. On any failure the last line is the command that reproduces it.
+//! Exit codes, judged against the scenario's `expect`: 0 as expected (a pass, or exactly the
+//! expected violations), 2 bad usage or input, 3 a correctness violation, 4 a liveness
+//! violation (a limit reached included; correctness outranks it), 5 crash, 6 non-determinism,
+//! 7 an expected violation did not appear. On any failure the last line is the command that
+//! reproduces it. Errors go to stderr; the run's report to stdout.
 
 use crate::config::{ProtocolKind, SimConfig};
 use crate::db::DbMode;
@@ -117,12 +120,20 @@ enum DatabaseArg {
 pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            eprint!("{e}");
+            return EXIT_USAGE;
+        }
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            // --help and --version: asked for, so on stdout.
             let _ = write!(out, "{e}");
-            return code;
+            return 0;
         }
     };
+    if let Err(e) = applicable(&cli) {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
     match cli.command {
         Some(Sub::Key {
             service,
@@ -209,6 +220,86 @@ fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dy
     }
 }
 
+/// Rejects flags that the chosen command would silently ignore.
+fn applicable(cli: &Cli) -> Result<(), String> {
+    let command = match &cli.command {
+        None => return Ok(()),
+        Some(Sub::Scenarios) => "scenarios",
+        Some(Sub::Bench { .. }) => "bench",
+        Some(Sub::Sweep { .. }) => "sweep",
+        Some(Sub::Key { .. }) => "key",
+    };
+    // The flags of a single run only (sweep takes its seeds from --from/--count).
+    let single_run: [(&str, bool); 5] = [
+        ("--seed", cli.seed.is_some()),
+        ("--trace", cli.trace.is_some()),
+        ("--mermaid", cli.mermaid.is_some()),
+        ("--focus", cli.focus.is_some()),
+        ("--verbose", cli.verbose),
+    ];
+    let scenario_flags: [(&str, bool); 3] = [
+        ("--scenario", cli.scenario.is_some()),
+        ("--protocol", cli.protocol.is_some()),
+        ("--database", cli.database.is_some()),
+    ];
+    let mut rejected: Vec<&str> = single_run
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(f, _)| *f)
+        .collect();
+    if matches!(command, "scenarios" | "key") {
+        rejected.extend(scenario_flags.iter().filter(|(_, set)| *set).map(|(f, _)| *f));
+    }
+    if command != "sweep" && cli.check_determinism {
+        rejected.push("--check-determinism");
+    }
+    match rejected.as_slice() {
+        [] => Ok(()),
+        flags => Err(format!(
+            "`sim {command}` does not take {}; see `sim {command} --help`",
+            flags.join(", ")
+        )),
+    }
+}
+
+/// Checks before a run that its output files can be written, so a bad path is found before
+/// the run, not after it (where it would hide the verdict). Creates the files (empty).
+fn check_writable(paths: &[&Option<PathBuf>]) -> Result<(), String> {
+    for path in paths.iter().copied().flatten() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Checks that `--focus` names an event of the run's workload (at least 4 characters of its
+/// id), before the run.
+fn check_focus(config: &SimConfig, seed: u64, focus: &str) -> Result<(), String> {
+    let prefix = focus.trim().to_lowercase();
+    if prefix.chars().count() < crate::report::FOCUS_CHARS_MIN {
+        return Err(format!(
+            "--focus {focus:?}: give at least {} characters of an event id",
+            crate::report::FOCUS_CHARS_MIN
+        ));
+    }
+    let workload = crate::producer::workload(config, &mut crate::rng::stream(seed, "workload"));
+    if workload
+        .iter()
+        .any(|e| e.event_id.to_lowercase().starts_with(&prefix))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "--focus {focus:?} matches no event of seed {seed} (its {} events' ids are in the trace)",
+            workload.len()
+        ))
+    }
+}
+
 /// The run's config from the command line, and the flags that reproduce it.
 fn configure(cli: &Cli) -> Result<(SimConfig, String), i32> {
     let mut flags = String::new();
@@ -253,6 +344,15 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         Err(code) => return code,
     };
     let seed = cli.seed.unwrap_or(config.seed);
+    let checked = check_writable(&[&cli.trace, &cli.mermaid]).and_then(|()| {
+        cli.focus
+            .as_deref()
+            .map_or(Ok(()), |f| check_focus(&config, seed, f))
+    });
+    if let Err(e) = checked {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
     let reproduce = format!("cargo run -p sim -- --seed {seed}{flags}");
     let _ = writeln!(out, "SEED={seed}");
     for knob in config.knobs() {
@@ -264,7 +364,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     }
     if let Some(path) = &cli.trace {
         if let Err(e) = std::fs::write(path, trace::jsonl(&result.events)) {
-            let _ = writeln!(out, "error: cannot write {}: {e}", path.display());
+            eprintln!("error: cannot write {}: {e}", path.display());
             return EXIT_USAGE;
         }
     }
@@ -272,33 +372,30 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let title = format!("{} — seed {seed}", config.name);
         let diagram = crate::report::mermaid_markdown(&result.events, cli.focus.as_deref(), &title);
         if let Err(e) = std::fs::write(path, diagram) {
-            let _ = writeln!(out, "error: cannot write {}: {e}", path.display());
+            eprintln!("error: cannot write {}: {e}", path.display());
             return EXIT_USAGE;
         }
     }
     let _ = writeln!(out, "{}", summary(&result));
-    for v in result.verdict.violations() {
+    let violations = result.verdict.violations();
+    for v in violations.iter().take(PRINTED_MAX) {
         let at = v
             .first_event
             .and_then(|i| result.events.get(i))
             .map(|e| format!("\n    first seen: {}", e.human().trim()));
         let _ = writeln!(out, "violation: {v}{}", at.unwrap_or_default());
     }
-    for n in &result.notes {
+    print_rest(out, "violations", violations.len());
+    for n in result.notes.iter().take(PRINTED_MAX) {
         let _ = writeln!(out, "note: {n}");
     }
+    print_rest(out, "notes", result.notes.len());
     if let world::Verdict::Crash(msg) = &result.verdict {
         let _ = writeln!(out, "crash: {msg}");
     }
     let expected = config.expect.kinds();
-    let shown: std::collections::BTreeSet<&str> =
-        result.verdict.violations().iter().map(|v| v.kind).collect();
-    let as_expected = if expected.is_empty() {
-        shown.is_empty() && result.verdict.exit_code() == 0
-    } else {
-        shown.iter().all(|k| expected.iter().any(|e| e == k))
-            && expected.iter().any(|e| shown.contains(e.as_str()))
-    };
+    let as_expected = !matches!(result.verdict, world::Verdict::Crash(_))
+        && crate::check::as_expected(&expected, result.verdict.violations());
     let _ = writeln!(
         out,
         "expected: {} ({})",
@@ -313,7 +410,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
             "NOT as expected"
         }
     );
-    let mut code = result.verdict.exit_code();
+    let mut code = run_exit_code(&result.verdict, &expected);
     if cli.check_determinism {
         let again = world::run(seed, &config);
         match first_difference(&result, &again) {
@@ -342,6 +439,39 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     code
 }
 
+/// Violations (and notes) printed per run; the rest are counted (all are in the trace).
+pub const PRINTED_MAX: usize = 20;
+
+/// Exit code when a scenario expects a violation and the run did not show it.
+pub const EXIT_EXPECTATION_UNMET: i32 = 7;
+
+fn print_rest(out: &mut dyn Write, what: &str, total: usize) {
+    if total > PRINTED_MAX {
+        let _ = writeln!(
+            out,
+            "... and {} more {what} ({total} in all; --trace FILE has every one)",
+            total - PRINTED_MAX
+        );
+    }
+}
+
+/// A single run's exit code, judged against the scenario's expectation: 0 when it holds (a
+/// pass where a pass is expected, or the expected violations and nothing else);
+/// [`EXIT_EXPECTATION_UNMET`] when a violation was expected and the run passed; the verdict's
+/// own code when anything else showed (a crash is always 5).
+pub fn run_exit_code(verdict: &world::Verdict, expected: &[String]) -> i32 {
+    if matches!(verdict, world::Verdict::Crash(_)) || expected.is_empty() {
+        return verdict.exit_code();
+    }
+    if crate::check::as_expected(expected, verdict.violations()) {
+        0
+    } else if verdict.violations().is_empty() {
+        EXIT_EXPECTATION_UNMET
+    } else {
+        verdict.exit_code()
+    }
+}
+
 fn sweep(
     config: &SimConfig,
     flags: &str,
@@ -351,6 +481,17 @@ fn sweep(
     determinism: bool,
     out: &mut dyn Write,
 ) -> i32 {
+    if count == 0 {
+        eprintln!("error: sweep --count must be at least 1");
+        return EXIT_USAGE;
+    }
+    if from.checked_add(count).is_none() {
+        eprintln!(
+            "error: sweep --from {from} --count {count} runs past the last seed ({}): lower --from or --count",
+            u64::MAX
+        );
+        return EXIT_USAGE;
+    }
     let _ = writeln!(
         out,
         "SWEEP from={from} count={count} jobs={jobs} check_determinism={determinism}"
@@ -359,7 +500,7 @@ fn sweep(
         let _ = writeln!(out, "{knob}");
     }
     let started = std::time::Instant::now();
-    let seeds: Vec<u64> = (from..from.saturating_add(count)).collect();
+    let seeds: Vec<u64> = (from..from + count).collect();
     let mut verdicts: std::collections::BTreeMap<&'static str, u64> = Default::default();
     let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
     let (mut duplicates, mut virtual_us, mut worst, mut passed) = (0usize, 0u64, 0i32, 0u64);
@@ -395,13 +536,16 @@ fn sweep(
             if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
                 showing += 1;
             }
-            if !crate::check::only_expected(&expected, r.verdict.violations())
-                || matches!(r.verdict, world::Verdict::Crash(_))
-            {
+            let crashed = matches!(r.verdict, world::Verdict::Crash(_));
+            let seed_ok = !crashed && crate::check::only_expected(&expected, r.verdict.violations());
+            if !seed_ok {
                 unexpected += 1;
             }
             virtual_us += r.virtual_us;
-            let mut code = r.verdict.exit_code();
+            // A seed is as expected when it shows nothing but the scenario's expected
+            // violations (a seed of a violation-expecting scenario may also pass; the sweep
+            // as a whole must show them at least once).
+            let mut code = if seed_ok { 0 } else { r.verdict.exit_code() };
             if let Some(d) = &diff {
                 let _ = writeln!(out, "seed {} NON-DETERMINISM: {d}", r.seed);
                 code = EXIT_NONDETERMINISM;
@@ -450,9 +594,17 @@ fn sweep(
             seeds.len()
         );
     }
+    if !expected.is_empty() && showing == 0 && worst == 0 {
+        let _ = writeln!(
+            out,
+            "expectation unmet: no seed showed {} (exit {EXIT_EXPECTATION_UNMET})",
+            expected.join(" or ")
+        );
+        worst = EXIT_EXPECTATION_UNMET;
+    }
     let _ = writeln!(
         out,
-        "sweep: {passed} passed, {} failed",
+        "sweep: {passed} passed, {} failed (a seed passes when its verdict is as the scenario expects)",
         seeds.len() as u64 - passed
     );
     worst

@@ -13,6 +13,7 @@ use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 /// A fault to inject.
@@ -120,6 +121,12 @@ pub struct FaultState {
     pub failing_handlers: BTreeMap<String, u32>,
     /// Produce acks the broker will not send.
     pub lost_acks: u32,
+    /// The supervisor, asleep until its next planned wake-up: woken when a heal is scheduled
+    /// (by a worker's trigger or fault point), so that every fault heals at its inject time
+    /// plus its duration, whoever injected it.
+    supervisor: Option<std::task::Waker>,
+    /// A heal was scheduled since the supervisor last planned its wake-up.
+    agenda_changed: bool,
 }
 
 impl FaultState {
@@ -139,6 +146,15 @@ impl FaultState {
     fn schedule(&mut self, at_us: u64, heal: Heal) {
         self.seq += 1;
         self.agenda.insert((at_us, self.seq), heal);
+        self.agenda_changed = true;
+        if let Some(w) = self.supervisor.take() {
+            w.wake();
+        }
+    }
+
+    /// The supervisor is about to plan its next wake-up from the agenda as it is now.
+    pub fn planned(&mut self) {
+        self.agenda_changed = false;
     }
 
     /// Removes and returns the heals due at `now_us` (all of them for `u64::MAX`).
@@ -180,6 +196,26 @@ impl FaultState {
             _ => false,
         }
     }
+}
+
+/// Sleeps until `until_us` (virtual time), or until a heal is scheduled meanwhile
+/// ([`FaultState::planned`] marks what the sleeper already knows).
+pub async fn nap(s: &Shared, until_us: u64) {
+    let mut sleep = std::pin::pin!(madsim::time::sleep(Duration::from_micros(
+        until_us.saturating_sub(now_us())
+    )));
+    std::future::poll_fn(|cx| {
+        if sleep.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
+        }
+        let mut state = s.faults.lock().expect("fault state");
+        if state.agenda_changed {
+            return std::task::Poll::Ready(());
+        }
+        state.supervisor = Some(cx.waker().clone());
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 fn latency(s: &Shared, max_ms: u64) -> std::ops::Range<Duration> {

@@ -81,6 +81,8 @@ pub struct Shared {
     names: BTreeMap<IpAddr, String>,
     node_ids: Mutex<BTreeMap<String, NodeId>>,
     steps: AtomicU64,
+    /// Set by the watchdog: the run's next step ends it.
+    abort: std::sync::atomic::AtomicBool,
     /// Reply tags for every RPC client of the run (see [`crate::rpc::Client::bind`]).
     pub reply_tags: Arc<AtomicU64>,
 }
@@ -137,6 +139,7 @@ impl Shared {
             fired: Mutex::default(),
             node_ids: Mutex::default(),
             steps: AtomicU64::new(0),
+            abort: Default::default(),
             reply_tags: Arc::default(),
             trace: Trace::default(),
             config,
@@ -239,11 +242,15 @@ impl<F: Future> Future for Counted<F> {
         if steps > self.s.config.steps_max {
             panic!("{STEP_LIMIT}: {steps} polls");
         }
+        if self.s.abort.load(Ordering::Relaxed) {
+            panic!("{ABORTED} after {steps} polls");
+        }
         self.inner.as_mut().poll(cx)
     }
 }
 
 const STEP_LIMIT: &str = "step limit exceeded";
+const ABORTED: &str = "stopped by the watchdog";
 
 fn counted<F: Future>(s: &Arc<Shared>, f: F) -> Counted<F> {
     Counted {
@@ -332,40 +339,60 @@ impl RunResult {
 }
 
 /// Runs `seed` on a fresh thread with a fresh runtime and judges it. A run that takes longer
-/// than `watchdog_s` real seconds is reported as a liveness failure (its thread is left
-/// behind; a command-line run exits soon after).
+/// than `watchdog_s` real seconds is a liveness failure that still judges the history recorded
+/// so far; its thread is told to stop at its next step.
 pub fn run(seed: u64, config: &SimConfig) -> RunResult {
     let watchdog = Duration::from_secs(config.watchdog_s);
     let config = config.clone();
+    let world: WorldSlot = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
+    let world2 = world.clone();
     std::thread::Builder::new()
         .name(format!("seed-{seed}"))
         .spawn(move || {
-            let _ = tx.send(run_here(seed, config));
+            let _ = tx.send(run_here(seed, config, &world2));
         })
         .expect("spawn the seed's thread");
     match rx.recv_timeout(watchdog) {
         Ok(result) => result,
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => RunResult {
-            seed,
-            events: Vec::new(),
-            verdict: Verdict::Liveness(vec![limit_violation(
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let stopped = limit_violation(
                 "watchdog",
                 format!("the run took more than {}s of real time", watchdog.as_secs()),
-            )]),
-            events_total: 0,
-            produced: 0,
-            applied: 0,
-            duplicates: 0,
-            faults: BTreeMap::new(),
-            notes: Vec::new(),
-            kafka: Default::default(),
-            virtual_us: 0,
-            wall: watchdog,
-        },
+            );
+            let s = world.lock().expect("world slot").take();
+            let Some(s) = s else {
+                return judged_nothing(seed, stopped, watchdog);
+            };
+            s.abort.store(true, Ordering::Relaxed);
+            let end_us = s.trace.events().last().map_or(0, |e| e.t_us);
+            let redis_now_us = redis_clock_at(&s, end_us);
+            judge(&s, seed, Some(stopped), end_us, redis_now_us, watchdog)
+        }
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
             panic!("seed {seed}: the run's thread panicked outside the simulation")
         }
+    }
+}
+
+/// Where a run's thread leaves its world, so the watchdog can judge a run that overran.
+type WorldSlot = Arc<Mutex<Option<Arc<Shared>>>>;
+
+/// A watchdog verdict for a run that had not even built its world.
+fn judged_nothing(seed: u64, stopped: Violation, wall: Duration) -> RunResult {
+    RunResult {
+        seed,
+        events: Vec::new(),
+        verdict: Verdict::Liveness(vec![stopped]),
+        events_total: 0,
+        produced: 0,
+        applied: 0,
+        duplicates: 0,
+        faults: BTreeMap::new(),
+        notes: Vec::new(),
+        kafka: Default::default(),
+        virtual_us: 0,
+        wall,
     }
 }
 
@@ -387,7 +414,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".into())
 }
 
-fn run_here(seed: u64, config: SimConfig) -> RunResult {
+/// The Redis node's wall clock at virtual time `t_us`, read outside the runtime.
+fn redis_clock_at(s: &Shared, t_us: u64) -> i64 {
+    crate::clock::EPOCH_UNIX_US + t_us as i64 + s.clock("redis").offset_us()
+}
+
+fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
     let started = Instant::now();
     let mut net = madsim::Config::default();
     net.net.send_latency = Duration::from_millis(config.latency_ms_min)
@@ -397,6 +429,7 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
     rt.set_time_limit(Duration::from_secs(config.safety_s + config.liveness_s_max + 120));
     let _log = crate::cli::sim_logger();
     let s = Arc::new(Shared::new(seed, config));
+    *slot.lock().expect("world slot") = Some(s.clone());
     let end_us = Arc::new(AtomicU64::new(0));
     let redis_end_us = Arc::new(AtomicI64::new(0));
     let (s2, end2, redis_end2) = (s.clone(), end_us.clone(), redis_end_us.clone());
@@ -417,55 +450,97 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         }));
     }
     drop(rt);
-    debug_assert_eq!(
-        Arc::strong_count(&s),
-        1,
+    slot.lock().expect("world slot").take();
+    // (After a watchdog stop the watchdog itself still holds the world while it judges.)
+    debug_assert!(
+        Arc::strong_count(&s) == 1 || s.abort.load(Ordering::Relaxed),
         "seed {seed}: a node outlived the run and still holds the world (memory grows per seed)"
     );
+    let (stopped, end_us, redis_now_us) = match ran {
+        Ok(()) => (
+            None,
+            end_us.load(Ordering::Relaxed),
+            redis_end_us.load(Ordering::Relaxed),
+        ),
+        Err(payload) => {
+            let msg = panic_message(&*payload);
+            let stopped = if msg.starts_with(STEP_LIMIT) {
+                limit_violation("step_limit", msg)
+            } else if msg.starts_with(ABORTED) {
+                limit_violation("watchdog", msg)
+            } else if msg.contains("time limit exceeded") {
+                limit_violation("time_limit", msg)
+            } else {
+                return crashed(&s, seed, msg, started.elapsed());
+            };
+            let end_us = s.trace.events().last().map_or(0, |e| e.t_us);
+            (Some(stopped), end_us, redis_clock_at(&s, end_us))
+        }
+    };
+    judge(&s, seed, stopped, end_us, redis_now_us, started.elapsed())
+}
+
+/// The verdict of a run whose simulation panicked: a harness bug, not a finding.
+fn crashed(s: &Shared, seed: u64, msg: String, wall: Duration) -> RunResult {
+    let mut result = judge(
+        s,
+        seed,
+        None,
+        s.trace.events().last().map_or(0, |e| e.t_us),
+        0,
+        wall,
+    );
+    result.verdict = Verdict::Crash(msg);
+    result.notes.clear();
+    if let Some(last) = result.events.last_mut() {
+        last.fields = fields! {
+            "verdict" => result.verdict.name(),
+            "violations" => Vec::<String>::new(),
+            "notes" => Vec::<String>::new(),
+        };
+    }
+    result
+}
+
+/// Judges the history recorded so far and the models' state. `stopped` is the limit that cut
+/// the run short, if one did: the history is judged all the same (correctness outranks
+/// liveness), only the end-state checks are left out.
+fn judge(
+    s: &Shared,
+    seed: u64,
+    stopped: Option<Violation>,
+    end_us: u64,
+    redis_now_us: i64,
+    wall: Duration,
+) -> RunResult {
     let events_now = s.trace.events();
     let copies = s.config.copies.max(1) as usize;
     let produced_records = *s.producer_next.lock().expect("producer progress");
     let all: Vec<String> = s.workload.iter().map(|e| e.event_id.clone()).collect();
     let db = s.db.lock().expect("db state").clone();
     let redis = s.redis.lock().expect("redis state").model.clone();
-    let mut notes = Vec::new();
-    let verdict = match ran {
-        Err(payload) => {
-            let msg = panic_message(&*payload);
-            if msg.starts_with(STEP_LIMIT) {
-                Verdict::Liveness(vec![limit_violation("step_limit", msg)])
-            } else if msg.contains("time limit exceeded") {
-                Verdict::Liveness(vec![limit_violation("time_limit", msg)])
-            } else {
-                Verdict::Crash(msg)
-            }
-        }
-        Ok(_) => {
-            let input = check::Input {
-                trace: &events_now,
-                db: &db,
-                redis: &redis,
-                redis_now_us: redis_end_us.load(Ordering::Relaxed),
-                config: &s.config,
-                produced: &all,
-            };
-            let (noted, violations): (Vec<Violation>, Vec<Violation>) = check::check(&input)
-                .into_iter()
-                .partition(|v| v.severity == Severity::Note);
-            notes = noted;
-            if violations.is_empty() {
-                Verdict::Pass
-            } else if violations.iter().any(|v| v.severity == Severity::Correctness) {
-                Verdict::Correctness(violations)
-            } else {
-                Verdict::Liveness(violations)
-            }
-        }
+    let input = check::Input {
+        trace: &events_now,
+        db: &db,
+        redis: &redis,
+        redis_now_us,
+        config: &s.config,
+        produced: &all,
+        complete: stopped.is_none(),
+    };
+    let (notes, found): (Vec<Violation>, Vec<Violation>) = check::check(&input)
+        .into_iter()
+        .partition(|v| v.severity == Severity::Note);
+    let violations: Vec<Violation> = stopped.into_iter().chain(found).collect();
+    let verdict = if violations.is_empty() {
+        Verdict::Pass
+    } else if violations.iter().any(|v| v.severity == Severity::Correctness) {
+        Verdict::Correctness(violations)
+    } else {
+        Verdict::Liveness(violations)
     };
     let mut events = events_now;
-    let virtual_us = end_us
-        .load(Ordering::Relaxed)
-        .max(events.last().map_or(0, |e| e.t_us));
+    let virtual_us = end_us.max(events.last().map_or(0, |e| e.t_us));
     events.push(Event {
         t_us: virtual_us,
         node: "checker".into(),
@@ -493,7 +568,7 @@ fn run_here(seed: u64, config: SimConfig) -> RunResult {
         notes,
         kafka: check::kafka::check(&events).1,
         virtual_us,
-        wall: started.elapsed(),
+        wall,
         events,
     }
 }
@@ -600,12 +675,17 @@ async fn control(s: Arc<Shared>, mut nemesis: Nemesis) {
         } else {
             now + 100_000
         };
-        if let Some(h) = s.faults.lock().expect("fault state").next_heal_us() {
-            next = next.min(h);
+        {
+            let mut state = s.faults.lock().expect("fault state");
+            state.planned();
+            if let Some(h) = state.next_heal_us() {
+                next = next.min(h);
+            }
         }
         if let Some(&(at, _)) = timed.iter().filter(|(at, _)| *at > now).min() {
             next = next.min(at);
         }
-        madsim::time::sleep(Duration::from_micros(next.saturating_sub(now).max(1_000))).await;
+        // Sleep until then, or until a worker schedules an earlier heal.
+        faults::nap(&s, next.max(now + 1_000)).await;
     }
 }

@@ -337,3 +337,66 @@ fn bench_reports_runs_and_virtual_time_per_second() {
         "{line}"
     );
 }
+
+/// A scenario whose expectation holds exits 0, in a run and in a sweep; one whose expected
+/// violation does not appear exits 7.
+#[test]
+fn exit_codes_follow_the_scenarios_expectation() {
+    let (code, out) = sim(&["--scenario", "gc-pause-v2"], b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("(as expected)"), "{out}");
+    let (code, out) = sim(&["--scenario", "gc-pause-v2", "sweep", "--count", "3"], b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sweep: 3 passed, 0 failed"), "{out}");
+    // A crash before confirm on a unique database: the duplicate it expects cannot happen.
+    let (code, out) = sim(
+        &["--scenario", "async-confirm-crash-plain", "--database", "unique"],
+        b"",
+    );
+    assert_eq!(code, 7, "{out}");
+    assert!(out.contains("NOT as expected"), "{out}");
+    assert!(out.lines().last().unwrap().starts_with("reproduce: "), "{out}");
+}
+
+/// Flags a command would ignore are rejected; sweeps of no seeds or past the last seed are
+/// errors; output paths and `--focus` are checked before the run; errors go to stderr.
+#[test]
+fn flags_that_do_not_apply_and_bad_outputs_are_refused_before_running() {
+    for (args, says) in [
+        (vec!["--seed", "5", "sweep"], "does not take --seed"),
+        (vec!["--mermaid", "x.md", "sweep"], "does not take --mermaid"),
+        (
+            vec!["bench", "--check-determinism"],
+            "does not take --check-determinism",
+        ),
+        (vec!["sweep", "--count", "0"], "--count must be at least 1"),
+        (
+            vec!["sweep", "--from", "18446744073709551615", "--count", "2"],
+            "past the last seed",
+        ),
+        (
+            vec!["--trace", "/nonexistent/dir/t.jsonl"],
+            "cannot write /nonexistent/dir/t.jsonl",
+        ),
+        (
+            vec!["--mermaid", "/nonexistent/m.md"],
+            "cannot write /nonexistent/m.md",
+        ),
+        (
+            vec!["--mermaid", "/dev/null", "--focus", "zzzz"],
+            "matches no event",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(says), "{args:?}: stderr {stderr:?}");
+        assert!(!stdout.contains("verdict="), "{args:?}: nothing ran: {stdout}");
+    }
+}
