@@ -22,8 +22,7 @@
 //! retried sequence is answered with its original partition and offset and appends nothing, as
 //! Kafka's idempotent producer does. Either way the reply is [`KafkaReply::Produced`]: like
 //! Kafka's ProduceResponse it does not tell the producer whether it was a retry; the
-//! [`GroupEvent`]s (and so the trace) do. [`KafkaRequest::Produce`] is the sequence-less path
-//! (always appends, never a retry as far as the broker knows).
+//! [`GroupEvent`]s (and so the trace) do.
 //!
 //! # The consumer group
 //! States: `Empty` (no members), `PreparingRebalance` (a round of joins is open) and `Stable`.

@@ -1,0 +1,163 @@
+//! The READMEs show the real thing: every scenario file quoted in them is the file itself and
+//! parses, and every output they show is what `sim` prints today.
+//!
+//! Marked blocks: a line `<!-- sim-output: ARGS -->` before a fenced block says the block is the
+//! output of `sim ARGS` from its summary line (`verdict=...`) on; `<!-- sim-mermaid: ARGS -->`
+//! says the block is the diagram `sim ARGS --mermaid FILE` writes. `wall_ms=` is the only field
+//! not compared. A ```` ```toml ```` block right after a line naming `NAME.toml` must be
+//! `scenarios/NAME.toml`, byte for byte. `UPDATE_DOCS=1 cargo test -p sim --test docs`
+//! rewrites the marked blocks from the real output (then review the diff).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn mask_wall(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("wall_ms=") {
+        out.push_str(&rest[..i + "wall_ms=".len()]);
+        rest = &rest[i + "wall_ms=".len()..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        out.push('N');
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn sim(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What a marked block must hold.
+fn real_output(kind: &str, args: &str) -> String {
+    let args: Vec<&str> = args.split_whitespace().collect();
+    match kind {
+        "sim-output" => {
+            let out = sim(&args);
+            let from = out
+                .find("verdict=")
+                .unwrap_or_else(|| panic!("sim {args:?} printed no verdict:\n{out}"));
+            out[from..].to_owned()
+        }
+        "sim-mermaid" => {
+            let file = std::env::temp_dir().join(format!("docs-{}.md", std::process::id()));
+            let mut with = args.clone();
+            let path = file.to_str().unwrap().to_owned();
+            with.extend(["--mermaid", &path]);
+            sim(&with);
+            let md = std::fs::read_to_string(&file).unwrap();
+            let _ = std::fs::remove_file(&file);
+            let start = md.find("```mermaid\n").expect("a mermaid fence") + "```mermaid\n".len();
+            let end = md[start..].find("```").expect("the fence's end") + start;
+            md[start..end].to_owned()
+        }
+        other => panic!("unknown marker {other}"),
+    }
+}
+
+/// Checks (or with UPDATE_DOCS rewrites) one Markdown file; returns the problems.
+fn check_file(rel: &str, update: bool) -> (Vec<String>, usize) {
+    let path = root().join(rel);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut out = String::new();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        out.push_str(line);
+        let marker = line
+            .trim()
+            .strip_prefix("<!-- ")
+            .and_then(|l| l.strip_suffix(" -->"))
+            .and_then(|l| l.split_once(": "))
+            .filter(|(k, _)| matches!(*k, "sim-output" | "sim-mermaid"));
+        // The next line that is not blank opens the block.
+        let open = (i + 1..lines.len())
+            .find(|&j| !lines[j].trim().is_empty())
+            .unwrap_or(i + 1);
+        let toml_file = (lines.get(open).is_some_and(|l| l.trim() == "```toml"))
+            .then(|| {
+                line.split('`')
+                    .find(|w| w.ends_with(".toml") && !w.contains(' '))
+                    .map(|w| w.trim_start_matches("scenarios/").to_owned())
+            })
+            .flatten();
+        if marker.is_none() && toml_file.is_none() {
+            i += 1;
+            continue;
+        }
+        // The fenced block that follows.
+        for blank in &lines[i + 1..open] {
+            out.push_str(blank);
+        }
+        assert!(
+            lines[open].trim_start().starts_with("```"),
+            "{rel}:{}: a marker without a block",
+            i + 1
+        );
+        let close = (open + 1..lines.len())
+            .find(|&j| lines[j].trim() == "```")
+            .unwrap_or_else(|| panic!("{rel}:{}: unclosed block", open + 1));
+        let shown: String = lines[open + 1..close].concat();
+        let (want, compare): (String, Box<dyn Fn(&str) -> String>) = match (marker, &toml_file) {
+            (Some((kind, args)), _) => (real_output(kind, args), Box::new(mask_wall)),
+            (None, Some(name)) => {
+                let file = root().join("scenarios").join(name);
+                let want = std::fs::read_to_string(&file)
+                    .unwrap_or_else(|e| panic!("{rel}:{}: {} ({e})", i + 1, file.display()));
+                if let Err(e) = sim::scenario::parse(&want, name) {
+                    problems.push(format!("{rel}:{}: {name} does not parse: {e}", i + 1));
+                }
+                (want, Box::new(|s: &str| s.to_owned()))
+            }
+            _ => unreachable!(),
+        };
+        checked += 1;
+        if compare(&shown) != compare(&want) {
+            problems.push(format!(
+                "{rel}:{}: the block differs from the real thing\n--- shown\n{shown}--- real\n{want}",
+                open + 2
+            ));
+        }
+        out.push_str(lines[open]);
+        out.push_str(if update && marker.is_some() { &want } else { &shown });
+        out.push_str(lines[close]);
+        i = close + 1;
+    }
+    if update && out != text {
+        std::fs::write(&path, out).unwrap();
+    }
+    (problems, checked)
+}
+
+#[test]
+fn the_readmes_show_real_files_and_real_output() {
+    let update = std::env::var("UPDATE_DOCS").is_ok_and(|v| v == "1");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for rel in ["README.md", "scenarios/README.md", "seeds/README.md"] {
+        let (p, n) = check_file(rel, update);
+        problems.extend(p);
+        checked += n;
+    }
+    assert!(checked >= 4, "the marked blocks were found ({checked})");
+    if !update {
+        assert!(
+            problems.is_empty(),
+            "{}\n(UPDATE_DOCS=1 rewrites the marked blocks)",
+            problems.join("\n\n")
+        );
+    }
+}
