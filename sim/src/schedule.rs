@@ -177,6 +177,22 @@ impl ScheduledFault {
         if needs_node && self.node.is_none() && !node_default {
             return Err(format!("`fault = {:?}` needs `node`", self.fault));
         }
+        // These act on the whole world: a `node` or `peer` would be silently ignored.
+        // (Latency is one range for every link of madsim's network; per-link latency needs a
+        // transport of our own.)
+        if matches!(
+            self.fault,
+            FaultKind::Latency | FaultKind::RedisErrors | FaultKind::AckLoss
+        ) {
+            for (field, set) in [("node", self.node.is_some()), ("peer", self.peer.is_some())] {
+                if set {
+                    return Err(format!(
+                        "`{field}` does not apply to `fault = {:?}`: it acts on every link and node",
+                        self.fault
+                    ));
+                }
+            }
+        }
         let need = |ok: bool, field: &str| {
             if ok {
                 Ok(())

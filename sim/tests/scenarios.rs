@@ -183,6 +183,13 @@ fn broken_scenario_files_are_refused_with_the_place_and_the_field() {
             &["broken.toml:4", "unknown variant `explode`", "`crash`"],
         ),
         (
+            "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"latency\"\nlatency_ms = 50\nnode = \"redis\"\n",
+            &[
+                "field `schedule[0]`",
+                "`node` does not apply to `fault = Latency`",
+            ],
+        ),
+        (
             "description = \"no name\"\n",
             &["field `name`", "every scenario has a name"],
         ),
