@@ -174,13 +174,13 @@ fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dy
     let mut config = idempotency::Config::new(service);
     config.key_prefix = prefix.to_owned();
     if let Err(e) = config.validate() {
-        let _ = writeln!(out, "error: {e}");
+        eprintln!("error: {e}");
         return EXIT_USAGE;
     }
     let mut msg = idempotency::Message::new("cli", Vec::new());
     for h in headers {
         let Some((name, value)) = h.split_once('=') else {
-            let _ = writeln!(out, "error: --header {h:?}: expected NAME=VALUE");
+            eprintln!("error: --header {h:?}: expected NAME=VALUE");
             return EXIT_USAGE;
         };
         msg = msg.with_header(name, value);
@@ -191,7 +191,7 @@ fn key(service: &str, prefix: &str, headers: &[String], file: &str, out: &mut dy
         std::fs::read(file).map(|v| msg.value = v)
     };
     if let Err(e) = read {
-        let _ = writeln!(out, "error: cannot read {file}: {e}");
+        eprintln!("error: cannot read {file}: {e}");
         return EXIT_USAGE;
     }
     match idempotency::key::derive_key(prefix, service, &msg) {
