@@ -416,59 +416,85 @@ impl SimConfig {
         out
     }
 
-    /// Checks that the run can be built; the error names the field.
+    /// Virtual µs at which the safety phase ends (`safety_s`, checked).
+    pub fn safety_end_us(&self) -> u64 {
+        self.safety_s.saturating_mul(1_000_000)
+    }
+
+    /// Virtual µs at which the liveness phase ends at the latest (checked).
+    pub fn liveness_end_us(&self) -> u64 {
+        self.safety_end_us()
+            .saturating_add(self.liveness_s_max.saturating_mul(1_000_000))
+    }
+
+    /// Checks that the run can be built and stays bounded: every numeric knob within its
+    /// [`RANGES`] entry, then the rules between knobs. The error names the field (in
+    /// backticks, first) and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
-        let positive = [
-            ("workers", self.workers as u64),
-            ("partitions", self.partitions as u64),
-            ("processing_ttl_s", self.processing_ttl_s),
-            ("redis_timeout_ms", self.redis_timeout_ms),
-            ("poll_idle_ms", self.poll_idle_ms),
-            ("call_timeout_ms", self.call_timeout_ms),
-            ("liveness_s_max", self.liveness_s_max),
-            ("steps_max", self.steps_max),
-            ("watchdog_s", self.watchdog_s),
-            ("offset_commit_every", self.offset_commit_every as u64),
-            ("copies", self.copies as u64),
-        ];
-        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err(format!("`{name}` must be > 0"));
+        let json = serde_json::to_value(self).expect("config serializes");
+        for (name, range) in RANGES {
+            let path: Vec<&str> = name.split('.').collect();
+            let mut found = Vec::new();
+            values_at(&json, &path, String::new(), &mut found);
+            for (field, value) in found {
+                if !range.contains(value) {
+                    return Err(format!("`{field}` = {value} is outside its range {range}"));
+                }
+            }
         }
-        if self.workers > 200 || self.partitions > 1_000 || self.events > 1_000_000 {
-            return Err("`workers` <= 200, `partitions` <= 1000 and `events` <= 1000000".into());
+        for (name, len, max) in [
+            ("event_types", self.event_types.len(), MAX_EVENT_TYPES),
+            ("schedule", self.schedule.len(), MAX_SCHEDULE),
+            (
+                "outage_windows_ms",
+                self.outage_windows_ms.len(),
+                MAX_OUTAGE_WINDOWS,
+            ),
+        ] {
+            if len > max {
+                return Err(format!("`{name}` has {len} entries; at most {max} are allowed"));
+            }
         }
-        if !(0.0..=1.0).contains(&self.headers_share) {
-            return Err("`headers_share` must be within 0..=1".into());
-        }
-        if !(0.0..=1.0).contains(&self.faults.redis_error_share_max) {
-            return Err("`faults.redis_error_share_max` must be within 0..=1".into());
+        let records = u64::from(self.events) * u64::from(self.copies);
+        if records > MAX_RECORDS {
+            return Err(format!(
+                "`events` × `copies` = {records} records: at most {MAX_RECORDS} are allowed"
+            ));
         }
         if self.event_types.is_empty() {
             return Err("`event_types` must not be empty".into());
         }
-        for (lo, hi, name) in [
+        for (lo, hi, low, high) in [
             (
                 self.handler_ms_min,
                 self.handler_ms_max,
-                "handler_ms_min <= handler_ms_max",
+                "handler_ms_min",
+                "handler_ms_max",
             ),
             (
                 self.latency_ms_min,
                 self.latency_ms_max,
-                "latency_ms_min <= latency_ms_max",
+                "latency_ms_min",
+                "latency_ms_max",
             ),
             (
                 self.faults.gap_ms_min,
                 self.faults.gap_ms_max,
-                "faults.gap_ms_min <= faults.gap_ms_max",
+                "faults.gap_ms_min",
+                "faults.gap_ms_max",
             ),
         ] {
             if lo > hi {
-                return Err(format!("`{name}` does not hold ({lo} > {hi})"));
+                return Err(format!(
+                    "`{low}` ({lo}) must be <= `{high}` ({hi}): `{low} <= {high}` does not hold"
+                ));
             }
         }
-        if self.faults.gap_ms_min == 0 {
-            return Err("`faults.gap_ms_min` must be > 0".into());
+        if self.kafka.heartbeat_interval_ms >= self.kafka.session_timeout_ms {
+            return Err(format!(
+                "`kafka.session_timeout_ms` ({}) must be above `kafka.heartbeat_interval_ms` ({}): every member would be removed between two heartbeats",
+                self.kafka.session_timeout_ms, self.kafka.heartbeat_interval_ms
+            ));
         }
         if self.poll_idle_ms >= self.kafka.max_poll_interval_ms {
             return Err(format!(
@@ -481,6 +507,26 @@ impl SimConfig {
                 "`copies` ({}) must be <= `partitions` ({}): each copy goes to its own partition",
                 self.copies, self.partitions
             ));
+        }
+        for (i, &p) in self.copy_partitions.iter().enumerate() {
+            if p >= self.partitions {
+                return Err(format!(
+                    "`copy_partitions[{i}]` = {p} is outside its range 0..={} (`partitions` = {}, numbered from 0)",
+                    self.partitions - 1,
+                    self.partitions
+                ));
+            }
+        }
+        for (name, len) in [
+            ("copy_partitions", self.copy_partitions.len()),
+            ("copy_headers", self.copy_headers.len()),
+        ] {
+            if len > self.copies as usize {
+                return Err(format!(
+                    "`{name}` has {len} entries but `copies` = {}: one per copy at most",
+                    self.copies
+                ));
+            }
         }
         let known = [
             "pass",
@@ -520,6 +566,14 @@ impl SimConfig {
             entry
                 .validate(&nodes, &workers, self.events)
                 .map_err(|e| format!("`schedule[{i}]`: {e}"))?;
+            if let Some(at) = entry.at_ms {
+                if at >= self.safety_s.saturating_mul(1000) {
+                    return Err(format!(
+                        "`schedule[{i}].at_ms` = {at} is outside the safety phase: it must be below `safety_s` × 1000 = {}",
+                        self.safety_s.saturating_mul(1000)
+                    ));
+                }
+            }
         }
         let mut lib = idempotency::Config::new("sim_worker");
         lib.processing_ttl_s = self.processing_ttl_s;
@@ -529,5 +583,176 @@ impl SimConfig {
             }
         }
         lib.validate().map_err(|e| e.to_string())
+    }
+}
+
+/// The longest virtual time any knob in ms may say: three days (the `ttl-lifecycle` scenario
+/// needs more than one). Every µs computed from a knob stays far inside `u64` and `i64`.
+pub const MAX_VIRTUAL_MS: u64 = 3 * 86_400_000;
+/// [`MAX_VIRTUAL_MS`] in seconds, for the knobs in seconds.
+pub const MAX_VIRTUAL_S: u64 = MAX_VIRTUAL_MS / 1000;
+/// Most records a run publishes (`events` × `copies`): bounds the run and its report.
+pub const MAX_RECORDS: u64 = 100_000;
+/// Most entries of `event_types`.
+pub const MAX_EVENT_TYPES: usize = 64;
+/// Most entries of `schedule`.
+pub const MAX_SCHEDULE: usize = 1_000;
+/// Most entries of `outage_windows_ms`.
+pub const MAX_OUTAGE_WINDOWS: usize = 100;
+
+/// The values a numeric knob may take.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Range {
+    /// An integer within `min..=max`.
+    Int(i64, i64),
+    /// A real number within `min..=max` (not NaN).
+    Real(f64, f64),
+    /// `0` (off), or an integer within `min..=max`.
+    ZeroOr(i64, i64),
+    /// Any `u64`.
+    AnyU64,
+}
+
+impl Range {
+    /// Whether the JSON value (a knob as [`SimConfig::knobs`] sees it) is inside the range.
+    pub fn contains(&self, value: &serde_json::Value) -> bool {
+        let int = value
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| value.as_u64().map(i128::from));
+        match (self, int) {
+            (Range::Int(lo, hi), Some(v)) => (i128::from(*lo)..=i128::from(*hi)).contains(&v),
+            (Range::Real(lo, hi), _) => value.as_f64().is_some_and(|v| (*lo..=*hi).contains(&v)),
+            (Range::ZeroOr(lo, hi), Some(v)) => v == 0 || (i128::from(*lo)..=i128::from(*hi)).contains(&v),
+            (Range::AnyU64, _) => value.is_u64(),
+            (Range::Int(..) | Range::ZeroOr(..), None) => false,
+        }
+    }
+}
+
+/// `1_000` style: what a scenario file may write too.
+fn grouped(v: i64) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let head = match digits.len() % 3 {
+        0 => 3,
+        n => n,
+    };
+    let mut groups = vec![&digits[..head]];
+    groups.extend(
+        digits.as_bytes()[head..]
+            .chunks(3)
+            .map(|g| std::str::from_utf8(g).expect("digits")),
+    );
+    let sign = if v < 0 { "-" } else { "" };
+    format!("{sign}{}", groups.join("_"))
+}
+
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Range::Int(lo, hi) => write!(f, "{}..={}", grouped(*lo), grouped(*hi)),
+            Range::Real(lo, hi) => write!(f, "{lo:?}..={hi:?}"),
+            Range::ZeroOr(lo, hi) => write!(f, "0 or {}..={}", grouped(*lo), grouped(*hi)),
+            Range::AnyU64 => write!(f, "any u64"),
+        }
+    }
+}
+
+const MS: i64 = MAX_VIRTUAL_MS as i64;
+const S: i64 = MAX_VIRTUAL_S as i64;
+const WEIGHT: Range = Range::Int(0, 1_000);
+
+/// Every numeric knob's range, by its dotted name: `schedule.at_ms` is each schedule entry's
+/// `at_ms`, and a list's range holds for each element. [`SimConfig::validate`] checks them
+/// first (so the rules between knobs compute inside `u64`); `scenarios/README.md` shows each
+/// next to its field (a test checks both ways).
+pub const RANGES: &[(&str, Range)] = &[
+    ("seed", Range::AnyU64),
+    // 10.0.1.N: N is one byte, .0 and .255 excluded.
+    ("workers", Range::Int(1, 254)),
+    ("partitions", Range::Int(1, 1_000)),
+    ("events", Range::Int(1, MAX_RECORDS as i64)),
+    ("headers_share", Range::Real(0.0, 1.0)),
+    ("produce_gap_ms_max", Range::Int(0, MS)),
+    ("copies", Range::Int(1, 1_000)),
+    ("copy_gap_ms", Range::Int(0, MS)),
+    ("copy_partitions", Range::Int(0, 999)),
+    ("processing_ttl_s", Range::Int(1, S)),
+    ("offset_commit_every", Range::Int(1, 10_000)),
+    ("ttl_probe_ms", Range::ZeroOr(1_000, MS)),
+    ("handler_ms_min", Range::Int(0, MS)),
+    ("handler_ms_max", Range::Int(0, MS)),
+    ("confirm_delay_ms", Range::Int(0, MS)),
+    ("poll_idle_ms", Range::Int(10, 600_000)),
+    ("redis_timeout_ms", Range::Int(1, 600_000)),
+    ("call_timeout_ms", Range::Int(1, 600_000)),
+    ("latency_ms_min", Range::Int(0, 60_000)),
+    ("latency_ms_max", Range::Int(0, 60_000)),
+    ("safety_s", Range::Int(0, S)),
+    ("liveness_s_max", Range::Int(1, S)),
+    ("steps_max", Range::Int(1_000, 1_000_000_000)),
+    ("watchdog_s", Range::Int(1, 86_400)),
+    ("panic_at_ms", Range::Int(0, MS)),
+    ("outage_windows_ms", Range::Int(0, MS)),
+    ("kafka.session_timeout_ms", Range::Int(1, 3_600_000)),
+    ("kafka.heartbeat_interval_ms", Range::Int(100, 600_000)),
+    ("kafka.max_poll_interval_ms", Range::Int(1, 86_400_000)),
+    ("faults.gap_ms_min", Range::Int(10, MS)),
+    ("faults.gap_ms_max", Range::Int(10, MS)),
+    ("faults.crash_weight", WEIGHT),
+    ("faults.pause_weight", WEIGHT),
+    ("faults.clog_weight", WEIGHT),
+    ("faults.partition_weight", WEIGHT),
+    ("faults.latency_weight", WEIGHT),
+    ("faults.redis_errors_weight", WEIGHT),
+    ("faults.clock_weight", WEIGHT),
+    ("faults.fault_point_weight", WEIGHT),
+    ("faults.zombie_weight", WEIGHT),
+    ("faults.ack_loss_weight", WEIGHT),
+    ("faults.down_ms_max", Range::Int(0, MS)),
+    ("faults.pause_ms_max", Range::Int(0, MS)),
+    ("faults.clog_ms_max", Range::Int(0, MS)),
+    ("faults.latency_ms_max", Range::Int(0, 60_000)),
+    ("faults.latency_spike_ms_max", Range::Int(0, MS)),
+    ("faults.redis_error_share_max", Range::Real(0.0, 1.0)),
+    ("faults.redis_errors_ms_max", Range::Int(0, MS)),
+    ("faults.clock_offset_ms_max", Range::Int(0, MS)),
+    ("faults.redis_clock_offset_ms_max", Range::Int(0, MS)),
+    ("schedule.at_ms", Range::Int(0, MS)),
+    ("schedule.on_delivery", Range::Int(1, 1_000)),
+    ("schedule.event", Range::Int(0, MAX_RECORDS as i64 - 1)),
+    ("schedule.duration_ms", Range::Int(0, MS)),
+    ("schedule.latency_ms", Range::Int(0, 60_000)),
+    ("schedule.share", Range::Real(0.0, 1.0)),
+    ("schedule.offset_ms", Range::Int(-MS, MS)),
+    ("schedule.acks", Range::Int(1, 100)),
+];
+
+/// The values at `path` under `v`, each with its name as errors give it (`schedule[2].at_ms`,
+/// `copy_partitions[1]`, `outage_windows_ms[0][1]`); lists are entered element by element.
+fn values_at<'a>(
+    v: &'a serde_json::Value,
+    path: &[&str],
+    name: String,
+    out: &mut Vec<(String, &'a serde_json::Value)>,
+) {
+    match v {
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                values_at(item, path, format!("{name}[{i}]"), out);
+            }
+        }
+        _ if path.is_empty() => out.push((name, v)),
+        serde_json::Value::Object(m) => {
+            if let Some(child) = m.get(path[0]) {
+                let name = if name.is_empty() {
+                    path[0].to_owned()
+                } else {
+                    format!("{name}.{}", path[0])
+                };
+                values_at(child, &path[1..], name, out);
+            }
+        }
+        _ => {}
     }
 }

@@ -21,8 +21,9 @@ pub struct Nemesis {
     max_poll_interval_ms: u64,
 }
 
+/// ms to µs; saturating, though validated knobs (at most three days) never get near it.
 fn ms(v: u64) -> u64 {
-    v * 1000
+    v.saturating_mul(1000)
 }
 
 impl Nemesis {
@@ -69,7 +70,7 @@ impl Nemesis {
         if !self.cfg.random || now_us < self.next_fault_us {
             return None;
         }
-        self.next_fault_us = now_us + self.gap_us();
+        self.next_fault_us = now_us.saturating_add(self.gap_us());
         let c = &self.cfg;
         let weights = [
             c.crash_weight,
@@ -152,7 +153,9 @@ impl Nemesis {
                 if status.get(&worker) != Some(&NodeStatus::Up) {
                     return None;
                 }
-                let beyond = self.max_poll_interval_ms + self.rng.gen_range(1_000..=30_000);
+                let beyond = self
+                    .max_poll_interval_ms
+                    .saturating_add(self.rng.gen_range(1_000..=30_000));
                 (Fault::Pause(worker), Some(ms(beyond)))
             }
             9 => (Fault::AckLoss(self.rng.gen_range(1..=3)), None),

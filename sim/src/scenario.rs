@@ -172,17 +172,31 @@ fn field_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-/// Where `field` (as `validate` names it: `faults.gap_ms_min`, `schedule[2]`) is set in `text`.
+/// Where `field` (as `validate` names it: `faults.gap_ms_min`, `schedule[2]`,
+/// `schedule[2].at_ms`, `copy_partitions[1]`) is set in `text`.
 fn locate(text: &str, field: &str) -> Option<usize> {
     if let Some(rest) = field.strip_prefix("schedule[") {
-        let i: usize = rest.split(']').next()?.parse().ok()?;
-        return text
+        let (i, key) = rest.split_once(']')?;
+        let i: usize = i.parse().ok()?;
+        let header = text
             .lines()
             .enumerate()
             .filter(|(_, l)| l.trim() == "[[schedule]]")
             .nth(i)
-            .map(|(n, _)| n + 1);
+            .map(|(n, _)| n)?;
+        let key = key.strip_prefix('.');
+        let line = key.and_then(|key| {
+            text.lines()
+                .enumerate()
+                .skip(header + 1)
+                .take_while(|(_, l)| !l.trim().starts_with('['))
+                .find(|(_, l)| l.split_once('=').is_some_and(|(k, _)| k.trim() == key))
+                .map(|(n, _)| n)
+        });
+        return Some(line.unwrap_or(header) + 1);
     }
+    // A list's element is on its list's line.
+    let field = field.split('[').next().unwrap_or(field);
     let (table, key) = match field.rsplit_once('.') {
         Some((t, k)) => (Some(t), k),
         None => (None, field),
@@ -280,15 +294,100 @@ mod tests {
         assert_eq!(files, embedded, "add new scenario files to EMBEDDED");
     }
 
+    /// The cells of the README's table row for `field` (after `from`, a heading), pipes
+    /// escaped as `\|` kept inside their cell.
+    fn row(readme: &str, from: &str, field: &str) -> Option<Vec<String>> {
+        let start = readme.find(from)?;
+        let line = readme[start..]
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{field}` |")))?;
+        let mut cells = vec![String::new()];
+        let mut chars = line.trim().trim_matches('|').chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&'|') => {
+                    cells.last_mut().unwrap().push('|');
+                    chars.next();
+                }
+                '|' => cells.push(String::new()),
+                c => cells.last_mut().unwrap().push(c),
+            }
+        }
+        Some(cells.iter().map(|c| c.trim().to_owned()).collect())
+    }
+
     #[test]
-    fn every_knob_is_documented_in_the_scenarios_readme() {
+    fn every_knob_is_documented_in_the_scenarios_readme_with_its_range() {
+        use crate::config::RANGES;
         let readme = include_str!("../../scenarios/README.md");
+        let range_of = |name: &str| RANGES.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
+        let json = serde_json::to_value(SimConfig::default()).unwrap();
         for knob in SimConfig::default().knobs() {
             let name = knob.split('=').next().unwrap();
-            assert!(
-                readme.contains(&format!("`{name}`")),
-                "scenarios/README.md does not document `{name}`"
+            if name == "schedule" {
+                assert!(readme.contains("## `[[schedule]]`"), "no schedule section");
+                continue;
+            }
+            let cells = row(readme, "## Top-level fields", name)
+                .unwrap_or_else(|| panic!("scenarios/README.md has no row for `{name}`"));
+            assert_eq!(
+                cells.len(),
+                4,
+                "`{name}`: field | default | range | meaning: {cells:?}"
             );
+            assert!(!cells[2].is_empty(), "`{name}` has no documented range");
+            let value = name.split('.').fold(&json, |v, k| &v[k]);
+            if value.is_number() {
+                assert!(
+                    range_of(name).is_some(),
+                    "`{name}` is numeric but has no RANGES entry"
+                );
+            }
+            if let Some(r) = range_of(name) {
+                assert!(
+                    cells[2].contains(&r.to_string()),
+                    "`{name}`: README says {:?}, RANGES says {r}",
+                    cells[2]
+                );
+            }
+        }
+        let every_field = crate::schedule::ScheduledFault {
+            at_ms: Some(0),
+            point: Some(crate::worker::FaultPoint::AfterAcquire),
+            by: Some("worker-1".into()),
+            on_delivery: Some(1),
+            while_holding: Some("worker-1".into()),
+            event: Some(0),
+            fault: crate::schedule::FaultKind::Crash,
+            node: Some("redis".into()),
+            peer: Some("db".into()),
+            duration_ms: Some(1),
+            latency_ms: Some(1),
+            share: Some(0.5),
+            offset_ms: Some(1),
+            acks: Some(1),
+        };
+        let entry = serde_json::to_value(every_field).unwrap();
+        for (field, value) in entry.as_object().unwrap() {
+            let cells = row(readme, "## `[[schedule]]`", field)
+                .unwrap_or_else(|| panic!("scenarios/README.md has no schedule row for `{field}`"));
+            assert_eq!(cells.len(), 3, "`{field}`: field | range | meaning: {cells:?}");
+            assert!(!cells[1].is_empty(), "schedule `{field}` has no documented range");
+            let r = range_of(&format!("schedule.{field}"));
+            assert_eq!(value.is_number(), r.is_some(), "schedule `{field}`: RANGES entry");
+            if let Some(r) = r {
+                assert!(
+                    cells[1].contains(&r.to_string()),
+                    "schedule `{field}`: {cells:?} vs {r}"
+                );
+            }
+        }
+        for (name, _) in RANGES {
+            let known = match name.strip_prefix("schedule.") {
+                Some(f) => entry.get(f).is_some(),
+                None => name.split('.').fold(&json, |v, k| &v[k]) != &serde_json::Value::Null,
+            };
+            assert!(known, "RANGES names `{name}`, which is no knob");
         }
     }
 

@@ -237,9 +237,14 @@ impl ScheduledFault {
         }
     }
 
-    /// How long the fault lasts, in µs.
+    /// How long the fault lasts, in µs (saturating; validated entries stay far below).
     pub fn lasts_us(&self) -> Option<u64> {
-        self.duration_ms.map(|d| d * 1000)
+        self.duration_ms.map(|d| d.saturating_mul(1000))
+    }
+
+    /// For an `at_ms` trigger: when, in virtual µs (saturating, as [`Self::lasts_us`]).
+    pub fn at_us(&self) -> Option<u64> {
+        self.at_ms.map(|t| t.saturating_mul(1000))
     }
 }
 
