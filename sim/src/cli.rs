@@ -19,6 +19,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+/// The version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIM_GIT_COMMIT"),
+    ")"
+);
+
 /// Exit code for bad usage or input.
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code when two runs of one seed differ.
@@ -27,7 +35,7 @@ pub const EXIT_NONDETERMINISM: i32 = 6;
 #[derive(Parser, Debug)]
 #[command(
     name = "sim",
-    version,
+    version = VERSION,
     about = "Deterministic simulation of idempotent Kafka consumers on Redis"
 )]
 struct Cli {

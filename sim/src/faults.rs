@@ -127,6 +127,8 @@ pub struct FaultState {
     supervisor: Option<std::task::Waker>,
     /// A heal was scheduled since the supervisor last planned its wake-up.
     agenda_changed: bool,
+    /// The liveness phase has begun: everything is healed and no new fault is injected.
+    pub liveness: bool,
 }
 
 impl FaultState {
@@ -227,6 +229,11 @@ fn latency(s: &Shared, max_ms: u64) -> std::ops::Range<Duration> {
 /// `lasts_us` (`None`: it lasts until the liveness phase heals everything). `by` says who
 /// asked (`nemesis`, `schedule`). Returns whether anything was done.
 pub fn inject(s: &Shared, fault: Fault, lasts_us: Option<u64>, by: &str) -> bool {
+    // The liveness phase promises a healed world: a trigger met then (a late delivery, a
+    // handler starting) injects nothing, or a fault without a duration would never heal.
+    if s.faults.lock().expect("fault state").liveness {
+        return false;
+    }
     let h = Handle::current();
     let net = NetSim::current();
     let mut f = fields! {"fault" => fault.kind(), "by" => by};
@@ -283,7 +290,7 @@ pub fn inject(s: &Shared, fault: Fault, lasts_us: Option<u64>, by: &str) -> bool
         }
         Fault::Clock(node, offset_ms) => {
             f.insert("offset_ms", (*offset_ms).into());
-            s.clock(node).set_offset_us(offset_ms * 1000);
+            s.clock(node).set_offset_us(offset_ms.saturating_mul(1000));
             true
         }
         Fault::FaultPoint(worker, point, event_id) => {
@@ -410,6 +417,7 @@ pub fn heal_everything(s: &Shared) {
         .record("nemesis", "phase", fields! {"phase" => "liveness"});
     let (planned, nodes) = {
         let mut state = s.faults.lock().expect("fault state");
+        state.liveness = true;
         state.armed.clear();
         state.failing_handlers.clear();
         state.lost_acks = 0;

@@ -212,8 +212,9 @@ impl Shared {
             if !matches(&trigger) || !self.fired.lock().expect("fired").insert(i) {
                 continue;
             }
-            faults::inject(self, entry.fault(Some(worker)), entry.lasts_us(), "schedule");
-            fired += 1;
+            if faults::inject(self, entry.fault(Some(worker)), entry.lasts_us(), "schedule") {
+                fired += 1;
+            }
         }
         fired
     }
@@ -426,7 +427,11 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
         ..Duration::from_millis(config.latency_ms_max) + Duration::from_nanos(1);
     // The runtime first: it seeds this thread's HashMap keys.
     let mut rt = Runtime::with_seed_and_config(seed, net);
-    rt.set_time_limit(Duration::from_secs(config.safety_s + config.liveness_s_max + 120));
+    // Past the liveness phase's end, plus time for the last work to land (checked: the
+    // ranges keep it small, this keeps it honest).
+    rt.set_time_limit(Duration::from_micros(
+        config.liveness_end_us().saturating_add(120_000_000),
+    ));
     let _log = crate::cli::sim_logger();
     let s = Arc::new(Shared::new(seed, config));
     *slot.lock().expect("world slot") = Some(s.clone());
@@ -625,14 +630,14 @@ async fn end_world(s: &Shared) {
 /// then the liveness phase until every event is applied (plus a moment for late work).
 /// Whether it converged or ran out of time, the checkers tell from the database's record.
 async fn control(s: Arc<Shared>, mut nemesis: Nemesis) {
-    let safety_end = s.config.safety_s * 1_000_000;
-    let liveness_end = safety_end + s.config.liveness_s_max * 1_000_000;
+    let safety_end = s.config.safety_end_us();
+    let liveness_end = s.config.liveness_end_us();
     let timed: Vec<(u64, usize)> = s
         .config
         .schedule
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| e.at_ms.map(|t| (t * 1000, i)))
+        .filter_map(|(i, e)| e.at_us().map(|t| (t, i)))
         .collect();
     let mut safety = true;
     let mut converged_at: Option<u64> = None;

@@ -400,3 +400,20 @@ fn flags_that_do_not_apply_and_bad_outputs_are_refused_before_running() {
         assert!(!stdout.contains("verdict="), "{args:?}: nothing ran: {stdout}");
     }
 }
+
+/// `--version` names the commit the binary was built from.
+#[test]
+fn version_names_the_commit() {
+    let (code, out) = sim(&["--version"], b"");
+    assert_eq!(code, 0, "{out}");
+    let line = out.lines().next().unwrap();
+    let commit = line
+        .strip_prefix(concat!("sim ", env!("CARGO_PKG_VERSION"), " (commit "))
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    let hex = commit.trim_end_matches("-dirty");
+    assert!(
+        commit == "unknown" || (hex.len() >= 7 && hex.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{line}"
+    );
+}
