@@ -14,7 +14,7 @@
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, FailurePolicy, Protocol};
-use crate::fenced::{ConfirmReply, Fenced};
+use crate::fenced::{ConfirmReply, FenceFloor, Fenced};
 use crate::key::{derive_key, EventKey, KeyError};
 use crate::message::Message;
 use crate::record::Owner;
@@ -163,6 +163,7 @@ struct Shared {
     config: Config,
     instance_id: String,
     calls: AtomicU64,
+    floor: Option<Arc<dyn FenceFloor>>,
 }
 
 /// Guards deliveries with the configured protocol. Cheap to clone; clones share the store.
@@ -299,8 +300,26 @@ impl Consumer {
                 config,
                 instance_id: instance_id.into(),
                 calls: AtomicU64::new(0),
+                floor: None,
             }),
         })
+    }
+
+    /// Takes each fenced acquire's floor from `floor` (the effect store's highest accepted
+    /// token for the key): tokens then stay above every accepted one even when Redis loses
+    /// its counter or its clock is behind. Costs one read of the effect store per acquire.
+    pub fn with_fence_floor(self, floor: Arc<dyn FenceFloor>) -> Self {
+        let s = &self.shared;
+        Consumer {
+            shared: Arc::new(Shared {
+                store: s.store.clone(),
+                clock: s.clock.clone(),
+                config: s.config.clone(),
+                instance_id: s.instance_id.clone(),
+                calls: AtomicU64::new(s.calls.load(Ordering::Relaxed)),
+                floor: Some(floor),
+            }),
+        }
     }
 
     /// The configuration.
@@ -339,7 +358,16 @@ impl Consumer {
             Protocol::Fenced => {
                 let call = s.calls.fetch_add(1, Ordering::Relaxed);
                 let token = format!("{}/{call}", s.instance_id);
-                Fenced::acquire(&*s.store, &s.config, &id, s.clock.now_unix_us(), &token).await
+                let floor = match &s.floor {
+                    None => Ok(0),
+                    Some(f) => f.highest(&id.key).await,
+                };
+                match floor {
+                    Ok(floor) => {
+                        Fenced::acquire(&*s.store, &s.config, &id, s.clock.now_unix_us(), &token, floor).await
+                    }
+                    Err(e) => Err(e),
+                }
             }
         };
         let (owner, took_over_stale) = match acquired {
@@ -597,6 +625,61 @@ mod tests {
             1,
             "unlike v2's original, no second call"
         );
+    }
+
+    /// Answers every acquire with "busy" and remembers the floor it was given.
+    struct Floors(Mutex<Vec<u64>>);
+    impl Store for Floors {
+        fn exec(&self, cmd: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
+            if let Command::Script(crate::store::Script::Acquire { floor, .. }) = cmd {
+                self.0.lock().unwrap().push(floor);
+            }
+            Box::pin(async { Ok(Reply::Array(vec![Reply::Bulk(b"busy".to_vec()), Reply::Int(5)])) })
+        }
+    }
+    struct Highest(Result<u64, StoreError>);
+    impl FenceFloor for Highest {
+        fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+            assert!(key.starts_with("huleedu:idempotency:v2:svc:"), "{key}");
+            let r = self.0.clone();
+            Box::pin(async move { r })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fence_floor_is_read_before_each_acquire_and_its_failure_follows_the_policy() {
+        let store = Arc::new(Floors(Mutex::default()));
+        let make = |policy, floor| {
+            Consumer::new(
+                Config::new("svc").on_redis_failure(policy),
+                store.clone(),
+                Arc::new(Fixed),
+                "test",
+            )
+            .unwrap()
+            .with_fence_floor(Arc::new(Highest(floor)))
+        };
+        let calls = AtomicUsize::new(0);
+        let c = make(FailurePolicy::FailClosed, Ok(1_764_315_276_376_294));
+        assert_eq!(run(&c, &msg(), &calls).await, Ok(Outcome::Busy));
+        let plain = Consumer::new(Config::new("svc"), store.clone(), Arc::new(Fixed), "t").unwrap();
+        assert_eq!(run(&plain, &msg(), &calls).await, Ok(Outcome::Busy));
+        assert_eq!(
+            *store.0.lock().unwrap(),
+            [1_764_315_276_376_294, 0],
+            "no floor source: 0"
+        );
+        let down = make(FailurePolicy::FailClosed, Err(StoreError::Timeout));
+        assert_eq!(
+            run(&down, &msg(), &calls).await,
+            Err(ProcessError::Redis(StoreError::Timeout))
+        );
+        let open = make(FailurePolicy::FailOpen, Err(StoreError::Timeout));
+        assert!(matches!(
+            run(&open, &msg(), &calls).await,
+            Ok(Outcome::Unprotected { .. })
+        ));
+        assert_eq!(store.0.lock().unwrap().len(), 2, "no acquire without a floor");
     }
 
     #[test]

@@ -6,11 +6,22 @@
 //!   without expiry, which v2 can leave behind, gets the lease TTL so it cannot block forever);
 //!   no record → write the processing record with the lease TTL (`PX`) and hand out a fencing
 //!   token. Staleness is Redis's own expiry: no worker clock is compared with another's.
-//! - **Fencing tokens** only ever grow: they come from one counter per service
-//!   (`{prefix}:{service}:__fence__`), raised to at least Redis's `TIME` in microseconds, so a
-//!   counter lost with Redis's data restarts above every token handed out before (as long as
-//!   Redis's clock does not go back). The effect store rejects a commit whose token is lower
-//!   than one it has seen for the event: a worker that lost its lease cannot overwrite newer work.
+//! - **Fencing tokens** come from one counter per service (`{prefix}:{service}:__fence__`),
+//!   raised to at least Redis's `TIME` in microseconds and to one above the caller's *floor*
+//!   (`ARGV[4]`). The effect store rejects a commit whose token is lower than one it has seen
+//!   for the event: a worker that lost its lease cannot overwrite newer work. Tokens are
+//!   monotonic for a key exactly when one of these holds:
+//!   - Redis never loses the counter (`appendfsync always`, no failover to a lagging replica);
+//!   - or Redis's clock, after it lost the counter, is ahead of the clock that issued every
+//!     lost token (the `TIME` floor; a clock that was ahead or that steps back breaks it);
+//!   - or the consumer has a [`FenceFloor`] ([`Consumer::with_fence_floor`]): the effect
+//!     store's highest accepted token for the key, read before each acquire. Then every token
+//!     is above every token the store had accepted for the key when the acquire began,
+//!     whatever Redis lost and wherever its clock is. (A commit that lands while the acquire
+//!     is in flight cannot bound it; the store then rejects the newcomer, which is fencing
+//!     doing its job.)
+//!
+//!   [`Consumer::with_fence_floor`]: crate::Consumer::with_fence_floor
 //! - **The lease is renewed** every third of its TTL while the handler runs, only if the key
 //!   still holds this owner's record ([`RENEW_LUA`]). Renewal rewrites the record with the
 //!   renewal time as `started_at` (same owner, same fence): a v2 worker judges staleness by
@@ -32,11 +43,11 @@
 use crate::config::Config;
 use crate::key::EventKey;
 use crate::record::{self, Owner};
-use crate::store::{Command, Reply, Script, Store, StoreError};
+use crate::store::{BoxFuture, Command, Reply, Script, Store, StoreError};
 use crate::v2::{unexpected, Acquired};
 
 /// `KEYS[1]` event key, `KEYS[2]` fence counter; `ARGV[1]` lease TTL ms, `ARGV[2]` record head,
-/// `ARGV[3]` record tail. Returns `{"acquired", fence}`, `{"duplicate"}` or `{"busy", pttl}`.
+/// `ARGV[3]` record tail, `ARGV[4]` floor (the token is above it; 0 for none). Returns `{"acquired", fence}`, `{"duplicate"}` or `{"busy", pttl}`.
 pub const ACQUIRE_LUA: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if v then
@@ -54,6 +65,8 @@ end
 local fence = redis.call('INCR', KEYS[2])
 local t = redis.call('TIME')
 local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local known = tonumber(ARGV[4]) + 1
+if floor < known then floor = known end
 if fence < floor then
   fence = floor
   redis.call('SET', KEYS[2], string.format('%d', fence))
@@ -102,6 +115,17 @@ pub fn fence_key(config: &Config) -> String {
     format!("{}:{}:__fence__", config.key_prefix, config.service_name)
 }
 
+/// Where an acquire takes its floor from: the highest fencing token the durable effect store
+/// has accepted for a key (0 when none), e.g. `SELECT max(fence) FROM effects WHERE key = $1`.
+/// Redis's counter can lose its last writes in a crash and its clock can be behind; the store
+/// that checks the tokens cannot, so with a floor every new token is above every one it has
+/// accepted. A floor that cannot be read counts as a store failure (the failure policy
+/// decides).
+pub trait FenceFloor: Send + Sync {
+    /// The highest token accepted for `key`.
+    fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+}
+
 /// The fenced protocol (see the module documentation).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Fenced;
@@ -128,6 +152,7 @@ impl Fenced {
         id: &EventKey,
         now_us: i64,
         owner_token: &str,
+        floor: u64,
     ) -> Result<Acquired, StoreError> {
         let (head, tail) = record::processing_fenced_parts(&config.service_name, id, now_us, owner_token);
         let script = Script::Acquire {
@@ -136,6 +161,7 @@ impl Fenced {
             ttl_ms: config.processing_ttl_s * 1000,
             head: head.clone(),
             tail: tail.clone(),
+            floor,
         };
         let reply = store.exec(Command::Script(script)).await?;
         match &reply {

@@ -127,6 +127,7 @@ impl RedisStore {
                         ttl_ms,
                         head,
                         tail,
+                        floor,
                     } => {
                         self.acquire
                             .key(key)
@@ -134,6 +135,7 @@ impl RedisStore {
                             .arg(ttl_ms)
                             .arg(head)
                             .arg(tail)
+                            .arg(floor)
                             .invoke_async(&mut con)
                             .await
                     }

@@ -104,6 +104,9 @@ pub enum Script {
         head: Vec<u8>,
         /// The processing record after the fencing token.
         tail: Vec<u8>,
+        /// The token handed out is above this one (0: no floor; see
+        /// [`crate::fenced::FenceFloor`]).
+        floor: u64,
     },
     /// Renew the lease if the key holds a processing record of it (see
     /// [`crate::record::holds_lease`]): write `value` (the processing record with a fresh

@@ -108,6 +108,17 @@ pub enum Persistence {
     Always,
 }
 
+impl Persistence {
+    /// The setting's name as written in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::None => "none",
+            Persistence::Everysec => "everysec",
+            Persistence::Always => "always",
+        }
+    }
+}
+
 /// How the group coordinator assigns partitions to members (sorted by member id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

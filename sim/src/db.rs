@@ -49,6 +49,30 @@ pub struct Apply {
     pub worker: String,
 }
 
+/// A request to the database node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbRequest {
+    /// Run one transaction.
+    Apply(Apply),
+    /// Read the highest fencing token accepted for a Redis key (0 when none): the floor a
+    /// fenced acquire takes ([`idempotency::fenced::FenceFloor`]).
+    HighestFence {
+        /// The event's Redis key.
+        key: String,
+        /// Who asks.
+        worker: String,
+    },
+}
+
+/// The database node's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbReply {
+    /// What the transaction did.
+    Applied(ApplyResult),
+    /// The highest token accepted for the key.
+    HighestFence(u64),
+}
+
 /// What a transaction did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ApplyResult {
@@ -138,6 +162,12 @@ impl DbModel {
         ApplyResult::Applied
     }
 
+    /// The highest fencing token accepted for `key` (0 when none, and always 0 outside
+    /// `fenced` mode, which is the only one that checks tokens).
+    pub fn highest_fence(&self, key: &str) -> u64 {
+        self.highest_fence.get(key).copied().unwrap_or(0)
+    }
+
     /// Every applied effect, by event id.
     pub fn effects(&self) -> &BTreeMap<String, Vec<Effect>> {
         &self.effects
@@ -157,7 +187,19 @@ impl DbModel {
 /// The database node's main task: serve transactions until killed. The state lives in the
 /// world, so a restart loses nothing committed.
 pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
-    crate::rpc::serve(move |req: Apply, _from| {
+    crate::rpc::serve(move |req: DbRequest, _from| {
+        let req = match req {
+            DbRequest::Apply(req) => req,
+            DbRequest::HighestFence { key, worker } => {
+                let highest = s.db.lock().expect("db state").highest_fence(&key);
+                s.trace.record(
+                    "db",
+                    "fence_floor",
+                    crate::fields! {"key" => key.as_str(), "worker" => worker.as_str(), "highest" => highest},
+                );
+                return Some(DbReply::HighestFence(highest));
+            }
+        };
         let t_us = crate::trace::now_us();
         let result = s.db.lock().expect("db state").apply(&req, t_us);
         let fence = req.fence;
@@ -173,7 +215,7 @@ pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
                 crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence},
             );
         }
-        Some(result)
+        Some(DbReply::Applied(result))
     })
     .await
 }

@@ -9,6 +9,7 @@ use crate::fields;
 use crate::trace::now_us;
 use crate::worker::FaultPoint;
 use crate::world::Shared;
+use idempotency::clock::Clock as _;
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use serde_json::Value;
@@ -253,10 +254,13 @@ pub fn inject(s: &Shared, fault: Fault, lasts_us: Option<u64>, by: &str) -> bool
             if up {
                 h.kill(s.node_id(node));
                 if node == "redis" {
-                    s.redis
+                    let now_us = s.clock("redis").now_unix_us();
+                    let lost = s
+                        .redis
                         .lock()
                         .expect("redis state")
-                        .crash(s.config.redis_persistence);
+                        .crash(s.config.redis_persistence, now_us);
+                    f.insert("lost_keys", lost.into());
                 }
             }
             up

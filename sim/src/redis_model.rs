@@ -381,6 +381,7 @@ impl RedisModel {
                 ttl_ms,
                 head,
                 tail,
+                floor: known,
             } => {
                 let fail = |call: &str, err: String| script_error(ACQUIRE_LUA, call, 1, err);
                 if let Some(v) = self.get(key, now) {
@@ -403,7 +404,12 @@ impl RedisModel {
                     .map_err(|e| fail("redis.call('INCR'", e))?;
                 let mut fence = counter as f64;
                 let (secs, usecs) = (now_us.div_euclid(1_000_000), now_us.rem_euclid(1_000_000));
-                let floor = secs as f64 * 1_000_000.0 + usecs as f64;
+                let mut floor = secs as f64 * 1_000_000.0 + usecs as f64;
+                // tonumber(ARGV[4]) + 1: the decimal text read as a double, then one added.
+                let known = *known as f64 + 1.0;
+                if floor < known {
+                    floor = known;
+                }
                 if fence < floor {
                     fence = floor;
                     let text = lua_format_d(fence).into_bytes();
@@ -938,6 +944,7 @@ mod tests {
             ttl_ms,
             head: head.to_vec(),
             tail: tail.to_vec(),
+            floor: 0,
         })
     }
     fn renew(k: &str, lease: &[u8], value: &[u8], ttl_ms: u64) -> Command {
@@ -1212,6 +1219,45 @@ mod tests {
             ok(&mut m, acquire("k2", "f", 5000, &head, &tail), back),
             arr("acquired", Some(T0 + 1))
         );
+    }
+
+    #[test]
+    fn acquire_floor_keeps_tokens_above_a_known_one_when_the_counter_is_lost() {
+        let (head, tail) = (b"h".to_vec(), b"t".to_vec());
+        let mut m = RedisModel::new();
+        assert_eq!(
+            ok(&mut m, acquire("k1", "f", 5000, &head, &tail), T0),
+            arr("acquired", Some(T0))
+        );
+        // A crash loses the counter and the clock is a minute behind: without a floor the
+        // token goes back below T0 ...
+        let mut m = RedisModel::new();
+        let back = T0 - 60 * S;
+        assert_eq!(
+            ok(&mut m, acquire("k2", "f", 5000, &head, &tail), back),
+            arr("acquired", Some(back))
+        );
+        // ... with the effect store's highest token as the floor it does not, and the counter
+        // is raised with it.
+        let with_floor = |floor| {
+            Command::Script(Script::Acquire {
+                key: "k3".into(),
+                fence_key: "f".into(),
+                ttl_ms: 5000,
+                head: head.clone(),
+                tail: tail.clone(),
+                floor,
+            })
+        };
+        assert_eq!(
+            ok(&mut m, with_floor(T0 as u64), back),
+            arr("acquired", Some(T0 + 1))
+        );
+        assert_eq!(
+            ok(&mut m, acquire("k4", "f", 5000, &head, &tail), back),
+            arr("acquired", Some(T0 + 2))
+        );
+        assert_eq!(m.get_raw("k3", back), Some(format!("h{}t", T0 + 1).as_bytes()));
     }
 
     #[test]

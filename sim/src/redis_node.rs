@@ -39,14 +39,22 @@ impl RedisState {
         }
     }
 
-    /// What the data set becomes when the server crashes.
-    pub fn crash(&mut self, persistence: Persistence) {
+    /// What the data set becomes when the server crashes at the Redis clock `now_us`.
+    /// Returns the keys it loses, sorted: those live at the crash whose value the restart does
+    /// not bring back (gone, or an older value from the last fsync).
+    pub fn crash(&mut self, persistence: Persistence, now_us: i64) -> Vec<String> {
+        let before = self.model.live_keys(now_us);
         match persistence {
             Persistence::None => self.model = RedisModel::new(),
             Persistence::Everysec => self.model = self.disk.clone(),
             Persistence::Always => {}
         }
         self.disk = self.model.clone();
+        before
+            .into_iter()
+            .filter(|(k, v, _)| self.model.get_raw(k, now_us) != Some(v.as_slice()))
+            .map(|(k, _, _)| k)
+            .collect()
     }
 }
 
@@ -85,16 +93,22 @@ pub fn args(cmd: &Command) -> Vec<Value> {
             ttl_ms,
             head,
             tail,
+            floor,
             ..
         }) => {
             let mut record = head.clone();
             record.extend_from_slice(b"<fence>");
             record.extend_from_slice(tail);
-            vec![
+            let mut a = vec![
                 Value::from(fence_key.as_str()),
                 Value::from(*ttl_ms),
                 text(&record),
-            ]
+            ];
+            // No floor (0) is left out, as before floors existed.
+            if *floor > 0 {
+                a.push(Value::from(*floor));
+            }
+            a
         }
         Command::Script(Script::Renew {
             lease, value, ttl_ms, ..

@@ -3,14 +3,16 @@
 //! confirms. Named fault points in the handler path let the nemesis crash it at the exact moment.
 
 use crate::config::{BusyPolicy, OffsetCommit};
-use crate::db::{Apply, ApplyResult};
+use crate::db::{Apply, ApplyResult, DbMode, DbReply, DbRequest};
 use crate::faults;
 use crate::fields;
 use crate::kafka::{GroupError, KafkaReply, KafkaRequest, Record};
 use crate::redis_node::SimRedis;
-use crate::rpc::Client;
+use crate::rpc::{Client, RpcError};
 use crate::schedule::Trigger;
 use crate::world::Shared;
+use idempotency::fenced::FenceFloor;
+use idempotency::store::{BoxFuture, StoreError};
 use idempotency::{Consumer, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -159,6 +161,17 @@ pub async fn run(s: Arc<Shared>, name: String) {
         format!("{name}#{incarnation}"),
     )
     .expect("the run's config was validated");
+    // A database that checks tokens is the authority for their floor (see FenceFloor).
+    let consumer = if s.config.database == DbMode::Fenced {
+        consumer.with_fence_floor(Arc::new(DbFloor {
+            client: client.clone(),
+            addr: s.db_addr(),
+            timeout: Duration::from_millis(s.config.call_timeout_ms),
+            worker: name.clone(),
+        }))
+    } else {
+        consumer
+    };
     s.trace
         .record(&name, "start", fields! {"incarnation" => incarnation});
     let w = Worker {
@@ -169,6 +182,35 @@ pub async fn run(s: Arc<Shared>, name: String) {
         calls: std::cell::Cell::new(0),
     };
     w.consume().await
+}
+
+/// The fenced database as the floor of a worker's fencing tokens.
+struct DbFloor {
+    client: Arc<Client>,
+    addr: std::net::SocketAddr,
+    timeout: Duration,
+    worker: String,
+}
+
+impl FenceFloor for DbFloor {
+    fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let req = DbRequest::HighestFence {
+                key: key.to_owned(),
+                worker: self.worker.clone(),
+            };
+            match self
+                .client
+                .call::<DbRequest, DbReply>(self.addr, req, self.timeout)
+                .await
+            {
+                Ok(DbReply::HighestFence(h)) => Ok(h),
+                Ok(other) => Err(StoreError::Protocol(format!("fence floor: {other:?}"))),
+                Err(RpcError::Timeout) => Err(StoreError::Timeout),
+                Err(RpcError::Io(e)) => Err(StoreError::Unavailable(e)),
+            }
+        })
+    }
 }
 
 impl Worker {
@@ -544,11 +586,14 @@ impl Worker {
         };
         let committed = self
             .client
-            .call::<Apply, ApplyResult>(self.s.db_addr(), apply, self.timeout())
+            .call::<DbRequest, DbReply>(self.s.db_addr(), DbRequest::Apply(apply), self.timeout())
             .await;
         let result = match committed {
-            Ok(ApplyResult::Applied | ApplyResult::Duplicate) => Ok(()),
-            Ok(ApplyResult::StaleFence { highest }) => Err(format!("stale fence (highest {highest})")),
+            Ok(DbReply::Applied(ApplyResult::Applied | ApplyResult::Duplicate)) => Ok(()),
+            Ok(DbReply::Applied(ApplyResult::StaleFence { highest })) => {
+                Err(format!("stale fence (highest {highest})"))
+            }
+            Ok(DbReply::HighestFence(_)) => Err("database: unexpected reply".to_owned()),
             Err(e) => Err(format!("database: {e}")),
         };
         if let Err(e) = result {

@@ -123,8 +123,9 @@ fn show_cmd(cmd: &Command) -> String {
             ttl_ms,
             head,
             tail,
+            floor,
         }) => format!(
-            "ACQUIRE {key} {fence_key} ttl_ms={ttl_ms} head={} tail={}",
+            "ACQUIRE {key} {fence_key} ttl_ms={ttl_ms} floor={floor} head={} tail={}",
             show_bytes(head),
             show_bytes(tail)
         ),
@@ -411,6 +412,7 @@ impl Runner {
             ttl_ms,
             head,
             tail,
+            ..
         }) = &cmd
         {
             let counter_before = before.get_raw(fence_key, b).map(<[u8]>::to_vec);
@@ -1011,6 +1013,12 @@ impl Gen {
                     ttl_ms: self.ttl_ms(),
                     head,
                     tail,
+                    floor: match self.rng.gen_range(0..20) {
+                        0..=13 => 0,
+                        14..=15 => self.rng.gen_range(1..1000),
+                        16..=18 => 5_000_000_000_000_000 + self.rng.gen_range(0..1_000_000),
+                        _ => (1 << 60) + self.rng.gen_range(0..1000),
+                    },
                 })
             }
             70..=79 => {
@@ -1120,6 +1128,7 @@ fn fixed_sequences(k: &[String; 4]) -> Vec<(&'static str, Vec<Command>)> {
             ttl_ms,
             head: head.clone(),
             tail: tail.clone(),
+            floor: 0,
         })
     };
     let mine = record::join_fenced(&head, 77, &tail);

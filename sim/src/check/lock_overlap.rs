@@ -4,6 +4,14 @@
 //! `acquired`) until its `handler_end`, or until its worker crashes, or the end of the run. A
 //! paused worker still holds it: that is the GC-pause case. Reported with both workers and
 //! both intervals, at the second handler's start.
+//!
+//! An overlap that a Redis crash explains is a note, not a violation: when Redis crashed
+//! after the first holder's acquire and before the second's, and the crash lost that key's
+//! record (the crash's `lost_keys`: under `everysec` the writes since the last fsync, under
+//! `none` everything), the second acquire found the key free. No lock kept only in Redis
+//! survives losing its own record; what keeps the effect single then is the database (its
+//! unique key or its fencing check). With `always` persistence a crash loses nothing, and an
+//! overlap stays a violation.
 
 use super::{Input, Severity, Violation};
 use std::collections::BTreeMap;
@@ -11,6 +19,8 @@ use std::collections::BTreeMap;
 struct Held {
     worker: String,
     event_id: String,
+    /// When the acquire that gave this handler its lock returned.
+    acquired_us: u64,
     start_us: u64,
     end_us: u64,
     start_index: usize,
@@ -34,7 +44,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let trace = input.trace;
     let end_of_run = trace.last().map_or(0, |e| e.t_us);
     // Per worker: the key its current call acquired, and the handler it runs.
-    let mut acquired: BTreeMap<&str, String> = BTreeMap::new();
+    let mut acquired: BTreeMap<&str, (String, u64)> = BTreeMap::new();
+    // Redis crashes: when, and the keys each lost.
+    let mut crashes: Vec<(u64, Vec<&str>)> = Vec::new();
     let mut running = Running::new();
     let mut by_key = ByKey::new();
     let mut key_of: BTreeMap<String, String> = BTreeMap::new();
@@ -43,20 +55,21 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         match e.kind {
             "acquire" => {
                 if e.str("outcome") == Some("acquired") {
-                    acquired.insert(worker, e.str("key").unwrap_or("").to_owned());
+                    acquired.insert(worker, (e.str("key").unwrap_or("").to_owned(), e.t_us));
                 } else {
                     acquired.remove(worker);
                 }
             }
             "handler_start" => {
                 close(&mut running, &mut by_key, worker, &key_of, e.t_us);
-                if let Some(key) = acquired.remove(worker) {
+                if let Some((key, acquired_us)) = acquired.remove(worker) {
                     key_of.insert(worker.to_owned(), key);
                     running.insert(
                         worker.to_owned(),
                         Held {
                             worker: worker.to_owned(),
                             event_id: e.str("event_id").unwrap_or("").to_owned(),
+                            acquired_us,
                             start_us: e.t_us,
                             end_us: end_of_run,
                             start_index: i,
@@ -69,6 +82,11 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                 if let Some(node) = e.str("node") {
                     close(&mut running, &mut by_key, node, &key_of, e.t_us);
                 }
+                if e.str("node") == Some("redis") {
+                    let lost = e.fields.get("lost_keys").and_then(|v| v.as_array());
+                    let lost = lost.map_or(vec![], |l| l.iter().filter_map(|k| k.as_str()).collect());
+                    crashes.push((e.t_us, lost));
+                }
             }
             _ => {}
         }
@@ -78,24 +96,41 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         close(&mut running, &mut by_key, &w, &key_of, end_of_run);
     }
     let mut out = Vec::new();
-    for held in by_key.values_mut() {
+    for (key, held) in by_key.iter_mut() {
         held.sort_by_key(|h| (h.start_us, h.start_index));
         'key: for (i, a) in held.iter().enumerate() {
             for b in &held[i + 1..] {
                 if b.start_us < a.end_us && a.start_us < b.end_us {
+                    let mut detail = format!(
+                        "{} held it {}..{}ms while {} held it {}..{}ms",
+                        a.worker,
+                        a.start_us / 1000,
+                        a.end_us / 1000,
+                        b.worker,
+                        b.start_us / 1000,
+                        b.end_us / 1000
+                    );
+                    let lost_in = crashes.iter().find(|(t, lost)| {
+                        a.acquired_us <= *t && *t <= b.acquired_us && lost.contains(&key.as_str())
+                    });
+                    let severity = match lost_in {
+                        Some((t, _)) => {
+                            detail.push_str(&format!(
+                                ": Redis lost the lock's record in its crash at {}ms ({} persistence), \
+                                 so the second acquire found the key free; no lock kept in Redis \
+                                 alone survives that, only the database keeps the effect single",
+                                t / 1000,
+                                input.config.redis_persistence.name()
+                            ));
+                            Severity::Note
+                        }
+                        None => Severity::Correctness,
+                    };
                     out.push(Violation {
                         kind: "lock_overlap",
-                        severity: Severity::Correctness,
+                        severity,
                         event_id: a.event_id.clone(),
-                        detail: format!(
-                            "{} held it {}..{}ms while {} held it {}..{}ms",
-                            a.worker,
-                            a.start_us / 1000,
-                            a.end_us / 1000,
-                            b.worker,
-                            b.start_us / 1000,
-                            b.end_us / 1000
-                        ),
+                        detail,
                         first_event: Some(b.start_index),
                     });
                     break 'key;
@@ -104,4 +139,103 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Persistence, SimConfig};
+    use crate::db::{DbMode, DbModel};
+    use crate::fields;
+    use crate::redis_model::RedisModel;
+    use crate::trace::Event;
+    use serde_json::Value;
+
+    const KEY: &str = "p:s:t:abcdef12";
+
+    fn ev(t_ms: u64, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) -> Event {
+        Event {
+            t_us: t_ms * 1000,
+            node: node.into(),
+            kind,
+            fields,
+        }
+    }
+
+    /// worker-1 takes the lock at 1 s and holds it (paused) to 30 s; Redis crashes at 1.1 s
+    /// losing `lost`; worker-2 takes the lock at 10 s.
+    fn history(lost: &[&str]) -> Vec<Event> {
+        let acquired = || fields! {"event_id" => "e", "outcome" => "acquired", "key" => KEY};
+        let lost: Vec<Value> = lost.iter().map(|k| Value::from(*k)).collect();
+        vec![
+            ev(1000, "worker-1", "acquire", acquired()),
+            ev(1000, "worker-1", "handler_start", fields! {"event_id" => "e"}),
+            ev(
+                1100,
+                "nemesis",
+                "fault",
+                fields! {"fault" => "crash", "node" => "redis", "lost_keys" => lost},
+            ),
+            ev(10_000, "worker-2", "acquire", acquired()),
+            ev(10_000, "worker-2", "handler_start", fields! {"event_id" => "e"}),
+            ev(10_100, "worker-2", "handler_end", fields! {"event_id" => "e"}),
+            ev(30_000, "worker-1", "handler_end", fields! {"event_id" => "e"}),
+        ]
+    }
+
+    fn judge(trace: &[Event], persistence: Persistence) -> Vec<Violation> {
+        let db = DbModel::new(DbMode::Unique);
+        let redis = RedisModel::new();
+        let config = SimConfig {
+            redis_persistence: persistence,
+            ..SimConfig::default()
+        };
+        check(&Input {
+            trace,
+            db: &db,
+            redis: &redis,
+            redis_now_us: 0,
+            config: &config,
+            produced: &[],
+        })
+    }
+
+    #[test]
+    fn an_overlap_nothing_explains_is_a_violation() {
+        let v = judge(&history(&[]), Persistence::Always);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].kind, v[0].severity),
+            ("lock_overlap", Severity::Correctness)
+        );
+        assert_eq!(v[0].first_event, Some(4));
+        let other_key = judge(&history(&["p:s:t:other"]), Persistence::Everysec);
+        assert_eq!(
+            other_key[0].severity,
+            Severity::Correctness,
+            "the crash lost another key"
+        );
+    }
+
+    #[test]
+    fn an_overlap_after_a_redis_crash_lost_the_lock_is_a_note_naming_the_crash() {
+        let v = judge(&history(&[KEY]), Persistence::Everysec);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!((v[0].kind, v[0].severity), ("lock_overlap", Severity::Note));
+        assert!(
+            v[0].detail
+                .contains("Redis lost the lock's record in its crash at 1100ms (everysec persistence)"),
+            "{}",
+            v[0].detail
+        );
+        // A crash before the first acquire explains nothing about its lock.
+        let mut early = history(&[KEY]);
+        early[2].t_us = 500_000;
+        early.swap(0, 2);
+        early.swap(1, 2);
+        assert_eq!(
+            judge(&early, Persistence::Everysec)[0].severity,
+            Severity::Correctness
+        );
+    }
 }

@@ -6,7 +6,8 @@
 //! |---|---|---|
 //! | [`duplicate_effect`] | correctness | an event's effect applied more than once (fail-open duplicates inside a declared outage window are notes) |
 //! | [`lost_event`] | liveness | an event produced but never applied after the liveness phase |
-//! | [`lock_overlap`] | correctness | two handlers holding the lock of one key at the same virtual time |
+//! | [`lock_overlap`] | correctness / note | two handlers holding the lock of one key at the same virtual time (a note when a Redis crash lost the lock's record) |
+//! | [`fence_monotonic`] | correctness | `fence_regression`: a fencing token handed out not above one the (fenced) database had already accepted for the event |
 //! | [`ttl_lifecycle`] | correctness | a processing record not written with the processing TTL, or a completed one not with its event type's TTL |
 //! | [`stuck_lock`] | correctness | at quiescence, a processing record without expiry or with more TTL than the lock's |
 //! | [`double_invocation`] | correctness | one `process()` call that ran the handler more than once |
@@ -16,6 +17,7 @@
 pub mod confirm_effect;
 pub mod double_invocation;
 pub mod duplicate_effect;
+pub mod fence_monotonic;
 pub mod kafka;
 pub mod lock_overlap;
 pub mod lost_event;
@@ -93,6 +95,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let mut out = duplicate_effect::check(input);
     out.extend(lost_event::check(input.db, input.produced));
     out.extend(lock_overlap::check(input));
+    out.extend(fence_monotonic::check(input));
     out.extend(ttl_lifecycle::check(input));
     out.extend(stuck_lock::check(input));
     out.extend(double_invocation::check(input));

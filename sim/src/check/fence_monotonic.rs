@@ -1,0 +1,167 @@
+//! `fence_regression`: a fencing token handed out that is not above one the database had
+//! already accepted for the event.
+//!
+//! A fenced database rejects a commit whose token is below the highest it has accepted for the
+//! key, so such a token makes a legitimate holder's commit fail (and, if it equals an accepted
+//! one, lets two leases commit). "Already accepted" means applied (`effect_attempt` with
+//! `result=applied`) before the call that got the token began (its `deliver`): a commit that
+//! lands while an acquire is in flight cannot bound it, and the database rejecting the
+//! newcomer then is what fencing is for. Judged only when the database is `fenced`, the only
+//! mode in which tokens decide anything.
+
+use super::{Input, Severity, Violation};
+use crate::db::DbMode;
+use std::collections::BTreeMap;
+
+/// The violations in `input`.
+pub fn check(input: &Input<'_>) -> Vec<Violation> {
+    if input.config.database != DbMode::Fenced {
+        return Vec::new();
+    }
+    // Per event: the highest token applied so far, and the trace index that applied it.
+    let mut accepted: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    // Per worker: the highest token applied for the event its current call delivers, as of
+    // the delivery.
+    let mut known: BTreeMap<&str, Option<(u64, usize)>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, e) in input.trace.iter().enumerate() {
+        let id = e.str("event_id").unwrap_or("");
+        match e.kind {
+            "effect_attempt" if e.str("result") == Some("applied") => {
+                if let Some(f) = e.u64("fence") {
+                    let best = accepted.entry(id).or_insert((f, i));
+                    if f > best.0 {
+                        *best = (f, i);
+                    }
+                }
+            }
+            "deliver" => {
+                known.insert(e.node.as_str(), accepted.get(id).copied());
+            }
+            "acquire" if e.str("outcome") == Some("acquired") => {
+                let (Some(fence), Some(Some((highest, at)))) = (e.u64("fence"), known.get(e.node.as_str()))
+                else {
+                    continue;
+                };
+                if fence <= *highest {
+                    let worker = input.trace[*at].str("worker").unwrap_or("?");
+                    out.push(Violation {
+                        kind: "fence_regression",
+                        severity: Severity::Correctness,
+                        event_id: id.to_owned(),
+                        detail: format!(
+                            "{} was handed token {fence}, not above {highest} that the database \
+                             accepted from {worker} at {}ms",
+                            e.node,
+                            input.trace[*at].t_us / 1000
+                        ),
+                        first_event: Some(i),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use crate::db::DbModel;
+    use crate::fields;
+    use crate::redis_model::RedisModel;
+    use crate::trace::Event;
+    use serde_json::Value;
+
+    fn ev(t_ms: u64, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) -> Event {
+        Event {
+            t_us: t_ms * 1000,
+            node: node.into(),
+            kind,
+            fields,
+        }
+    }
+
+    /// worker-2 commits token 500 for `e`; later worker-3 is handed `token` for `e`.
+    fn history(token: u64) -> Vec<Event> {
+        vec![
+            ev(1, "worker-2", "deliver", fields! {"event_id" => "e"}),
+            ev(
+                2,
+                "worker-2",
+                "acquire",
+                fields! {"event_id" => "e", "outcome" => "acquired", "fence" => 500u64},
+            ),
+            ev(
+                3,
+                "db",
+                "effect_attempt",
+                fields! {"event_id" => "e", "worker" => "worker-2", "fence" => 500u64, "result" => "applied"},
+            ),
+            ev(10, "worker-3", "deliver", fields! {"event_id" => "e"}),
+            ev(
+                11,
+                "worker-3",
+                "acquire",
+                fields! {"event_id" => "e", "outcome" => "acquired", "fence" => token},
+            ),
+            ev(
+                12,
+                "db",
+                "effect_attempt",
+                fields! {"event_id" => "e", "worker" => "worker-3", "fence" => token, "result" => "stale_fence"},
+            ),
+        ]
+    }
+
+    fn judge(trace: &[Event], database: DbMode) -> Vec<Violation> {
+        let (db, redis) = (DbModel::new(database), RedisModel::new());
+        let config = SimConfig {
+            database,
+            ..SimConfig::default()
+        };
+        check(&Input {
+            trace,
+            db: &db,
+            redis: &redis,
+            redis_now_us: 0,
+            config: &config,
+            produced: &[],
+        })
+    }
+
+    #[test]
+    fn a_token_below_or_equal_to_an_accepted_one_is_a_regression() {
+        for token in [400, 500] {
+            let v = judge(&history(token), DbMode::Fenced);
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert_eq!(
+                (v[0].kind, v[0].severity),
+                ("fence_regression", Severity::Correctness)
+            );
+            assert_eq!(v[0].first_event, Some(4));
+            assert!(
+                v[0].detail.contains(&format!(
+                    "worker-3 was handed token {token}, not above 500 that the database accepted from worker-2 at 3ms"
+                )),
+                "{}",
+                v[0].detail
+            );
+        }
+    }
+
+    #[test]
+    fn a_higher_token_a_commit_during_the_acquire_and_an_unfenced_database_are_fine() {
+        assert!(judge(&history(501), DbMode::Fenced).is_empty());
+        assert!(
+            judge(&history(400), DbMode::Unique).is_empty(),
+            "tokens decide nothing there"
+        );
+        // worker-2's commit lands after worker-3's delivery began: it cannot bound the token.
+        let mut h = history(400);
+        h.swap(2, 3);
+        assert!(judge(&h, DbMode::Fenced).is_empty());
+    }
+}
