@@ -195,6 +195,7 @@ mod tests {
             db: &db,
             redis: &redis,
             redis_now_us: 0,
+            complete: true,
             config: &config,
             produced: &[],
         })
