@@ -879,14 +879,7 @@ impl Case {
     /// Whether v2 takes the header path: the last `event_id` and `event_type` headers are both
     /// present and non-empty (independent of UTF-8 validity, which is an error either way).
     fn header_path(&self) -> bool {
-        let last = |name: &str| {
-            self.headers
-                .iter()
-                .rev()
-                .find(|(n, _)| n == name)
-                .is_some_and(|(_, v)| !v.is_empty())
-        };
-        last("event_id") && last("event_type")
+        self.header_shape() == "both"
     }
 
     /// Which of the two identity headers the message carries (non-empty, last occurrence).

@@ -69,9 +69,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 mod tests {
     use super::*;
     use crate::config::SimConfig;
-    use crate::db::DbModel;
     use crate::fields;
-    use crate::redis_model::RedisModel;
     use crate::trace::Event;
     use serde_json::Value;
 
@@ -117,20 +115,11 @@ mod tests {
     }
 
     fn judge(trace: &[Event], database: DbMode) -> Vec<Violation> {
-        let (db, redis) = (DbModel::new(database), RedisModel::new());
         let config = SimConfig {
             database,
             ..SimConfig::default()
         };
-        check(&Input {
-            trace,
-            db: &db,
-            redis: &redis,
-            redis_now_us: 0,
-            complete: true,
-            config: &config,
-            produced: &[],
-        })
+        crate::check::judge_history(trace, &config, check)
     }
 
     #[test]

@@ -145,9 +145,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 mod tests {
     use super::*;
     use crate::config::{Persistence, SimConfig};
-    use crate::db::{DbMode, DbModel};
     use crate::fields;
-    use crate::redis_model::RedisModel;
     use crate::trace::Event;
     use serde_json::Value;
 
@@ -184,21 +182,11 @@ mod tests {
     }
 
     fn judge(trace: &[Event], persistence: Persistence) -> Vec<Violation> {
-        let db = DbModel::new(DbMode::Unique);
-        let redis = RedisModel::new();
         let config = SimConfig {
             redis_persistence: persistence,
             ..SimConfig::default()
         };
-        check(&Input {
-            trace,
-            db: &db,
-            redis: &redis,
-            redis_now_us: 0,
-            complete: true,
-            config: &config,
-            produced: &[],
-        })
+        crate::check::judge_history(trace, &config, check)
     }
 
     #[test]

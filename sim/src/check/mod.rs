@@ -107,6 +107,26 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     out
 }
 
+/// Runs `checker` on a hand-made history, for the checkers' own tests: a fresh database in
+/// the config's mode, an empty Redis, a complete run.
+#[cfg(test)]
+pub(crate) fn judge_history(
+    trace: &[Event],
+    config: &SimConfig,
+    checker: impl Fn(&Input<'_>) -> Vec<Violation>,
+) -> Vec<Violation> {
+    let (db, redis) = (DbModel::new(config.database), RedisModel::new());
+    checker(&Input {
+        trace,
+        db: &db,
+        redis: &redis,
+        redis_now_us: 0,
+        config,
+        produced: &[],
+        complete: true,
+    })
+}
+
 /// Whether a run's violations meet a scenario's expectation: for `pass`, no correctness or
 /// liveness violation; otherwise at least one of the expected kinds and no other kind.
 pub fn as_expected(expected: &[String], violations: &[Violation]) -> bool {

@@ -186,9 +186,7 @@ fn probes(input: &Input<'_>) -> Vec<Violation> {
 mod tests {
     use super::*;
     use crate::config::SimConfig;
-    use crate::db::{DbMode, DbModel};
     use crate::fields;
-    use crate::redis_model::RedisModel;
 
     const KEY: &str = "p:s:huleedu_essay_spellcheck_requested_v1:abcdef12";
 
@@ -216,21 +214,7 @@ mod tests {
     }
 
     fn judge(trace: &[Event]) -> Vec<Violation> {
-        let (db, redis, config) = (
-            DbModel::new(DbMode::Plain),
-            RedisModel::new(),
-            SimConfig::default(),
-        );
-        let input = Input {
-            trace,
-            db: &db,
-            redis: &redis,
-            redis_now_us: 0,
-            complete: true,
-            config: &config,
-            produced: &[],
-        };
-        check(&input)
+        crate::check::judge_history(trace, &SimConfig::default(), check)
     }
 
     #[test]
