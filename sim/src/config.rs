@@ -539,21 +539,7 @@ impl SimConfig {
                 ));
             }
         }
-        let known = [
-            "pass",
-            "duplicate_effect",
-            "lost_event",
-            "lock_overlap",
-            "ttl_lifecycle",
-            "stuck_lock",
-            "double_invocation",
-            "confirm_without_effect",
-            "effect_without_confirm",
-            "lost",
-            "nonmonotonic_commit",
-            "stale_commit_accepted",
-            "poll_skip",
-        ];
+        let known = crate::check::kinds::expectable();
         for k in match &self.expect {
             Expect::One(s) => vec![s.clone()],
             Expect::Any(v) => v.clone(),

@@ -85,3 +85,93 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use crate::fields;
+    use crate::trace::Event;
+
+    fn ev(
+        t_ms: u64,
+        node: &str,
+        kind: &'static str,
+        fields: std::collections::BTreeMap<&'static str, serde_json::Value>,
+    ) -> Event {
+        Event {
+            t_us: t_ms * 1000,
+            node: node.into(),
+            kind,
+            fields,
+        }
+    }
+
+    #[test]
+    fn a_confirm_before_any_effect_fires_and_one_after_it_does_not() {
+        let early = [
+            ev(
+                1,
+                "worker-1",
+                "acquire",
+                fields! {"event_id" => "e-1", "key" => "k1"},
+            ),
+            ev(
+                2,
+                "worker-1",
+                "confirm",
+                fields! {"event_id" => "e-1", "result" => "confirmed"},
+            ),
+            ev(
+                3,
+                "db",
+                "effect_applied",
+                fields! {"event_id" => "e-1", "worker" => "worker-1"},
+            ),
+        ];
+        let v: Vec<_> = crate::check::judge_history(&early, &SimConfig::default(), check)
+            .into_iter()
+            .filter(|v| v.severity == Severity::Correctness)
+            .collect();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!((v[0].kind, v[0].first_event), ("confirm_without_effect", Some(1)));
+        let in_order = [early[0].clone(), early[2].clone(), early[1].clone()];
+        let v = crate::check::judge_history(&in_order, &SimConfig::default(), check);
+        assert!(v.iter().all(|v| v.kind != "confirm_without_effect"), "{v:?}");
+    }
+
+    #[test]
+    fn an_effect_whose_record_is_not_completed_is_a_note_with_its_cause() {
+        let crashed = [
+            ev(
+                1,
+                "worker-1",
+                "acquire",
+                fields! {"event_id" => "e-1", "key" => "k1"},
+            ),
+            ev(
+                2,
+                "db",
+                "effect_applied",
+                fields! {"event_id" => "e-1", "worker" => "worker-1"},
+            ),
+            ev(
+                3,
+                "nemesis",
+                "fault",
+                fields! {"fault" => "crash", "node" => "worker-1"},
+            ),
+        ];
+        let v = crate::check::judge_history(&crashed, &SimConfig::default(), check);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(
+            (v[0].kind, v[0].severity),
+            ("effect_without_confirm", Severity::Note)
+        );
+        assert!(
+            v[0].detail.contains("worker-1 crashed after the effect"),
+            "{}",
+            v[0].detail
+        );
+    }
+}

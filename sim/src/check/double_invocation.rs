@@ -40,3 +40,46 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use crate::fields;
+    use crate::trace::Event;
+
+    fn ev(t_ms: u64, node: &str, kind: &'static str, call: u64) -> Event {
+        Event {
+            t_us: t_ms * 1000,
+            node: node.into(),
+            kind,
+            fields: if kind == "start" {
+                fields! {"incarnation" => call}
+            } else {
+                fields! {"event_id" => "e-1", "call" => call}
+            },
+        }
+    }
+
+    #[test]
+    fn one_call_starting_the_handler_twice_fires_and_a_restart_does_not() {
+        let twice = [
+            ev(0, "worker-1", "start", 1),
+            ev(1, "worker-1", "handler_start", 7),
+            ev(2, "worker-1", "handler_start", 7),
+        ];
+        let v = crate::check::judge_history(&twice, &SimConfig::default(), check);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!((v[0].kind, v[0].first_event), ("double_invocation", Some(2)));
+        assert_eq!(v[0].event_id, "e-1");
+        // The same call number in a new incarnation is another call; another worker's too.
+        let fine = [
+            ev(0, "worker-1", "start", 1),
+            ev(1, "worker-1", "handler_start", 7),
+            ev(2, "worker-2", "handler_start", 7),
+            ev(3, "worker-1", "start", 2),
+            ev(4, "worker-1", "handler_start", 7),
+        ];
+        assert!(crate::check::judge_history(&fine, &SimConfig::default(), check).is_empty());
+    }
+}

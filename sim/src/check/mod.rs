@@ -19,6 +19,7 @@ pub mod double_invocation;
 pub mod duplicate_effect;
 pub mod fence_monotonic;
 pub mod kafka;
+pub mod kinds;
 pub mod lock_overlap;
 pub mod lost_event;
 pub mod stuck_lock;
@@ -81,14 +82,16 @@ pub struct Input<'a> {
     /// Every event id the workload has.
     pub produced: &'a [String],
     /// False when a limit (steps, virtual time, the watchdog) stopped the run midway: the
-    /// history so far is still judged, but checks of the end state ([`END_STATE_KINDS`]) are
+    /// history so far is still judged, but checks of the end state ([`is_end_state`]) are
     /// not, since the run never reached its end.
     pub complete: bool,
 }
 
-/// Violation kinds that judge the state at the end of a run (something that must have
-/// happened by then, or a state that must not remain): meaningless for a run cut short.
-pub const END_STATE_KINDS: &[&str] = &["lost_event", "stuck_lock", "effect_without_confirm", "lost"];
+/// Whether `kind` judges the state at the end of a run (something that must have happened by
+/// then, or a state that must not remain): meaningless for a run cut short.
+pub fn is_end_state(kind: &str) -> bool {
+    kinds::find(kind).is_some_and(|k| k.end_state)
+}
 
 /// Runs every checker.
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
@@ -102,8 +105,12 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     out.extend(confirm_effect::check(input));
     out.extend(kafka::check(input.trace).0);
     if !input.complete {
-        out.retain(|v| !END_STATE_KINDS.contains(&v.kind));
+        out.retain(|v| !is_end_state(v.kind));
     }
+    debug_assert!(
+        out.iter().all(|v| kinds::find(v.kind).is_some()),
+        "a checker reported a kind missing from check::kinds::KINDS"
+    );
     out
 }
 
@@ -142,4 +149,60 @@ pub fn as_expected(expected: &[String], violations: &[Violation]) -> bool {
 /// pass).
 pub fn only_expected(expected: &[String], violations: &[Violation]) -> bool {
     violations.iter().all(|v| expected.iter().any(|e| e == v.kind))
+}
+
+#[cfg(test)]
+mod registry_tests {
+    use super::kinds::KINDS;
+
+    /// Every `kind: "..."` a checker file writes, and every limit the run reports, is in the
+    /// registry; every registry entry is written by its source and documented in the README.
+    #[test]
+    fn the_registry_lists_exactly_the_kinds_the_checkers_report() {
+        let sources: &[(&str, &str)] = &[
+            ("duplicate_effect.rs", include_str!("duplicate_effect.rs")),
+            ("lost_event.rs", include_str!("lost_event.rs")),
+            ("lock_overlap.rs", include_str!("lock_overlap.rs")),
+            ("fence_monotonic.rs", include_str!("fence_monotonic.rs")),
+            ("ttl_lifecycle.rs", include_str!("ttl_lifecycle.rs")),
+            ("stuck_lock.rs", include_str!("stuck_lock.rs")),
+            ("double_invocation.rs", include_str!("double_invocation.rs")),
+            ("confirm_effect.rs", include_str!("confirm_effect.rs")),
+            ("kafka.rs", include_str!("kafka.rs")),
+        ];
+        for (file, text) in sources {
+            // Only the checker's own code, not its tests' hand-made histories.
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for part in code.split("kind: \"").skip(1) {
+                let name = part.split('"').next().unwrap();
+                let k = super::kinds::find(name)
+                    .unwrap_or_else(|| panic!("{file} reports {name:?}, not in KINDS"));
+                assert_eq!(k.source, *file, "{name}");
+            }
+        }
+        let world = include_str!("../world.rs");
+        let readme = include_str!("../../../README.md");
+        for k in KINDS {
+            let text = sources
+                .iter()
+                .find(|(f, _)| *f == k.source)
+                .map_or(world, |(_, t)| t);
+            let spelled = if k.source == "world.rs" {
+                format!("limit_violation(\"{}\"", k.name)
+            } else {
+                format!("\"{}\"", k.name)
+            };
+            assert!(
+                text.contains(&spelled),
+                "{} is not reported by {}",
+                k.name,
+                k.source
+            );
+            assert!(
+                readme.contains(&format!("`{}`", k.name)),
+                "{} is not in the README",
+                k.name
+            );
+        }
+    }
 }

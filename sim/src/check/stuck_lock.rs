@@ -48,3 +48,83 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SimConfig;
+    use crate::db::{DbMode, DbModel};
+    use crate::redis_model::RedisModel;
+    use crate::trace::Event;
+    use idempotency::store::{Command, Expiry, SetCondition};
+
+    const NOW_US: i64 = 1_764_315_200_000_000;
+
+    fn judge(records: &[(&str, &[u8], Option<u64>)], trace: &[Event]) -> Vec<Violation> {
+        let mut redis = RedisModel::new();
+        for (key, value, ttl_ms) in records {
+            let set = Command::Set {
+                key: key.to_string(),
+                value: value.to_vec(),
+                condition: SetCondition::Always,
+                expiry: ttl_ms.map(Expiry::Px),
+            };
+            redis.exec(&set, NOW_US).unwrap();
+        }
+        let (db, config) = (DbModel::new(DbMode::Unique), SimConfig::default());
+        check(&Input {
+            trace,
+            db: &db,
+            redis: &redis,
+            redis_now_us: NOW_US,
+            config: &config,
+            produced: &[],
+            complete: true,
+        })
+    }
+
+    #[test]
+    fn a_processing_record_without_expiry_or_beyond_the_lock_ttl_fires() {
+        let processing: &[u8] = br#"{"status": "processing", "started_at": 1.0}"#;
+        let completed: &[u8] = br#"{"status": "completed"}"#;
+        let v = judge(
+            &[
+                ("p:s:t:aaaaaaaa", processing, None),
+                ("p:s:t:bbbbbbbb", processing, Some(400_000)),
+                ("p:s:t:cccccccc", processing, Some(300_000)),
+                ("p:s:t:dddddddd", completed, None),
+            ],
+            &[],
+        );
+        let got: Vec<(&str, Severity, &str)> = v
+            .iter()
+            .map(|v| (v.kind, v.severity, v.event_id.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("stuck_lock", Severity::Correctness, "aaaaaaaa"),
+                ("stuck_lock", Severity::Correctness, "bbbbbbbb")
+            ]
+        );
+        assert!(
+            v[0].detail.contains("has no expiry") && v[1].detail.contains("beyond the lock's"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_ttl_after_the_redis_clock_moved_back_is_a_note() {
+        let moved = [Event {
+            t_us: 0,
+            node: "nemesis".into(),
+            kind: "heal",
+            fields: crate::fields! {"heal" => "clock", "node" => "redis"},
+        }];
+        let processing: &[u8] = br#"{"status": "processing"}"#;
+        let v = judge(&[("p:s:t:bbbbbbbb", processing, Some(400_000))], &moved);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].severity, Severity::Note, "{v:?}");
+        assert!(v[0].detail.contains("clock was moved back"));
+    }
+}
