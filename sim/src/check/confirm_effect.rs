@@ -91,21 +91,8 @@ mod tests {
     use super::*;
     use crate::config::SimConfig;
     use crate::fields;
-    use crate::trace::Event;
 
-    fn ev(
-        t_ms: u64,
-        node: &str,
-        kind: &'static str,
-        fields: std::collections::BTreeMap<&'static str, serde_json::Value>,
-    ) -> Event {
-        Event {
-            t_us: t_ms * 1000,
-            node: node.into(),
-            kind,
-            fields,
-        }
-    }
+    use crate::check::test_event as ev;
 
     #[test]
     fn a_confirm_before_any_effect_fires_and_one_after_it_does_not() {

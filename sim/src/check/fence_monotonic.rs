@@ -71,16 +71,8 @@ mod tests {
     use crate::config::SimConfig;
     use crate::fields;
     use crate::trace::Event;
-    use serde_json::Value;
 
-    fn ev(t_ms: u64, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) -> Event {
-        Event {
-            t_us: t_ms * 1000,
-            node: node.into(),
-            kind,
-            fields,
-        }
-    }
+    use crate::check::test_event as ev;
 
     /// worker-2 commits token 500 for `e`; later worker-3 is handed `token` for `e`.
     fn history(token: u64) -> Vec<Event> {

@@ -151,14 +151,7 @@ mod tests {
 
     const KEY: &str = "p:s:t:abcdef12";
 
-    fn ev(t_ms: u64, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) -> Event {
-        Event {
-            t_us: t_ms * 1000,
-            node: node.into(),
-            kind,
-            fields,
-        }
-    }
+    use crate::check::test_event as ev;
 
     /// worker-1 takes the lock at 1 s and holds it (paused) to 30 s; Redis crashes at 1.1 s
     /// losing `lost`; worker-2 takes the lock at 10 s.

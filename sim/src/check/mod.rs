@@ -114,6 +114,22 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     out
 }
 
+/// One event of a hand-made history, at `t_ms` virtual milliseconds (for the checkers' tests).
+#[cfg(test)]
+pub(crate) fn test_event(
+    t_ms: u64,
+    node: &str,
+    kind: &'static str,
+    fields: std::collections::BTreeMap<&'static str, serde_json::Value>,
+) -> Event {
+    Event {
+        t_us: t_ms * 1000,
+        node: node.into(),
+        kind,
+        fields,
+    }
+}
+
 /// Runs `checker` on a hand-made history, for the checkers' own tests: a fresh database in
 /// the config's mode, an empty Redis, a complete run.
 #[cfg(test)]
