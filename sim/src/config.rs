@@ -539,7 +539,7 @@ impl SimConfig {
                 ));
             }
         }
-        let known = crate::check::kinds::expectable();
+        let known = crate::kinds::expectable();
         for k in match &self.expect {
             Expect::One(s) => vec![s.clone()],
             Expect::Any(v) => v.clone(),

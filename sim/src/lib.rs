@@ -24,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod faults;
 pub mod kafka;
+pub mod kinds;
 pub mod nemesis;
 pub mod producer;
 pub mod redis_model;

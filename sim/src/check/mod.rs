@@ -19,7 +19,6 @@ pub mod double_invocation;
 pub mod duplicate_effect;
 pub mod fence_monotonic;
 pub mod kafka;
-pub mod kinds;
 pub mod lock_overlap;
 pub mod lost_event;
 pub mod stuck_lock;
@@ -90,7 +89,7 @@ pub struct Input<'a> {
 /// Whether `kind` judges the state at the end of a run (something that must have happened by
 /// then, or a state that must not remain): meaningless for a run cut short.
 pub fn is_end_state(kind: &str) -> bool {
-    kinds::find(kind).is_some_and(|k| k.end_state)
+    crate::kinds::find(kind).is_some_and(|k| k.end_state)
 }
 
 /// Runs every checker.
@@ -108,8 +107,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         out.retain(|v| !is_end_state(v.kind));
     }
     debug_assert!(
-        out.iter().all(|v| kinds::find(v.kind).is_some()),
-        "a checker reported a kind missing from check::kinds::KINDS"
+        out.iter().all(|v| crate::kinds::find(v.kind).is_some()),
+        "a checker reported a kind missing from kinds::KINDS"
     );
     out
 }
@@ -169,7 +168,7 @@ pub fn only_expected(expected: &[String], violations: &[Violation]) -> bool {
 
 #[cfg(test)]
 mod registry_tests {
-    use super::kinds::KINDS;
+    use crate::kinds::KINDS;
 
     /// Every `kind: "..."` a checker file writes, and every limit the run reports, is in the
     /// registry; every registry entry is written by its source and documented in the README.
@@ -191,7 +190,7 @@ mod registry_tests {
             let code = text.split("#[cfg(test)]").next().unwrap();
             for part in code.split("kind: \"").skip(1) {
                 let name = part.split('"').next().unwrap();
-                let k = super::kinds::find(name)
+                let k = crate::kinds::find(name)
                     .unwrap_or_else(|| panic!("{file} reports {name:?}, not in KINDS"));
                 assert_eq!(k.source, *file, "{name}");
             }

@@ -1,14 +1,15 @@
 //! The one list of what a run can report: every violation kind, its severity and whether it
 //! judges the end state. Scenario `expect` validation, the limit-stopped filter and the docs
-//! check derive from it; a test holds every checker's emitted kinds to it. It imports nothing,
-//! so the config can read it without reaching into the checkers.
+//! check derive from it; a test in `check/` holds every checker's emitted kinds to it. It
+//! imports nothing and stands below both the config and the checkers, so the config can
+//! validate `expect` without importing the checkers (which import the config).
 
 /// One kind of violation (or note) a run can report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kind {
     /// Its name, as traces, summaries and `expect` spell it.
     pub name: &'static str,
-    /// The checker file (under `check/`) or part of the run that reports it.
+    /// The checker file (under `check/`), or `world.rs` for the run's own limits.
     pub source: &'static str,
     /// Whether it judges the state at the end of a run (left out when a limit cut it short).
     pub end_state: bool,
