@@ -20,8 +20,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 const SEED: u64 = 0x76_32_6B_65_79_73; // "v2keys"
 const KEY_CASES: usize = 3000;
@@ -45,41 +43,6 @@ fn seed_and_scale() -> (u64, usize) {
 // ---------------------------------------------------------------------------------------------
 // Running python3
 
-/// Runs `python3 args...` with `input` on stdin and returns its stdout, or `None` (after
-/// printing the SKIPPED line) when python3 cannot be started and `CI` is not `true`.
-fn run_python(args: &[&str], input: Vec<u8>, what: &str) -> Option<Vec<u8>> {
-    let spawned = Command::new("python3")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("python3 cannot be run ({e}) and CI=true: the {what} test must run in CI");
-            }
-            println!("SKIPPED: python3 not found; the {what} test did not run");
-            return None;
-        }
-    };
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child.wait_with_output().expect("wait for python3");
-    writer
-        .join()
-        .expect("stdin writer thread")
-        .expect("write cases to python3");
-    assert!(
-        out.status.success(),
-        "python3 failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(out.stdout)
-}
-
 fn python_lines(stdout: &[u8]) -> Vec<Vec<u8>> {
     let mut lines: Vec<Vec<u8>> = stdout.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
     if lines.last().is_some_and(Vec::is_empty) {
@@ -88,7 +51,7 @@ fn python_lines(stdout: &[u8]) -> Vec<Vec<u8>> {
     lines
 }
 
-use branches::base64;
+use branches::{base64, run_python};
 
 /// Bytes as a Rust string literal (escaped), or as an escaped byte string if not UTF-8.
 fn show_bytes(bytes: &[u8]) -> String {

@@ -6,41 +6,20 @@
 
 mod branches;
 
-use branches::base64;
+use branches::{base64, run_python};
 use idempotency::key::{derive_key, EventKey, KeyPath};
 use idempotency::message::Message;
 use idempotency::pyjson::{self, PyValue};
 use idempotency::record::{self, parse_record, Owner, RecordState};
 use rand::{Rng, SeedableRng};
-use std::io::Write;
-use std::process::{Command, Stdio};
 
+/// Runs `scripts/v2_records.py` on `cases` (one JSON line each): its output lines.
 fn python(cases: &[String]) -> Option<Vec<String>> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/v2_records.py");
-    let child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "python3 is needed under CI: {e}"
-            );
-            println!("SKIPPED: python3 not found; the v2 record differential test did not run");
-            return None;
-        }
-    };
-    let mut stdin = child.stdin.take().unwrap();
     let input = cases.join("\n") + "\n";
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    assert!(out.status.success(), "v2_records.py failed");
+    let out = run_python(&[script], input.into_bytes(), "v2 record differential")?;
     Some(
-        String::from_utf8(out.stdout)
+        String::from_utf8(out)
             .unwrap()
             .lines()
             .map(str::to_owned)

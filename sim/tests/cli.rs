@@ -1,6 +1,10 @@
 //! The command line as users meet it: the summary, exit codes, bad input, the `key` command,
 //! and a panic inside a node reported as a crash.
 
+// The v2 differential tests' helpers (base64, running the Python models), shared by path.
+#[path = "../../idempotency/tests/branches/mod.rs"]
+mod branches;
+
 use sha2::Digest;
 use sim::config::SimConfig;
 use sim::world::{self, Verdict};
@@ -133,13 +137,13 @@ fn key_agrees_with_the_v2_rules_on_partial_headers() {
             .iter()
             .map(|h| {
                 let (n, v) = h.split_once('=').unwrap();
-                format!("[\"{n}\", \"{}\"]", b64(v.as_bytes()))
+                format!("[\"{n}\", \"{}\"]", branches::base64(v.as_bytes()))
             })
             .collect();
         input.push_str(&format!(
             "{{\"prefix\": \"huleedu:idempotency:v2\", \"service\": \"svc\", \"headers\": [{}], \"value_b64\": \"{}\"}}\n",
             headers.join(", "),
-            b64(value)
+            branches::base64(value)
         ));
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/v2_keys.py");
@@ -198,48 +202,16 @@ fn key_agrees_with_the_v2_rules_on_partial_headers() {
     );
 }
 
-fn b64(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                A[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
-/// Runs a model script on `input`; `None` (SKIPPED) without python3 unless `CI=true`.
+/// Runs a model script on `input`: its output lines (`None`, SKIPPED, without python3 unless
+/// `CI=true`).
 fn python_lines(script: &str, input: &str) -> Option<Vec<String>> {
-    let child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "python3 is needed under CI: {e}"
-            );
-            println!("SKIPPED: python3 not found; sim key was not checked against the v2 model");
-            return None;
-        }
-    };
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    let out = branches::run_python(
+        &[script],
+        input.as_bytes().to_vec(),
+        "sim key against the v2 model",
+    )?;
     Some(
-        String::from_utf8(out.stdout)
+        String::from_utf8(out)
             .unwrap()
             .lines()
             .map(str::to_owned)

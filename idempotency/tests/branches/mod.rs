@@ -1,7 +1,13 @@
-//! Messages that walk every branch of v2's identification rules, shared by the key and record
+//! Shared by the v2 differential tests (and, by path, `sim/tests/cli.rs`): messages that walk
+//! every branch of v2's identification rules, shared by the key and record
 //! differential tests: each combination of the four read headers (absent, empty, or set; the
 //! header id equal to the body's or not) with each shape of body (ids equal to, different from,
 //! missing against the header id; present, empty and null fields; bodies that are not objects).
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 /// One message: its headers in wire order and its value.
 pub type Headers = Vec<(String, Vec<u8>)>;
@@ -120,4 +126,39 @@ pub fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Runs `python3 args...` with `input` on stdin and returns its stdout, or `None` (after
+/// printing the SKIPPED line) when python3 cannot be started and `CI` is not `true`.
+pub fn run_python(args: &[&str], input: Vec<u8>, what: &str) -> Option<Vec<u8>> {
+    let spawned = Command::new("python3")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            if std::env::var("CI").as_deref() == Ok("true") {
+                panic!("python3 cannot be run ({e}) and CI=true: the {what} test must run in CI");
+            }
+            println!("SKIPPED: python3 not found; the {what} test did not run");
+            return None;
+        }
+    };
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().expect("wait for python3");
+    writer
+        .join()
+        .expect("stdin writer thread")
+        .expect("write cases to python3");
+    assert!(
+        out.status.success(),
+        "python3 failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(out.stdout)
 }
