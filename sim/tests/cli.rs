@@ -6,8 +6,8 @@
 mod branches;
 
 use sha2::Digest;
-use sim::config::SimConfig;
-use sim::world::{self, Verdict};
+use sim::run::{self, Verdict};
+use sim::scenario::config::SimConfig;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -252,7 +252,7 @@ fn a_panic_inside_a_node_is_a_crash_verdict_with_the_seed() {
         panic_at_ms: 1_500,
         ..SimConfig::default()
     };
-    let r = world::run(9, &config);
+    let r = run::run(9, &config);
     match &r.verdict {
         Verdict::Crash(msg) => assert!(msg.contains("self-test panic"), "{msg}"),
         other => panic!("expected a crash, got {other:?}"),
@@ -271,20 +271,20 @@ fn a_run_that_cannot_finish_is_a_liveness_verdict() {
         steps_max: 2_000,
         ..SimConfig::default()
     };
-    let r = world::run(1, &tiny);
+    let r = run::run(1, &tiny);
     assert_eq!(r.verdict.exit_code(), 4, "{:?}", r.verdict);
     assert_eq!(r.verdict.violations()[0].kind, "step_limit");
 
     // Workers that never get Redis (fail_closed, every command fails) cannot converge.
     let mut stuck = SimConfig {
         liveness_s_max: 60,
-        on_redis_failure: sim::config::FailurePolicyKind::FailClosed,
+        on_redis_failure: sim::scenario::config::FailurePolicyKind::FailClosed,
         ..SimConfig::default()
     };
     stuck.faults.random = false;
     stuck.redis_timeout_ms = 1;
     stuck.latency_ms_min = 5;
-    let r = world::run(1, &stuck);
+    let r = run::run(1, &stuck);
     assert_eq!(r.verdict.exit_code(), 4, "{:?}", r.verdict);
     assert!(r
         .verdict

@@ -2,7 +2,7 @@
 //! file, the field and the range, never a run that hangs, overflows or fails as if it had
 //! found something. Each case below once did one of those.
 
-use sim::config::{SimConfig, RANGES};
+use sim::scenario::config::{SimConfig, RANGES};
 use sim::scenario::{self, EMBEDDED};
 use std::process::Command;
 
@@ -149,21 +149,21 @@ fn each_range_admits_its_own_bounds_and_nothing_past_them() {
     use serde_json::json;
     for (name, range) in RANGES {
         match range {
-            sim::config::Range::Int(lo, hi) | sim::config::Range::ZeroOr(lo, hi) => {
+            sim::scenario::config::Range::Int(lo, hi) | sim::scenario::config::Range::ZeroOr(lo, hi) => {
                 assert!(range.contains(&json!(lo)) && range.contains(&json!(hi)), "{name}");
                 assert!(!range.contains(&json!(hi + 1)), "{name}");
                 assert!(!range.contains(&json!(u64::MAX)), "{name}");
-                if let sim::config::Range::Int(..) = range {
+                if let sim::scenario::config::Range::Int(..) = range {
                     assert!(!range.contains(&json!(lo - 1)), "{name}");
                 }
                 // The µs arithmetic of every bound stays inside i64.
                 assert!(hi.checked_mul(1_000_000).is_some(), "{name}");
             }
-            sim::config::Range::Real(lo, hi) => {
+            sim::scenario::config::Range::Real(lo, hi) => {
                 assert!(range.contains(&json!(lo)) && range.contains(&json!(hi)), "{name}");
                 assert!(!range.contains(&json!(hi + 0.5)), "{name}");
             }
-            sim::config::Range::AnyU64 => assert!(range.contains(&json!(u64::MAX))),
+            sim::scenario::config::Range::AnyU64 => assert!(range.contains(&json!(u64::MAX))),
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use serde::Deserialize;
 use sim::check::as_expected;
-use sim::config::Expect;
+use sim::run::{self, Verdict};
 use sim::scenario;
-use sim::world::{self, Verdict};
+use sim::scenario::config::Expect;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +30,7 @@ fn every_seed_in_the_corpus_gives_its_recorded_verdict() {
     for e in &corpus.seed {
         assert!(!e.found.is_empty(), "every entry says what it found");
         let config = scenario::load(&e.scenario).unwrap_or_else(|err| panic!("{err}"));
-        let r = world::run(e.seed, &config);
+        let r = run::run(e.seed, &config);
         let expected = e.expect.kinds();
         assert!(
             !matches!(r.verdict, Verdict::Crash(_)) && as_expected(&expected, r.verdict.violations()),

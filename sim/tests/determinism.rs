@@ -1,8 +1,8 @@
 //! The product is determinism: the same seed and build give the same trace, byte for byte —
 //! in one process, in two processes, and across many seeds; different seeds differ.
 
-use sim::config::SimConfig;
-use sim::world;
+use sim::run;
+use sim::scenario::config::SimConfig;
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -17,7 +17,7 @@ fn fingerprints(seeds: std::ops::Range<u64>, config: &SimConfig) -> Vec<(u64, St
                     .iter()
                     .map(|&seed| {
                         s.spawn(move || {
-                            let r = world::run(seed, config);
+                            let r = run::run(seed, config);
                             (seed, r.fingerprint(), r.verdict.name().to_owned())
                         })
                     })

@@ -2,9 +2,9 @@
 //! database double-applies effects (and the printed command shows it again), and the fenced
 //! protocol with a unique database never does.
 
-use sim::config::{ProtocolKind, SimConfig};
-use sim::db::DbMode;
-use sim::world::{self, Verdict};
+use sim::model::db::DbMode;
+use sim::run::{self, Verdict};
+use sim::scenario::config::{ProtocolKind, SimConfig};
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -26,7 +26,7 @@ fn every_fault_kind_is_injected_within_a_thousand_seeds() {
     let mut seen = BTreeSet::new();
     let mut seeds = 0;
     for seed in 0..1000 {
-        let r = world::run(seed, &config);
+        let r = run::run(seed, &config);
         seen.extend(r.faults.keys().cloned());
         // Faults show in the trace as what the nemesis did, and the nodes' reactions.
         assert!(
@@ -53,7 +53,7 @@ fn v2_on_a_plain_database_applies_an_effect_twice_and_the_reproduce_command_show
         ..SimConfig::default()
     };
     let (seed, result) = (0..1000)
-        .map(|seed| (seed, world::run(seed, &config)))
+        .map(|seed| (seed, run::run(seed, &config)))
         .find(|(_, r)| matches!(r.verdict, Verdict::Correctness(_)))
         .expect("some seed in 0..1000 shows a duplicate effect under v2 + plain");
     let v = &result.verdict.violations()[0];
@@ -95,7 +95,7 @@ fn v2_on_a_plain_database_applies_an_effect_twice_and_the_reproduce_command_show
 fn fenced_with_a_unique_database_never_applies_an_effect_twice() {
     let config = SimConfig::default();
     for seed in 1000..1300 {
-        let r = world::run(seed, &config);
+        let r = run::run(seed, &config);
         assert_eq!(
             r.verdict,
             Verdict::Pass,

@@ -4,15 +4,15 @@
 //! database has accepted, across Redis losing its counter while its clock is behind (seed 425).
 
 use sim::check::Severity;
-use sim::db::DbMode;
+use sim::model::db::DbMode;
+use sim::run::{self, Verdict};
 use sim::scenario;
-use sim::world::{self, Verdict};
 
 #[test]
 fn default_seeds_8974_and_9221_overlap_only_because_a_redis_crash_lost_the_lock() {
     let config = scenario::load("default").expect("default scenario");
     for seed in [8974, 9221] {
-        let r = world::run(seed, &config);
+        let r = run::run(seed, &config);
         assert!(matches!(r.verdict, Verdict::Pass), "seed {seed}: {:?}", r.verdict);
         let overlap: Vec<_> = r.notes.iter().filter(|n| n.kind == "lock_overlap").collect();
         assert_eq!(overlap.len(), 1, "seed {seed}: {:?}", r.notes);
@@ -32,7 +32,7 @@ fn default_seeds_8974_and_9221_overlap_only_because_a_redis_crash_lost_the_lock(
 fn seed_425_on_a_fenced_database_hands_out_no_token_below_an_accepted_one() {
     let mut config = scenario::load("default").expect("default scenario");
     config.database = DbMode::Fenced;
-    let r = world::run(425, &config);
+    let r = run::run(425, &config);
     let regressions: Vec<_> = r
         .verdict
         .violations()

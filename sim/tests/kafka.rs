@@ -4,8 +4,8 @@
 //! duplicate records.
 
 use sim::check::kafka::KafkaStats;
-use sim::config::SimConfig;
-use sim::world;
+use sim::run;
+use sim::scenario::config::SimConfig;
 
 const KAFKA_CHECKS: [&str; 4] = [
     "lost",
@@ -21,7 +21,7 @@ fn sweep(config: &SimConfig, seeds: std::ops::Range<u64>) -> KafkaStats {
         let results: Vec<_> = std::thread::scope(|scope| {
             let hs: Vec<_> = pair
                 .iter()
-                .map(|&seed| scope.spawn(move || (seed, world::run(seed, config))))
+                .map(|&seed| scope.spawn(move || (seed, run::run(seed, config))))
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
@@ -79,7 +79,7 @@ fn the_idempotent_producer_appends_no_duplicate_records() {
 
 #[test]
 fn deliveries_and_commits_carry_the_member_and_generation() {
-    let r = world::run(3, &SimConfig::default());
+    let r = run::run(3, &SimConfig::default());
     let delivers: Vec<_> = r.events.iter().filter(|e| e.kind == "deliver").collect();
     assert!(!delivers.is_empty());
     for e in delivers {

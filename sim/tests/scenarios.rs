@@ -4,8 +4,8 @@
 //! an error with file, line and field, and exit code 2.
 
 use sim::check::{as_expected, only_expected};
+use sim::run::{self, Verdict};
 use sim::scenario::{self, EMBEDDED};
-use sim::world::{self, Verdict};
 use std::io::Write;
 use std::process::Command;
 
@@ -16,7 +16,7 @@ fn every_scenario_meets_its_expectation_on_its_pinned_seed_and_a_sweep() {
     for (name, _) in EMBEDDED {
         let config = scenario::load(name).unwrap();
         let expected = config.expect.kinds();
-        let pinned = world::run(config.seed, &config);
+        let pinned = run::run(config.seed, &config);
         assert!(
             !matches!(pinned.verdict, Verdict::Crash(_))
                 && as_expected(&expected, pinned.verdict.violations()),
@@ -33,7 +33,7 @@ fn every_scenario_meets_its_expectation_on_its_pinned_seed_and_a_sweep() {
                     .map(|&seed| {
                         scope.spawn({
                             let config = &config;
-                            move || (seed, world::run(seed, config))
+                            move || (seed, run::run(seed, config))
                         })
                     })
                     .collect();

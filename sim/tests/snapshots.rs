@@ -16,9 +16,9 @@
 //! Under `CI=true` a missing or different snapshot fails the test.
 
 use sim::report;
+use sim::run::{self, RunResult, Verdict};
 use sim::scenario::{self, EMBEDDED};
 use sim::trace;
-use sim::world::{self, RunResult, Verdict};
 
 /// The largest snapshot kept whole, in bytes.
 const SNAPSHOT_BYTES_MAX: usize = 400_000;
@@ -38,7 +38,7 @@ const FOCUS_SCENARIO: &str = "default";
 /// Runs `name` on its pinned seed.
 fn run(name: &str) -> (u64, RunResult) {
     let config = scenario::load(name).unwrap_or_else(|e| panic!("{e}"));
-    (config.seed, world::run(config.seed, &config))
+    (config.seed, run::run(config.seed, &config))
 }
 
 /// The header: what the run was and how it ended, one fact a line.

@@ -1,9 +1,9 @@
 //! Verdicts that tell the truth: a run cut short by a limit still judges what happened, and
 //! correctness outranks liveness in the exit code.
 
-use sim::config::{ProtocolKind, SimConfig};
-use sim::db::DbMode;
-use sim::world::{self, Verdict};
+use sim::model::db::DbMode;
+use sim::run::{self, Verdict};
+use sim::scenario::config::{ProtocolKind, SimConfig};
 
 fn kinds(v: &Verdict) -> Vec<&'static str> {
     v.violations().iter().map(|v| v.kind).collect()
@@ -19,7 +19,7 @@ fn a_step_limit_still_judges_the_history_so_far() {
         steps_max: 4000,
         ..SimConfig::default()
     };
-    let r = world::run(7, &config);
+    let r = run::run(7, &config);
     assert!(r.duplicates > 0, "seed 7 double-applies before the limit: {r:?}");
     let k = kinds(&r.verdict);
     assert_eq!(k.first(), Some(&"step_limit"), "{k:?}");
@@ -49,7 +49,7 @@ fn a_watchdog_verdict_keeps_and_judges_the_trace_so_far() {
         watchdog_s: 1,
         ..SimConfig::default()
     };
-    let r = world::run(7, &config);
+    let r = run::run(7, &config);
     let k = kinds(&r.verdict);
     assert_eq!(k.first(), Some(&"watchdog"), "{k:?}");
     assert!(

@@ -89,8 +89,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SimConfig;
     use crate::fields;
+    use crate::scenario::config::SimConfig;
 
     use crate::check::test_event as ev;
 

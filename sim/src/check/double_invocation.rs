@@ -44,8 +44,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SimConfig;
     use crate::fields;
+    use crate::scenario::config::SimConfig;
     use crate::trace::Event;
 
     fn ev(t_ms: u64, node: &str, kind: &'static str, call: u64) -> Event {

@@ -10,7 +10,7 @@
 //! mode in which tokens decide anything.
 
 use super::{Input, Severity, Violation};
-use crate::db::DbMode;
+use crate::model::db::DbMode;
 use std::collections::BTreeMap;
 
 /// The violations in `input`.
@@ -68,8 +68,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SimConfig;
     use crate::fields;
+    use crate::scenario::config::SimConfig;
     use crate::trace::Event;
 
     use crate::check::test_event as ev;

@@ -144,8 +144,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Persistence, SimConfig};
     use crate::fields;
+    use crate::scenario::config::{Persistence, SimConfig};
     use crate::trace::Event;
     use serde_json::Value;
 

@@ -2,7 +2,7 @@
 //! the liveness phase.
 
 use super::{Severity, Violation};
-use crate::db::DbModel;
+use crate::model::db::DbModel;
 
 /// An event produced but never applied.
 pub fn check(db: &DbModel, produced: &[String]) -> Vec<Violation> {

@@ -21,12 +21,13 @@ pub mod fence_monotonic;
 pub mod kafka;
 pub mod lock_overlap;
 pub mod lost_event;
+pub mod registry;
 pub mod stuck_lock;
 pub mod ttl_lifecycle;
 
-use crate::config::SimConfig;
-use crate::db::DbModel;
-use crate::redis_model::RedisModel;
+use crate::model::db::DbModel;
+use crate::model::redis::RedisModel;
+use crate::scenario::config::SimConfig;
 use crate::trace::Event;
 use std::fmt;
 
@@ -89,7 +90,7 @@ pub struct Input<'a> {
 /// Whether `kind` judges the state at the end of a run (something that must have happened by
 /// then, or a state that must not remain): meaningless for a run cut short.
 pub fn is_end_state(kind: &str) -> bool {
-    crate::kinds::find(kind).is_some_and(|k| k.end_state)
+    crate::check::registry::find(kind).is_some_and(|k| k.end_state)
 }
 
 /// Runs every checker.
@@ -107,7 +108,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         out.retain(|v| !is_end_state(v.kind));
     }
     debug_assert!(
-        out.iter().all(|v| crate::kinds::find(v.kind).is_some()),
+        out.iter().all(|v| crate::check::registry::find(v.kind).is_some()),
         "a checker reported a kind missing from kinds::KINDS"
     );
     out
@@ -168,7 +169,7 @@ pub fn only_expected(expected: &[String], violations: &[Violation]) -> bool {
 
 #[cfg(test)]
 mod registry_tests {
-    use crate::kinds::KINDS;
+    use crate::check::registry::KINDS;
 
     /// Every `kind: "..."` a checker file writes, and every limit the run reports, is in the
     /// registry; every registry entry is written by its source and documented in the README.
@@ -190,19 +191,19 @@ mod registry_tests {
             let code = text.split("#[cfg(test)]").next().unwrap();
             for part in code.split("kind: \"").skip(1) {
                 let name = part.split('"').next().unwrap();
-                let k = crate::kinds::find(name)
+                let k = crate::check::registry::find(name)
                     .unwrap_or_else(|| panic!("{file} reports {name:?}, not in KINDS"));
                 assert_eq!(k.source, *file, "{name}");
             }
         }
-        let world = include_str!("../world.rs");
+        let world = include_str!("../run/mod.rs");
         let readme = include_str!("../../../README.md");
         for k in KINDS {
             let text = sources
                 .iter()
                 .find(|(f, _)| *f == k.source)
                 .map_or(world, |(_, t)| t);
-            let spelled = if k.source == "world.rs" {
+            let spelled = if k.source == "run/mod.rs" {
                 format!("limit_violation(\"{}\"", k.name)
             } else {
                 format!("\"{}\"", k.name)

@@ -52,9 +52,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SimConfig;
-    use crate::db::{DbMode, DbModel};
-    use crate::redis_model::RedisModel;
+    use crate::model::db::{DbMode, DbModel};
+    use crate::model::redis::RedisModel;
+    use crate::scenario::config::SimConfig;
     use crate::trace::Event;
     use idempotency::store::{Command, Expiry, SetCondition};
 

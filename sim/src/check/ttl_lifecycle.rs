@@ -185,8 +185,8 @@ fn probes(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SimConfig;
     use crate::fields;
+    use crate::scenario::config::SimConfig;
 
     const KEY: &str = "p:s:huleedu_essay_spellcheck_requested_v1:abcdef12";
 

@@ -2,11 +2,11 @@
 //! persistence on crash, injected command failures, and the client the workers' `idempotency`
 //! consumers use as their [`Store`].
 
-use crate::config::Persistence;
 use crate::fields;
-use crate::redis_model::RedisModel;
-use crate::rpc::{self, Client, RpcError};
-use crate::world::Shared;
+use crate::model::redis::Persistence;
+use crate::model::redis::RedisModel;
+use crate::net::rpc::{self, Client, RpcError};
+use crate::run::Shared;
 use idempotency::clock::Clock;
 use idempotency::store::{BoxFuture, Command, Expiry, Reply, Script, SetCondition, Store, StoreError};
 use rand::Rng;

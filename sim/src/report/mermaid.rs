@@ -1298,7 +1298,7 @@ sequenceDiagram
     #[test]
     fn a_real_run_renders_a_valid_diagram() {
         let config = crate::scenario::load("gc-pause-v2").unwrap();
-        let run = crate::world::run(config.seed, &config);
+        let run = crate::run::run(config.seed, &config);
         let diagram = mermaid(&run.events, None);
         validate(&diagram).unwrap_or_else(|e| panic!("{e}\n{diagram}"));
         assert!(diagram.len() < RENDER_CHARS_MAX, "{} characters", diagram.len());
@@ -1327,7 +1327,7 @@ sequenceDiagram
     fn every_scenario_renders_a_valid_diagram_and_markdown_warns_when_github_would_not_draw_it() {
         for (name, _) in crate::scenario::EMBEDDED {
             let config = crate::scenario::load(name).unwrap();
-            let run = crate::world::run(config.seed, &config);
+            let run = crate::run::run(config.seed, &config);
             let diagram = mermaid(&run.events, None);
             validate(&diagram).unwrap_or_else(|e| panic!("{name}: {e}"));
             let md = mermaid_markdown(&run.events, None, name);

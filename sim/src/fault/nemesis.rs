@@ -1,11 +1,11 @@
 //! The nemesis: decides which random fault to inject when, and how long it lasts.
 //!
 //! The decisions are a pure function of the run's `nemesis` random stream, the faults config and
-//! which nodes are up, separate from madsim's scheduler RNG; [`crate::faults`] carries them out.
+//! which nodes are up, separate from madsim's scheduler RNG; [`crate::fault`] carries them out.
 
-use crate::config::FaultConfig;
-use crate::faults::{Fault, NodeStatus};
-use crate::worker::FaultPoint;
+use crate::fault::config::FaultConfig;
+use crate::fault::FaultPoint;
+use crate::fault::{Fault, NodeStatus};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;

@@ -11,10 +11,10 @@
 //! 7 an expected violation did not appear. On any failure the last line is the command that
 //! reproduces it. Errors go to stderr; the run's report to stdout.
 
-use crate::config::{ProtocolKind, SimConfig};
-use crate::db::DbMode;
+use crate::model::db::DbMode;
+use crate::run::RunResult;
+use crate::scenario::config::{ProtocolKind, SimConfig};
 use crate::trace;
-use crate::world::{self, RunResult};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -294,7 +294,7 @@ fn check_focus(config: &SimConfig, seed: u64, focus: &str) -> Result<(), String>
             crate::report::FOCUS_CHARS_MIN
         ));
     }
-    let workload = crate::producer::workload(config, &mut crate::rng::stream(seed, "workload"));
+    let workload = crate::workload::workload(config, &mut crate::rng::stream(seed, "workload"));
     if workload
         .iter()
         .any(|e| e.event_id.to_lowercase().starts_with(&prefix))
@@ -366,7 +366,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     for knob in config.knobs() {
         let _ = writeln!(out, "{knob}");
     }
-    let result = world::run(seed, &config);
+    let result = crate::run::run(seed, &config);
     if cli.verbose {
         let _ = write!(out, "{}", trace::human(&result.events));
     }
@@ -398,11 +398,11 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let _ = writeln!(out, "note: {n}");
     }
     print_rest(out, "notes", result.notes.len());
-    if let world::Verdict::Crash(msg) = &result.verdict {
+    if let crate::run::Verdict::Crash(msg) = &result.verdict {
         let _ = writeln!(out, "crash: {msg}");
     }
     let expected = config.expect.kinds();
-    let as_expected = !matches!(result.verdict, world::Verdict::Crash(_))
+    let as_expected = !matches!(result.verdict, crate::run::Verdict::Crash(_))
         && crate::check::as_expected(&expected, result.verdict.violations());
     let _ = writeln!(
         out,
@@ -420,7 +420,7 @@ fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     );
     let mut code = run_exit_code(&result.verdict, &expected);
     if cli.check_determinism {
-        let again = world::run(seed, &config);
+        let again = crate::run::run(seed, &config);
         match first_difference(&result, &again) {
             None => {
                 let _ = writeln!(
@@ -467,8 +467,8 @@ fn print_rest(out: &mut dyn Write, what: &str, total: usize) {
 /// pass where a pass is expected, or the expected violations and nothing else);
 /// [`EXIT_EXPECTATION_UNMET`] when a violation was expected and the run passed; the verdict's
 /// own code when anything else showed (a crash is always 5).
-pub fn run_exit_code(verdict: &world::Verdict, expected: &[String]) -> i32 {
-    if matches!(verdict, world::Verdict::Crash(_)) || expected.is_empty() {
+pub fn run_exit_code(verdict: &crate::run::Verdict, expected: &[String]) -> i32 {
+    if matches!(verdict, crate::run::Verdict::Crash(_)) || expected.is_empty() {
         return verdict.exit_code();
     }
     if crate::check::as_expected(expected, verdict.violations()) {
@@ -521,9 +521,9 @@ fn sweep(
                 .iter()
                 .map(|&seed| {
                     scope.spawn(move || {
-                        let r = world::run(seed, config);
+                        let r = crate::run::run(seed, config);
                         let diff = determinism
-                            .then(|| first_difference(&r, &world::run(seed, config)))
+                            .then(|| first_difference(&r, &crate::run::run(seed, config)))
                             .flatten();
                         (r, diff)
                     })
@@ -544,7 +544,7 @@ fn sweep(
             if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
                 showing += 1;
             }
-            let crashed = matches!(r.verdict, world::Verdict::Crash(_));
+            let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
             let seed_ok = !crashed && crate::check::only_expected(&expected, r.verdict.violations());
             if !seed_ok {
                 unexpected += 1;
@@ -632,7 +632,7 @@ fn bench(config: &SimConfig, count: u64, out: &mut dyn Write) -> i32 {
     let started = std::time::Instant::now();
     let (mut virtual_us, mut events, mut slowest) = (0u64, 0usize, (0u64, std::time::Duration::ZERO));
     for seed in 0..count {
-        let r = world::run(seed, config);
+        let r = crate::run::run(seed, config);
         virtual_us += r.virtual_us;
         events += r.events.len();
         if r.wall > slowest.1 {

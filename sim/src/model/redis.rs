@@ -60,6 +60,7 @@
 use idempotency::fenced::{ACQUIRE_LUA, CONFIRM_LUA, RENEW_LUA};
 use idempotency::record;
 use idempotency::store::{Command, Expiry, Reply, Script, SetCondition, StoreError};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -104,6 +105,29 @@ impl fmt::Debug for RedisModel {
 }
 
 /// Redis's millisecond clock for a microsecond reading.
+/// What survives a Redis crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Persistence {
+    /// Nothing: restart empty.
+    None,
+    /// The state as of the last whole-second fsync: the last second's writes are lost.
+    Everysec,
+    /// Everything.
+    Always,
+}
+
+impl Persistence {
+    /// The setting's name as written in configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::None => "none",
+            Persistence::Everysec => "everysec",
+            Persistence::Always => "always",
+        }
+    }
+}
+
 fn ms(now_us: i64) -> i64 {
     now_us.div_euclid(1000)
 }

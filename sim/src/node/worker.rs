@@ -2,15 +2,14 @@
 //! decorator, with a handler that works for a while, commits the effect to the database, then
 //! confirms. Named fault points in the handler path let the nemesis crash it at the exact moment.
 
-use crate::config::{BusyPolicy, OffsetCommit};
-use crate::db::{Apply, ApplyResult, DbMode, DbReply, DbRequest};
-use crate::faults;
+use crate::fault::schedule::Trigger;
+use crate::fault::FaultPoint;
 use crate::fields;
-use crate::kafka::{GroupError, KafkaReply, KafkaRequest, Record};
-use crate::redis_node::SimRedis;
-use crate::rpc::{Client, RpcError};
-use crate::schedule::Trigger;
-use crate::world::Shared;
+use crate::model::db::{Apply, ApplyResult, DbMode, DbReply, DbRequest};
+use crate::model::kafka::{GroupError, KafkaReply, KafkaRequest, Record};
+use crate::net::rpc::{Client, RpcError};
+use crate::node::redis::SimRedis;
+use crate::run::Shared;
 use idempotency::fenced::FenceFloor;
 use idempotency::store::{BoxFuture, StoreError};
 use idempotency::{Consumer, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
@@ -20,42 +19,66 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A place in the handler path where the nemesis can crash a worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Which idempotency protocol the workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum FaultPoint {
-    /// The lock is held and the handler is about to start.
-    AfterAcquire,
-    /// The effect is committed; nothing else happened yet.
-    AfterEffectCommit,
-    /// Just before the handler confirms.
-    BeforeConfirm,
-    /// Just after the handler confirmed.
-    AfterConfirm,
-    /// Processing is over; the offset is not committed yet.
-    BeforeOffsetCommit,
+pub enum ProtocolKind {
+    /// The Python services' protocol.
+    V2,
+    /// The safe protocol (the default).
+    Fenced,
 }
 
-impl FaultPoint {
-    /// Every fault point.
-    pub const ALL: [FaultPoint; 5] = [
-        FaultPoint::AfterAcquire,
-        FaultPoint::AfterEffectCommit,
-        FaultPoint::BeforeConfirm,
-        FaultPoint::AfterConfirm,
-        FaultPoint::BeforeOffsetCommit,
-    ];
-
-    /// Its name in traces and scenario files.
-    pub fn name(self) -> &'static str {
+impl ProtocolKind {
+    /// The library's protocol.
+    pub fn to_lib(self) -> idempotency::Protocol {
         match self {
-            FaultPoint::AfterAcquire => "after_acquire",
-            FaultPoint::AfterEffectCommit => "after_effect_commit",
-            FaultPoint::BeforeConfirm => "before_confirm",
-            FaultPoint::AfterConfirm => "after_confirm",
-            FaultPoint::BeforeOffsetCommit => "before_offset_commit",
+            ProtocolKind::V2 => idempotency::Protocol::V2,
+            ProtocolKind::Fenced => idempotency::Protocol::Fenced,
         }
     }
+}
+
+/// What workers do when Redis fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicyKind {
+    /// Run unprotected (v2's behaviour).
+    FailOpen,
+    /// Retry later without committing the offset.
+    FailClosed,
+}
+
+impl FailurePolicyKind {
+    /// The library's policy.
+    pub fn to_lib(self) -> idempotency::FailurePolicy {
+        match self {
+            FailurePolicyKind::FailOpen => idempotency::FailurePolicy::FailOpen,
+            FailurePolicyKind::FailClosed => idempotency::FailurePolicy::FailClosed,
+        }
+    }
+}
+
+/// When a worker commits its Kafka offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetCommit {
+    /// After each record is processed (at-least-once).
+    AfterEach,
+    /// After every `offset_commit_every` records.
+    EveryN,
+    /// Before processing (at-most-once: a crash loses the record).
+    BeforeProcessing,
+}
+
+/// What a worker does when the event is busy (another worker holds it) or the race is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyPolicy {
+    /// Wait and deliver it again until it is processed or a duplicate.
+    Retry,
+    /// Skip it and move on, as v2's consumers do (the event is lost if the holder died).
+    Skip,
 }
 
 /// How long to wait before delivering a record again, or polling an empty partition.
@@ -635,10 +658,10 @@ impl Worker {
             .expect("fault state")
             .disarm(&self.name, point, event_id);
         if let Some(down_us) = armed {
-            faults::crash_self(&self.s, &self.name, point, event_id, down_us);
+            crate::run::faults::crash_self(&self.s, &self.name, point, event_id, down_us);
         }
         if self.s.faults.lock().expect("fault state").status.get(&self.name)
-            == Some(&faults::NodeStatus::Down)
+            == Some(&crate::fault::NodeStatus::Down)
         {
             std::future::pending::<()>().await;
         }

@@ -7,21 +7,23 @@
 //! 10.0.1.N. Their state that must outlive a crash (the broker's log, the database, Redis's
 //! disk, a host's clock) lives here in [`Shared`], one per run: there is no global state.
 
+pub mod faults;
+
 use crate::check::{self, Severity, Violation};
-use crate::clock::NodeClock;
-use crate::config::SimConfig;
-use crate::db::DbModel;
-use crate::faults::{self, FaultState, Heal};
+use crate::fault::nemesis::Nemesis;
+use crate::fault::schedule::Trigger;
+use crate::fault::{FaultState, Heal};
 use crate::fields;
-use crate::kafka::KafkaModel;
-use crate::nemesis::Nemesis;
-use crate::producer::{self, WorkloadEvent};
-use crate::redis_node::RedisState;
+use crate::model::db::DbModel;
+use crate::model::kafka::KafkaModel;
+use crate::net::rpc::PORT;
+use crate::node::clock::NodeClock;
+use crate::node::producer;
+use crate::node::redis::RedisState;
+use crate::node::worker;
 use crate::rng;
-use crate::rpc::PORT;
-use crate::schedule::Trigger;
+use crate::scenario::config::SimConfig;
 use crate::trace::{self, now_us, Event, Trace};
-use crate::worker;
 use idempotency::clock::Clock;
 use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
@@ -65,7 +67,7 @@ pub struct Shared {
     /// The broker's log and offsets.
     pub kafka: Mutex<KafkaModel>,
     /// The events to publish.
-    pub workload: Vec<WorkloadEvent>,
+    pub workload: Vec<crate::workload::WorkloadEvent>,
     /// Each event's place in the workload, by event id (looked up on every delivery).
     event_indexes: BTreeMap<String, u32>,
     /// How many of them the producer has published.
@@ -83,7 +85,7 @@ pub struct Shared {
     steps: AtomicU64,
     /// Set by the watchdog: the run's next step ends it.
     abort: std::sync::atomic::AtomicBool,
-    /// Reply tags for every RPC client of the run (see [`crate::rpc::Client::bind`]).
+    /// Reply tags for every RPC client of the run (see [`crate::net::rpc::Client::bind`]).
     pub reply_tags: Arc<AtomicU64>,
 }
 
@@ -109,7 +111,7 @@ impl Shared {
         let workers: Vec<String> = (1..=config.workers).map(|i| format!("worker-{i}")).collect();
         let mut nodes: Vec<String> = ["redis", "kafka", "db", "producer"].map(String::from).to_vec();
         nodes.extend(workers.iter().cloned());
-        let workload = producer::workload(&config, &mut rng::stream(seed, "workload"));
+        let workload = crate::workload::workload(&config, &mut rng::stream(seed, "workload"));
         Shared {
             seed,
             redis: Mutex::new(RedisState::new(rng::stream(seed, "redis"))),
@@ -212,7 +214,7 @@ impl Shared {
             if !matches(&trigger) || !self.fired.lock().expect("fired").insert(i) {
                 continue;
             }
-            if faults::inject(self, entry.fault(Some(worker)), entry.lasts_us(), "schedule") {
+            if crate::run::faults::inject(self, entry.fault(Some(worker)), entry.lasts_us(), "schedule") {
                 fired += 1;
             }
         }
@@ -417,7 +419,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// The Redis node's wall clock at virtual time `t_us`, read outside the runtime.
 fn redis_clock_at(s: &Shared, t_us: u64) -> i64 {
-    crate::clock::EPOCH_UNIX_US + t_us as i64 + s.clock("redis").offset_us()
+    crate::node::clock::EPOCH_UNIX_US + t_us as i64 + s.clock("redis").offset_us()
 }
 
 fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
@@ -596,9 +598,9 @@ async fn simulate(s: Arc<Shared>) {
             .expect("node ids")
             .insert(name.to_owned(), handle.id());
     };
-    build("redis", Box::new(|s| Box::pin(crate::redis_node::run(s))));
-    build("kafka", Box::new(|s| Box::pin(crate::kafka::serve(s))));
-    build("db", Box::new(|s| Box::pin(crate::db::serve(s))));
+    build("redis", Box::new(|s| Box::pin(crate::node::redis::run(s))));
+    build("kafka", Box::new(|s| Box::pin(crate::node::kafka::serve(s))));
+    build("db", Box::new(|s| Box::pin(crate::node::db::serve(s))));
     build("producer", Box::new(|s| Box::pin(producer::run(s))));
     let workers: Vec<String> = (1..=s.config.workers).map(|i| format!("worker-{i}")).collect();
     for w in &workers {
@@ -645,22 +647,22 @@ async fn control(s: Arc<Shared>, mut nemesis: Nemesis) {
         let now = now_us();
         let due: Vec<Heal> = s.faults.lock().expect("fault state").due_heals(now);
         for h in due {
-            faults::heal(&s, h);
+            crate::run::faults::heal(&s, h);
         }
         for &(at, i) in &timed {
             if at <= now && s.fired.lock().expect("fired").insert(i) {
                 let entry = &s.config.schedule[i];
-                faults::inject(&s, entry.fault(None), entry.lasts_us(), "schedule");
+                crate::run::faults::inject(&s, entry.fault(None), entry.lasts_us(), "schedule");
             }
         }
         if safety {
             if now >= safety_end {
-                faults::heal_everything(&s);
+                crate::run::faults::heal_everything(&s);
                 safety = false;
             } else {
                 let status = s.faults.lock().expect("fault state").status.clone();
                 if let Some((fault, lasts)) = nemesis.due_fault(now, &status) {
-                    faults::inject(&s, fault, lasts, "nemesis");
+                    crate::run::faults::inject(&s, fault, lasts, "nemesis");
                 }
             }
         } else if let Some(at) = converged_at {
@@ -691,6 +693,6 @@ async fn control(s: Arc<Shared>, mut nemesis: Nemesis) {
             next = next.min(at);
         }
         // Sleep until then, or until a worker schedules an earlier heal.
-        faults::nap(&s, next.max(now + 1_000)).await;
+        crate::run::faults::nap(&s, next.max(now + 1_000)).await;
     }
 }

@@ -17,8 +17,8 @@
 //! restarts, a paused one resumes, ...); without it the fault lasts until the liveness phase.
 //! Events are numbered by their place in the workload, from 0. Every entry fires at most once.
 
-use crate::faults::Fault;
-use crate::worker::FaultPoint;
+use crate::fault::Fault;
+use crate::fault::FaultPoint;
 use serde::{Deserialize, Serialize};
 
 /// What a scheduled entry does.

@@ -2,8 +2,12 @@
 //! faults and limits. One documented struct; every field has a default, and every knob is
 //! printed (flattened, `name=value`) at the start of a run.
 
-use crate::db::DbMode;
-use crate::schedule::ScheduledFault;
+pub use crate::fault::config::FaultConfig;
+pub use crate::fault::schedule::ScheduledFault;
+pub use crate::model::db::DbMode;
+pub use crate::model::kafka::{Assignor, KafkaConfig};
+pub use crate::model::redis::Persistence;
+pub use crate::node::worker::{BusyPolicy, FailurePolicyKind, OffsetCommit, ProtocolKind};
 use serde::{Deserialize, Serialize};
 
 /// What a scenario expects of every seed: `"pass"`, or the violations it demonstrates (at
@@ -31,215 +35,6 @@ impl Expect {
 impl Default for Expect {
     fn default() -> Self {
         Expect::One("pass".into())
-    }
-}
-
-/// Which idempotency protocol the workers run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProtocolKind {
-    /// The Python services' protocol.
-    V2,
-    /// The safe protocol (the default).
-    Fenced,
-}
-
-impl ProtocolKind {
-    /// The library's protocol.
-    pub fn to_lib(self) -> idempotency::Protocol {
-        match self {
-            ProtocolKind::V2 => idempotency::Protocol::V2,
-            ProtocolKind::Fenced => idempotency::Protocol::Fenced,
-        }
-    }
-}
-
-/// What workers do when Redis fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailurePolicyKind {
-    /// Run unprotected (v2's behaviour).
-    FailOpen,
-    /// Retry later without committing the offset.
-    FailClosed,
-}
-
-impl FailurePolicyKind {
-    /// The library's policy.
-    pub fn to_lib(self) -> idempotency::FailurePolicy {
-        match self {
-            FailurePolicyKind::FailOpen => idempotency::FailurePolicy::FailOpen,
-            FailurePolicyKind::FailClosed => idempotency::FailurePolicy::FailClosed,
-        }
-    }
-}
-
-/// When a worker commits its Kafka offset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OffsetCommit {
-    /// After each record is processed (at-least-once).
-    AfterEach,
-    /// After every `offset_commit_every` records.
-    EveryN,
-    /// Before processing (at-most-once: a crash loses the record).
-    BeforeProcessing,
-}
-
-/// What a worker does when the event is busy (another worker holds it) or the race is lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BusyPolicy {
-    /// Wait and deliver it again until it is processed or a duplicate.
-    Retry,
-    /// Skip it and move on, as v2's consumers do (the event is lost if the holder died).
-    Skip,
-}
-
-/// What survives a Redis crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Persistence {
-    /// Nothing: restart empty.
-    None,
-    /// The state as of the last whole-second fsync: the last second's writes are lost.
-    Everysec,
-    /// Everything.
-    Always,
-}
-
-impl Persistence {
-    /// The setting's name as written in configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            Persistence::None => "none",
-            Persistence::Everysec => "everysec",
-            Persistence::Always => "always",
-        }
-    }
-}
-
-/// How the group coordinator assigns partitions to members (sorted by member id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Assignor {
-    /// Kafka's `range`: each member gets a contiguous run of partitions, the first
-    /// `partitions % members` members one more.
-    Range,
-    /// Kafka's `roundrobin`: partition `p` goes to member `p % members`.
-    RoundRobin,
-}
-
-/// The Kafka broker and its consumer group.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KafkaConfig {
-    /// How partitions are assigned on every membership change.
-    pub assignor: Assignor,
-    /// A member that sends no heartbeat for this long is removed from the group.
-    pub session_timeout_ms: u64,
-    /// How often members heartbeat.
-    pub heartbeat_interval_ms: u64,
-    /// A member that does not poll for this long is removed while it may still be working
-    /// (the zombie case).
-    pub max_poll_interval_ms: u64,
-    /// Producers send sequence numbers and the broker drops a retried append (Kafka's
-    /// idempotent producer); without it a lost ack makes the retry append the record again.
-    pub idempotent_producer: bool,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        KafkaConfig {
-            assignor: Assignor::Range,
-            session_timeout_ms: 10_000,
-            heartbeat_interval_ms: 3_000,
-            max_poll_interval_ms: 30_000,
-            idempotent_producer: false,
-        }
-    }
-}
-
-/// The nemesis's random faults. Gaps, durations and sizes are drawn uniformly from the ranges;
-/// the kind of each fault by weight (0 disables a kind).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FaultConfig {
-    /// Inject random faults during the safety phase.
-    pub random: bool,
-    /// Shortest gap between two random faults.
-    pub gap_ms_min: u64,
-    /// Longest gap between two random faults.
-    pub gap_ms_max: u64,
-    /// Weight of: crash a node (worker, redis, database or broker) and restart it later.
-    pub crash_weight: u32,
-    /// Weight of: pause a node (a GC pause), then resume it.
-    pub pause_weight: u32,
-    /// Weight of: cut a node off the network, then heal it.
-    pub clog_weight: u32,
-    /// Weight of: cut the link between two nodes (both ways), then heal it.
-    pub partition_weight: u32,
-    /// Weight of: raise the network latency for a while.
-    pub latency_weight: u32,
-    /// Weight of: make a share of Redis commands fail for a while.
-    pub redis_errors_weight: u32,
-    /// Weight of: skew or jump a node's wall clock.
-    pub clock_weight: u32,
-    /// Weight of: crash a worker at the next named point of its handler path.
-    pub fault_point_weight: u32,
-    /// Weight of: pause a worker past `kafka.max_poll_interval_ms`, so the group removes it
-    /// while it is still working, then resume it (the zombie).
-    pub zombie_weight: u32,
-    /// Weight of: lose 1 to 3 of the broker's produce acks (the producer retries).
-    pub ack_loss_weight: u32,
-    /// Longest a crashed node stays down.
-    pub down_ms_max: u64,
-    /// Longest pause.
-    pub pause_ms_max: u64,
-    /// Longest clog or partition.
-    pub clog_ms_max: u64,
-    /// Highest latency during a spike.
-    pub latency_ms_max: u64,
-    /// Longest latency spike.
-    pub latency_spike_ms_max: u64,
-    /// Largest share of Redis commands that fail during an error window.
-    pub redis_error_share_max: f64,
-    /// Longest Redis error window.
-    pub redis_errors_ms_max: u64,
-    /// Largest clock offset (either way) a skew or jump sets on a worker.
-    pub clock_offset_ms_max: u64,
-    /// Largest clock offset (either way) on the Redis node. Redis expires keys by its own
-    /// clock: a jump beyond the lock's TTL expires every lock at once, so two workers hold one
-    /// (the `redis-clock-jump` scenario shows it); the default stays below the 300 s TTL.
-    pub redis_clock_offset_ms_max: u64,
-}
-
-impl Default for FaultConfig {
-    fn default() -> Self {
-        FaultConfig {
-            random: true,
-            gap_ms_min: 100,
-            gap_ms_max: 2_000,
-            crash_weight: 3,
-            pause_weight: 2,
-            clog_weight: 2,
-            partition_weight: 2,
-            latency_weight: 1,
-            redis_errors_weight: 2,
-            clock_weight: 2,
-            fault_point_weight: 3,
-            zombie_weight: 1,
-            ack_loss_weight: 1,
-            down_ms_max: 5_000,
-            pause_ms_max: 8_000,
-            clog_ms_max: 3_000,
-            latency_ms_max: 300,
-            latency_spike_ms_max: 3_000,
-            redis_error_share_max: 0.5,
-            redis_errors_ms_max: 3_000,
-            clock_offset_ms_max: 600_000,
-            redis_clock_offset_ms_max: 60_000,
-        }
     }
 }
 
@@ -329,7 +124,7 @@ pub struct SimConfig {
     pub panic_at_ms: u64,
     /// The broker and the consumer group.
     pub kafka: KafkaConfig,
-    /// Faults at chosen moments (see [`crate::schedule`]).
+    /// Faults at chosen moments (see [`crate::fault::schedule`]).
     pub schedule: Vec<ScheduledFault>,
     /// Virtual-time windows `[from_ms, to_ms]` of planned Redis outages: duplicate effects from
     /// fail-open processing inside them are expected and counted apart, not violations.
@@ -539,7 +334,7 @@ impl SimConfig {
                 ));
             }
         }
-        let known = crate::kinds::expectable();
+        let known = crate::check::registry::expectable();
         for k in match &self.expect {
             Expect::One(s) => vec![s.clone()],
             Expect::Any(v) => v.clone(),

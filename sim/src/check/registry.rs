@@ -9,7 +9,7 @@
 pub struct Kind {
     /// Its name, as traces, summaries and `expect` spell it.
     pub name: &'static str,
-    /// The checker file (under `check/`), or `world.rs` for the run's own limits.
+    /// The checker file (under `check/`), or `run/mod.rs` for the run's own limits.
     pub source: &'static str,
     /// Whether it judges the state at the end of a run (left out when a limit cut it short).
     pub end_state: bool,
@@ -39,7 +39,7 @@ const fn note(name: &'static str, source: &'static str) -> Kind {
 const fn limit(name: &'static str) -> Kind {
     Kind {
         name,
-        source: "world.rs",
+        source: "run/mod.rs",
         end_state: false,
         expectable: false,
     }

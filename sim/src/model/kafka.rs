@@ -99,7 +99,7 @@
 //!   (`OUT_OF_ORDER_SEQUENCE_NUMBER` is not modelled), and there are no producer epochs or
 //!   transactions.
 
-use crate::config::{Assignor, KafkaConfig};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -443,6 +443,47 @@ impl GroupEvent {
                 "offset" => *offset, "accepted" => false, "error" => error.name()},
             ),
         })
+    }
+}
+
+/// How the group coordinator assigns partitions to members (sorted by member id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Assignor {
+    /// Kafka's `range`: each member gets a contiguous run of partitions, the first
+    /// `partitions % members` members one more.
+    Range,
+    /// Kafka's `roundrobin`: partition `p` goes to member `p % members`.
+    RoundRobin,
+}
+
+/// The Kafka broker and its consumer group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// How partitions are assigned on every membership change.
+    pub assignor: Assignor,
+    /// A member that sends no heartbeat for this long is removed from the group.
+    pub session_timeout_ms: u64,
+    /// How often members heartbeat.
+    pub heartbeat_interval_ms: u64,
+    /// A member that does not poll for this long is removed while it may still be working
+    /// (the zombie case).
+    pub max_poll_interval_ms: u64,
+    /// Producers send sequence numbers and the broker drops a retried append (Kafka's
+    /// idempotent producer); without it a lost ack makes the retry append the record again.
+    pub idempotent_producer: bool,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            assignor: Assignor::Range,
+            session_timeout_ms: 10_000,
+            heartbeat_interval_ms: 3_000,
+            max_poll_interval_ms: 30_000,
+            idempotent_producer: false,
+        }
     }
 }
 
@@ -959,63 +1000,6 @@ impl KafkaModel {
             assignment: self.group.assignment.clone(),
         });
     }
-}
-
-/// How often the broker node evaluates expiry when no request comes.
-pub const TICK_MS: u64 = 1_000;
-
-/// Records `events` in the trace (node `kafka`).
-pub fn record_events(s: &crate::world::Shared, events: Vec<GroupEvent>) {
-    for e in events {
-        if let Some((kind, fields)) = e.trace() {
-            s.trace.record("kafka", kind, fields);
-        }
-    }
-}
-
-/// Evaluates expiry now (virtual time) and records what it did.
-pub fn tick_and_record(s: &crate::world::Shared) {
-    let events = {
-        let mut k = s.kafka.lock().expect("kafka state");
-        k.tick(crate::trace::now_us() / 1000);
-        k.take_events()
-    };
-    record_events(s, events);
-}
-
-/// The broker node's main task: serve requests until killed, and tick every [`TICK_MS`] so
-/// members expire on time while no request comes (the ticker dies with the node, like a real
-/// coordinator's timers). The log, the offsets and the group live in the world (the broker's
-/// disk), so a restart loses nothing acknowledged; it restarts the members' timers
-/// ([`KafkaModel::restarted`]).
-pub async fn serve(s: std::sync::Arc<crate::world::Shared>) {
-    s.kafka
-        .lock()
-        .expect("kafka state")
-        .restarted(crate::trace::now_us() / 1000);
-    let ticker = s.clone();
-    madsim::task::spawn(async move {
-        loop {
-            madsim::time::sleep(std::time::Duration::from_millis(TICK_MS)).await;
-            tick_and_record(&ticker);
-        }
-    });
-    crate::rpc::serve(move |req: KafkaRequest, _from| {
-        let produce = matches!(req, KafkaRequest::ProduceSeq { .. });
-        let (reply, events) = {
-            let mut k = s.kafka.lock().expect("kafka state");
-            let reply = k.handle(req, crate::trace::now_us() / 1000);
-            (reply, k.take_events())
-        };
-        record_events(&s, events);
-        // The nemesis's ack loss: the record is appended, its ack never arrives.
-        if produce && s.faults.lock().expect("fault state").take_lost_ack() {
-            s.trace.record("kafka", "ack_lost", crate::fields! {});
-            return None;
-        }
-        Some(reply)
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -5,89 +5,94 @@
 //! A broken file gets an error with the file, line, column and field, and the valid values
 //! where there are some; unknown fields are errors; nothing panics.
 
-use crate::config::SimConfig;
+pub mod config;
+
+use crate::scenario::config::SimConfig;
 use std::fmt;
 
 /// The scenarios shipped in `scenarios/`, by name. A test checks this list against the folder.
 pub const EMBEDDED: &[(&str, &str)] = &[
-    ("default", include_str!("../../scenarios/default.toml")),
+    ("default", include_str!("../../../scenarios/default.toml")),
     (
         "async-confirm-crash-plain",
-        include_str!("../../scenarios/async-confirm-crash-plain.toml"),
+        include_str!("../../../scenarios/async-confirm-crash-plain.toml"),
     ),
     (
         "async-confirm-crash-unique",
-        include_str!("../../scenarios/async-confirm-crash-unique.toml"),
+        include_str!("../../../scenarios/async-confirm-crash-unique.toml"),
     ),
     (
         "commit-before-processing",
-        include_str!("../../scenarios/commit-before-processing.toml"),
+        include_str!("../../../scenarios/commit-before-processing.toml"),
     ),
     (
         "commit-every-n",
-        include_str!("../../scenarios/commit-every-n.toml"),
+        include_str!("../../../scenarios/commit-every-n.toml"),
     ),
     (
         "duplicate-detection",
-        include_str!("../../scenarios/duplicate-detection.toml"),
+        include_str!("../../../scenarios/duplicate-detection.toml"),
     ),
     (
         "exception-releases-lock",
-        include_str!("../../scenarios/exception-releases-lock.toml"),
+        include_str!("../../../scenarios/exception-releases-lock.toml"),
     ),
     (
         "fail-closed-outage",
-        include_str!("../../scenarios/fail-closed-outage.toml"),
+        include_str!("../../../scenarios/fail-closed-outage.toml"),
     ),
     (
         "fail-open-outage",
-        include_str!("../../scenarios/fail-open-outage.toml"),
+        include_str!("../../../scenarios/fail-open-outage.toml"),
     ),
     (
         "gc-pause-fenced",
-        include_str!("../../scenarios/gc-pause-fenced.toml"),
+        include_str!("../../../scenarios/gc-pause-fenced.toml"),
     ),
-    ("gc-pause-v2", include_str!("../../scenarios/gc-pause-v2.toml")),
+    ("gc-pause-v2", include_str!("../../../scenarios/gc-pause-v2.toml")),
     (
         "header-body-keys",
-        include_str!("../../scenarios/header-body-keys.toml"),
+        include_str!("../../../scenarios/header-body-keys.toml"),
     ),
-    ("kafka-zombie", include_str!("../../scenarios/kafka-zombie.toml")),
+    (
+        "kafka-zombie",
+        include_str!("../../../scenarios/kafka-zombie.toml"),
+    ),
     (
         "producer-duplicates",
-        include_str!("../../scenarios/producer-duplicates.toml"),
+        include_str!("../../../scenarios/producer-duplicates.toml"),
     ),
     (
         "producer-idempotent",
-        include_str!("../../scenarios/producer-idempotent.toml"),
+        include_str!("../../../scenarios/producer-idempotent.toml"),
     ),
     (
         "race-five-workers",
-        include_str!("../../scenarios/race-five-workers.toml"),
+        include_str!("../../../scenarios/race-five-workers.toml"),
     ),
     (
         "redis-clock-jump",
-        include_str!("../../scenarios/redis-clock-jump.toml"),
+        include_str!("../../../scenarios/redis-clock-jump.toml"),
     ),
     (
         "redis-restart-everysec",
-        include_str!("../../scenarios/redis-restart-everysec.toml"),
+        include_str!("../../../scenarios/redis-restart-everysec.toml"),
     ),
     (
         "stale-lock-recovery",
-        include_str!("../../scenarios/stale-lock-recovery.toml"),
+        include_str!("../../../scenarios/stale-lock-recovery.toml"),
     ),
     (
         "ttl-lifecycle",
-        include_str!("../../scenarios/ttl-lifecycle.toml"),
+        include_str!("../../../scenarios/ttl-lifecycle.toml"),
     ),
     (
         "v2-stale-takeover-skew",
-        include_str!("../../scenarios/v2-stale-takeover-skew.toml"),
+        include_str!("../../../scenarios/v2-stale-takeover-skew.toml"),
     ),
     (
         "v2-takeover-race",
-        include_str!("../../scenarios/v2-takeover-race.toml"),
+        include_str!("../../../scenarios/v2-takeover-race.toml"),
     ),
 ];
 
@@ -318,8 +323,8 @@ mod tests {
 
     #[test]
     fn every_knob_is_documented_in_the_scenarios_readme_with_its_range() {
-        use crate::config::RANGES;
-        let readme = include_str!("../../scenarios/README.md");
+        use crate::scenario::config::RANGES;
+        let readme = include_str!("../../../scenarios/README.md");
         let range_of = |name: &str| RANGES.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
         let json = serde_json::to_value(SimConfig::default()).unwrap();
         for knob in SimConfig::default().knobs() {
@@ -351,14 +356,14 @@ mod tests {
                 );
             }
         }
-        let every_field = crate::schedule::ScheduledFault {
+        let every_field = crate::fault::schedule::ScheduledFault {
             at_ms: Some(0),
-            point: Some(crate::worker::FaultPoint::AfterAcquire),
+            point: Some(crate::fault::FaultPoint::AfterAcquire),
             by: Some("worker-1".into()),
             on_delivery: Some(1),
             while_holding: Some("worker-1".into()),
             event: Some(0),
-            fault: crate::schedule::FaultKind::Crash,
+            fault: crate::fault::schedule::FaultKind::Crash,
             node: Some("redis".into()),
             peer: Some("db".into()),
             duration_ms: Some(1),

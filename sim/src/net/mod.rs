@@ -1,0 +1,3 @@
+//! The network between simulated nodes: request/response over madsim's datagrams.
+
+pub mod rpc;
