@@ -28,6 +28,13 @@ fn every_fault_kind_is_injected_within_a_thousand_seeds() {
     for seed in 0..1000 {
         let r = run::run(seed, &config);
         seen.extend(r.faults.keys().cloned());
+        // The nemesis's fault points are crashes where a worker stood: the event names the point.
+        if r.events
+            .iter()
+            .any(|e| e.kind == "fault" && e.str("point").is_some())
+        {
+            seen.insert("fault_point".to_owned());
+        }
         // Faults show in the trace as what the nemesis did, and the nodes' reactions.
         assert!(
             r.events.iter().any(|e| e.kind == "heal"),

@@ -1,198 +1,243 @@
-//! Carrying out faults and heals on the running world, whoever asks: the random nemesis, a
-//! scenario's schedule, or a worker reaching a trigger.
+//! Faults as data: the one vocabulary that scenario files, the nemesis and the trace share, and
+//! the bookkeeping of what is in force and when it heals.
 //!
-//! Every fault is guarded by the node's status (a down node is not crashed again, a running
-//! node is not "restarted"), every lasting fault puts its heal on one agenda, and every action
-//! is recorded in the trace (`fault`, `heal`).
+//! A [`Fault`] is one serde type: a scenario's `[[schedule]]` entry is a trigger plus a fault
+//! ([`schedule::ScheduledFault`]), the nemesis's decisions are such entries
+//! ([`nemesis::Nemesis`]), and the trace's `fault` event is the same fields (plus who asked and
+//! how long it lasts). `sim --save-scenario` writes a run's random faults back as entries, and
+//! replaying that file gives the same run.
+//!
+//! Faults act on the world through two narrow traits, so this module knows nothing of madsim
+//! or of the nodes: [`Verbs`] (crash, restart, pause, resume, clog, partition, latency, clocks:
+//! what the world does to a node from outside) and [`NodeFaults`] (what a node does to itself:
+//! Redis failing commands, the broker losing acks, a handler throwing, the database failing
+//! transactions). Nodes [`Control::reached`] fault points and report deliveries; the world
+//! decides. [`state::FaultState`] guards every change by the node's status, puts every lasting
+//! fault's heal on one agenda, and turns each into a trace event.
 
+use crate::net::topology::NodeName;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
 
-pub mod config;
 pub mod nemesis;
 pub mod schedule;
+pub mod state;
 
-/// A fault to inject.
-#[derive(Clone, Debug, PartialEq)]
+pub use nemesis::FaultConfig;
+
+/// A fault: what breaks, and where. `node` is `None` only in a schedule entry whose trigger
+/// names the worker (it defaults to that worker).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// Kill a node (it restarts at its heal).
-    Crash(String),
+    Crash {
+        /// The node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+    },
     /// Pause a node, as a GC pause does (it resumes at its heal).
-    Pause(String),
+    Pause {
+        /// The node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+    },
     /// Cut a node off the network.
-    Clog(String),
+    Clog {
+        /// The node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+    },
     /// Cut the link between two nodes, both ways.
-    Partition(String, String),
-    /// Raise the network's highest latency to this many ms.
-    Latency(u64),
-    /// Fail this share of Redis commands.
-    RedisErrors(f64),
-    /// Set a node's clock offset (ms, either way).
-    Clock(String, i64),
-    /// Crash a worker the next time it reaches this point (for this event id, if given).
-    FaultPoint(String, FaultPoint, Option<String>),
+    Partition {
+        /// One side.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+        /// The other side.
+        peer: NodeName,
+    },
+    /// Raise the network's highest latency (every link: madsim's network has one range).
+    Latency {
+        /// The highest latency.
+        #[serde(alias = "latency_ms")]
+        latency_ms_max: u64,
+    },
+    /// Fail a share of Redis commands.
+    RedisErrors {
+        /// The share, within 0..=1.
+        share: f64,
+    },
+    /// Set a node's clock offset from true time.
+    Clock {
+        /// The node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+        /// The offset, either way.
+        offset_ms: i64,
+    },
     /// Make a worker's next handler fail (an exception in the business code).
-    HandlerError(String),
-    /// Lose the broker's next produce acks (the records are appended): the producer retries.
-    AckLoss(u32),
+    HandlerError {
+        /// The worker.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+    },
+    /// Lose the broker's next produce acks (the records are appended; the producer retries).
+    AckLoss {
+        /// How many.
+        acks: u32,
+    },
 }
 
 impl Fault {
+    /// One fault of every kind, with every field set (for docs and tests).
+    pub fn examples() -> Vec<Fault> {
+        let node = Some(NodeName::Redis);
+        vec![
+            Fault::Crash { node },
+            Fault::Pause { node },
+            Fault::Clog { node },
+            Fault::Partition {
+                node,
+                peer: NodeName::Db,
+            },
+            Fault::Latency { latency_ms_max: 1 },
+            Fault::RedisErrors { share: 0.5 },
+            Fault::Clock { node, offset_ms: 1 },
+            Fault::HandlerError {
+                node: Some(NodeName::Worker(1)),
+            },
+            Fault::AckLoss { acks: 1 },
+        ]
+    }
+
     /// The fault's kind, as traces, scenario files and summaries name it.
     pub fn kind(&self) -> &'static str {
         match self {
-            Fault::Crash(_) => "crash",
-            Fault::Pause(_) => "pause",
-            Fault::Clog(_) => "clog",
-            Fault::Partition(..) => "partition",
-            Fault::Latency(_) => "latency",
-            Fault::RedisErrors(_) => "redis_errors",
-            Fault::Clock(..) => "clock",
-            Fault::FaultPoint(..) => "fault_point",
-            Fault::HandlerError(_) => "handler_error",
-            Fault::AckLoss(_) => "ack_loss",
+            Fault::Crash { .. } => "crash",
+            Fault::Pause { .. } => "pause",
+            Fault::Clog { .. } => "clog",
+            Fault::Partition { .. } => "partition",
+            Fault::Latency { .. } => "latency",
+            Fault::RedisErrors { .. } => "redis_errors",
+            Fault::Clock { .. } => "clock",
+            Fault::HandlerError { .. } => "handler_error",
+            Fault::AckLoss { .. } => "ack_loss",
         }
     }
 
-    /// The heal that undoes it, if it lasts.
-    pub(crate) fn heal(&self) -> Option<Heal> {
+    /// The node it names (`None`: to be filled in from the trigger, or none applies).
+    pub fn node(&self) -> Option<NodeName> {
         match self {
-            Fault::Crash(n) => Some(Heal::Restart(n.clone())),
-            Fault::Pause(n) => Some(Heal::Resume(n.clone())),
-            Fault::Clog(n) => Some(Heal::Unclog(n.clone())),
-            Fault::Partition(a, b) => Some(Heal::Unpartition(a.clone(), b.clone())),
-            Fault::Latency(_) => Some(Heal::Latency),
-            Fault::RedisErrors(_) => Some(Heal::RedisErrors),
-            Fault::Clock(n, _) => Some(Heal::Clock(n.clone())),
-            Fault::FaultPoint(..) | Fault::HandlerError(_) | Fault::AckLoss(_) => None,
-        }
-    }
-}
-
-/// Undoing a fault.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Heal {
-    /// Restart a crashed node.
-    Restart(String),
-    /// Resume a paused node.
-    Resume(String),
-    /// Reconnect a node.
-    Unclog(String),
-    /// Reconnect two nodes.
-    Unpartition(String, String),
-    /// Back to the configured latency.
-    Latency,
-    /// No more injected Redis errors.
-    RedisErrors,
-    /// The node's clock back to true time.
-    Clock(String),
-}
-
-/// Whether a node runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeStatus {
-    /// Running.
-    Up,
-    /// Killed, waiting for its restart.
-    Down,
-    /// Paused, waiting to resume.
-    Paused,
-}
-
-/// An armed fault point: the point, only for this event id (if any), and how long the worker
-/// stays down after (`None`: until the liveness phase).
-pub type Armed = (FaultPoint, Option<String>, Option<u64>);
-
-/// The faults' bookkeeping, one per run (in [`Shared`]).
-#[derive(Default)]
-pub struct FaultState {
-    /// Each node's status.
-    pub status: BTreeMap<String, NodeStatus>,
-    /// Heals by due time (µs) and order of scheduling.
-    agenda: BTreeMap<(u64, u64), Heal>,
-    seq: u64,
-    /// Armed fault points per worker.
-    pub armed: BTreeMap<String, Vec<Armed>>,
-    /// Workers whose next handler fails.
-    pub failing_handlers: BTreeMap<String, u32>,
-    /// Produce acks the broker will not send.
-    pub lost_acks: u32,
-    /// The supervisor, asleep until its next planned wake-up: woken when a heal is scheduled
-    /// (by a worker's trigger or fault point), so that every fault heals at its inject time
-    /// plus its duration, whoever injected it.
-    pub(crate) supervisor: Option<std::task::Waker>,
-    /// A heal was scheduled since the supervisor last planned its wake-up.
-    pub(crate) agenda_changed: bool,
-    /// The liveness phase has begun: everything is healed and no new fault is injected.
-    pub liveness: bool,
-}
-
-impl FaultState {
-    /// Starts with every node up.
-    pub fn new(nodes: &[String]) -> Self {
-        FaultState {
-            status: nodes.iter().map(|n| (n.clone(), NodeStatus::Up)).collect(),
-            ..Default::default()
+            Fault::Crash { node }
+            | Fault::Pause { node }
+            | Fault::Clog { node }
+            | Fault::Partition { node, .. }
+            | Fault::Clock { node, .. }
+            | Fault::HandlerError { node } => *node,
+            Fault::Latency { .. } | Fault::RedisErrors { .. } | Fault::AckLoss { .. } => None,
         }
     }
 
-    /// The earliest heal's due time.
-    pub fn next_heal_us(&self) -> Option<u64> {
-        self.agenda.keys().next().map(|k| k.0)
+    /// Whether the fault needs a node (its own, or the trigger's worker).
+    pub fn needs_node(&self) -> bool {
+        !matches!(
+            self,
+            Fault::Latency { .. } | Fault::RedisErrors { .. } | Fault::AckLoss { .. }
+        )
     }
 
-    pub(crate) fn schedule(&mut self, at_us: u64, heal: Heal) {
-        self.seq += 1;
-        self.agenda.insert((at_us, self.seq), heal);
-        self.agenda_changed = true;
-        if let Some(w) = self.supervisor.take() {
-            w.wake();
-        }
-    }
-
-    /// The supervisor is about to plan its next wake-up from the agenda as it is now.
-    pub fn planned(&mut self) {
-        self.agenda_changed = false;
-    }
-
-    /// Removes and returns the heals due at `now_us` (all of them for `u64::MAX`).
-    pub fn due_heals(&mut self, now_us: u64) -> Vec<Heal> {
-        let mut out = Vec::new();
-        while let Some(entry) = self.agenda.first_entry() {
-            if entry.key().0 > now_us {
-                break;
+    /// The same fault at `node`, if it names none yet (a trigger's worker).
+    pub fn at(&self, node: Option<NodeName>) -> Fault {
+        let mut f = self.clone();
+        match &mut f {
+            Fault::Crash { node: n }
+            | Fault::Pause { node: n }
+            | Fault::Clog { node: n }
+            | Fault::Partition { node: n, .. }
+            | Fault::Clock { node: n, .. }
+            | Fault::HandlerError { node: n } => {
+                if n.is_none() {
+                    *n = node;
+                }
             }
-            out.push(entry.remove());
+            Fault::Latency { .. } | Fault::RedisErrors { .. } | Fault::AckLoss { .. } => {}
         }
-        out
+        f
     }
 
-    /// If `worker` had `point` armed for `event_id` (or for any event), disarms it and returns
-    /// how long the worker stays down (`Some(None)`: until the liveness phase).
-    pub fn disarm(&mut self, worker: &str, point: FaultPoint, event_id: &str) -> Option<Option<u64>> {
-        let armed = self.armed.get_mut(worker)?;
-        let i = armed
-            .iter()
-            .position(|(p, e, _)| *p == point && e.as_deref().is_none_or(|e| e == event_id))?;
-        Some(armed.remove(i).2)
+    /// The node that carries it out itself, for the faults a node does to itself (the rest the
+    /// world does from outside, through [`Verbs`]).
+    pub fn local_to(&self) -> Option<NodeName> {
+        match self {
+            Fault::RedisErrors { .. } => Some(NodeName::Redis),
+            Fault::AckLoss { .. } => Some(NodeName::Kafka),
+            Fault::HandlerError { node } => *node,
+            _ => None,
+        }
     }
 
-    /// True (once per lost ack) if the next produce ack is to be lost.
-    pub fn take_lost_ack(&mut self) -> bool {
-        let lost = self.lost_acks > 0;
-        self.lost_acks = self.lost_acks.saturating_sub(1);
-        lost
+    /// What its heal is called in the trace, if it has one (ack loss and a handler error are
+    /// used up, not healed).
+    pub fn heal_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Fault::Crash { .. } => "restart",
+            Fault::Pause { .. } => "resume",
+            Fault::Clog { .. } => "unclog",
+            Fault::Partition { .. } => "unpartition",
+            Fault::Latency { .. } => "latency",
+            Fault::RedisErrors { .. } => "redis_errors",
+            Fault::Clock { .. } => "clock",
+            Fault::HandlerError { .. } | Fault::AckLoss { .. } => return None,
+        })
     }
 
-    /// True (once) if `worker`'s next handler was made to fail.
-    pub fn take_handler_error(&mut self, worker: &str) -> bool {
-        match self.failing_handlers.get_mut(worker) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                true
+    /// Checks the fault's own fields; the error names the field.
+    pub fn validate(&self, workers: u32) -> Result<(), String> {
+        let known = |field: &str, n: NodeName| match n {
+            NodeName::Worker(w) if u32::from(w) > workers => Err(format!(
+                "`{field}`: unknown node \"{n}\"; the run has worker-1 to worker-{workers}"
+            )),
+            _ => Ok(()),
+        };
+        if let Some(n) = self.node() {
+            known("node", n)?;
+        }
+        match self {
+            Fault::Partition { peer, .. } => known("peer", *peer)?,
+            Fault::RedisErrors { share } if !(0.0..=1.0).contains(share) => {
+                return Err("`share` must be within 0..=1".into())
             }
-            _ => false,
+            Fault::HandlerError { node: Some(n) } if !n.is_worker() => {
+                return Err(format!("`node`: {n} is not a worker; a handler runs on a worker"))
+            }
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// The fault's fields as the trace writes them (`fault` and the rest, sorted by name).
+    pub fn fields(&self) -> Map<String, Value> {
+        match serde_json::to_value(self).expect("a fault serializes") {
+            Value::Object(m) => m,
+            other => unreachable!("a fault is a table, not {other}"),
+        }
+    }
+
+    /// The names of the fields any fault may have, as the trace needs them (`'static`).
+    pub fn field_name(name: &str) -> &'static str {
+        const NAMES: [&str; 7] = [
+            "fault",
+            "node",
+            "peer",
+            "latency_ms_max",
+            "share",
+            "offset_ms",
+            "acks",
+        ];
+        NAMES
+            .into_iter()
+            .find(|n| *n == name)
+            .unwrap_or_else(|| panic!("the fault field {name:?} is missing from Fault::field_name"))
     }
 }
 
@@ -231,5 +276,125 @@ impl FaultPoint {
             FaultPoint::AfterConfirm => "after_confirm",
             FaultPoint::BeforeOffsetCommit => "before_offset_commit",
         }
+    }
+}
+
+/// What the world does to a node from outside: the verbs faults are made of. The run's world
+/// implements them on madsim; a test can implement them on a recorder.
+pub trait Verbs {
+    /// Kills `node` (its tasks stop; its lasting state stays). Returns what the node lost, for
+    /// the trace (Redis: `lost_keys`).
+    fn kill(&self, node: NodeName) -> Map<String, Value>;
+    /// Starts `node` again, from its lasting state.
+    fn restart(&self, node: NodeName);
+    /// Stops scheduling `node`'s tasks.
+    fn pause(&self, node: NodeName);
+    /// Schedules `node`'s tasks again.
+    fn resume(&self, node: NodeName);
+    /// Drops everything `node` sends or is sent.
+    fn clog(&self, node: NodeName);
+    /// Undoes [`Verbs::clog`].
+    fn unclog(&self, node: NodeName);
+    /// Drops everything between `a` and `b`, both ways.
+    fn cut(&self, a: NodeName, b: NodeName);
+    /// Undoes [`Verbs::cut`].
+    fn repair(&self, a: NodeName, b: NodeName);
+    /// Sets the network's highest latency (`None`: back to the configured one).
+    fn set_latency_ms_max(&self, ms: Option<u64>);
+    /// Sets `node`'s clock offset from true time. Returns the offset it had.
+    fn set_clock_offset_ms(&self, node: NodeName, offset_ms: i64) -> i64;
+    /// The node that carries out its own faults.
+    fn local(&self, node: NodeName) -> &dyn NodeFaults;
+    /// Every node of the run.
+    fn nodes(&self) -> Vec<NodeName>;
+}
+
+/// A node's faults on itself, kept in the node's lasting state.
+pub trait NodeFaults {
+    /// Starts `fault` (one of this node's [`Fault::local_to`] kinds). Returns whether anything
+    /// was done.
+    fn inject(&self, fault: &Fault) -> bool;
+    /// Ends `fault`.
+    fn heal(&self, fault: &Fault);
+    /// Ends every fault of this node: the liveness phase.
+    fn heal_all(&self);
+    /// The node was just killed: what its lasting state loses (a crash API, as turmoil's
+    /// hosts have), for the trace. Nothing, unless the node says otherwise.
+    fn crashed(&self) -> Map<String, Value> {
+        Map::new()
+    }
+}
+
+/// A node with no faults of its own.
+pub struct NoFaults;
+
+impl NodeFaults for NoFaults {
+    fn inject(&self, _: &Fault) -> bool {
+        false
+    }
+    fn heal(&self, _: &Fault) {}
+    fn heal_all(&self) {}
+}
+
+/// Whether a node may go on after reporting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Go on.
+    Up,
+    /// The node was crashed where it stands: do nothing more (its tasks are being dropped).
+    Down,
+}
+
+/// What nodes tell the world: where they are (so it can fire triggers) and how far the run has
+/// come (so it can tell convergence). Nodes never inject faults; they report, the world decides.
+pub trait Control: Send + Sync {
+    /// Counts a delivery of `event_id` (by any worker); returns how many it has had so far,
+    /// this one included.
+    fn count_delivery(&self, event_id: &str) -> u32;
+    /// `worker` delivers `event_id` for the `n`-th time (as counted).
+    fn delivered(&self, worker: NodeName, event_id: &str, n: u32) -> Standing;
+    /// `worker` holds `event_id`'s lock (its handler is about to start).
+    fn holding(&self, worker: NodeName, event_id: &str) -> Standing;
+    /// `worker` reached `point` while processing `event_id`.
+    fn reached(&self, worker: NodeName, point: FaultPoint, event_id: &str) -> Standing;
+    /// How far the run has come.
+    fn progress(&self, progress: Progress);
+}
+
+/// A step of the run's progress, as the node that made it reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The producer has published this many records.
+    Published(usize),
+    /// The database has applied an effect for this many distinct events.
+    Applied(usize),
+    /// Whether every partition's committed offset has reached its log's end.
+    Drained(bool),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_is_its_fields_and_reads_todays_spelling() {
+        let f: Fault = toml::from_str("fault = \"latency\"\nlatency_ms = 200").unwrap();
+        assert_eq!(f, Fault::Latency { latency_ms_max: 200 });
+        assert_eq!(
+            Value::Object(f.fields()).to_string(),
+            r#"{"fault":"latency","latency_ms_max":200}"#
+        );
+        let p: Fault =
+            toml::from_str("fault = \"partition\"\nnode = \"worker-2\"\npeer = \"redis\"").unwrap();
+        assert_eq!(p.node(), Some(NodeName::Worker(2)));
+        assert_eq!(p.heal_name(), Some("unpartition"));
+        let bad = toml::from_str::<Fault>("fault = \"crash\"\nnode = \"worker-1\"\nshare = 1.0");
+        assert!(bad.unwrap_err().to_string().contains("unknown field `share`"));
+        assert_eq!(
+            Fault::Crash { node: None }.at(Some(NodeName::Worker(3))),
+            Fault::Crash {
+                node: Some(NodeName::Worker(3))
+            }
+        );
     }
 }

@@ -1,95 +1,303 @@
-//! The nemesis: decides which random fault to inject when, and how long it lasts.
+//! The nemesis: decides which random fault to inject when, how hard, and for how long.
 //!
-//! The decisions are a pure function of the run's `nemesis` random stream, the faults config and
-//! which nodes are up, separate from madsim's scheduler RNG; [`crate::fault`] carries them out.
+//! Its decisions are a pure function of the run's `nemesis` random stream and its
+//! [`FaultConfig`]: they do not look at the running world (a fault at a node that is down
+//! when it comes due is refused there, and left out of the trace), so they are a concrete list
+//! of [`ScheduledFault`] entries, drawn one by one as the safety phase goes on. The run keeps
+//! them; `--save-scenario` writes them into a scenario file, and replaying that file with
+//! random faults off gives the same run.
+//!
+//! Each kind of fault is one row of [`KINDS`]: its name, its weight in the config, and how its
+//! node, size and duration are drawn. A new kind is a new row (and its knobs here).
 
-use crate::fault::config::FaultConfig;
-use crate::fault::FaultPoint;
-use crate::fault::{Fault, NodeStatus};
+use crate::fault::schedule::ScheduledFault;
+use crate::fault::{Fault, FaultPoint};
+use crate::net::topology::NodeName;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+
+/// The nemesis's random faults. Gaps, durations and sizes are drawn uniformly from the ranges;
+/// the kind of each fault by weight (0 disables a kind).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// Inject random faults during the safety phase.
+    pub random: bool,
+    /// Shortest gap between two random faults.
+    pub gap_ms_min: u64,
+    /// Longest gap between two random faults.
+    pub gap_ms_max: u64,
+    /// Weight of: crash a node (worker, redis, database or broker) and restart it later.
+    pub crash_weight: u32,
+    /// Weight of: pause a node (a GC pause), then resume it.
+    pub pause_weight: u32,
+    /// Weight of: cut a node off the network, then heal it.
+    pub clog_weight: u32,
+    /// Weight of: cut the link between two nodes (both ways), then heal it.
+    pub partition_weight: u32,
+    /// Weight of: raise the network latency for a while.
+    pub latency_weight: u32,
+    /// Weight of: make a share of Redis commands fail for a while.
+    pub redis_errors_weight: u32,
+    /// Weight of: skew or jump a node's wall clock.
+    pub clock_weight: u32,
+    /// Weight of: crash a worker at the next named point of its handler path.
+    pub fault_point_weight: u32,
+    /// Weight of: pause a worker past `kafka.max_poll_interval_ms`, so the group removes it
+    /// while it is still working, then resume it (the zombie).
+    pub zombie_weight: u32,
+    /// Weight of: lose 1 to 3 of the broker's produce acks (the producer retries).
+    pub ack_loss_weight: u32,
+    /// Longest a crashed node stays down.
+    pub down_ms_max: u64,
+    /// Longest pause.
+    pub pause_ms_max: u64,
+    /// Longest clog or partition.
+    pub clog_ms_max: u64,
+    /// Highest latency during a spike.
+    pub latency_ms_max: u64,
+    /// Longest latency spike.
+    pub latency_spike_ms_max: u64,
+    /// Largest share of Redis commands that fail during an error window.
+    pub redis_error_share_max: f64,
+    /// Longest Redis error window.
+    pub redis_errors_ms_max: u64,
+    /// Largest clock offset (either way) a skew or jump sets on a worker.
+    pub clock_offset_ms_max: u64,
+    /// Largest clock offset (either way) on the Redis node. Redis expires keys by its own
+    /// clock: a jump beyond the lock's TTL expires every lock at once, so two workers hold one
+    /// (the `redis-clock-jump` scenario shows it); the default stays below the 300 s TTL.
+    pub redis_clock_offset_ms_max: u64,
+}
+
+impl Default for FaultConfig {
+    fn default() -> Self {
+        FaultConfig {
+            random: true,
+            gap_ms_min: 100,
+            gap_ms_max: 2_000,
+            crash_weight: 3,
+            pause_weight: 2,
+            clog_weight: 2,
+            partition_weight: 2,
+            latency_weight: 1,
+            redis_errors_weight: 2,
+            clock_weight: 2,
+            fault_point_weight: 3,
+            zombie_weight: 1,
+            ack_loss_weight: 1,
+            down_ms_max: 5_000,
+            pause_ms_max: 8_000,
+            clog_ms_max: 3_000,
+            latency_ms_max: 300,
+            latency_spike_ms_max: 3_000,
+            redis_error_share_max: 0.5,
+            redis_errors_ms_max: 3_000,
+            clock_offset_ms_max: 600_000,
+            redis_clock_offset_ms_max: 60_000,
+        }
+    }
+}
+
+/// One kind of random fault: its name (as [`Fault::kind`] or a variation of one), its weight,
+/// and how one is drawn.
+pub struct Kind {
+    /// The kind's name, as the config's `<name>_weight` says it.
+    pub name: &'static str,
+    /// Its weight in the config.
+    pub weight: fn(&FaultConfig) -> u32,
+    /// Draws one, to come due at `at_ms`.
+    pub draw: fn(&mut Nemesis, at_ms: u64) -> ScheduledFault,
+}
+
+/// Every kind the nemesis draws from, in the order weights are rolled over.
+pub const KINDS: &[Kind] = &[
+    Kind {
+        name: "crash",
+        weight: |c| c.crash_weight,
+        draw: |n, at_ms| {
+            let node = n.pick(&n.servers.clone());
+            let down = n.rng.gen_range(0..=n.cfg.down_ms_max);
+            ScheduledFault::at(at_ms, Fault::Crash { node: Some(node) }, Some(down))
+        },
+    },
+    Kind {
+        name: "pause",
+        weight: |c| c.pause_weight,
+        draw: |n, at_ms| {
+            let node = n.pick(&n.servers.clone());
+            let paused = n.rng.gen_range(1..=n.cfg.pause_ms_max.max(1));
+            ScheduledFault::at(at_ms, Fault::Pause { node: Some(node) }, Some(paused))
+        },
+    },
+    Kind {
+        name: "clog",
+        weight: |c| c.clog_weight,
+        draw: |n, at_ms| {
+            let mut all = n.servers.clone();
+            all.push(NodeName::Producer);
+            let node = n.pick(&all);
+            let lasts = n.rng.gen_range(1..=n.cfg.clog_ms_max.max(1));
+            ScheduledFault::at(at_ms, Fault::Clog { node: Some(node) }, Some(lasts))
+        },
+    },
+    Kind {
+        name: "partition",
+        weight: |c| c.partition_weight,
+        draw: |n, at_ms| {
+            let worker = n.pick(&n.workers.clone());
+            let peer = n.pick(&NodeName::SERVERS);
+            let lasts = n.rng.gen_range(1..=n.cfg.clog_ms_max.max(1));
+            let fault = Fault::Partition {
+                node: Some(worker),
+                peer,
+            };
+            ScheduledFault::at(at_ms, fault, Some(lasts))
+        },
+    },
+    Kind {
+        name: "latency",
+        weight: |c| c.latency_weight,
+        draw: |n, at_ms| {
+            let latency_ms_max = n.rng.gen_range(1..=n.cfg.latency_ms_max.max(1));
+            let lasts = n.rng.gen_range(1..=n.cfg.latency_spike_ms_max.max(1));
+            ScheduledFault::at(at_ms, Fault::Latency { latency_ms_max }, Some(lasts))
+        },
+    },
+    Kind {
+        name: "redis_errors",
+        weight: |c| c.redis_errors_weight,
+        draw: |n, at_ms| {
+            let share = n.rng.gen_range(0.0..=n.cfg.redis_error_share_max);
+            let lasts = n.rng.gen_range(1..=n.cfg.redis_errors_ms_max.max(1));
+            ScheduledFault::at(at_ms, Fault::RedisErrors { share }, Some(lasts))
+        },
+    },
+    Kind {
+        name: "clock",
+        weight: |c| c.clock_weight,
+        draw: |n, at_ms| {
+            let mut clocked = n.workers.clone();
+            clocked.push(NodeName::Redis);
+            let node = n.pick(&clocked);
+            let max = if node == NodeName::Redis {
+                n.cfg.redis_clock_offset_ms_max
+            } else {
+                n.cfg.clock_offset_ms_max
+            } as i64;
+            let fault = Fault::Clock {
+                node: Some(node),
+                offset_ms: n.rng.gen_range(-max..=max),
+            };
+            ScheduledFault::at(at_ms, fault, None)
+        },
+    },
+    Kind {
+        name: "fault_point",
+        weight: |c| c.fault_point_weight,
+        // Arms a crash at the worker's next fault point from now on.
+        draw: |n, at_ms| {
+            let worker = n.pick(&n.workers.clone());
+            let point = FaultPoint::ALL[n.rng.gen_range(0..FaultPoint::ALL.len())];
+            let down = n.rng.gen_range(0..=n.cfg.down_ms_max);
+            ScheduledFault {
+                at_ms: None,
+                point: Some(point),
+                by: Some(worker),
+                after_ms: Some(at_ms),
+                duration_ms: Some(down),
+                ..ScheduledFault::at(at_ms, Fault::Crash { node: None }, None)
+            }
+        },
+    },
+    Kind {
+        name: "zombie",
+        weight: |c| c.zombie_weight,
+        draw: |n, at_ms| {
+            let worker = n.pick(&n.workers.clone());
+            let beyond = n
+                .max_poll_interval_ms
+                .saturating_add(n.rng.gen_range(1_000..=30_000));
+            ScheduledFault::at(at_ms, Fault::Pause { node: Some(worker) }, Some(beyond))
+        },
+    },
+    Kind {
+        name: "ack_loss",
+        weight: |c| c.ack_loss_weight,
+        draw: |n, at_ms| {
+            let acks = n.rng.gen_range(1..=3);
+            ScheduledFault::at(at_ms, Fault::AckLoss { acks }, None)
+        },
+    },
+];
 
 /// The nemesis's state: its stream and when it acts next.
 pub struct Nemesis {
     rng: ChaCha8Rng,
     cfg: FaultConfig,
     /// Nodes that can crash or pause (workers, redis, db, kafka).
-    servers: Vec<String>,
-    workers: Vec<String>,
-    next_fault_us: u64,
+    servers: Vec<NodeName>,
+    workers: Vec<NodeName>,
+    next_ms: u64,
     max_poll_interval_ms: u64,
 }
 
-/// ms to µs; saturating, though validated knobs (at most three days) never get near it.
-fn ms(v: u64) -> u64 {
-    v.saturating_mul(1000)
-}
-
 impl Nemesis {
-    /// A nemesis over `workers` (and the redis, db and kafka nodes).
-    pub fn new(rng: ChaCha8Rng, cfg: FaultConfig, workers: Vec<String>, max_poll_interval_ms: u64) -> Self {
+    /// A nemesis over `workers` workers (and the redis, db and kafka nodes).
+    pub fn new(rng: ChaCha8Rng, cfg: FaultConfig, workers: u32, max_poll_interval_ms: u64) -> Self {
+        let workers: Vec<NodeName> = NodeName::workers(workers).collect();
         let mut servers = workers.clone();
-        servers.extend(["redis", "db", "kafka"].map(String::from));
+        servers.extend(NodeName::SERVERS);
         let mut n = Nemesis {
             rng,
             cfg,
             servers,
             workers,
-            next_fault_us: 0,
+            next_ms: 0,
             max_poll_interval_ms,
         };
-        n.next_fault_us = n.gap_us();
+        n.next_ms = n.gap_ms();
         n
     }
 
-    fn gap_us(&mut self) -> u64 {
-        ms(self.rng.gen_range(self.cfg.gap_ms_min..=self.cfg.gap_ms_max))
+    fn gap_ms(&mut self) -> u64 {
+        // At least 1 ms, so the list advances whatever the config says.
+        self.rng
+            .gen_range(self.cfg.gap_ms_min..=self.cfg.gap_ms_max)
+            .max(1)
     }
 
-    fn pick<'a>(&mut self, from: &'a [String]) -> &'a str {
-        &from[self.rng.gen_range(0..from.len())]
+    fn pick(&mut self, from: &[NodeName]) -> NodeName {
+        from[self.rng.gen_range(0..from.len())]
     }
 
-    /// When the nemesis next wants to act (never, without random faults).
+    /// When the nemesis next wants to act, in µs (never, without random faults).
     pub fn next_fault_us(&self) -> u64 {
-        if self.cfg.random {
-            self.next_fault_us
+        // Without any weight it never draws, and never wakes anyone for it.
+        let weighed = KINDS.iter().any(|k| (k.weight)(&self.cfg) > 0);
+        if self.cfg.random && weighed {
+            self.next_ms.saturating_mul(1000)
         } else {
             u64::MAX
         }
     }
 
-    /// A random fault if one is due at `now_us`, with how long it lasts (µs; `None`: until
-    /// the liveness phase). Nodes that are not up are neither crashed nor paused.
-    pub fn due_fault(
-        &mut self,
-        now_us: u64,
-        status: &BTreeMap<String, NodeStatus>,
-    ) -> Option<(Fault, Option<u64>)> {
-        if !self.cfg.random || now_us < self.next_fault_us {
+    /// The next entry of the list, if it comes due at or before `now_us` (at most one per
+    /// call; the entry's own time is when it was due).
+    pub fn due(&mut self, now_us: u64) -> Option<ScheduledFault> {
+        if self.next_fault_us() > now_us {
             return None;
         }
-        self.next_fault_us = now_us.saturating_add(self.gap_us());
-        let c = &self.cfg;
-        let weights = [
-            c.crash_weight,
-            c.pause_weight,
-            c.clog_weight,
-            c.partition_weight,
-            c.latency_weight,
-            c.redis_errors_weight,
-            c.clock_weight,
-            c.fault_point_weight,
-            c.zombie_weight,
-            c.ack_loss_weight,
-        ];
-        let total: u32 = weights.iter().sum();
+        let at_ms = self.next_ms;
+        self.next_ms = at_ms.saturating_add(self.gap_ms());
+        let total: u32 = KINDS.iter().map(|k| (k.weight)(&self.cfg)).sum();
         if total == 0 {
             return None;
         }
         let mut roll = self.rng.gen_range(0..total);
-        let kind = weights.iter().position(|&w| {
+        let kind = KINDS.iter().find(|k| {
+            let w = (k.weight)(&self.cfg);
             if roll < w {
                 true
             } else {
@@ -97,76 +305,7 @@ impl Nemesis {
                 false
             }
         })?;
-        let servers = self.servers.clone();
-        let workers = self.workers.clone();
-        let fault = match kind {
-            0 | 1 => {
-                let node = self.pick(&servers).to_owned();
-                if status.get(&node) != Some(&NodeStatus::Up) {
-                    return None;
-                }
-                if kind == 0 {
-                    let down = ms(self.rng.gen_range(0..=self.cfg.down_ms_max));
-                    return Some((Fault::Crash(node), Some(down)));
-                }
-                let paused = ms(self.rng.gen_range(1..=self.cfg.pause_ms_max.max(1)));
-                return Some((Fault::Pause(node), Some(paused)));
-            }
-            2 => {
-                let mut all = servers.clone();
-                all.push("producer".into());
-                let node = self.pick(&all).to_owned();
-                let lasts = ms(self.rng.gen_range(1..=self.cfg.clog_ms_max.max(1)));
-                (Fault::Clog(node), Some(lasts))
-            }
-            3 => {
-                let worker = self.pick(&workers).to_owned();
-                let other = self
-                    .pick(&["redis".into(), "db".into(), "kafka".into()])
-                    .to_owned();
-                let lasts = ms(self.rng.gen_range(1..=self.cfg.clog_ms_max.max(1)));
-                (Fault::Partition(worker, other), Some(lasts))
-            }
-            4 => {
-                let latency = self.rng.gen_range(1..=self.cfg.latency_ms_max.max(1));
-                let lasts = ms(self.rng.gen_range(1..=self.cfg.latency_spike_ms_max.max(1)));
-                (Fault::Latency(latency), Some(lasts))
-            }
-            5 => {
-                let share = self.rng.gen_range(0.0..=self.cfg.redis_error_share_max);
-                let lasts = ms(self.rng.gen_range(1..=self.cfg.redis_errors_ms_max.max(1)));
-                (Fault::RedisErrors(share), Some(lasts))
-            }
-            6 => {
-                let mut clocked = workers.clone();
-                clocked.push("redis".into());
-                let node = self.pick(&clocked).to_owned();
-                let max = if node == "redis" {
-                    self.cfg.redis_clock_offset_ms_max
-                } else {
-                    self.cfg.clock_offset_ms_max
-                } as i64;
-                (Fault::Clock(node, self.rng.gen_range(-max..=max)), None)
-            }
-            8 => {
-                let worker = self.pick(&workers).to_owned();
-                if status.get(&worker) != Some(&NodeStatus::Up) {
-                    return None;
-                }
-                let beyond = self
-                    .max_poll_interval_ms
-                    .saturating_add(self.rng.gen_range(1_000..=30_000));
-                (Fault::Pause(worker), Some(ms(beyond)))
-            }
-            9 => (Fault::AckLoss(self.rng.gen_range(1..=3)), None),
-            _ => {
-                let worker = self.pick(&workers).to_owned();
-                let point = FaultPoint::ALL[self.rng.gen_range(0..FaultPoint::ALL.len())];
-                let down = ms(self.rng.gen_range(0..=self.cfg.down_ms_max));
-                (Fault::FaultPoint(worker, point, None), Some(down))
-            }
-        };
-        Some(fault)
+        Some((kind.draw)(self, at_ms))
     }
 }
 
@@ -177,67 +316,53 @@ mod tests {
     use std::collections::BTreeSet;
 
     fn nemesis(cfg: FaultConfig) -> Nemesis {
-        Nemesis::new(
-            ChaCha8Rng::seed_from_u64(1),
-            cfg,
-            vec!["worker-1".into(), "worker-2".into()],
-            30_000,
-        )
+        Nemesis::new(ChaCha8Rng::seed_from_u64(1), cfg, 2, 30_000)
     }
 
-    fn all_up() -> BTreeMap<String, NodeStatus> {
-        ["worker-1", "worker-2", "redis", "db", "kafka", "producer"]
-            .map(|n| (n.to_owned(), NodeStatus::Up))
-            .into()
+    fn list(n: &mut Nemesis, until_us: u64) -> Vec<ScheduledFault> {
+        let mut out = Vec::new();
+        while n.next_fault_us() < until_us {
+            let t = n.next_fault_us();
+            out.extend(n.due(t));
+        }
+        out
     }
 
     #[test]
     fn every_kind_is_drawn_and_every_node_fault_lasts_a_bounded_time() {
-        let mut n = nemesis(FaultConfig::default());
+        let entries = list(&mut nemesis(FaultConfig::default()), 600_000_000);
         let mut kinds = BTreeSet::new();
-        let mut t = 0;
-        while t < 600_000_000 {
-            t = n.next_fault_us();
-            if let Some((f, lasts)) = n.due_fault(t, &all_up()) {
-                kinds.insert(f.kind());
-                if matches!(
-                    f,
-                    Fault::Crash(_) | Fault::Pause(_) | Fault::Clog(_) | Fault::Partition(..)
-                ) {
-                    assert!(lasts.is_some_and(|l| l <= 60_000_000), "{f:?} lasts {lasts:?}");
-                }
+        for e in &entries {
+            kinds.insert(if e.point.is_some() {
+                "fault_point"
+            } else {
+                e.fault.kind()
+            });
+            if matches!(
+                e.fault,
+                Fault::Crash { .. } | Fault::Pause { .. } | Fault::Clog { .. } | Fault::Partition { .. }
+            ) {
+                assert!(e.duration_ms.is_some_and(|l| l <= 60_000), "{e:?}");
             }
+            assert_eq!(e.validate(2, 1), Ok(()), "{e:?}");
         }
-        assert_eq!(kinds.len(), 9, "{kinds:?}");
+        assert_eq!(kinds.len(), KINDS.len() - 1, "{kinds:?} (zombie is a pause)");
     }
 
     #[test]
-    fn a_node_that_is_not_up_is_neither_crashed_nor_paused_and_nothing_without_random_faults() {
-        let cfg = FaultConfig {
-            clog_weight: 0,
-            partition_weight: 0,
-            latency_weight: 0,
-            redis_errors_weight: 0,
-            clock_weight: 0,
-            fault_point_weight: 0,
-            ack_loss_weight: 0,
+    fn the_list_depends_on_the_stream_alone_and_is_empty_without_random_faults() {
+        let a = list(&mut nemesis(FaultConfig::default()), 60_000_000);
+        let b = list(&mut nemesis(FaultConfig::default()), 60_000_000);
+        assert!(a.len() > 10);
+        assert_eq!(a, b);
+        // Each comes due at or after the one before.
+        let due = |e: &ScheduledFault| e.at_ms.or(e.after_ms).unwrap();
+        assert!(a.windows(2).all(|w| due(&w[0]) <= due(&w[1])));
+        let mut off = nemesis(FaultConfig {
+            random: false,
             ..FaultConfig::default()
-        };
-        let mut n = nemesis(cfg.clone());
-        let mut status = all_up();
-        for node in ["worker-1", "redis", "db", "kafka"] {
-            status.insert(node.into(), NodeStatus::Down);
-        }
-        for t in (0..200).map(|i| i * 10_000_000) {
-            if let Some((f, _)) = n.due_fault(t, &status) {
-                assert!(
-                    matches!(&f, Fault::Crash(x) | Fault::Pause(x) if x == "worker-2"),
-                    "{f:?}"
-                );
-            }
-        }
-        let mut off = nemesis(FaultConfig { random: false, ..cfg });
-        assert_eq!(off.due_fault(u64::MAX / 2, &all_up()), None);
+        });
+        assert_eq!(off.due(u64::MAX / 2), None);
         assert_eq!(off.next_fault_us(), u64::MAX);
     }
 }

@@ -1,3 +1,4 @@
 //! The network between simulated nodes: request/response over madsim's datagrams.
 
 pub mod rpc;
+pub mod topology;

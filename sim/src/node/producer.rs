@@ -1,52 +1,79 @@
-//! The workload and the producer node that publishes it.
-//!
-//! The scenario's events are drawn from the run's `workload` stream before the simulation
-//! starts: v2 envelopes with UUID-like ids and event types from the config, some sent with
-//! `event_id`/`event_type` headers and some body-only. The producer publishes them in order,
+//! The producer node: publishes the [`crate::workload`]'s events in order,
 //! retrying a produce whose ack it did not get (which may append the record twice, as a real
 //! producer without idempotence does). Its progress survives its restarts.
 
+use super::NodeCtx;
+use crate::fault::Progress;
 use crate::fields;
 use crate::model::kafka::{KafkaReply, KafkaRequest};
-use crate::net::rpc::Client;
-use crate::run::Shared;
-use crate::workload::headers;
-use std::sync::Arc;
+use crate::net::topology::NodeName;
+use crate::workload::{headers, WorkloadEvent};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// How long the producer waits before retrying a produce whose ack it did not get.
+const RETRY_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The producer's own settings.
+#[derive(Clone, Debug)]
+pub struct ProducerConfig {
+    /// Records per event: the event and its copies.
+    pub copies: usize,
+    /// The pause before each copy after the first.
+    pub copy_gap_ms: u64,
+    /// Per copy: sent with headers or body-only (else as drawn).
+    pub copy_headers: Vec<bool>,
+    /// Per copy: the partition it goes to (else one no earlier copy uses).
+    pub copy_partitions: Vec<u32>,
+    /// The topic's partitions.
+    pub partitions: u32,
+    /// How long a produce may take.
+    pub call_timeout_ms: u64,
+    /// A self-test: panic at this virtual time (0: never).
+    pub panic_at_ms: u64,
+}
+
+/// The producer's lasting state: what to publish, and how far it got (its progress survives
+/// its restarts, as a producer's outbox would).
+pub struct ProducerNode {
+    /// The events.
+    pub workload: Arc<Vec<WorkloadEvent>>,
+    /// Records published so far (acknowledged).
+    pub next: Mutex<usize>,
+    /// Its settings.
+    pub config: ProducerConfig,
+}
+
 /// The producer node's main task: publishes each event (and its copies) in order.
-pub async fn run(s: Arc<Shared>) {
-    let client = Client::bind(s.reply_tags.clone()).await;
-    let timeout = Duration::from_millis(s.config.call_timeout_ms);
-    if s.config.panic_at_ms > 0 {
-        let at = Duration::from_millis(s.config.panic_at_ms);
+pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
+    let client = ctx.client().await;
+    let cfg = &node.config;
+    let timeout = Duration::from_millis(cfg.call_timeout_ms);
+    if cfg.panic_at_ms > 0 {
+        let at = Duration::from_millis(cfg.panic_at_ms);
         madsim::task::spawn(async move {
             madsim::time::sleep(at).await;
             panic!("self-test panic in the producer node (panic_at_ms)");
         });
     }
-    let copies = s.config.copies.max(1) as usize;
+    let copies = cfg.copies.max(1);
     loop {
-        let next = *s.producer_next.lock().expect("producer progress");
-        let Some(event) = s.workload.get(next / copies) else {
+        let next = *node.next.lock().expect("producer progress");
+        let Some(event) = node.workload.get(next / copies) else {
             return std::future::pending().await;
         };
         let copy = next % copies;
-        let gap = if copy == 0 {
-            event.gap_ms
-        } else {
-            s.config.copy_gap_ms
-        };
+        let gap = if copy == 0 { event.gap_ms } else { cfg.copy_gap_ms };
         madsim::time::sleep(Duration::from_millis(gap)).await;
         let mut record = event.record.clone();
-        if let Some(&with_headers) = s.config.copy_headers.get(copy) {
+        if let Some(&with_headers) = cfg.copy_headers.get(copy) {
             record.headers = if with_headers { headers(event) } else { Vec::new() };
         }
-        if let Some(&partition) = s.config.copy_partitions.get(copy) {
-            record.key = key_for_partition(&event.event_id, copy, partition, s.config.partitions);
+        if let Some(&partition) = cfg.copy_partitions.get(copy) {
+            record.key = key_for_partition(&event.event_id, copy, partition, cfg.partitions);
         } else if copy > 0 {
             // A key of its own puts the copy on another partition, so another worker gets it.
-            record.key = copy_key(&event.event_id, copy, s.config.partitions);
+            record.key = copy_key(&event.event_id, copy, cfg.partitions);
         }
         loop {
             let req = KafkaRequest::ProduceSeq {
@@ -54,19 +81,16 @@ pub async fn run(s: Arc<Shared>) {
                 sequence: next as u64,
                 record: record.clone(),
             };
-            match client.call(s.kafka_addr(), req, timeout).await {
+            match client.call(NodeName::Kafka.addr(), req, timeout).await {
                 Ok(KafkaReply::Produced { .. }) => break,
                 _ => {
-                    s.trace.record(
-                        "producer",
-                        "produce_retry",
-                        fields! {"event_id" => event.event_id.as_str()},
-                    );
-                    madsim::time::sleep(Duration::from_millis(100)).await;
+                    ctx.record("produce_retry", fields! {"event_id" => event.event_id.as_str()});
+                    madsim::time::sleep(RETRY_BACKOFF).await;
                 }
             }
         }
-        *s.producer_next.lock().expect("producer progress") = next + 1;
+        *node.next.lock().expect("producer progress") = next + 1;
+        ctx.control.progress(Progress::Published(next + 1));
     }
 }
 

@@ -2,18 +2,20 @@
 //! persistence on crash, injected command failures, and the client the workers' `idempotency`
 //! consumers use as their [`Store`].
 
+use super::NodeCtx;
+use crate::fault::{Fault, NodeFaults};
 use crate::fields;
 use crate::model::redis::Persistence;
 use crate::model::redis::RedisModel;
 use crate::net::rpc::{self, Client, RpcError};
-use crate::run::Shared;
+use crate::net::topology::NodeName;
 use idempotency::clock::Clock;
 use idempotency::store::{BoxFuture, Command, Expiry, Reply, Script, SetCondition, Store, StoreError};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The Redis node's state, kept by the world across incarnations.
@@ -130,26 +132,80 @@ pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
     }
 }
 
+/// The Redis node's own settings.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// What survives a crash.
+    pub persistence: Persistence,
+    /// Every this many ms, record each live key's PTTL (0: never).
+    pub ttl_probe_ms: u64,
+}
+
+/// The Redis node's lasting state: its data (live and on disk), its injected errors, its
+/// clock and settings. One per run, kept across incarnations.
+pub struct RedisNode {
+    /// The data and the error injection.
+    pub state: Mutex<RedisState>,
+    /// The host's clock (keys expire by it).
+    pub clock: super::clock::NodeClock,
+    /// Its settings.
+    pub config: RedisConfig,
+}
+
+impl RedisNode {
+    /// The data set now, at the node's clock.
+    pub fn snapshot(&self) -> RedisModel {
+        self.state.lock().expect("redis state").model.clone()
+    }
+}
+
+impl NodeFaults for RedisNode {
+    fn inject(&self, fault: &Fault) -> bool {
+        let Fault::RedisErrors { share } = fault else {
+            return false;
+        };
+        self.state.lock().expect("redis state").error_share = *share;
+        true
+    }
+    fn heal(&self, _: &Fault) {
+        self.heal_all();
+    }
+    fn heal_all(&self) {
+        self.state.lock().expect("redis state").error_share = 0.0;
+    }
+    fn crashed(&self) -> serde_json::Map<String, Value> {
+        let now_us = self.clock.now_unix_us();
+        let lost = self
+            .state
+            .lock()
+            .expect("redis state")
+            .crash(self.config.persistence, now_us);
+        let mut extra = serde_json::Map::new();
+        extra.insert("lost_keys".into(), lost.into());
+        extra
+    }
+}
+
 /// The node's main task: fsync (for `everysec`) and serve commands until killed.
-pub async fn run(s: Arc<Shared>) {
-    if s.config.redis_persistence == Persistence::Everysec {
-        let s = s.clone();
+pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
+    if node.config.persistence == Persistence::Everysec {
+        let node = node.clone();
         madsim::task::spawn(async move {
             loop {
                 madsim::time::sleep(Duration::from_secs(1)).await;
-                let mut st = s.redis.lock().expect("redis state");
+                let mut st = node.state.lock().expect("redis state");
                 st.disk = st.model.clone();
             }
         });
     }
-    if s.config.ttl_probe_ms > 0 {
-        let (s, clock) = (s.clone(), s.clock("redis"));
+    if node.config.ttl_probe_ms > 0 {
+        let (node, ctx) = (node.clone(), ctx.clone());
         madsim::task::spawn(async move {
             loop {
-                madsim::time::sleep(Duration::from_millis(s.config.ttl_probe_ms)).await;
-                let now_us = clock.now_unix_us();
+                madsim::time::sleep(Duration::from_millis(node.config.ttl_probe_ms)).await;
+                let now_us = node.clock.now_unix_us();
                 let keys: serde_json::Map<String, Value> = {
-                    let st = s.redis.lock().expect("redis state");
+                    let st = node.state.lock().expect("redis state");
                     st.model
                         .live_keys(now_us)
                         .into_iter()
@@ -159,19 +215,17 @@ pub async fn run(s: Arc<Shared>) {
                         })
                         .collect()
                 };
-                s.trace.record(
-                    "redis",
+                ctx.record(
                     "pttl_probe",
                     fields! {"clock_us" => now_us, "keys" => Value::Object(keys)},
                 );
             }
         });
     }
-    let clock = s.clock("redis");
     rpc::serve(move |cmd: Command, from: SocketAddr| {
-        let now_us = clock.now_unix_us();
+        let now_us = node.clock.now_unix_us();
         let reply = {
-            let mut st = s.redis.lock().expect("redis state");
+            let mut st = node.state.lock().expect("redis state");
             let share = st.error_share;
             if share > 0.0 && st.rng.gen_bool(share) {
                 Err(StoreError::Reply("ERR injected fault".into()))
@@ -179,11 +233,11 @@ pub async fn run(s: Arc<Shared>) {
                 st.model.exec(&cmd, now_us)
             }
         };
-        s.trace.record(
-            "redis",
+        let from = NodeName::of_addr(from).map_or_else(|| from.ip().to_string(), |n| n.to_string());
+        ctx.record(
             "redis",
             fields! {
-                "from" => s.node_of(from),
+                "from" => from,
                 "cmd" => cmd.name(),
                 "key" => cmd.key(),
                 "args" => args(&cmd),

@@ -2,21 +2,23 @@
 //! decorator, with a handler that works for a while, commits the effect to the database, then
 //! confirms. Named fault points in the handler path let the nemesis crash it at the exact moment.
 
-use crate::fault::schedule::Trigger;
-use crate::fault::FaultPoint;
+use super::NodeCtx;
+use crate::fault::{Fault, FaultPoint, NodeFaults, Standing};
 use crate::fields;
 use crate::model::db::{Apply, ApplyResult, DbMode, DbReply, DbRequest};
 use crate::model::kafka::{GroupError, KafkaReply, KafkaRequest, Record};
 use crate::net::rpc::{Client, RpcError};
+use crate::net::topology::NodeName;
 use crate::node::redis::SimRedis;
-use crate::run::Shared;
 use idempotency::fenced::FenceFloor;
 use idempotency::store::{BoxFuture, StoreError};
 use idempotency::{Consumer, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Which idempotency protocol the workers run.
@@ -86,9 +88,93 @@ const BACKOFF: Duration = Duration::from_millis(100);
 /// Records per fetch.
 const FETCH_MAX: usize = 10;
 
+/// A worker's own settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The idempotency protocol.
+    pub protocol: ProtocolKind,
+    /// What to do when Redis fails.
+    pub on_redis_failure: FailurePolicyKind,
+    /// The processing lock's TTL.
+    pub processing_ttl_s: u64,
+    /// The database's mode (a fenced one is the floor of fencing tokens).
+    pub database: DbMode,
+    /// How often to heartbeat the group.
+    pub heartbeat_interval_ms: u64,
+    /// How long a Kafka or database call may take.
+    pub call_timeout_ms: u64,
+    /// How long a Redis command may take.
+    pub redis_timeout_ms: u64,
+    /// When to commit offsets.
+    pub offset_commit: OffsetCommit,
+    /// For `every_n`: how many records between commits.
+    pub offset_commit_every: u32,
+    /// What to do with a busy event.
+    pub on_busy: BusyPolicy,
+    /// How long to wait when a poll brings nothing.
+    pub poll_idle_ms: u64,
+    /// The shortest handler.
+    pub handler_ms_min: u64,
+    /// The longest handler.
+    pub handler_ms_max: u64,
+    /// A pause between the effect's commit and the confirm.
+    pub confirm_delay_ms: u64,
+}
+
+/// A worker's lasting state: what outlives its incarnations.
+pub struct WorkerNode {
+    incarnations: AtomicU64,
+    /// Draws its handler durations.
+    rng: Mutex<ChaCha8Rng>,
+    /// Handlers to fail (the nemesis's handler errors).
+    failing_handlers: Mutex<u32>,
+    /// Its settings.
+    pub config: WorkerConfig,
+}
+
+impl WorkerNode {
+    /// A worker drawing from `rng`.
+    pub fn new(rng: ChaCha8Rng, config: WorkerConfig) -> Self {
+        WorkerNode {
+            incarnations: AtomicU64::new(0),
+            rng: Mutex::new(rng),
+            failing_handlers: Mutex::new(0),
+            config,
+        }
+    }
+
+    /// Counts a (re)start; returns the incarnation number, from 1.
+    fn start(&self) -> u64 {
+        self.incarnations.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// True (once) if the next handler was made to fail.
+    fn take_handler_error(&self) -> bool {
+        let mut n = self.failing_handlers.lock().expect("failing handlers");
+        let fail = *n > 0;
+        *n = n.saturating_sub(1);
+        fail
+    }
+}
+
+impl NodeFaults for WorkerNode {
+    fn inject(&self, fault: &Fault) -> bool {
+        let Fault::HandlerError { .. } = fault else {
+            return false;
+        };
+        *self.failing_handlers.lock().expect("failing handlers") += 1;
+        true
+    }
+    fn heal(&self, _: &Fault) {}
+    fn heal_all(&self) {
+        *self.failing_handlers.lock().expect("failing handlers") = 0;
+    }
+}
+
 struct Worker {
-    s: Arc<Shared>,
-    name: String,
+    ctx: NodeCtx,
+    node: Arc<WorkerNode>,
+    name: NodeName,
     client: Arc<Client>,
     consumer: Consumer,
     /// `process()` calls so far in this incarnation (each delivery is one call).
@@ -134,14 +220,14 @@ impl Session {
 
 /// Heartbeats every `heartbeat_interval_ms` until the coordinator ends the session.
 async fn heartbeat(
-    s: Arc<Shared>,
+    config: WorkerConfig,
     client: Arc<Client>,
     member: String,
     generation: u64,
     session: Arc<Session>,
 ) {
-    let every = Duration::from_millis(s.config.kafka.heartbeat_interval_ms);
-    let timeout = Duration::from_millis(s.config.call_timeout_ms);
+    let every = Duration::from_millis(config.heartbeat_interval_ms);
+    let timeout = Duration::from_millis(config.call_timeout_ms);
     loop {
         madsim::time::sleep(every).await;
         let req = KafkaRequest::Heartbeat {
@@ -149,7 +235,7 @@ async fn heartbeat(
             generation,
         };
         if let Ok(KafkaReply::Error(e)) = client
-            .call::<KafkaRequest, KafkaReply>(s.kafka_addr(), req, timeout)
+            .call::<KafkaRequest, KafkaReply>(NodeName::Kafka.addr(), req, timeout)
             .await
         {
             session.end(e);
@@ -165,40 +251,42 @@ enum Delivery {
 }
 
 /// The worker's main task (its node's init future): runs until the node is killed.
-pub async fn run(s: Arc<Shared>, name: String) {
-    let incarnation = s.worker(&name).start();
-    let client = Arc::new(Client::bind(s.reply_tags.clone()).await);
+pub async fn run(ctx: NodeCtx, node: Arc<WorkerNode>) {
+    let incarnation = node.start();
+    let name = ctx.name;
+    let cfg = &node.config;
+    let client = Arc::new(ctx.client().await);
     let store = SimRedis {
         client: client.clone(),
-        addr: s.redis_addr(),
-        timeout: Duration::from_millis(s.config.redis_timeout_ms),
+        addr: NodeName::Redis.addr(),
+        timeout: Duration::from_millis(cfg.redis_timeout_ms),
     };
     let mut config = idempotency::Config::new("sim_worker")
-        .protocol(s.config.protocol.to_lib())
-        .on_redis_failure(s.config.on_redis_failure.to_lib());
-    config.processing_ttl_s = s.config.processing_ttl_s;
+        .protocol(cfg.protocol.to_lib())
+        .on_redis_failure(cfg.on_redis_failure.to_lib());
+    config.processing_ttl_s = cfg.processing_ttl_s;
     let consumer = Consumer::new(
         config,
         Arc::new(store),
-        Arc::new(s.clock(&name)),
+        Arc::new(ctx.clock.clone()),
         format!("{name}#{incarnation}"),
     )
     .expect("the run's config was validated");
     // A database that checks tokens is the authority for their floor (see FenceFloor).
-    let consumer = if s.config.database == DbMode::Fenced {
+    let consumer = if cfg.database == DbMode::Fenced {
         consumer.with_fence_floor(Arc::new(DbFloor {
             client: client.clone(),
-            addr: s.db_addr(),
-            timeout: Duration::from_millis(s.config.call_timeout_ms),
-            worker: name.clone(),
+            addr: NodeName::Db.addr(),
+            timeout: Duration::from_millis(cfg.call_timeout_ms),
+            worker: name.to_string(),
         }))
     } else {
         consumer
     };
-    s.trace
-        .record(&name, "start", fields! {"incarnation" => incarnation});
+    ctx.record("start", fields! {"incarnation" => incarnation});
     let w = Worker {
-        s,
+        ctx,
+        node,
         name,
         client,
         consumer,
@@ -238,12 +326,12 @@ impl FenceFloor for DbFloor {
 
 impl Worker {
     fn timeout(&self) -> Duration {
-        Duration::from_millis(self.s.config.call_timeout_ms)
+        Duration::from_millis(self.node.config.call_timeout_ms)
     }
 
     async fn kafka(&self, req: KafkaRequest) -> Option<KafkaReply> {
         self.client
-            .call(self.s.kafka_addr(), req, self.timeout())
+            .call(NodeName::Kafka.addr(), req, self.timeout())
             .await
             .ok()
     }
@@ -259,13 +347,11 @@ impl Worker {
                 continue;
             };
             let session = Arc::new(Session::default());
-            self.s.trace.record(
-                &self.name,
-                "assigned",
+            self.ctx.record("assigned",
                 fields! {"member" => member.as_str(), "generation" => generation, "partitions" => partitions.clone()},
             );
             let heartbeat = madsim::task::spawn(heartbeat(
-                self.s.clone(),
+                self.node.config.clone(),
                 self.client.clone(),
                 member.clone(),
                 generation,
@@ -275,9 +361,7 @@ impl Worker {
                 .consume_session(&member, generation, &partitions, &session)
                 .await;
             heartbeat.abort();
-            self.s.trace.record(
-                &self.name,
-                "revoked",
+            self.ctx.record("revoked",
                 fields! {"member" => member.as_str(), "generation" => generation, "partitions" => partitions, "why" => ended.name()},
             );
             if ended == GroupError::UnknownMemberId {
@@ -291,7 +375,7 @@ impl Worker {
         loop {
             let req = KafkaRequest::JoinGroup {
                 member_id: member_id.clone(),
-                client: self.name.clone(),
+                client: self.name.to_string(),
             };
             match self.kafka(req).await {
                 Some(KafkaReply::Joined {
@@ -343,13 +427,12 @@ impl Worker {
             .map(|&p| committed[p as usize].unwrap_or(0))
             .collect();
         for (&partition, &offset) in partitions.iter().zip(&positions) {
-            self.s.trace.record(
-                &self.name,
+            self.ctx.record(
                 "seek",
                 fields! {"member" => member, "partition" => partition, "offset" => offset},
             );
         }
-        let before = self.s.config.offset_commit == OffsetCommit::BeforeProcessing;
+        let before = self.node.config.offset_commit == OffsetCommit::BeforeProcessing;
         let mut uncommitted: Vec<Option<u64>> = vec![None; partitions.len()];
         let mut since_commit = 0u32;
         loop {
@@ -397,8 +480,8 @@ impl Worker {
                     positions[i] = offset + 1;
                     uncommitted[i] = Some(offset + 1);
                     since_commit += 1;
-                    let due = self.s.config.offset_commit == OffsetCommit::AfterEach
-                        || since_commit >= self.s.config.offset_commit_every;
+                    let due = self.node.config.offset_commit == OffsetCommit::AfterEach
+                        || since_commit >= self.node.config.offset_commit_every;
                     if !before && due {
                         self.fault_point(FaultPoint::BeforeOffsetCommit, &event_id).await;
                         for (j, pending) in uncommitted.iter_mut().enumerate() {
@@ -424,7 +507,7 @@ impl Worker {
             if idle {
                 // Wait for new records, but hear a rebalance at once (the heartbeat wakes us).
                 session
-                    .sleep(Duration::from_millis(self.s.config.poll_idle_ms))
+                    .sleep(Duration::from_millis(self.node.config.poll_idle_ms))
                     .await;
             }
         }
@@ -448,8 +531,7 @@ impl Worker {
             Some(KafkaReply::Error(e)) => Err(e),
             Some(_) => Ok(()),
             None => {
-                self.s.trace.record(
-                    &self.name,
+                self.ctx.record(
                     "offset_commit_failed",
                     fields! {"partition" => partition, "offset" => offset},
                 );
@@ -480,25 +562,15 @@ impl Worker {
             .and_then(|k| k.event_id_text())
             .unwrap_or_else(|| record.key.clone());
         let event_id = event_id.as_str();
-        let delivery = {
-            let mut deliveries = self.s.deliveries.lock().expect("deliveries");
-            let n = deliveries.entry(event_id.to_owned()).or_default();
-            *n += 1;
-            *n
-        };
+        let delivery = self.ctx.control.count_delivery(event_id);
         let call = self.calls.get() + 1;
         self.calls.set(call);
-        self.s.trace.record(
-            &self.name,
-            "deliver",
+        self.ctx.record("deliver",
             fields! {"topic" => "events", "partition" => partition, "offset" => offset, "event_id" => event_id,
                 "attempt" => attempt, "delivery" => delivery, "call" => call, "member" => member, "generation" => generation},
         );
-        let index = self.s.event_index(event_id);
-        self.s.fire(
-            &self.name,
-            |t| matches!(t, Trigger::OnDelivery(e, n) if Some(*e) == index && *n == delivery),
-        );
+        let standing = self.ctx.control.delivered(self.name, event_id, delivery);
+        self.stop_if_down(standing).await;
         let result = self
             .consumer
             .process(&msg, |ctx| self.handle(ctx, event_id, call))
@@ -506,15 +578,14 @@ impl Worker {
         let (acquire, retry) = match &result {
             Ok(Outcome::Processed { .. } | Outcome::Unprotected { .. }) => (None, false),
             Ok(Outcome::Duplicate) => (Some("duplicate"), false),
-            Ok(Outcome::Busy) => (Some("busy"), self.s.config.on_busy == BusyPolicy::Retry),
-            Ok(Outcome::RaceLost) => (Some("race_lost"), self.s.config.on_busy == BusyPolicy::Retry),
+            Ok(Outcome::Busy) => (Some("busy"), self.node.config.on_busy == BusyPolicy::Retry),
+            Ok(Outcome::RaceLost) => (Some("race_lost"), self.node.config.on_busy == BusyPolicy::Retry),
             Err(ProcessError::Redis(_)) => (Some("redis_error"), true),
             Err(ProcessError::Unkeyable(_)) => (Some("unkeyable"), false),
             Err(ProcessError::Handler { .. }) => (None, true),
         };
         if let Some(outcome) = acquire {
-            self.s.trace.record(
-                &self.name,
+            self.ctx.record(
                 "acquire",
                 fields! {"event_id" => event_id, "outcome" => outcome, "call" => call},
             );
@@ -527,9 +598,7 @@ impl Worker {
                     ReleaseStatus::Unprotected => "unprotected".to_owned(),
                     ReleaseStatus::Failed(e) => format!("failed: {e}"),
                 };
-                self.s.trace.record(
-                    &self.name,
-                    "release",
+                self.ctx.record("release",
                     fields! {"event_id" => event_id, "error" => error.as_str(), "status" => status, "call" => call},
                 );
             }
@@ -538,8 +607,7 @@ impl Worker {
                     Unprotected::Redis(e) => e.to_string(),
                     Unprotected::Unkeyable(e) => e.to_string(),
                 };
-                self.s.trace.record(
-                    &self.name,
+                self.ctx.record(
                     "unprotected",
                     fields! {"event_id" => event_id, "reason" => reason, "call" => call},
                 );
@@ -561,43 +629,30 @@ impl Worker {
         } else {
             "unprotected"
         };
-        self.s.trace.record(
-            &self.name,
-            "acquire",
+        self.ctx.record("acquire",
             fields! {"event_id" => event_id, "outcome" => outcome, "fence" => fence, "key" => ctx.key().unwrap_or(""), "call" => call},
         );
         if ctx.is_protected() {
-            let index = self.s.event_index(event_id);
-            self.s.fire(
-                &self.name,
-                |t| matches!(t, Trigger::WhileHolding(w, e) if *w == self.name && Some(*e) == index),
-            );
+            let standing = self.ctx.control.holding(self.name, event_id);
+            self.stop_if_down(standing).await;
             self.fault_point(FaultPoint::AfterAcquire, event_id).await;
         }
-        self.s.trace.record(
-            &self.name,
+        self.ctx.record(
             "handler_start",
             fields! {"event_id" => event_id, "fence" => fence, "call" => call},
         );
         let end = |result: &str| {
-            self.s.trace.record(
-                &self.name,
+            self.ctx.record(
                 "handler_end",
                 fields! {"event_id" => event_id, "result" => result, "call" => call},
             );
         };
         let work_ms = {
-            let mut rng = self.s.worker(&self.name).rng.lock().expect("worker rng");
-            rng.gen_range(self.s.config.handler_ms_min..=self.s.config.handler_ms_max)
+            let mut rng = self.node.rng.lock().expect("worker rng");
+            rng.gen_range(self.node.config.handler_ms_min..=self.node.config.handler_ms_max)
         };
         madsim::time::sleep(Duration::from_millis(work_ms)).await;
-        if self
-            .s
-            .faults
-            .lock()
-            .expect("fault state")
-            .take_handler_error(&self.name)
-        {
+        if self.node.take_handler_error() {
             end("error: injected handler error");
             return Err("injected handler error".into());
         }
@@ -605,11 +660,11 @@ impl Worker {
             event_id: event_id.to_owned(),
             key: ctx.key().unwrap_or("").to_owned(),
             fence,
-            worker: self.name.clone(),
+            worker: self.name.to_string(),
         };
         let committed = self
             .client
-            .call::<DbRequest, DbReply>(self.s.db_addr(), DbRequest::Apply(apply), self.timeout())
+            .call::<DbRequest, DbReply>(NodeName::Db.addr(), DbRequest::Apply(apply), self.timeout())
             .await;
         let result = match committed {
             Ok(DbReply::Applied(ApplyResult::Applied | ApplyResult::Duplicate)) => Ok(()),
@@ -624,8 +679,8 @@ impl Worker {
             return Err(e);
         }
         self.fault_point(FaultPoint::AfterEffectCommit, event_id).await;
-        if self.s.config.confirm_delay_ms > 0 {
-            madsim::time::sleep(Duration::from_millis(self.s.config.confirm_delay_ms)).await;
+        if self.node.config.confirm_delay_ms > 0 {
+            madsim::time::sleep(Duration::from_millis(self.node.config.confirm_delay_ms)).await;
         }
         self.fault_point(FaultPoint::BeforeConfirm, event_id).await;
         let confirmed = match ctx.confirm().await {
@@ -633,8 +688,7 @@ impl Worker {
             Ok(()) => "noop".to_owned(),
             Err(e) => e.to_string(),
         };
-        self.s.trace.record(
-            &self.name,
+        self.ctx.record(
             "confirm",
             fields! {"event_id" => event_id, "result" => confirmed, "call" => call},
         );
@@ -643,26 +697,15 @@ impl Worker {
         Ok(())
     }
 
-    /// Fires the schedule's entries for `point` and the nemesis's armed crash; stops here for
-    /// good if this worker went down.
+    /// Reports reaching `point`; stops here for good if the world crashed this worker.
     async fn fault_point(&self, point: FaultPoint, event_id: &str) {
-        let index = self.s.event_index(event_id);
-        self.s.fire(&self.name, |t| {
-            matches!(t, Trigger::Point(p, e, by)
-                if *p == point && e.is_none_or(|e| Some(e) == index) && by.as_deref().is_none_or(|b| b == self.name))
-        });
-        let armed = self
-            .s
-            .faults
-            .lock()
-            .expect("fault state")
-            .disarm(&self.name, point, event_id);
-        if let Some(down_us) = armed {
-            crate::run::faults::crash_self(&self.s, &self.name, point, event_id, down_us);
-        }
-        if self.s.faults.lock().expect("fault state").status.get(&self.name)
-            == Some(&crate::fault::NodeStatus::Down)
-        {
+        let standing = self.ctx.control.reached(self.name, point, event_id);
+        self.stop_if_down(standing).await;
+    }
+
+    /// A crashed worker does nothing more: its tasks wait to be dropped.
+    async fn stop_if_down(&self, standing: Standing) {
+        if standing == Standing::Down {
             std::future::pending::<()>().await;
         }
     }

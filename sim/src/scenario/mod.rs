@@ -356,23 +356,30 @@ mod tests {
                 );
             }
         }
-        let every_field = crate::fault::schedule::ScheduledFault {
+        // Every field an entry can have: the trigger's, then every fault's.
+        let mut entry = serde_json::Map::new();
+        let trigger = crate::fault::schedule::ScheduledFault {
             at_ms: Some(0),
             point: Some(crate::fault::FaultPoint::AfterAcquire),
-            by: Some("worker-1".into()),
+            by: Some(crate::net::topology::NodeName::Worker(1)),
+            after_ms: Some(0),
             on_delivery: Some(1),
-            while_holding: Some("worker-1".into()),
+            while_holding: Some(crate::net::topology::NodeName::Worker(1)),
             event: Some(0),
-            fault: crate::fault::schedule::FaultKind::Crash,
-            node: Some("redis".into()),
-            peer: Some("db".into()),
             duration_ms: Some(1),
-            latency_ms: Some(1),
-            share: Some(0.5),
-            offset_ms: Some(1),
-            acks: Some(1),
+            fault: crate::fault::Fault::Crash { node: None },
         };
-        let entry = serde_json::to_value(every_field).unwrap();
+        entry.extend(
+            serde_json::to_value(trigger)
+                .unwrap()
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        for fault in crate::fault::Fault::examples() {
+            entry.extend(fault.fields());
+        }
+        let entry = serde_json::Value::Object(entry);
         for (field, value) in entry.as_object().unwrap() {
             let cells = row(readme, "## `[[schedule]]`", field)
                 .unwrap_or_else(|| panic!("scenarios/README.md has no schedule row for `{field}`"));

@@ -1,0 +1,172 @@
+//! The run's topology: which nodes exist, what they are called and where they listen. The only
+//! place node names are spelled and parsed, and addresses are made.
+//!
+//! `redis` 10.0.0.1, `kafka` 10.0.0.2, `db` 10.0.0.3, `producer` 10.0.0.4, `worker-N` 10.0.1.N
+//! (N from 1 to [`WORKERS_MAX`]); every server listens on [`PORT`].
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+/// The port every server listens on.
+pub const PORT: u16 = 7000;
+
+/// The most workers a run may have (the last octet of their addresses).
+pub const WORKERS_MAX: u8 = 254;
+
+/// A node of the run, by role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeName {
+    /// The Redis server.
+    Redis,
+    /// The Kafka broker.
+    Kafka,
+    /// The database.
+    Db,
+    /// The producer.
+    Producer,
+    /// Worker N (from 1).
+    Worker(u8),
+}
+
+impl NodeName {
+    /// The servers in the order the runs have always listed them.
+    pub const SERVERS: [NodeName; 3] = [NodeName::Redis, NodeName::Db, NodeName::Kafka];
+
+    /// Every node of a run with `workers` workers: the servers, the producer, the workers.
+    pub fn all(workers: u32) -> Vec<NodeName> {
+        let mut nodes = vec![NodeName::Redis, NodeName::Kafka, NodeName::Db, NodeName::Producer];
+        nodes.extend(Self::workers(workers));
+        nodes
+    }
+
+    /// The workers of a run, in order.
+    pub fn workers(workers: u32) -> impl Iterator<Item = NodeName> {
+        let n = u8::try_from(workers)
+            .ok()
+            .filter(|n| *n <= WORKERS_MAX)
+            .unwrap_or_else(|| panic!("{workers} workers: a run has at most {WORKERS_MAX}"));
+        (1..=n).map(NodeName::Worker)
+    }
+
+    /// Whether it is a worker.
+    pub fn is_worker(self) -> bool {
+        matches!(self, NodeName::Worker(_))
+    }
+
+    /// Its IP address.
+    pub fn ip(self) -> IpAddr {
+        let [a, b, c, d] = match self {
+            NodeName::Redis => [10, 0, 0, 1],
+            NodeName::Kafka => [10, 0, 0, 2],
+            NodeName::Db => [10, 0, 0, 3],
+            NodeName::Producer => [10, 0, 0, 4],
+            NodeName::Worker(n) => [10, 0, 1, n],
+        };
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    /// Where its server listens.
+    pub fn addr(self) -> SocketAddr {
+        SocketAddr::new(self.ip(), PORT)
+    }
+
+    /// The node at `addr`, if it is one of ours.
+    pub fn of_addr(addr: SocketAddr) -> Option<NodeName> {
+        let IpAddr::V4(ip) = addr.ip() else { return None };
+        match ip.octets() {
+            [10, 0, 0, 1] => Some(NodeName::Redis),
+            [10, 0, 0, 2] => Some(NodeName::Kafka),
+            [10, 0, 0, 3] => Some(NodeName::Db),
+            [10, 0, 0, 4] => Some(NodeName::Producer),
+            [10, 0, 1, n] if n >= 1 => Some(NodeName::Worker(n)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for NodeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeName::Redis => f.write_str("redis"),
+            NodeName::Kafka => f.write_str("kafka"),
+            NodeName::Db => f.write_str("db"),
+            NodeName::Producer => f.write_str("producer"),
+            NodeName::Worker(n) => write!(f, "worker-{n}"),
+        }
+    }
+}
+
+impl FromStr for NodeName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "redis" => NodeName::Redis,
+            "kafka" => NodeName::Kafka,
+            "db" => NodeName::Db,
+            "producer" => NodeName::Producer,
+            w => match w.strip_prefix("worker-").and_then(|n| n.parse::<u8>().ok()) {
+                Some(n)
+                    if (1..=WORKERS_MAX).contains(&n) && n.to_string().len() == w.len() - "worker-".len() =>
+                {
+                    NodeName::Worker(n)
+                }
+                _ => return Err(format!("unknown node {s:?}")),
+            },
+        })
+    }
+}
+
+/// Ordered by name, as the strings sort: the order maps of nodes have always been walked in
+/// (and so the order of heals in a trace).
+impl Ord for NodeName {
+    fn cmp(&self, other: &Self) -> Ordering {
+        match (self, other) {
+            (NodeName::Worker(a), NodeName::Worker(b)) => a.to_string().cmp(&b.to_string()),
+            _ => self.to_string().cmp(&other.to_string()),
+        }
+    }
+}
+
+impl PartialOrd for NodeName {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for NodeName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_addresses_and_order_round_trip() {
+        let nodes = NodeName::all(12);
+        for n in &nodes {
+            assert_eq!(n.to_string().parse::<NodeName>(), Ok(*n));
+            assert_eq!(NodeName::of_addr(n.addr()), Some(*n));
+        }
+        let mut by_name: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        by_name.sort();
+        let mut sorted = nodes.clone();
+        sorted.sort();
+        assert_eq!(by_name, sorted.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        for bad in ["worker-0", "worker-01", "worker-255", "worker-", "Redis", ""] {
+            assert!(bad.parse::<NodeName>().is_err(), "{bad}");
+        }
+    }
+}

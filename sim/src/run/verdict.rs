@@ -1,0 +1,91 @@
+//! A run's outcome: the verdict (the product's word on the run), and everything a report needs.
+
+use crate::check::{self, Violation};
+use crate::fault::schedule::ScheduledFault;
+use crate::model::db::Effect;
+use crate::trace::{self, Event};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check passed.
+    Pass,
+    /// A correctness violation (and maybe liveness ones too).
+    Correctness(Vec<Violation>),
+    /// Only liveness violations.
+    Liveness(Vec<Violation>),
+    /// The simulation itself panicked, or hit its step or time limit.
+    Crash(String),
+}
+
+impl Verdict {
+    /// The process exit code for this verdict.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Correctness(_) => 3,
+            Verdict::Liveness(_) => 4,
+            Verdict::Crash(_) => 5,
+        }
+    }
+
+    /// A one-word name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Correctness(_) => "correctness",
+            Verdict::Liveness(_) => "liveness",
+            Verdict::Crash(_) => "crash",
+        }
+    }
+
+    /// Its violations, if any.
+    pub fn violations(&self) -> &[Violation] {
+        match self {
+            Verdict::Correctness(v) | Verdict::Liveness(v) => v,
+            _ => &[],
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// The seed.
+    pub seed: u64,
+    /// The history.
+    pub events: Vec<Event>,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Events the workload has.
+    pub events_total: usize,
+    /// Events the producer published.
+    pub produced: usize,
+    /// Distinct events with an applied effect.
+    pub applied: usize,
+    /// Effects applied beyond the first, over all events.
+    pub duplicates: usize,
+    /// Faults injected, by kind.
+    pub faults: BTreeMap<String, usize>,
+    /// Hazards the checkers noted that the faults explain (they do not fail the run).
+    pub notes: Vec<Violation>,
+    /// What Kafka did: rebalances, redeliveries, rejected commits, duplicate records.
+    pub kafka: check::kafka::KafkaStats,
+    /// Virtual time at the end, in µs.
+    pub virtual_us: u64,
+    /// Real time the run took (not part of the trace).
+    pub wall: Duration,
+    /// Every effect the database applied, by event id (the run's effects, for comparing runs).
+    pub effects: BTreeMap<String, Vec<Effect>>,
+    /// The nemesis's decisions, as schedule entries (what `--save-scenario` writes).
+    pub drawn: Vec<ScheduledFault>,
+}
+
+impl RunResult {
+    /// The run's fingerprint (SHA-256 of the canonical trace).
+    pub fn fingerprint(&self) -> String {
+        trace::fingerprint(&self.events)
+    }
+}

@@ -1,0 +1,459 @@
+//! The world of one run: the nodes' lasting states, the madsim nodes that serve them, the fault
+//! verbs carried out on madsim, and what the nodes report.
+//!
+//! Nodes (each a madsim node with its own IP, started from a restartable init closure; see
+//! [`crate::net::topology`]) get a [`NodeCtx`] and their lasting state, never the world. The
+//! world keeps a handle on each lasting state, to carry out the faults a node does to itself,
+//! and to read the models at the end for the checkers.
+
+use crate::fault::schedule::{ScheduledFault, Trigger};
+use crate::fault::state::{FaultState, NodeStatus};
+use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, Standing, Verbs};
+use crate::model::db::DbModel;
+use crate::model::kafka::KafkaModel;
+use crate::net::topology::NodeName;
+use crate::node::clock::NodeClock;
+use crate::node::db::DbNode;
+use crate::node::kafka::KafkaNode;
+use crate::node::producer::{ProducerConfig, ProducerNode};
+use crate::node::redis::{RedisConfig, RedisNode, RedisState};
+use crate::node::worker::{WorkerConfig, WorkerNode};
+use crate::node::NodeCtx;
+use crate::rng;
+use crate::scenario::config::SimConfig;
+use crate::trace::{now_us, Trace};
+use crate::workload::WorkloadEvent;
+use madsim::net::NetSim;
+use madsim::runtime::Handle;
+use madsim::task::NodeId;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// One entry of the run's fault list: a scenario's or the nemesis's.
+pub(crate) struct Entry {
+    pub(crate) fault: ScheduledFault,
+    /// Who asked: `schedule` or `nemesis`.
+    pub(crate) by: &'static str,
+    pub(crate) fired: bool,
+    /// For a `point` trigger with `after_ms`: the supervisor has passed that time.
+    pub(crate) armed: bool,
+}
+
+/// How far the run has come, as the nodes report it.
+#[derive(Default)]
+struct Reported {
+    published: usize,
+    applied: usize,
+    drained: bool,
+}
+
+/// The run's step limit and the watchdog's stop, read at every poll of a node's task.
+#[derive(Default)]
+pub(crate) struct Limits {
+    steps: AtomicU64,
+    steps_max: u64,
+    /// Set by the watchdog: the run's next step ends it.
+    pub(crate) abort: AtomicBool,
+}
+
+/// The first words of a step-limit panic.
+pub(crate) const STEP_LIMIT: &str = "step limit exceeded";
+/// The first words of a watchdog stop.
+pub(crate) const ABORTED: &str = "stopped by the watchdog";
+
+/// Everything of one run.
+pub struct World {
+    /// The run's seed.
+    pub seed: u64,
+    /// The run's config.
+    pub config: SimConfig,
+    /// The history.
+    pub trace: Trace,
+    pub(crate) redis: Arc<RedisNode>,
+    pub(crate) kafka: Arc<KafkaNode>,
+    pub(crate) db: Arc<DbNode>,
+    pub(crate) producer: Arc<ProducerNode>,
+    workers: BTreeMap<NodeName, Arc<WorkerNode>>,
+    clocks: BTreeMap<NodeName, NodeClock>,
+    node_ids: Mutex<BTreeMap<NodeName, NodeId>>,
+    /// What is in force.
+    pub(crate) faults: Mutex<FaultState>,
+    /// The scenario's entries, then the nemesis's as it draws them.
+    pub(crate) entries: Mutex<Vec<Entry>>,
+    /// How often each event has been delivered (by anyone), for `on_delivery` triggers.
+    deliveries: Mutex<BTreeMap<String, u32>>,
+    /// Each event's place in the workload, by event id.
+    event_indexes: BTreeMap<String, u32>,
+    reported: Mutex<Reported>,
+    pub(crate) limits: Arc<Limits>,
+    reply_tags: Arc<AtomicU64>,
+}
+
+impl World {
+    /// The world of `seed` under `config`, before any node runs.
+    pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
+        let nodes = NodeName::all(config.workers);
+        let workload = Arc::new(crate::workload::workload(
+            &config,
+            &mut rng::stream(seed, "workload"),
+        ));
+        let clocks: BTreeMap<NodeName, NodeClock> =
+            nodes.iter().map(|n| (*n, NodeClock::default())).collect();
+        let trace = Trace::default();
+        let worker_config = worker_config(&config);
+        World {
+            seed,
+            redis: Arc::new(RedisNode {
+                state: Mutex::new(RedisState::new(rng::stream(seed, "redis"))),
+                clock: clocks[&NodeName::Redis].clone(),
+                config: RedisConfig {
+                    persistence: config.redis_persistence,
+                    ttl_probe_ms: config.ttl_probe_ms,
+                },
+            }),
+            kafka: Arc::new(KafkaNode::new(KafkaModel::with_config(
+                config.partitions,
+                &config.kafka,
+            ))),
+            db: Arc::new(DbNode::new(DbModel::new(config.database))),
+            producer: Arc::new(ProducerNode {
+                workload: workload.clone(),
+                next: Mutex::new(0),
+                config: ProducerConfig {
+                    copies: config.copies.max(1) as usize,
+                    copy_gap_ms: config.copy_gap_ms,
+                    copy_headers: config.copy_headers.clone(),
+                    copy_partitions: config.copy_partitions.clone(),
+                    partitions: config.partitions,
+                    call_timeout_ms: config.call_timeout_ms,
+                    panic_at_ms: config.panic_at_ms,
+                },
+            }),
+            workers: NodeName::workers(config.workers)
+                .map(|w| {
+                    let rng = rng::stream(seed, &w.to_string());
+                    (w, Arc::new(WorkerNode::new(rng, worker_config.clone())))
+                })
+                .collect(),
+            clocks,
+            node_ids: Mutex::default(),
+            faults: Mutex::new(FaultState::new(&nodes, trace.clone())),
+            entries: Mutex::new(
+                config
+                    .schedule
+                    .iter()
+                    .map(|f| Entry {
+                        fault: f.clone(),
+                        by: "schedule",
+                        fired: false,
+                        armed: f.after_ms.is_none(),
+                    })
+                    .collect(),
+            ),
+            deliveries: Mutex::default(),
+            event_indexes: workload
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.event_id.clone(), i as u32))
+                .collect(),
+            reported: Mutex::new(Reported {
+                drained: true,
+                ..Reported::default()
+            }),
+            limits: Arc::new(Limits {
+                steps_max: config.steps_max,
+                ..Limits::default()
+            }),
+            reply_tags: Arc::default(),
+            trace,
+            config,
+        }
+    }
+
+    /// The events to publish.
+    pub(crate) fn workload(&self) -> &[WorkloadEvent] {
+        &self.producer.workload
+    }
+
+    /// `node`'s wall clock.
+    pub(crate) fn clock(&self, node: NodeName) -> &NodeClock {
+        self.clocks.get(&node).expect("a node of the run")
+    }
+
+    fn node_id(&self, node: NodeName) -> NodeId {
+        *self
+            .node_ids
+            .lock()
+            .expect("node ids")
+            .get(&node)
+            .expect("a node of the run")
+    }
+
+    /// Creates every node on the current runtime; each starts at once.
+    pub(crate) fn build(self: &Arc<Self>) {
+        let h = Handle::current();
+        for name in NodeName::all(self.config.workers) {
+            let ctx = NodeCtx {
+                name,
+                clock: self.clock(name).clone(),
+                trace: self.trace.clone(),
+                control: self.clone(),
+                reply_tags: self.reply_tags.clone(),
+            };
+            let main = self.main_of(name);
+            let limits = self.limits.clone();
+            let handle = h
+                .create_node()
+                .name(name.to_string())
+                .ip(name.ip())
+                .init(move || Counted {
+                    inner: main(ctx.clone()),
+                    limits: limits.clone(),
+                })
+                .build();
+            self.node_ids.lock().expect("node ids").insert(name, handle.id());
+        }
+    }
+
+    /// The main task of `name`, made anew at every (re)start from its lasting state.
+    fn main_of(&self, name: NodeName) -> impl Fn(NodeCtx) -> NodeMain + Send + Sync + 'static {
+        let redis = self.redis.clone();
+        let kafka = self.kafka.clone();
+        let db = self.db.clone();
+        let producer = self.producer.clone();
+        let worker = self.workers.get(&name).cloned();
+        move |ctx| -> NodeMain {
+            match name {
+                NodeName::Redis => Box::pin(crate::node::redis::run(ctx, redis.clone())),
+                NodeName::Kafka => Box::pin(crate::node::kafka::serve(ctx, kafka.clone())),
+                NodeName::Db => Box::pin(crate::node::db::serve(ctx, db.clone())),
+                NodeName::Producer => Box::pin(crate::node::producer::run(ctx, producer.clone())),
+                NodeName::Worker(_) => Box::pin(crate::node::worker::run(
+                    ctx,
+                    worker.clone().expect("a worker of the run"),
+                )),
+            }
+        }
+    }
+
+    /// Ends every node so that madsim drops their tasks (and with them the world they hold):
+    /// a dropped runtime keeps its still-pending tasks alive, which leaked about 2 MB per seed.
+    /// A killed node's tasks are woken and dropped at their next poll, hence the short sleep.
+    pub(crate) async fn end(&self) {
+        let h = Handle::current();
+        let ids: Vec<NodeId> = self
+            .node_ids
+            .lock()
+            .expect("node ids")
+            .values()
+            .copied()
+            .collect();
+        for id in ids {
+            h.kill(id);
+        }
+        madsim::time::sleep(Duration::from_millis(1)).await;
+    }
+
+    /// Whether every record is published, every event applied and every offset committed.
+    pub(crate) fn converged(&self) -> bool {
+        let r = self.reported.lock().expect("progress");
+        let records = self.workload().len() * self.producer.config.copies;
+        r.published == records && r.applied == self.workload().len() && r.drained
+    }
+
+    /// Fires the entries whose trigger `matches` (each at most once), met by `worker`;
+    /// returns whether `worker` still stands.
+    fn fire(
+        &self,
+        worker: NodeName,
+        context: Map<String, Value>,
+        matches: impl Fn(&Trigger) -> bool,
+    ) -> Standing {
+        let mut entries = self.entries.lock().expect("entries");
+        let mut faults = self.faults.lock().expect("fault state");
+        for e in entries.iter_mut() {
+            if e.fired || !e.armed {
+                continue;
+            }
+            let Ok(trigger) = e.fault.trigger() else { continue };
+            if matches!(trigger, Trigger::At(_)) || !matches(&trigger) {
+                continue;
+            }
+            e.fired = true;
+            let fault = e.fault.fault_for(Some(worker));
+            faults.inject(self, &fault, e.fault.lasts_us(), now_us(), e.by, context.clone());
+        }
+        match faults.status(worker) {
+            NodeStatus::Down => Standing::Down,
+            _ => Standing::Up,
+        }
+    }
+
+    fn index_of(&self, event_id: &str) -> Option<u32> {
+        self.event_indexes.get(event_id).copied()
+    }
+
+    fn network_latency(&self, max_ms: u64) -> std::ops::Range<Duration> {
+        let lo = Duration::from_millis(self.config.latency_ms_min);
+        lo..Duration::from_millis(max_ms.max(self.config.latency_ms_min)) + Duration::from_nanos(1)
+    }
+}
+
+/// A node's main task.
+type NodeMain = Pin<Box<dyn Future<Output = ()>>>;
+
+/// The settings the workers run with.
+fn worker_config(c: &SimConfig) -> WorkerConfig {
+    WorkerConfig {
+        protocol: c.protocol,
+        on_redis_failure: c.on_redis_failure,
+        processing_ttl_s: c.processing_ttl_s,
+        database: c.database,
+        heartbeat_interval_ms: c.kafka.heartbeat_interval_ms,
+        call_timeout_ms: c.call_timeout_ms,
+        redis_timeout_ms: c.redis_timeout_ms,
+        offset_commit: c.offset_commit,
+        offset_commit_every: c.offset_commit_every,
+        on_busy: c.on_busy,
+        poll_idle_ms: c.poll_idle_ms,
+        handler_ms_min: c.handler_ms_min,
+        handler_ms_max: c.handler_ms_max,
+        confirm_delay_ms: c.confirm_delay_ms,
+    }
+}
+
+/// Counts polls of a node's main task and stops the run past `steps_max` (a livelock guard).
+struct Counted {
+    inner: NodeMain,
+    limits: Arc<Limits>,
+}
+
+impl Future for Counted {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let steps = self.limits.steps.fetch_add(1, Ordering::Relaxed) + 1;
+        if steps > self.limits.steps_max {
+            panic!("{STEP_LIMIT}: {steps} polls");
+        }
+        if self.limits.abort.load(Ordering::Relaxed) {
+            panic!("{ABORTED} after {steps} polls");
+        }
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl Verbs for World {
+    fn kill(&self, node: NodeName) -> Map<String, Value> {
+        Handle::current().kill(self.node_id(node));
+        self.local(node).crashed()
+    }
+    fn restart(&self, node: NodeName) {
+        Handle::current().restart(self.node_id(node));
+    }
+    fn pause(&self, node: NodeName) {
+        Handle::current().pause(self.node_id(node));
+    }
+    fn resume(&self, node: NodeName) {
+        Handle::current().resume(self.node_id(node));
+    }
+    fn clog(&self, node: NodeName) {
+        NetSim::current().clog_node(self.node_id(node));
+    }
+    fn unclog(&self, node: NodeName) {
+        NetSim::current().unclog_node(self.node_id(node));
+    }
+    fn cut(&self, a: NodeName, b: NodeName) {
+        let net = NetSim::current();
+        net.clog_link(self.node_id(a), self.node_id(b));
+        net.clog_link(self.node_id(b), self.node_id(a));
+    }
+    fn repair(&self, a: NodeName, b: NodeName) {
+        let net = NetSim::current();
+        net.unclog_link(self.node_id(a), self.node_id(b));
+        net.unclog_link(self.node_id(b), self.node_id(a));
+    }
+    fn set_latency_ms_max(&self, ms: Option<u64>) {
+        let range = self.network_latency(ms.unwrap_or(self.config.latency_ms_max));
+        NetSim::current().update_config(|c| c.send_latency = range);
+    }
+    fn set_clock_offset_ms(&self, node: NodeName, offset_ms: i64) -> i64 {
+        let clock = self.clock(node);
+        let was_ms = clock.offset_us() / 1000;
+        clock.set_offset_us(offset_ms.saturating_mul(1000));
+        was_ms
+    }
+    fn local(&self, node: NodeName) -> &dyn NodeFaults {
+        match node {
+            NodeName::Redis => &*self.redis,
+            NodeName::Kafka => &*self.kafka,
+            NodeName::Db => &*self.db,
+            NodeName::Producer => &NoFaults,
+            NodeName::Worker(_) => &**self.workers.get(&node).expect("a worker of the run"),
+        }
+    }
+    fn nodes(&self) -> Vec<NodeName> {
+        NodeName::all(self.config.workers)
+    }
+}
+
+impl Control for World {
+    fn count_delivery(&self, event_id: &str) -> u32 {
+        let mut deliveries = self.deliveries.lock().expect("deliveries");
+        let n = deliveries.entry(event_id.to_owned()).or_default();
+        *n += 1;
+        *n
+    }
+
+    fn delivered(&self, worker: NodeName, event_id: &str, n: u32) -> Standing {
+        let index = self.index_of(event_id);
+        self.fire(
+            worker,
+            Map::new(),
+            |t| matches!(t, Trigger::OnDelivery { event, n: nth } if Some(*event) == index && *nth == n),
+        )
+    }
+
+    fn holding(&self, worker: NodeName, event_id: &str) -> Standing {
+        let index = self.index_of(event_id);
+        self.fire(worker, Map::new(), |t| {
+            matches!(t, Trigger::WhileHolding { worker: w, event } if *w == worker && Some(*event) == index)
+        })
+    }
+
+    fn reached(&self, worker: NodeName, point: FaultPoint, event_id: &str) -> Standing {
+        let index = self.index_of(event_id);
+        let mut context = Map::new();
+        context.insert("point".into(), point.name().into());
+        context.insert("event_id".into(), event_id.into());
+        self.fire(worker, context, |t| {
+            matches!(t, Trigger::Point { point: p, event, by, .. }
+                if *p == point
+                    && event.is_none_or(|e| Some(e) == index)
+                    && by.is_none_or(|b| b == worker))
+        })
+    }
+
+    fn progress(&self, progress: Progress) {
+        let mut r = self.reported.lock().expect("progress");
+        match progress {
+            Progress::Published(n) => r.published = n,
+            Progress::Applied(n) => r.applied = n,
+            Progress::Drained(d) => r.drained = d,
+        }
+    }
+}
+
+/// A fault the world injects on its own (not met by a worker): a timed entry.
+pub(crate) fn inject_timed(world: &World, fault: &Fault, lasts_us: Option<u64>, by: &str) {
+    world
+        .faults
+        .lock()
+        .expect("fault state")
+        .inject(world, fault, lasts_us, now_us(), by, Map::new());
+}
