@@ -1,0 +1,236 @@
+//! A pure, deterministic model of one Redis 7.0 server, for the simulator's Redis node.
+//!
+//! [`RedisModel`] runs the [`Command`]s the protocols speak, including the `fenced` Lua scripts
+//! (reimplemented natively from [`ACQUIRE_LUA`], [`RENEW_LUA`], [`CONFIRM_LUA`] and
+//! [`RELEASE_LUA`](idempotency::fenced::RELEASE_LUA), with the `cjson.decode` the acquire
+//! script relies on), at a wall clock the caller passes in (the simulated node's own clock,
+//! which may jump). It does no I/O, draws no randomness and keeps its keys in a `BTreeMap`, so
+//! the same commands at the same clock readings always give the same replies and the same
+//! state.
+//!
+//! [`ACQUIRE_LUA`]: idempotency::fenced::ACQUIRE_LUA
+//! [`RENEW_LUA`]: idempotency::fenced::RENEW_LUA
+//! [`CONFIRM_LUA`]: idempotency::fenced::CONFIRM_LUA
+//!
+//! Real Redis 7.0 is the reference; `sim/tests/redis_model_differential.rs` runs random command
+//! sequences against both. What the model reproduces (from Redis's source, checked against
+//! `redis-server` 7.0.15):
+//!
+//! - **Time.** Redis keeps expiry as absolute unix milliseconds. The model's "now" in
+//!   milliseconds is `floor(now_us / 1000)` (Redis: `mstime() = ustime() / 1000`). A key is
+//!   expired when `now_ms > expire_at_ms` (`keyIsExpired`: `now > when`), so at exactly
+//!   `expire_at_ms` it still exists (and `PTTL` says 0). A clock that jumps forward expires keys
+//!   early; one that jumps back makes them live longer, as in Redis.
+//! - **Expiry is active.** Every [`RedisModel::exec`] first removes every key that is expired
+//!   at its clock (as if Redis's active expiry had caught all of them), so a key seen expired
+//!   once never comes back when the clock later jumps back. Redis may still resurrect a key it
+//!   had not reclaimed yet after a backward jump; the model takes the deterministic choice.
+//!   Replies are otherwise the same under lazy or active expiry.
+//! - **Commands.** `SET` (`NX`/`XX`, `EX`/`PX`; a non-positive expiry, `EX` above
+//!   `i64::MAX / 1000`, or an absolute expiry that overflows gives
+//!   `ERR invalid expire time in 'set' command`, checked before `NX`/`XX`; an argument above
+//!   `i64::MAX` gives `ERR value is not an integer or out of range`; `SET` without expiry drops
+//!   the old one), `SETEX` (same checks, `'setex'`), `DEL` (live keys removed; no keys is an
+//!   arity error), `PEXPIRE` (overflow is an error even for a missing key; a TTL of 0 deletes
+//!   the key and returns 1), `PTTL` (`expire_at_ms - now_ms`), `INCR` (Redis's `string2ll`:
+//!   no spaces, `+`, leading zeros or `-0`, at most 20 bytes; `i64::MAX` gives
+//!   `ERR increment or decrement would overflow`; the TTL is kept).
+//! - **Scripts.** Each runs atomically at one clock reading; `TIME` is that reading. Like
+//!   Redis, a script that fails half way keeps the writes it did before the failing call (an
+//!   acquire whose record `SET` fails has still raised the fence counter), and the error reply
+//!   is Redis's: `<error> script: <sha1 of the script>, on @user_script:<line>.`. The acquire's
+//!   fence is a Lua number (an `f64`): the `INCR` result is rounded to `f64`, compared with the
+//!   `TIME` floor, printed with `string.format('%d')` (C's `(long)` conversion) and returned as
+//!   an integer reply (C's `(long long)` conversion); above 2^53 the record and the reply carry
+//!   the rounded value, and a counter that rounds to 2^63 gives `i64::MIN` (x86-64's
+//!   conversion of an out-of-range double; the model mirrors x86-64).
+//! - **`cjson.decode`.** The acquire script reads the record's status with Redis's bundled
+//!   lua-cjson 2.1 (default settings), not Python's `json`: numbers go through C's `strtod`, so
+//!   `NaN`, `Infinity`, `-inf`, `nan(...)`, hex (`0x10`, `0x1p3`), leading zeros, a leading `+`
+//!   and `1.`/`-.5` are accepted; raw control characters and invalid UTF-8 inside strings are
+//!   accepted; `\u` escapes must form valid UTF-16 (lone surrogates are errors); nesting is
+//!   limited to 1000 containers; a NUL byte ends the input (so anything after a NUL that ends
+//!   a complete value is ignored, and a NUL inside a string is an error); a UTF-8 BOM is an
+//!   error. The script says duplicate when the value does not decode, decodes to something
+//!   other than an object or array, has no `status`, or its `status` is the string
+//!   `completed` (the last duplicate key wins); any other status (another string, a number,
+//!   `null`, a boolean, an object, an array) is busy.
+//!
+//! Divergences that cannot be avoided: the model cannot know the real server's clock, so the
+//! differential test compares `PTTL`s and fencing tokens drawn from `TIME` within a tolerance;
+//! and Redis's nondeterministic active expiry under backward clock jumps is replaced by the
+//! deterministic choice above.
+
+mod cjson;
+mod commands;
+mod persistence;
+mod scripts;
+mod sha1;
+
+pub(crate) use cjson::{lua_status, LuaStatus};
+pub use persistence::Persistence;
+pub(crate) use sha1::sha1_hex;
+
+use idempotency::store::{Command, Expiry, Reply, SetCondition, StoreError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// One stored string and its absolute expiry.
+#[derive(Clone, PartialEq, Eq)]
+struct Entry {
+    value: Vec<u8>,
+    expire_at_ms: Option<i64>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(&self.value))?;
+        match self.expire_at_ms {
+            Some(at) => write!(f, " (expires at {at} ms)"),
+            None => f.write_str(" (no expiry)"),
+        }
+    }
+}
+
+/// A model of one Redis server holding string keys (see the module documentation).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisModel {
+    entries: BTreeMap<String, Entry>,
+    /// `(expire_at_ms, key)` for every entry with an expiry, to expire keys in order.
+    expiries: BTreeSet<(i64, String)>,
+}
+
+impl fmt::Debug for RedisModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisModel")
+            .field("entries", &self.entries)
+            .finish()
+    }
+}
+
+/// Redis's millisecond clock for a microsecond reading.
+fn ms(now_us: i64) -> i64 {
+    now_us.div_euclid(1000)
+}
+
+fn live(entry: &Entry, now_ms: i64) -> bool {
+    match entry.expire_at_ms {
+        None => true,
+        Some(at) => now_ms <= at,
+    }
+}
+
+impl RedisModel {
+    /// An empty server.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs one command at the server's wall clock `now_us` (microseconds since the Unix epoch,
+    /// the node's own clock, which may jump).
+    pub fn exec(&mut self, cmd: &Command, now_us: i64) -> Result<Reply, StoreError> {
+        let now = ms(now_us);
+        self.expire_until(now);
+        let r = match cmd {
+            Command::Get { key } => Ok(self.get(key, now).map_or(Reply::Nil, |v| Reply::Bulk(v.to_vec()))),
+            Command::Set {
+                key,
+                value,
+                condition,
+                expiry,
+            } => self
+                .set(key, value.clone(), *condition, *expiry, "set", now)
+                .map(|done| if done { Reply::Ok } else { Reply::Nil }),
+            Command::SetEx { key, ttl_s, value } => self
+                .set(
+                    key,
+                    value.clone(),
+                    SetCondition::Always,
+                    Some(Expiry::Ex(*ttl_s)),
+                    "setex",
+                    now,
+                )
+                .map(|_| Reply::Ok),
+            Command::Del { keys } => {
+                if keys.is_empty() {
+                    Err("ERR wrong number of arguments for 'del' command".to_owned())
+                } else {
+                    Ok(Reply::Int(keys.iter().filter(|k| self.del(k, now)).count() as i64))
+                }
+            }
+            Command::PExpire { key, ttl_ms } => self.pexpire(key, *ttl_ms, now).map(Reply::Int),
+            Command::PTtl { key } => Ok(Reply::Int(self.pttl(key, now))),
+            Command::Incr { key } => self.incr(key, now).map(Reply::Int),
+            Command::Script(script) => return self.script(script, now_us),
+        };
+        r.map_err(StoreError::Reply)
+    }
+
+    /// The live value of `key` at `now_us` (expired keys are absent).
+    pub fn get_raw(&self, key: &str, now_us: i64) -> Option<&[u8]> {
+        self.get(key, ms(now_us))
+    }
+
+    /// `PTTL key` at `now_us`: -2 when the key does not exist, -1 without expiry, else the
+    /// milliseconds left (`expire_at_ms - floor(now_us / 1000)`, 0 in the key's last ms).
+    pub fn pttl_ms(&self, key: &str, now_us: i64) -> i64 {
+        self.pttl(key, ms(now_us))
+    }
+
+    /// Every key live at `now_us`, sorted: key, value, absolute expiry in unix milliseconds.
+    pub fn live_keys(&self, now_us: i64) -> Vec<(String, Vec<u8>, Option<i64>)> {
+        let now = ms(now_us);
+        self.entries
+            .iter()
+            .filter(|(_, e)| live(e, now))
+            .map(|(k, e)| (k.clone(), e.value.clone(), e.expire_at_ms))
+            .collect()
+    }
+
+    /// The number of stored keys: the keys live at the last [`RedisModel::exec`]'s clock that
+    /// no later call removed (keys that expired since then still count until the next `exec`).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no key is stored (see [`RedisModel::len`]).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    // ---- storage -------------------------------------------------------------------------
+
+    fn expire_until(&mut self, now_ms: i64) {
+        while let Some((at, _)) = self.expiries.first() {
+            if *at >= now_ms {
+                break;
+            }
+            if let Some((_, key)) = self.expiries.pop_first() {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    fn put(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
+        self.remove(key);
+        if let Some(at) = expire_at_ms {
+            self.expiries.insert((at, key.to_owned()));
+        }
+        self.entries.insert(key.to_owned(), Entry { value, expire_at_ms });
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let old = self.entries.remove(key)?;
+        if let Some(at) = old.expire_at_ms {
+            self.expiries.remove(&(at, key.to_owned()));
+        }
+        Some(old)
+    }
+
+    fn lookup(&self, key: &str, now_ms: i64) -> Option<&Entry> {
+        self.entries.get(key).filter(|e| live(e, now_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests;
