@@ -127,7 +127,7 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
     rt.set_time_limit(Duration::from_micros(
         config.liveness_end_us().saturating_add(TIME_LIMIT_SLACK_US),
     ));
-    let _log = crate::cli::sim_logger();
+    let _log = crate::trace::log::sim_logger();
     let s = Arc::new(World::new(seed, config));
     *slot.lock().expect("world slot") = Some(s.clone());
     let end_us = Arc::new(AtomicU64::new(0));

@@ -6,6 +6,8 @@
 //! where there are some; unknown fields are errors; nothing panics.
 
 pub mod config;
+mod ranges;
+mod validate;
 
 use crate::scenario::config::SimConfig;
 use std::fmt;

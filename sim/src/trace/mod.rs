@@ -5,6 +5,8 @@
 //! SHA-256 is the run's fingerprint, so the same seed and build must give the same bytes. The
 //! human form (one aligned line per event) is what `-v` prints and snapshots hold.
 
+pub(crate) mod log;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

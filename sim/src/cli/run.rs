@@ -1,0 +1,180 @@
+//! A single run (the command without a subcommand): the seed, every knob, the summary, the
+//! violations and notes, the verdict against the scenario's expectation, and with
+//! `--check-determinism` a second run compared byte for byte. Its exit code is
+//! [`run_exit_code`]; on a failure the last line reproduces it.
+
+use super::{configure, Cli, EXIT_EXPECTATION_UNMET, EXIT_NONDETERMINISM, EXIT_USAGE};
+use crate::report::{first_difference, summary};
+use crate::scenario::config::SimConfig;
+use crate::trace;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Violations (and notes) printed per run; the rest are counted (all are in the trace).
+pub const PRINTED_MAX: usize = 20;
+
+/// Checks before a run that its output files can be written, so a bad path is found before
+/// the run, not after it (where it would hide the verdict). Creates the files (empty).
+fn check_writable(paths: &[&Option<PathBuf>]) -> Result<(), String> {
+    for path in paths.iter().copied().flatten() {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Checks that `--focus` names an event of the run's workload (at least 4 characters of its
+/// id), before the run.
+fn check_focus(config: &SimConfig, seed: u64, focus: &str) -> Result<(), String> {
+    let prefix = focus.trim().to_lowercase();
+    if prefix.chars().count() < crate::report::FOCUS_CHARS_MIN {
+        return Err(format!(
+            "--focus {focus:?}: give at least {} characters of an event id",
+            crate::report::FOCUS_CHARS_MIN
+        ));
+    }
+    let workload = crate::workload::workload(config, &mut crate::rng::stream(seed, "workload"));
+    if workload
+        .iter()
+        .any(|e| e.event_id.to_lowercase().starts_with(&prefix))
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "--focus {focus:?} matches no event of seed {seed} (its {} events' ids are in the trace)",
+            workload.len()
+        ))
+    }
+}
+
+pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
+    let (config, flags) = match configure(cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let seed = cli.seed.unwrap_or(config.seed);
+    let checked = check_writable(&[&cli.trace, &cli.mermaid]).and_then(|()| {
+        cli.focus
+            .as_deref()
+            .map_or(Ok(()), |f| check_focus(&config, seed, f))
+    });
+    if let Err(e) = checked {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
+    let reproduce = format!("cargo run -p sim -- --seed {seed}{flags}");
+    let _ = writeln!(out, "SEED={seed}");
+    for knob in config.knobs() {
+        let _ = writeln!(out, "{knob}");
+    }
+    let result = crate::run::run(seed, &config);
+    if cli.verbose {
+        let _ = write!(out, "{}", trace::human(&result.events));
+    }
+    if let Some(path) = &cli.trace {
+        if let Err(e) = std::fs::write(path, trace::jsonl(&result.events)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if let Some(path) = &cli.mermaid {
+        let title = format!("{} — seed {seed}", config.name);
+        let diagram = crate::report::mermaid_markdown(&result.events, cli.focus.as_deref(), &title);
+        if let Err(e) = std::fs::write(path, diagram) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    let _ = writeln!(out, "{}", summary(&result));
+    let violations = result.verdict.violations();
+    for v in violations.iter().take(PRINTED_MAX) {
+        let at = v
+            .first_event
+            .and_then(|i| result.events.get(i))
+            .map(|e| format!("\n    first seen: {}", e.human().trim()));
+        let _ = writeln!(out, "violation: {v}{}", at.unwrap_or_default());
+    }
+    print_rest(out, "violations", violations.len());
+    for n in result.notes.iter().take(PRINTED_MAX) {
+        let _ = writeln!(out, "note: {n}");
+    }
+    print_rest(out, "notes", result.notes.len());
+    if let crate::run::Verdict::Crash(msg) = &result.verdict {
+        let _ = writeln!(out, "crash: {msg}");
+    }
+    let expected = config.expect.kinds();
+    let as_expected = !matches!(result.verdict, crate::run::Verdict::Crash(_))
+        && crate::check::as_expected(&expected, result.verdict.violations());
+    let _ = writeln!(
+        out,
+        "expected: {} ({})",
+        if expected.is_empty() {
+            "pass".to_owned()
+        } else {
+            expected.join(" or ")
+        },
+        if as_expected {
+            "as expected"
+        } else {
+            "NOT as expected"
+        }
+    );
+    let mut code = run_exit_code(&result.verdict, &expected);
+    if cli.check_determinism {
+        let again = crate::run::run(seed, &config);
+        match first_difference(&result, &again) {
+            None => {
+                let _ = writeln!(
+                    out,
+                    "determinism: the same trace twice ({} events, sha256 {})",
+                    result.events.len(),
+                    result.fingerprint()
+                );
+            }
+            Some(diff) => {
+                let _ = writeln!(out, "NON-DETERMINISM: {diff}");
+                code = EXIT_NONDETERMINISM;
+            }
+        }
+    }
+    if code != 0 {
+        let check = if cli.check_determinism {
+            " --check-determinism"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "reproduce: {reproduce}{check}");
+    }
+    code
+}
+
+fn print_rest(out: &mut dyn Write, what: &str, total: usize) {
+    if total > PRINTED_MAX {
+        let _ = writeln!(
+            out,
+            "... and {} more {what} ({total} in all; --trace FILE has every one)",
+            total - PRINTED_MAX
+        );
+    }
+}
+
+/// A single run's exit code, judged against the scenario's expectation: 0 when it holds (a
+/// pass where a pass is expected, or the expected violations and nothing else);
+/// [`EXIT_EXPECTATION_UNMET`] when a violation was expected and the run passed; the verdict's
+/// own code when anything else showed (a crash is always 5).
+pub fn run_exit_code(verdict: &crate::run::Verdict, expected: &[String]) -> i32 {
+    if matches!(verdict, crate::run::Verdict::Crash(_)) || expected.is_empty() {
+        return verdict.exit_code();
+    }
+    if crate::check::as_expected(expected, verdict.violations()) {
+        0
+    } else if verdict.violations().is_empty() {
+        EXIT_EXPECTATION_UNMET
+    } else {
+        verdict.exit_code()
+    }
+}
