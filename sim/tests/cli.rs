@@ -389,3 +389,47 @@ fn version_names_the_commit() {
         "{line}"
     );
 }
+
+#[test]
+fn a_saved_scenario_replays_the_run_it_was_saved_from() {
+    let dir = std::env::temp_dir().join(format!("sim-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("seed3.toml");
+    let file = file.to_str().unwrap();
+    let (code, first) = sim(
+        &[
+            "--seed",
+            "3",
+            "--protocol",
+            "v2",
+            "--database",
+            "plain",
+            "--save-scenario",
+            file,
+        ],
+        b"",
+    );
+    let saved = std::fs::read_to_string(file).unwrap();
+    assert!(
+        saved.contains("[[schedule]]") && saved.contains("random = false"),
+        "{saved}"
+    );
+    let (again_code, again) = sim(&["--scenario", file], b"");
+    assert_eq!(code, again_code, "{first}\n{again}");
+    // The summary is the same but for the trace's hash (who asked for each fault differs) and
+    // the wall time.
+    let summary = |out: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("verdict="))
+            .unwrap()
+            .to_owned();
+        line.split(' ')
+            .filter(|w| !w.starts_with("trace_sha256=") && !w.starts_with("wall_ms="))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(summary(&first), summary(&again));
+    assert!(summary(&first).contains("faults="), "{first}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,7 +1,8 @@
 //! The command line: run a seed, check its determinism, or key a message.
 //!
 //! ```text
-//! sim [--seed N] [--protocol v2|fenced] [--database plain|unique|fenced] [--trace FILE]
+//! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced] [--database plain|unique|fenced]
+//!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
 //!     [--check-determinism] [-v]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
@@ -80,6 +81,11 @@ struct Cli {
     /// With --mermaid: only what concerns this event (its id, or a prefix of 4+ characters).
     #[arg(long, value_name = "EVENT_ID", requires = "mermaid")]
     focus: Option<String>,
+    /// Write the run's config to FILE as a scenario with the nemesis's faults made explicit
+    /// (`[[schedule]]` entries, random faults off, the seed pinned): `--scenario FILE`
+    /// replays the same run.
+    #[arg(long, value_name = "FILE")]
+    save_scenario: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,9 +206,10 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         Some(Sub::Key { .. }) => "key",
     };
     // The flags of a single run only (sweep takes its seeds from --from/--count).
-    let single_run: [(&str, bool); 5] = [
+    let single_run: [(&str, bool); 6] = [
         ("--seed", cli.seed.is_some()),
         ("--trace", cli.trace.is_some()),
+        ("--save-scenario", cli.save_scenario.is_some()),
         ("--mermaid", cli.mermaid.is_some()),
         ("--focus", cli.focus.is_some()),
         ("--verbose", cli.verbose),

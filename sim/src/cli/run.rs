@@ -57,7 +57,7 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         Err(code) => return code,
     };
     let seed = cli.seed.unwrap_or(config.seed);
-    let checked = check_writable(&[&cli.trace, &cli.mermaid]).and_then(|()| {
+    let checked = check_writable(&[&cli.trace, &cli.mermaid, &cli.save_scenario]).and_then(|()| {
         cli.focus
             .as_deref()
             .map_or(Ok(()), |f| check_focus(&config, seed, f))
@@ -85,6 +85,27 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let title = format!("{} — seed {seed}", config.name);
         let diagram = crate::report::mermaid_markdown(&result.events, cli.focus.as_deref(), &title);
         if let Err(e) = std::fs::write(path, diagram) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if let Some(path) = &cli.save_scenario {
+        let saved = config.with_faults_explicit(seed, &result.drawn);
+        if let Err(e) = saved.validate() {
+            eprintln!(
+                "error: cannot save the scenario: {e} (the run drew {} faults)",
+                result.drawn.len()
+            );
+            return EXIT_USAGE;
+        }
+        let text = format!(
+            "# Saved by `sim --seed {seed}{flags} --save-scenario`: the run's config with the\n\
+             # nemesis's {} faults as [[schedule]] entries and random faults off.\n\
+             # Replay: cargo run -p sim -- --scenario FILE\n{}",
+            result.drawn.len(),
+            saved.to_toml()
+        );
+        if let Err(e) = std::fs::write(path, text) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return EXIT_USAGE;
         }
