@@ -20,6 +20,7 @@
 pub mod check;
 pub mod cli;
 pub mod fault;
+pub mod knob;
 pub mod model;
 pub mod net;
 pub mod node;

@@ -3,7 +3,6 @@
 //! `event_id`/`event_type` headers and some body-only.
 
 use crate::model::kafka::Record;
-use crate::scenario::config::SimConfig;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -47,8 +46,21 @@ pub(crate) fn headers(event: &WorkloadEvent) -> Vec<(String, Vec<u8>)> {
     ]
 }
 
+/// What to draw: the scenario's workload knobs.
+#[derive(Clone, Debug)]
+pub struct WorkloadConfig {
+    /// How many events.
+    pub events: u32,
+    /// Each event's type, drawn from these.
+    pub event_types: Vec<String>,
+    /// The share of events sent with headers.
+    pub headers_share: f64,
+    /// The longest pause before publishing an event.
+    pub produce_gap_ms_max: u64,
+}
+
 /// Draws the run's events.
-pub fn workload(config: &SimConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
+pub fn workload(config: &WorkloadConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
     let gap_ms_max = config.produce_gap_ms_max;
     (0..config.events)
         .map(|i| {

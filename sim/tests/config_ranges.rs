@@ -2,7 +2,7 @@
 //! file, the field and the range, never a run that hangs, overflows or fails as if it had
 //! found something. Each case below once did one of those.
 
-use sim::scenario::config::{SimConfig, RANGES};
+use sim::scenario::config::{ranges, SimConfig};
 use sim::scenario::{self, EMBEDDED};
 use std::process::Command;
 
@@ -147,7 +147,7 @@ fn the_default_config_and_every_embedded_scenario_validate() {
 #[test]
 fn each_range_admits_its_own_bounds_and_nothing_past_them() {
     use serde_json::json;
-    for (name, range) in RANGES {
+    for (name, range) in ranges() {
         match range {
             sim::scenario::config::Range::Int(lo, hi) | sim::scenario::config::Range::ZeroOr(lo, hi) => {
                 assert!(range.contains(&json!(lo)) && range.contains(&json!(hi)), "{name}");

@@ -89,8 +89,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Params;
     use crate::fields;
-    use crate::scenario::config::SimConfig;
 
     use crate::check::test_event as ev;
 
@@ -116,14 +116,14 @@ mod tests {
                 fields! {"event_id" => "e-1", "worker" => "worker-1"},
             ),
         ];
-        let v: Vec<_> = crate::check::judge_history(&early, &SimConfig::default(), check)
+        let v: Vec<_> = crate::check::judge_history(&early, &Params::default(), check)
             .into_iter()
             .filter(|v| v.severity == Severity::Correctness)
             .collect();
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!((v[0].kind, v[0].first_event), ("confirm_without_effect", Some(1)));
         let in_order = [early[0].clone(), early[2].clone(), early[1].clone()];
-        let v = crate::check::judge_history(&in_order, &SimConfig::default(), check);
+        let v = crate::check::judge_history(&in_order, &Params::default(), check);
         assert!(v.iter().all(|v| v.kind != "confirm_without_effect"), "{v:?}");
     }
 
@@ -149,7 +149,7 @@ mod tests {
                 fields! {"fault" => "crash", "node" => "worker-1"},
             ),
         ];
-        let v = crate::check::judge_history(&crashed, &SimConfig::default(), check);
+        let v = crate::check::judge_history(&crashed, &Params::default(), check);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!(
             (v[0].kind, v[0].severity),

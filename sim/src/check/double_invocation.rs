@@ -44,8 +44,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Params;
     use crate::fields;
-    use crate::scenario::config::SimConfig;
     use crate::trace::Event;
 
     fn ev(t_ms: u64, node: &str, kind: &'static str, call: u64) -> Event {
@@ -68,7 +68,7 @@ mod tests {
             ev(1, "worker-1", "handler_start", 7),
             ev(2, "worker-1", "handler_start", 7),
         ];
-        let v = crate::check::judge_history(&twice, &SimConfig::default(), check);
+        let v = crate::check::judge_history(&twice, &Params::default(), check);
         assert_eq!(v.len(), 1, "{v:?}");
         assert_eq!((v[0].kind, v[0].first_event), ("double_invocation", Some(2)));
         assert_eq!(v[0].event_id, "e-1");
@@ -80,6 +80,6 @@ mod tests {
             ev(3, "worker-1", "start", 2),
             ev(4, "worker-1", "handler_start", 7),
         ];
-        assert!(crate::check::judge_history(&fine, &SimConfig::default(), check).is_empty());
+        assert!(crate::check::judge_history(&fine, &Params::default(), check).is_empty());
     }
 }

@@ -15,7 +15,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let mut unprotected: BTreeMap<&str, bool> = BTreeMap::new();
     // Events with an application that ran unprotected inside an outage window.
     let mut in_outage: BTreeMap<&str, bool> = BTreeMap::new();
-    let windows = &input.config.outage_windows_ms;
+    let windows = &input.params.outage_windows_ms;
     for (i, e) in trace.iter().enumerate() {
         match e.kind {
             "acquire" if matches!(e.str("outcome"), Some("acquired" | "unprotected")) => {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 /// The violations in `input`.
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
-    if input.config.database != DbMode::Fenced {
+    if input.params.database != DbMode::Fenced {
         return Vec::new();
     }
     // Per event: the highest token applied so far, and the trace index that applied it.
@@ -68,8 +68,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Params;
     use crate::fields;
-    use crate::scenario::config::SimConfig;
     use crate::trace::Event;
 
     use crate::check::test_event as ev;
@@ -107,9 +107,9 @@ mod tests {
     }
 
     fn judge(trace: &[Event], database: DbMode) -> Vec<Violation> {
-        let config = SimConfig {
+        let config = Params {
             database,
-            ..SimConfig::default()
+            ..Params::default()
         };
         crate::check::judge_history(trace, &config, check)
     }

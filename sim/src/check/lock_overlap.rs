@@ -120,7 +120,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                                  so the second acquire found the key free; no lock kept in Redis \
                                  alone survives that, only the database keeps the effect single",
                                 t / 1000,
-                                input.config.redis_persistence.name()
+                                input.params.redis_persistence.name()
                             ));
                             Severity::Note
                         }
@@ -144,8 +144,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Params;
     use crate::fields;
-    use crate::scenario::config::{Persistence, SimConfig};
+    use crate::model::redis::Persistence;
     use crate::trace::Event;
     use serde_json::Value;
 
@@ -175,9 +176,9 @@ mod tests {
     }
 
     fn judge(trace: &[Event], persistence: Persistence) -> Vec<Violation> {
-        let config = SimConfig {
+        let config = Params {
             redis_persistence: persistence,
-            ..SimConfig::default()
+            ..Params::default()
         };
         crate::check::judge_history(trace, &config, check)
     }

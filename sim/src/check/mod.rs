@@ -25,9 +25,9 @@ pub mod registry;
 pub mod stuck_lock;
 pub mod ttl_lifecycle;
 
-use crate::model::db::DbModel;
+use crate::model::db::{DbMode, DbModel};
+use crate::model::redis::Persistence;
 use crate::model::redis::RedisModel;
-use crate::scenario::config::SimConfig;
 use crate::trace::Event;
 use std::fmt;
 
@@ -77,14 +77,40 @@ pub struct Input<'a> {
     pub redis: &'a RedisModel,
     /// The Redis node's clock at the end (µs since the epoch).
     pub redis_now_us: i64,
-    /// The run's config.
-    pub config: &'a SimConfig,
+    /// The few settings of the run the checkers need.
+    pub params: &'a Params,
     /// Every event id the workload has.
     pub produced: &'a [String],
     /// False when a limit (steps, virtual time, the watchdog) stopped the run midway: the
     /// history so far is still judged, but checks of the end state ([`is_end_state`]) are
     /// not, since the run never reached its end.
     pub complete: bool,
+}
+
+/// The settings of a run that the checkers read (the run fills it from its config; the
+/// checkers never see the config itself).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Params {
+    /// How the database guards effects.
+    pub database: DbMode,
+    /// What survives a Redis crash.
+    pub redis_persistence: Persistence,
+    /// The processing lock's TTL.
+    pub processing_ttl_s: u64,
+    /// Declared Redis outages (`[from, to)` virtual ms): fail-open duplicates inside are notes.
+    pub outage_windows_ms: Vec<[u64; 2]>,
+}
+
+impl Default for Params {
+    /// The default scenario's settings.
+    fn default() -> Self {
+        Params {
+            database: DbMode::Unique,
+            redis_persistence: Persistence::Everysec,
+            processing_ttl_s: 300,
+            outage_windows_ms: Vec::new(),
+        }
+    }
 }
 
 /// Whether `kind` judges the state at the end of a run (something that must have happened by
@@ -131,11 +157,11 @@ pub(crate) fn test_event(
 }
 
 /// Runs `checker` on a hand-made history, for the checkers' own tests: a fresh database in
-/// the config's mode, an empty Redis, a complete run.
+/// the params' mode, an empty Redis, a complete run.
 #[cfg(test)]
 pub(crate) fn judge_history(
     trace: &[Event],
-    config: &SimConfig,
+    config: &Params,
     checker: impl Fn(&Input<'_>) -> Vec<Violation>,
 ) -> Vec<Violation> {
     let (db, redis) = (DbModel::new(config.database), RedisModel::new());
@@ -144,7 +170,7 @@ pub(crate) fn judge_history(
         db: &db,
         redis: &redis,
         redis_now_us: 0,
-        config,
+        params: config,
         produced: &[],
         complete: true,
     })

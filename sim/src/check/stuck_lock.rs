@@ -9,7 +9,7 @@ use idempotency::record::{parse_record, RecordState};
 
 /// The violations in `input`.
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
-    let ttl_ms = input.config.processing_ttl_s as i64 * 1000;
+    let ttl_ms = input.params.processing_ttl_s as i64 * 1000;
     let now_ms = input.redis_now_us / 1000;
     let redis_clock_moved = input.trace.iter().any(|e| {
         e.str("node") == Some("redis") && (e.str("fault") == Some("clock") || e.str("heal") == Some("clock"))
@@ -52,9 +52,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Params;
     use crate::model::db::{DbMode, DbModel};
     use crate::model::redis::RedisModel;
-    use crate::scenario::config::SimConfig;
     use crate::trace::Event;
     use idempotency::store::{Command, Expiry, SetCondition};
 
@@ -71,13 +71,13 @@ mod tests {
             };
             redis.exec(&set, NOW_US).unwrap();
         }
-        let (db, config) = (DbModel::new(DbMode::Unique), SimConfig::default());
+        let (db, config) = (DbModel::new(DbMode::Unique), Params::default());
         check(&Input {
             trace,
             db: &db,
             redis: &redis,
             redis_now_us: NOW_US,
-            config: &config,
+            params: &config,
             produced: &[],
             complete: true,
         })

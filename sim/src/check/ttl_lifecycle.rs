@@ -38,7 +38,7 @@ fn arg_str(e: &Event, i: usize) -> Option<&str> {
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let (table, default_s) = ttl_by_key_type();
     let ttl_for = |key: &str| table.get(key_type(key)).copied().unwrap_or(default_s);
-    let processing_s = input.config.processing_ttl_s;
+    let processing_s = input.params.processing_ttl_s;
     let mut out = Vec::new();
     let mut bad = |i: usize, e: &Event, detail: String| {
         out.push(Violation {
@@ -185,8 +185,8 @@ fn probes(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Params;
     use crate::fields;
-    use crate::scenario::config::SimConfig;
 
     const KEY: &str = "p:s:huleedu_essay_spellcheck_requested_v1:abcdef12";
 
@@ -214,7 +214,7 @@ mod tests {
     }
 
     fn judge(trace: &[Event]) -> Vec<Violation> {
-        crate::check::judge_history(trace, &SimConfig::default(), check)
+        crate::check::judge_history(trace, &Params::default(), check)
     }
 
     #[test]

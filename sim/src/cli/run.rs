@@ -37,7 +37,7 @@ fn check_focus(config: &SimConfig, seed: u64, focus: &str) -> Result<(), String>
             crate::report::FOCUS_CHARS_MIN
         ));
     }
-    let workload = crate::workload::workload(config, &mut crate::rng::stream(seed, "workload"));
+    let workload = crate::workload::workload(&config.workload(), &mut crate::rng::stream(seed, "workload"));
     if workload
         .iter()
         .any(|e| e.event_id.to_lowercase().starts_with(&prefix))

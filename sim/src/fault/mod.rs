@@ -195,7 +195,7 @@ impl Fault {
     pub fn validate(&self, workers: u32) -> Result<(), String> {
         let known = |field: &str, n: NodeName| match n {
             NodeName::Worker(w) if u32::from(w) > workers => Err(format!(
-                "`{field}`: unknown node \"{n}\"; the run has worker-1 to worker-{workers}"
+                "`{field}`: unknown node \"{n}\"; valid: redis, kafka, db, producer, worker-1 to worker-{workers}"
             )),
             _ => Ok(()),
         };

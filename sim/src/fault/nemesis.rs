@@ -12,6 +12,7 @@
 
 use crate::fault::schedule::ScheduledFault;
 use crate::fault::{Fault, FaultPoint};
+use crate::knob::Range;
 use crate::net::topology::NodeName;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -99,6 +100,36 @@ impl Default for FaultConfig {
         }
     }
 }
+
+/// The longest virtual time a knob in ms may say (as the scenario's other knobs).
+const MS: i64 = crate::knob::MAX_VIRTUAL_MS as i64;
+/// A kind's weight.
+const WEIGHT: Range = Range::Int(0, 1_000);
+
+/// Every knob of [`FaultConfig`] with its range, by its dotted name.
+pub const RANGES: &[(&str, Range)] = &[
+    ("faults.gap_ms_min", Range::Int(10, MS)),
+    ("faults.gap_ms_max", Range::Int(10, MS)),
+    ("faults.crash_weight", WEIGHT),
+    ("faults.pause_weight", WEIGHT),
+    ("faults.clog_weight", WEIGHT),
+    ("faults.partition_weight", WEIGHT),
+    ("faults.latency_weight", WEIGHT),
+    ("faults.redis_errors_weight", WEIGHT),
+    ("faults.clock_weight", WEIGHT),
+    ("faults.fault_point_weight", WEIGHT),
+    ("faults.zombie_weight", WEIGHT),
+    ("faults.ack_loss_weight", WEIGHT),
+    ("faults.down_ms_max", Range::Int(0, MS)),
+    ("faults.pause_ms_max", Range::Int(0, MS)),
+    ("faults.clog_ms_max", Range::Int(0, MS)),
+    ("faults.latency_ms_max", Range::Int(0, 60_000)),
+    ("faults.latency_spike_ms_max", Range::Int(0, MS)),
+    ("faults.redis_error_share_max", Range::Real(0.0, 1.0)),
+    ("faults.redis_errors_ms_max", Range::Int(0, MS)),
+    ("faults.clock_offset_ms_max", Range::Int(0, MS)),
+    ("faults.redis_clock_offset_ms_max", Range::Int(0, MS)),
+];
 
 /// One kind of random fault: its name (as [`Fault::kind`] or a variation of one), its weight,
 /// and how one is drawn.

@@ -224,12 +224,18 @@ fn judge(
     let all: Vec<String> = s.workload().iter().map(|e| e.event_id.clone()).collect();
     let db = s.db.model.lock().expect("db state").clone();
     let redis = s.redis.snapshot();
+    let params = check::Params {
+        database: s.config.database,
+        redis_persistence: s.config.redis_persistence,
+        processing_ttl_s: s.config.processing_ttl_s,
+        outage_windows_ms: s.config.outage_windows_ms.clone(),
+    };
     let input = check::Input {
         trace: &events_now,
         db: &db,
         redis: &redis,
         redis_now_us,
-        config: &s.config,
+        params: &params,
         produced: &all,
         complete: stopped.is_none(),
     };

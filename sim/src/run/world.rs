@@ -100,7 +100,7 @@ impl World {
     pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
         let nodes = NodeName::all(config.workers);
         let workload = Arc::new(crate::workload::workload(
-            &config,
+            &config.workload(),
             &mut rng::stream(seed, "workload"),
         ));
         let clocks: BTreeMap<NodeName, NodeClock> =

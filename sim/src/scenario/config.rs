@@ -8,8 +8,8 @@
 //! `scenario/validate.rs`.
 
 pub use super::ranges::{
-    Range, MAX_EVENT_TYPES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE, MAX_VIRTUAL_MS, MAX_VIRTUAL_S,
-    RANGES,
+    ranges, Range, MAX_EVENT_TYPES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE, MAX_VIRTUAL_MS,
+    MAX_VIRTUAL_S,
 };
 pub use crate::fault::nemesis::FaultConfig;
 pub use crate::fault::schedule::ScheduledFault;
@@ -244,6 +244,16 @@ impl SimConfig {
         c.schedule.extend(drawn.iter().cloned());
         c.faults.random = false;
         c
+    }
+
+    /// The workload's knobs.
+    pub fn workload(&self) -> crate::workload::WorkloadConfig {
+        crate::workload::WorkloadConfig {
+            events: self.events,
+            event_types: self.event_types.clone(),
+            headers_share: self.headers_share,
+            produce_gap_ms_max: self.produce_gap_ms_max,
+        }
     }
 
     /// The config as a scenario file.

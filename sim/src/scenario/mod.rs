@@ -325,9 +325,9 @@ mod tests {
 
     #[test]
     fn every_knob_is_documented_in_the_scenarios_readme_with_its_range() {
-        use crate::scenario::config::RANGES;
+        let ranges: Vec<_> = crate::scenario::config::ranges().collect();
         let readme = include_str!("../../../scenarios/README.md");
-        let range_of = |name: &str| RANGES.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
+        let range_of = |name: &str| ranges.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
         let json = serde_json::to_value(SimConfig::default()).unwrap();
         for knob in SimConfig::default().knobs() {
             let name = knob.split('=').next().unwrap();
@@ -396,7 +396,7 @@ mod tests {
                 );
             }
         }
-        for (name, _) in RANGES {
+        for (name, _) in &ranges {
             let known = match name.strip_prefix("schedule.") {
                 Some(f) => entry.get(f).is_some(),
                 None => name.split('.').fold(&json, |v, k| &v[k]) != &serde_json::Value::Null,

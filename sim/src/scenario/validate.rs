@@ -5,15 +5,15 @@
 //! accepts.
 
 use super::config::{Expect, SimConfig};
-use super::ranges::{MAX_EVENT_TYPES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE, RANGES};
+use super::ranges::{MAX_EVENT_TYPES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE};
 
 impl SimConfig {
     /// Checks that the run can be built and stays bounded: every numeric knob within its
-    /// [`RANGES`] entry, then the rules between knobs. The error names the field (in
+    /// [`super::ranges::ranges`] entry, then the rules between knobs. The error names the field (in
     /// backticks, first) and the allowed range.
     pub fn validate(&self) -> Result<(), String> {
         let json = serde_json::to_value(self).expect("config serializes");
-        for (name, range) in RANGES {
+        for (name, range) in super::ranges::ranges() {
             let path: Vec<&str> = name.split('.').collect();
             let mut found = Vec::new();
             values_at(&json, &path, String::new(), &mut found);
