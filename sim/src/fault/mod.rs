@@ -86,6 +86,12 @@ pub enum Fault {
         /// How many.
         acks: u32,
     },
+    /// Fail a share of the database's transactions: each aborts with no effect and no answer,
+    /// as when the connection drops before the commit (the handler sees a timeout).
+    DbErrors {
+        /// The share, within 0..=1.
+        share: f64,
+    },
 }
 
 impl Fault {
@@ -107,6 +113,7 @@ impl Fault {
                 node: Some(NodeName::Worker(1)),
             },
             Fault::AckLoss { acks: 1 },
+            Fault::DbErrors { share: 0.5 },
         ]
     }
 
@@ -122,6 +129,7 @@ impl Fault {
             Fault::Clock { .. } => "clock",
             Fault::HandlerError { .. } => "handler_error",
             Fault::AckLoss { .. } => "ack_loss",
+            Fault::DbErrors { .. } => "db_errors",
         }
     }
 
@@ -134,7 +142,10 @@ impl Fault {
             | Fault::Partition { node, .. }
             | Fault::Clock { node, .. }
             | Fault::HandlerError { node } => *node,
-            Fault::Latency { .. } | Fault::RedisErrors { .. } | Fault::AckLoss { .. } => None,
+            Fault::Latency { .. }
+            | Fault::RedisErrors { .. }
+            | Fault::AckLoss { .. }
+            | Fault::DbErrors { .. } => None,
         }
     }
 
@@ -142,7 +153,10 @@ impl Fault {
     pub fn needs_node(&self) -> bool {
         !matches!(
             self,
-            Fault::Latency { .. } | Fault::RedisErrors { .. } | Fault::AckLoss { .. }
+            Fault::Latency { .. }
+                | Fault::RedisErrors { .. }
+                | Fault::AckLoss { .. }
+                | Fault::DbErrors { .. }
         )
     }
 
@@ -160,7 +174,10 @@ impl Fault {
                     *n = node;
                 }
             }
-            Fault::Latency { .. } | Fault::RedisErrors { .. } | Fault::AckLoss { .. } => {}
+            Fault::Latency { .. }
+            | Fault::RedisErrors { .. }
+            | Fault::AckLoss { .. }
+            | Fault::DbErrors { .. } => {}
         }
         f
     }
@@ -171,6 +188,7 @@ impl Fault {
         match self {
             Fault::RedisErrors { .. } => Some(NodeName::Redis),
             Fault::AckLoss { .. } => Some(NodeName::Kafka),
+            Fault::DbErrors { .. } => Some(NodeName::Db),
             Fault::HandlerError { node } => *node,
             _ => None,
         }
@@ -187,24 +205,27 @@ impl Fault {
             Fault::Latency { .. } => "latency",
             Fault::RedisErrors { .. } => "redis_errors",
             Fault::Clock { .. } => "clock",
+            Fault::DbErrors { .. } => "db_errors",
             Fault::HandlerError { .. } | Fault::AckLoss { .. } => return None,
         })
     }
 
     /// Checks the fault's own fields; the error names the field.
     pub fn validate(&self, workers: u32) -> Result<(), String> {
-        let known = |field: &str, n: NodeName| match n {
+        let known = |field: &str, n: NodeName| {
+            match n {
             NodeName::Worker(w) if u32::from(w) > workers => Err(format!(
                 "`{field}`: unknown node \"{n}\"; valid: redis, kafka, db, producer, worker-1 to worker-{workers}"
             )),
             _ => Ok(()),
+        }
         };
         if let Some(n) = self.node() {
             known("node", n)?;
         }
         match self {
             Fault::Partition { peer, .. } => known("peer", *peer)?,
-            Fault::RedisErrors { share } if !(0.0..=1.0).contains(share) => {
+            Fault::RedisErrors { share } | Fault::DbErrors { share } if !(0.0..=1.0).contains(share) => {
                 return Err("`share` must be within 0..=1".into())
             }
             Fault::HandlerError { node: Some(n) } if !n.is_worker() => {

@@ -50,6 +50,9 @@ pub struct FaultConfig {
     pub zombie_weight: u32,
     /// Weight of: lose 1 to 3 of the broker's produce acks (the producer retries).
     pub ack_loss_weight: u32,
+    /// Weight of: make a share of the database's transactions fail for a while (off by
+    /// default, so the default scenario's seeds keep their histories).
+    pub db_errors_weight: u32,
     /// Longest a crashed node stays down.
     pub down_ms_max: u64,
     /// Longest pause.
@@ -70,6 +73,10 @@ pub struct FaultConfig {
     /// clock: a jump beyond the lock's TTL expires every lock at once, so two workers hold one
     /// (the `redis-clock-jump` scenario shows it); the default stays below the 300 s TTL.
     pub redis_clock_offset_ms_max: u64,
+    /// Largest share of database transactions that fail during an error window.
+    pub db_error_share_max: f64,
+    /// Longest database error window.
+    pub db_errors_ms_max: u64,
 }
 
 impl Default for FaultConfig {
@@ -97,6 +104,9 @@ impl Default for FaultConfig {
             redis_errors_ms_max: 3_000,
             clock_offset_ms_max: 600_000,
             redis_clock_offset_ms_max: 60_000,
+            db_errors_weight: 0,
+            db_error_share_max: 0.5,
+            db_errors_ms_max: 3_000,
         }
     }
 }
@@ -129,6 +139,9 @@ pub const RANGES: &[(&str, Range)] = &[
     ("faults.redis_errors_ms_max", Range::Int(0, MS)),
     ("faults.clock_offset_ms_max", Range::Int(0, MS)),
     ("faults.redis_clock_offset_ms_max", Range::Int(0, MS)),
+    ("faults.db_errors_weight", WEIGHT),
+    ("faults.db_error_share_max", Range::Real(0.0, 1.0)),
+    ("faults.db_errors_ms_max", Range::Int(0, MS)),
 ];
 
 /// One kind of random fault: its name (as [`Fault::kind`] or a variation of one), its weight,
@@ -261,6 +274,15 @@ pub const KINDS: &[Kind] = &[
             ScheduledFault::at(at_ms, Fault::AckLoss { acks }, None)
         },
     },
+    Kind {
+        name: "db_errors",
+        weight: |c| c.db_errors_weight,
+        draw: |n, at_ms| {
+            let share = n.rng.gen_range(0.0..=n.cfg.db_error_share_max);
+            let lasts = n.rng.gen_range(1..=n.cfg.db_errors_ms_max.max(1));
+            ScheduledFault::at(at_ms, Fault::DbErrors { share }, Some(lasts))
+        },
+    },
 ];
 
 /// The nemesis's state: its stream and when it acts next.
@@ -361,7 +383,11 @@ mod tests {
 
     #[test]
     fn every_kind_is_drawn_and_every_node_fault_lasts_a_bounded_time() {
-        let entries = list(&mut nemesis(FaultConfig::default()), 600_000_000);
+        let every_kind = FaultConfig {
+            db_errors_weight: 1,
+            ..FaultConfig::default()
+        };
+        let entries = list(&mut nemesis(every_kind), 600_000_000);
         let mut kinds = BTreeSet::new();
         for e in &entries {
             kinds.insert(if e.point.is_some() {

@@ -1,5 +1,6 @@
 //! The database node: the pure [`DbModel`] on the network. The model is the database's disk:
-//! it lives in the node's lasting state, so a restart loses nothing committed.
+//! it lives in the node's lasting state, so a restart loses nothing committed. Its own fault
+//! is `db_errors`: a share of transactions abort unanswered while it lasts.
 
 use super::NodeCtx;
 use crate::fault::{Fault, NodeFaults, Progress};
@@ -10,6 +11,28 @@ use std::sync::{Arc, Mutex};
 pub struct DbNode {
     /// Every attempt and effect.
     pub model: Mutex<DbModel>,
+    /// The injected errors.
+    errors: Mutex<Errors>,
+}
+
+/// Failing a share of transactions, spread evenly: transaction `n` since the window opened
+/// fails when `floor((n + 1) * share)` passes `floor(n * share)`. Deterministic without a
+/// random stream, and exactly `share` of them over the window.
+#[derive(Default)]
+struct Errors {
+    share: f64,
+    seen: u64,
+}
+
+impl Errors {
+    fn fails_next(&mut self) -> bool {
+        if self.share <= 0.0 {
+            return false;
+        }
+        let n = self.seen as f64;
+        self.seen += 1;
+        ((n + 1.0) * self.share).floor() > (n * self.share).floor()
+    }
 }
 
 impl DbNode {
@@ -17,16 +40,29 @@ impl DbNode {
     pub fn new(model: DbModel) -> Self {
         DbNode {
             model: Mutex::new(model),
+            errors: Mutex::default(),
         }
     }
 }
 
 impl NodeFaults for DbNode {
-    fn inject(&self, _: &Fault) -> bool {
-        false
+    fn inject(&self, fault: &Fault) -> bool {
+        let Fault::DbErrors { share } = fault else {
+            return false;
+        };
+        assert!((0.0..=1.0).contains(share), "a share, validated: {share}");
+        *self.errors.lock().expect("db errors") = Errors {
+            share: *share,
+            seen: 0,
+        };
+        true
     }
-    fn heal(&self, _: &Fault) {}
-    fn heal_all(&self) {}
+    fn heal(&self, _: &Fault) {
+        self.heal_all();
+    }
+    fn heal_all(&self) {
+        *self.errors.lock().expect("db errors") = Errors::default();
+    }
 }
 
 /// The database node's main task: serve transactions until killed. After each applied effect
@@ -44,6 +80,14 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
                 return Some(DbReply::HighestFence(highest));
             }
         };
+        if node.errors.lock().expect("db errors").fails_next() {
+            // Aborted: nothing applied, and the answer never comes.
+            ctx.record(
+                "effect_attempt",
+                crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => req.fence, "result" => "aborted"},
+            );
+            return None;
+        }
         let t_us = crate::trace::now_us();
         let (result, applied) = {
             let mut db = node.model.lock().expect("db state");
@@ -65,4 +109,20 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
         Some(DbReply::Applied(result))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Errors;
+
+    #[test]
+    fn a_share_of_transactions_fails_evenly_and_none_without_errors() {
+        let mut e = Errors { share: 0.25, seen: 0 };
+        let fails: Vec<bool> = (0..8).map(|_| e.fails_next()).collect();
+        assert_eq!(fails, [false, false, false, true, false, false, false, true]);
+        let mut all = Errors { share: 1.0, seen: 0 };
+        assert!((0..5).all(|_| all.fails_next()));
+        let mut none = Errors::default();
+        assert!((0..5).all(|_| !none.fails_next()));
+    }
 }

@@ -1,0 +1,59 @@
+//! The database's own fault, `db_errors`: from a scenario file and from the nemesis. (It was
+//! added as a test of the fault design: the vocabulary, the nemesis's row and the node that
+//! acts, three files.)
+
+use sim::run::{self, Verdict};
+use sim::scenario::config::SimConfig;
+
+#[test]
+fn a_scheduled_database_outage_aborts_transactions_and_heals_and_every_event_lands() {
+    let text = r#"
+name = "db-outage"
+events = 5
+workers = 2
+partitions = 2
+protocol = "v2"
+database = "unique"
+[faults]
+random = false
+[[schedule]]
+at_ms = 0
+duration_ms = 3000
+fault = "db_errors"
+share = 1.0
+"#;
+    let config = sim::scenario::parse(text, "db-outage.toml").expect("the scenario loads");
+    let r = run::run(1, &config);
+    assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.verdict);
+    assert_eq!(r.applied, 5);
+    let aborted: Vec<u64> = r
+        .events
+        .iter()
+        .filter(|e| e.kind == "effect_attempt" && e.str("result") == Some("aborted"))
+        .map(|e| e.t_us)
+        .collect();
+    assert!(!aborted.is_empty(), "no transaction failed");
+    assert!(aborted.iter().all(|t| *t <= 3_000_000), "{aborted:?}");
+    let heal = r
+        .events
+        .iter()
+        .find(|e| e.kind == "heal" && e.str("heal") == Some("db_errors"));
+    assert_eq!(heal.map(|e| e.t_us), Some(3_000_000));
+    assert_eq!(r.faults.get("db_errors"), Some(&1));
+}
+
+#[test]
+fn the_nemesis_draws_database_errors_when_weighed_and_saved_runs_replay_them() {
+    let mut config = SimConfig::default();
+    config.faults.db_errors_weight = 20;
+    let seed = (0..20)
+        .find(|&s| {
+            let r = run::run(s, &config);
+            r.faults.contains_key("db_errors") && r.events.iter().any(|e| e.str("result") == Some("aborted"))
+        })
+        .expect("a seed in 0..20 with random database errors that abort a transaction");
+    let first = run::run(seed, &config);
+    let again = run::run(seed, &config.with_faults_explicit(seed, &first.drawn));
+    assert_eq!(first.verdict, again.verdict);
+    assert_eq!(first.effects, again.effects);
+}
