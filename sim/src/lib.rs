@@ -1,10 +1,10 @@
 //! A deterministic simulation harness for idempotent event consumers, on madsim.
 //!
-//! One run is a seed plus a [`scenario::config::SimConfig`]: [`run::run`] builds simulated Redis,
-//! Kafka, database, producer and worker nodes on a fresh thread and runtime, lets the
-//! [`fault::nemesis`] inject faults during a safety phase, heals everything for a liveness phase, and
-//! judges the recorded [`trace`] and the database's record with the [`check`]ers. The same seed
-//! and build give the same trace, byte for byte.
+//! One run is a seed plus a [`scenario::config::SimConfig`]: [`run::run`] builds simulated
+//! Redis, Kafka, database, producer and worker nodes on a fresh thread and runtime, lets faults
+//! happen during a safety phase, heals everything for a liveness phase, and judges the recorded
+//! [`trace`] and the models' state with the [`check`]ers. The same seed and build give the same
+//! trace, byte for byte.
 //!
 //! ```
 //! // A scenario shipped in `scenarios/`, run on its pinned seed, twice.
@@ -15,6 +15,31 @@
 //! let again = sim::run::run(config.seed, &config);
 //! assert_eq!(first.fingerprint(), again.fingerprint());
 //! ```
+//!
+//! # The parts, from the bottom up
+//! Each layer imports only those below it (no circle; `farm-studio look` draws it).
+//! - [`trace`]: the history (canonical JSON lines, fingerprint, human form) and the logger.
+//! - [`net`]: the topology ([`net::topology::NodeName`], the only place names and addresses
+//!   are made) and request/response over madsim's datagrams.
+//! - [`knob`]: a knob's range, shared by validation, the nemesis and the docs.
+//! - [`model`]: the pure state machines (Redis, the Kafka broker, the database): time passed
+//!   in, no madsim, no trace, tested alone and against real Redis.
+//! - [`fault`]: faults as data. One vocabulary ([`fault::Fault`]) for scenario files, the
+//!   nemesis and the trace; the nemesis's pure decisions; what is in force and when it heals.
+//!   Faults act through two traits: [`fault::Verbs`] (what the world does to a node) and
+//!   [`fault::NodeFaults`] (what a node does to itself).
+//! - [`workload`]: the events, drawn from the seed before the run.
+//! - [`node`]: the adapters. Each node gets a [`node::NodeCtx`] and its lasting state, serves a
+//!   model or runs a client loop, and *reports* deliveries, held locks and fault points through
+//!   [`fault::Control`]; it never reaches into the world.
+//! - [`check`]: one file per checker, a registry of every kind a run can report; checkers read
+//!   the history and model snapshots only.
+//! - [`scenario`]: [`scenario::config::SimConfig`] (each subsystem's config, aggregated), the
+//!   ranges, validation and the embedded files.
+//! - [`run`]: one seed on a fresh thread and runtime: the [`run::world::World`] (nodes and fault
+//!   verbs), the phases ([`run::control`]), the verdict.
+//! - [`report`]: the summary line and the Mermaid diagram.
+//! - [`cli`]: one file per subcommand.
 #![deny(missing_docs)]
 
 pub mod check;

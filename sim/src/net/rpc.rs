@@ -11,13 +11,10 @@
 //! a later request of the same client endpoint: only a request whose caller already timed out
 //! can be overtaken, and it counts as lost, never as applied out of order.
 //!
-//! Datagrams can overtake each other; the connections our clients stand for (Redis, Kafka and
-//! database clients all use TCP) cannot. So a client has one call in flight at a time (its
-//! tasks take turns, first come first served), and a server drops a request that arrives after
-//! a later request of the same client endpoint: only a request whose caller already timed out
-//! can be overtaken, and it counts as lost, never as applied out of order. Messages travel as Rust values (madsim's raw datagrams):
-//! latency, loss, clogs, pauses and crashes all act on them.
+//! Messages travel as Rust values (madsim's raw datagrams): latency, loss, clogs, pauses and
+//! crashes all act on them.
 
+use super::topology::PORT;
 use madsim::net::Endpoint;
 use std::any::Any;
 use std::fmt;
@@ -28,9 +25,6 @@ use std::time::Duration;
 
 /// The tag requests travel on; replies use per-call tags above it.
 const REQUEST_TAG: u64 = 1;
-
-/// The port every server listens on.
-pub const PORT: u16 = 7000;
 
 struct Request<Q> {
     reply_tag: u64,

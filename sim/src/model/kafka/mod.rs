@@ -3,7 +3,7 @@
 //!
 //! [`KafkaModel`] is a pure state machine: no madsim, no I/O, no randomness, `BTreeMap`s only,
 //! and time passed in as `now_ms` to [`KafkaModel::handle`] and [`KafkaModel::tick`]. The thin
-//! [`serve`] adapter at the bottom puts it on the network and turns what happened (the
+//! adapter `node/kafka.rs` puts it on the network and turns what happened (the
 //! [`GroupEvent`]s drained by [`KafkaModel::take_events`]) into trace events. madsim's own
 //! simulated Kafka has no consumer groups, commits or rebalances; this follows Kafka's real
 //! protocol (the classic `GroupCoordinator`, eager rebalancing) closely enough for a consumer
