@@ -11,6 +11,10 @@ use crate::workload::{headers, WorkloadEvent};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Salts tried to find a copy's key that hashes to the partition wanted: with at most 1_000
+/// partitions, FNV-1a spreads this many over every one of them by far.
+const KEY_SALTS_MAX: u32 = 1_000_000;
+
 /// How long the producer waits before retrying a produce whose ack it did not get.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -96,10 +100,10 @@ pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
 
 /// A key for copy `copy` of `event_id` that lands on `partition`.
 fn key_for_partition(event_id: &str, copy: usize, partition: u32, partitions: u32) -> String {
-    (0..)
+    (0..KEY_SALTS_MAX)
         .map(|salt| format!("{event_id}/{copy}/{salt}"))
         .find(|k| crate::model::kafka::partition_of(k, partitions) == partition)
-        .expect("some salt hashes to every partition")
+        .expect("one of KEY_SALTS_MAX salts hashes to every partition")
 }
 
 /// A key for copy `copy` of `event_id` that lands on a partition no earlier copy uses.
@@ -116,8 +120,8 @@ fn copy_key(event_id: &str, copy: usize, partitions: u32) -> String {
             )
         })
         .collect();
-    (0..)
+    (0..KEY_SALTS_MAX)
         .map(|salt| format!("{event_id}/{copy}/{salt}"))
         .find(|k| !taken.contains(&crate::model::kafka::partition_of(k, partitions)))
-        .expect("copies <= partitions, so a free partition exists")
+        .expect("copies <= partitions, so one of KEY_SALTS_MAX salts lands on a free partition")
 }

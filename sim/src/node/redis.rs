@@ -132,6 +132,9 @@ pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
     }
 }
 
+/// How often `everysec` persistence writes the data set to disk.
+const FSYNC_EVERY: Duration = Duration::from_secs(1);
+
 /// The Redis node's own settings.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
@@ -192,7 +195,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         let node = node.clone();
         madsim::task::spawn(async move {
             loop {
-                madsim::time::sleep(Duration::from_secs(1)).await;
+                madsim::time::sleep(FSYNC_EVERY).await;
                 let mut st = node.state.lock().expect("redis state");
                 st.disk = st.model.clone();
             }

@@ -36,6 +36,7 @@ pub(crate) async fn supervise(world: Arc<World>, mut nemesis: Nemesis) -> Vec<Sc
                 world.faults.lock().expect("fault state").begin_liveness(&*world);
                 safety = false;
             } else {
+                // Bounded: each entry comes due at least 1 ms after the one before.
                 while let Some(entry) = nemesis.due(now) {
                     drawn.push(entry.clone());
                     world.entries.lock().expect("entries").push(Entry {

@@ -62,6 +62,9 @@ pub(crate) struct Limits {
     pub(crate) abort: AtomicBool,
 }
 
+/// How long the end of a run waits for killed nodes' tasks to be dropped.
+const END_GRACE: Duration = Duration::from_millis(1);
+
 /// The first words of a step-limit panic.
 pub(crate) const STEP_LIMIT: &str = "step limit exceeded";
 /// The first words of a watchdog stop.
@@ -257,7 +260,7 @@ impl World {
         for id in ids {
             h.kill(id);
         }
-        madsim::time::sleep(Duration::from_millis(1)).await;
+        madsim::time::sleep(END_GRACE).await;
     }
 
     /// Whether every record is published, every event applied and every offset committed.
