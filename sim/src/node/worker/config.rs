@@ -1,0 +1,101 @@
+//! A worker's settings: the protocol, the failure, offset-commit and busy policies, and the
+//! timings. Plain data, read from the scenario (see `scenario::config`, which re-exports the
+//! policy enums) and copied into each worker's lasting state.
+
+use crate::model::db::DbMode;
+use serde::{Deserialize, Serialize};
+
+/// Which idempotency protocol the workers run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolKind {
+    /// The Python services' protocol.
+    V2,
+    /// The safe protocol (the default).
+    Fenced,
+}
+
+impl ProtocolKind {
+    /// The library's protocol.
+    pub fn to_lib(self) -> idempotency::Protocol {
+        match self {
+            ProtocolKind::V2 => idempotency::Protocol::V2,
+            ProtocolKind::Fenced => idempotency::Protocol::Fenced,
+        }
+    }
+}
+
+/// What workers do when Redis fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicyKind {
+    /// Run unprotected (v2's behaviour).
+    FailOpen,
+    /// Retry later without committing the offset.
+    FailClosed,
+}
+
+impl FailurePolicyKind {
+    /// The library's policy.
+    pub fn to_lib(self) -> idempotency::FailurePolicy {
+        match self {
+            FailurePolicyKind::FailOpen => idempotency::FailurePolicy::FailOpen,
+            FailurePolicyKind::FailClosed => idempotency::FailurePolicy::FailClosed,
+        }
+    }
+}
+
+/// When a worker commits its Kafka offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetCommit {
+    /// After each record is processed (at-least-once).
+    AfterEach,
+    /// After every `offset_commit_every` records.
+    EveryN,
+    /// Before processing (at-most-once: a crash loses the record).
+    BeforeProcessing,
+}
+
+/// What a worker does when the event is busy (another worker holds it) or the race is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyPolicy {
+    /// Wait and deliver it again until it is processed or a duplicate.
+    Retry,
+    /// Skip it and move on, as v2's consumers do (the event is lost if the holder died).
+    Skip,
+}
+
+/// A worker's own settings.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// The idempotency protocol.
+    pub protocol: ProtocolKind,
+    /// What to do when Redis fails.
+    pub on_redis_failure: FailurePolicyKind,
+    /// The processing lock's TTL.
+    pub processing_ttl_s: u64,
+    /// The database's mode (a fenced one is the floor of fencing tokens).
+    pub database: DbMode,
+    /// How often to heartbeat the group.
+    pub heartbeat_interval_ms: u64,
+    /// How long a Kafka or database call may take.
+    pub call_timeout_ms: u64,
+    /// How long a Redis command may take.
+    pub redis_timeout_ms: u64,
+    /// When to commit offsets.
+    pub offset_commit: OffsetCommit,
+    /// For `every_n`: how many records between commits.
+    pub offset_commit_every: u32,
+    /// What to do with a busy event.
+    pub on_busy: BusyPolicy,
+    /// How long to wait when a poll brings nothing.
+    pub poll_idle_ms: u64,
+    /// The shortest handler.
+    pub handler_ms_min: u64,
+    /// The longest handler.
+    pub handler_ms_max: u64,
+    /// A pause between the effect's commit and the confirm.
+    pub confirm_delay_ms: u64,
+}

@@ -1,0 +1,226 @@
+//! One record through the library: a delivery is one `process()` call, traced with its
+//! outcome and mapped to done-or-retry; the business handler inside it works for a while,
+//! commits the effect to the database, then confirms. Named fault points on that path let the
+//! nemesis crash the worker at the exact moment.
+
+use super::{BusyPolicy, Worker, BACKOFF};
+use crate::fault::FaultPoint;
+use crate::fields;
+use crate::model::db::{Apply, ApplyResult, DbReply, DbRequest};
+use crate::model::kafka::Record;
+use crate::net::topology::NodeName;
+use idempotency::{Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
+use rand::Rng;
+use std::time::Duration;
+
+/// The retry backoff doubles per attempt up to `2^RETRY_MAX_DOUBLINGS` times [`BACKOFF`]
+/// (6.4 s): long enough to outlast a lock left by a crashed worker, which holds for its TTL.
+const RETRY_MAX_DOUBLINGS: u32 = 6;
+
+/// The topic every record is consumed from (the library keys messages on it).
+const TOPIC: &str = "events";
+
+/// How long to wait after the `attempt`-th delivery (from 1) of a record before the next.
+fn retry_backoff(attempt: u32) -> Duration {
+    BACKOFF * 2u32.pow(attempt.min(RETRY_MAX_DOUBLINGS))
+}
+
+/// What became of one delivery.
+enum Delivery {
+    /// Processed, a duplicate, or given up on: the record is done.
+    Done,
+    /// Deliver it again after a backoff.
+    Retry,
+}
+
+/// Where a record is delivered: its partition and offset, and the member and generation
+/// consuming it.
+pub(super) type At<'a> = (u32, u64, &'a str, u64);
+
+impl Worker {
+    /// Delivers the record until a delivery says it is done, backing off between attempts;
+    /// returns the event's id (what the offset commit's fault point names).
+    pub(super) async fn deliver_until_done(&self, at: At<'_>, record: &Record) -> String {
+        let mut attempt = 1u32;
+        let mut event_id = String::new();
+        while let Delivery::Retry = self.deliver(at, record, attempt, &mut event_id).await {
+            madsim::time::sleep(retry_backoff(attempt)).await;
+            attempt += 1;
+        }
+        event_id
+    }
+
+    /// One `process()` call for a fetched record. `event_id` is filled in with the event's id.
+    async fn deliver(
+        &self,
+        (partition, offset, member, generation): At<'_>,
+        record: &Record,
+        attempt: u32,
+        event_id: &mut String,
+    ) -> Delivery {
+        let msg = Message {
+            topic: TOPIC.into(),
+            partition: partition as i32,
+            offset: offset as i64,
+            headers: record.headers.clone(),
+            value: record.value.clone(),
+        };
+        *event_id = self
+            .consumer
+            .key(&msg)
+            .ok()
+            .and_then(|k| k.event_id_text())
+            .unwrap_or_else(|| record.key.clone());
+        let event_id = event_id.as_str();
+        let delivery = self.ctx.control.count_delivery(event_id);
+        let call = self.calls.get() + 1;
+        self.calls.set(call);
+        self.ctx.record("deliver",
+            fields! {"topic" => TOPIC, "partition" => partition, "offset" => offset, "event_id" => event_id,
+                "attempt" => attempt, "delivery" => delivery, "call" => call, "member" => member, "generation" => generation},
+        );
+        let standing = self.ctx.control.delivered(self.name, event_id, delivery);
+        self.stop_if_down(standing).await;
+        let result = self
+            .consumer
+            .process(&msg, |ctx| self.handle(ctx, event_id, call))
+            .await;
+        let busy_retries = self.node.config.on_busy == BusyPolicy::Retry;
+        // The outcome the handler did not trace itself (it traces "acquired"/"unprotected"),
+        // and whether to deliver again: a Redis error or a failed handler left the record
+        // unprocessed, a busy event waits for its holder unless the policy skips it.
+        let (acquire, retry) = match &result {
+            Ok(Outcome::Processed { .. } | Outcome::Unprotected { .. }) => (None, false),
+            Ok(Outcome::Duplicate) => (Some("duplicate"), false),
+            Ok(Outcome::Busy) => (Some("busy"), busy_retries),
+            Ok(Outcome::RaceLost) => (Some("race_lost"), busy_retries),
+            Err(ProcessError::Redis(_)) => (Some("redis_error"), true),
+            Err(ProcessError::Unkeyable(_)) => (Some("unkeyable"), false),
+            Err(ProcessError::Handler { .. }) => (None, true),
+        };
+        if let Some(outcome) = acquire {
+            self.ctx.record(
+                "acquire",
+                fields! {"event_id" => event_id, "outcome" => outcome, "call" => call},
+            );
+        }
+        match &result {
+            Err(ProcessError::Handler { error, release }) => {
+                let status = match release {
+                    ReleaseStatus::Released => "released".to_owned(),
+                    ReleaseStatus::NotHeld => "not_held".to_owned(),
+                    ReleaseStatus::Unprotected => "unprotected".to_owned(),
+                    ReleaseStatus::Failed(e) => format!("failed: {e}"),
+                };
+                self.ctx.record("release",
+                    fields! {"event_id" => event_id, "error" => error.as_str(), "status" => status, "call" => call},
+                );
+            }
+            Ok(Outcome::Unprotected { reason, .. }) => {
+                let reason = match reason {
+                    Unprotected::Redis(e) => e.to_string(),
+                    Unprotected::Unkeyable(e) => e.to_string(),
+                };
+                self.ctx.record(
+                    "unprotected",
+                    fields! {"event_id" => event_id, "reason" => reason, "call" => call},
+                );
+            }
+            _ => {}
+        }
+        if retry {
+            Delivery::Retry
+        } else {
+            Delivery::Done
+        }
+    }
+
+    /// The business handler: work, commit the effect, confirm.
+    async fn handle(&self, ctx: Context, event_id: &str, call: u64) -> Result<(), String> {
+        let fence = ctx.fence();
+        let outcome = if ctx.is_protected() {
+            "acquired"
+        } else {
+            "unprotected"
+        };
+        self.ctx.record("acquire",
+            fields! {"event_id" => event_id, "outcome" => outcome, "fence" => fence, "key" => ctx.key().unwrap_or(""), "call" => call},
+        );
+        if ctx.is_protected() {
+            let standing = self.ctx.control.holding(self.name, event_id);
+            self.stop_if_down(standing).await;
+            self.fault_point(FaultPoint::AfterAcquire, event_id).await;
+        }
+        self.ctx.record(
+            "handler_start",
+            fields! {"event_id" => event_id, "fence" => fence, "call" => call},
+        );
+        let end = |result: &str| {
+            self.ctx.record(
+                "handler_end",
+                fields! {"event_id" => event_id, "result" => result, "call" => call},
+            );
+        };
+        let work_ms = {
+            let mut rng = self.node.rng.lock().expect("worker rng");
+            rng.gen_range(self.node.config.handler_ms_min..=self.node.config.handler_ms_max)
+        };
+        madsim::time::sleep(Duration::from_millis(work_ms)).await;
+        if self.node.take_handler_error() {
+            end("error: injected handler error");
+            return Err("injected handler error".into());
+        }
+        let apply = Apply {
+            event_id: event_id.to_owned(),
+            key: ctx.key().unwrap_or("").to_owned(),
+            fence,
+            worker: self.name.to_string(),
+        };
+        let committed = self
+            .client
+            .call::<DbRequest, DbReply>(NodeName::Db.addr(), DbRequest::Apply(apply), self.timeout())
+            .await;
+        let result = match committed {
+            Ok(DbReply::Applied(ApplyResult::Applied | ApplyResult::Duplicate)) => Ok(()),
+            Ok(DbReply::Applied(ApplyResult::StaleFence { highest })) => {
+                Err(format!("stale fence (highest {highest})"))
+            }
+            Ok(DbReply::HighestFence(_)) => Err("database: unexpected reply".to_owned()),
+            Err(e) => Err(format!("database: {e}")),
+        };
+        if let Err(e) = result {
+            end(&format!("error: {e}"));
+            return Err(e);
+        }
+        self.fault_point(FaultPoint::AfterEffectCommit, event_id).await;
+        if self.node.config.confirm_delay_ms > 0 {
+            madsim::time::sleep(Duration::from_millis(self.node.config.confirm_delay_ms)).await;
+        }
+        self.fault_point(FaultPoint::BeforeConfirm, event_id).await;
+        let confirmed = match ctx.confirm().await {
+            Ok(()) if ctx.is_protected() => "confirmed".to_owned(),
+            Ok(()) => "noop".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        self.ctx.record(
+            "confirm",
+            fields! {"event_id" => event_id, "result" => confirmed, "call" => call},
+        );
+        self.fault_point(FaultPoint::AfterConfirm, event_id).await;
+        end("ok");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_backoff_doubles_from_twice_the_backoff_and_stops_at_64_times() {
+        let ms = |attempt| retry_backoff(attempt).as_millis();
+        assert_eq!([1, 2, 3, 4, 5, 6].map(ms), [200, 400, 800, 1_600, 3_200, 6_400]);
+        assert_eq!(ms(7), 6_400);
+        assert_eq!(ms(u32::MAX), 6_400);
+    }
+}

@@ -1,0 +1,40 @@
+//! The fenced database as the floor of a worker's fencing tokens: with a database that checks
+//! tokens, the highest token it has accepted for a key is the authority the library's fenced
+//! protocol must stay above (see [`FenceFloor`]), not Redis, which can lose its counter.
+
+use crate::model::db::{DbReply, DbRequest};
+use crate::net::rpc::{Client, RpcError};
+use idempotency::fenced::FenceFloor;
+use idempotency::store::{BoxFuture, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Asks the database for the highest fence it holds per key.
+pub(super) struct DbFloor {
+    pub(super) client: Arc<Client>,
+    pub(super) addr: std::net::SocketAddr,
+    pub(super) timeout: Duration,
+    /// Who asks (the database records it).
+    pub(super) worker: String,
+}
+
+impl FenceFloor for DbFloor {
+    fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            let req = DbRequest::HighestFence {
+                key: key.to_owned(),
+                worker: self.worker.clone(),
+            };
+            match self
+                .client
+                .call::<DbRequest, DbReply>(self.addr, req, self.timeout)
+                .await
+            {
+                Ok(DbReply::HighestFence(h)) => Ok(h),
+                Ok(other) => Err(StoreError::Protocol(format!("fence floor: {other:?}"))),
+                Err(RpcError::Timeout) => Err(StoreError::Timeout),
+                Err(RpcError::Io(e)) => Err(StoreError::Unavailable(e)),
+            }
+        })
+    }
+}
