@@ -9,6 +9,9 @@
 //!   delivered again; only a deduplicating effect store keeps that harmless.
 
 use super::{Input, Severity, Violation};
+use crate::fault::Fault;
+use crate::net::topology::NodeName;
+use crate::trace::Typed;
 use idempotency::record::{parse_record, RecordState};
 use std::collections::BTreeMap;
 
@@ -20,21 +23,23 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let mut causes: BTreeMap<&str, String> = BTreeMap::new();
     // Per worker: the event whose effect it applied and has not confirmed yet.
     let mut pending: BTreeMap<&str, &str> = BTreeMap::new();
-    for (i, e) in input.trace.iter().enumerate() {
-        let id = e.str("event_id").unwrap_or("");
-        match e.kind {
-            "acquire" => {
-                if let Some(k) = e.str("key").filter(|k| !k.is_empty()) {
-                    keys.insert(id, k);
+    let typed = crate::trace::typed(input.trace);
+    for (i, (e, t)) in input.trace.iter().zip(&typed).enumerate() {
+        match t {
+            Typed::Acquire {
+                event_id, outcome, ..
+            } => {
+                if let Some((_, k)) = outcome.running().filter(|(_, k)| !k.is_empty()) {
+                    keys.insert(event_id, k);
                 }
             }
-            "effect_applied" => {
-                *applied.entry(id).or_default() += 1;
-                pending.insert(e.str("worker").unwrap_or(""), id);
+            Typed::EffectApplied { event_id, worker, .. } => {
+                *applied.entry(event_id).or_default() += 1;
+                pending.insert(worker, event_id);
             }
-            "confirm" => {
+            Typed::Confirm { event_id, result, .. } => {
+                let id = event_id.as_str();
                 pending.remove(e.node.as_str());
-                let result = e.str("result").unwrap_or("");
                 if result == "confirmed" && !applied.contains_key(id) {
                     out.push(Violation {
                         kind: "confirm_without_effect",
@@ -48,12 +53,14 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                     causes.insert(id, result.to_owned());
                 }
             }
-            "fault" if e.str("fault") == Some("crash") => {
-                let node = e.str("node").unwrap_or("");
-                if let Some(id) = pending.remove(node) {
+            Typed::Fault {
+                fault: Fault::Crash { node: Some(node) },
+                ..
+            } => {
+                if let Some(id) = pending.remove(node.to_string().as_str()) {
                     causes.insert(id, format!("{node} crashed after the effect, before confirming"));
                 }
-                if node == "redis" {
+                if *node == NodeName::Redis {
                     for id in applied.keys() {
                         causes
                             .entry(id)
@@ -89,32 +96,16 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Params;
-    use crate::fields;
-
+    use crate::check::history::{acquired, confirm, crash, effect_applied};
     use crate::check::test_event as ev;
+    use crate::check::Params;
 
     #[test]
     fn a_confirm_before_any_effect_fires_and_one_after_it_does_not() {
         let early = [
-            ev(
-                1,
-                "worker-1",
-                "acquire",
-                fields! {"event_id" => "e-1", "key" => "k1"},
-            ),
-            ev(
-                2,
-                "worker-1",
-                "confirm",
-                fields! {"event_id" => "e-1", "result" => "confirmed"},
-            ),
-            ev(
-                3,
-                "db",
-                "effect_applied",
-                fields! {"event_id" => "e-1", "worker" => "worker-1"},
-            ),
+            ev(1, "worker-1", acquired("e-1", "k1", None)),
+            ev(2, "worker-1", confirm("e-1", "confirmed")),
+            ev(3, "db", effect_applied("e-1", "worker-1")),
         ];
         let v: Vec<_> = crate::check::judge_history(&early, &Params::default(), check)
             .into_iter()
@@ -130,24 +121,9 @@ mod tests {
     #[test]
     fn an_effect_whose_record_is_not_completed_is_a_note_with_its_cause() {
         let crashed = [
-            ev(
-                1,
-                "worker-1",
-                "acquire",
-                fields! {"event_id" => "e-1", "key" => "k1"},
-            ),
-            ev(
-                2,
-                "db",
-                "effect_applied",
-                fields! {"event_id" => "e-1", "worker" => "worker-1"},
-            ),
-            ev(
-                3,
-                "nemesis",
-                "fault",
-                fields! {"fault" => "crash", "node" => "worker-1"},
-            ),
+            ev(1, "worker-1", acquired("e-1", "k1", None)),
+            ev(2, "db", effect_applied("e-1", "worker-1")),
+            ev(3, "nemesis", crash(NodeName::Worker(1), None)),
         ];
         let v = crate::check::judge_history(&crashed, &Params::default(), check);
         assert_eq!(v.len(), 1, "{v:?}");

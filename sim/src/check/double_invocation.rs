@@ -3,6 +3,7 @@
 //! the library must never.
 
 use super::{Input, Severity, Violation};
+use crate::trace::Typed;
 use std::collections::BTreeMap;
 
 /// The violations in `input`.
@@ -10,27 +11,22 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let mut incarnation: BTreeMap<&str, u64> = BTreeMap::new();
     let mut starts: BTreeMap<(&str, u64, u64), u32> = BTreeMap::new();
     let mut out = Vec::new();
-    for (i, e) in input.trace.iter().enumerate() {
-        match e.kind {
-            "start" => {
-                incarnation.insert(e.node.as_str(), e.u64("incarnation").unwrap_or(0));
+    let typed = crate::trace::typed(input.trace);
+    for (i, (e, t)) in input.trace.iter().zip(&typed).enumerate() {
+        match t {
+            Typed::Start { incarnation: n } => {
+                incarnation.insert(e.node.as_str(), *n);
             }
-            "handler_start" => {
+            Typed::HandlerStart { event_id, call, .. } => {
                 let inc = incarnation.get(e.node.as_str()).copied().unwrap_or(0);
-                let n = starts
-                    .entry((e.node.as_str(), inc, e.u64("call").unwrap_or(0)))
-                    .or_default();
+                let n = starts.entry((e.node.as_str(), inc, *call)).or_default();
                 *n += 1;
                 if *n == 2 {
                     out.push(Violation {
                         kind: "double_invocation",
                         severity: Severity::Correctness,
-                        event_id: e.str("event_id").unwrap_or("").to_owned(),
-                        detail: format!(
-                            "{} call {} started the handler twice",
-                            e.node,
-                            e.u64("call").unwrap_or(0)
-                        ),
+                        event_id: event_id.clone(),
+                        detail: format!("{} call {call} started the handler twice", e.node),
                         first_event: Some(i),
                     });
                 }
@@ -44,23 +40,19 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::history::handler_start;
     use crate::check::Params;
-    use crate::fields;
     use crate::trace::Event;
 
-    fn ev(t_ms: u64, node: &str, kind: &'static str, call: u64) -> Event {
-        Event {
-            t_us: t_ms * 1000,
-            node: node.into(),
-            kind,
-            fields: if kind == "start" {
-                fields! {"incarnation" => call}
-            } else {
-                fields! {"event_id" => "e-1", "call" => call}
-            },
-        }
+    /// A worker's `start` (incarnation `n`) or `handler_start` (call `n`).
+    fn ev(t_ms: u64, node: &str, kind: &'static str, n: u64) -> Event {
+        let t = if kind == "start" {
+            Typed::Start { incarnation: n }
+        } else {
+            handler_start("e-1", n)
+        };
+        crate::check::test_event(t_ms, node, t)
     }
-
     #[test]
     fn one_call_starting_the_handler_twice_fires_and_a_restart_does_not() {
         let twice = [

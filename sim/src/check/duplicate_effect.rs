@@ -4,6 +4,7 @@
 //! (fail-open) inside one is a note (`fail_open_duplicate`), counted apart.
 
 use super::{Input, Severity, Violation};
+use crate::trace::{AcquireOutcome, Typed};
 use std::collections::BTreeMap;
 
 /// An event's effect applied more than once.
@@ -16,21 +17,21 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     // Events with an application that ran unprotected inside an outage window.
     let mut in_outage: BTreeMap<&str, bool> = BTreeMap::new();
     let windows = &input.params.outage_windows_ms;
-    for (i, e) in trace.iter().enumerate() {
-        match e.kind {
-            "acquire" if matches!(e.str("outcome"), Some("acquired" | "unprotected")) => {
-                unprotected.insert(e.node.as_str(), e.str("outcome") == Some("unprotected"));
+    let typed = crate::trace::typed(trace);
+    for (i, (e, t)) in trace.iter().zip(&typed).enumerate() {
+        match t {
+            Typed::Acquire { outcome, .. } if outcome.running().is_some() => {
+                let open = matches!(outcome, AcquireOutcome::Unprotected { .. });
+                unprotected.insert(e.node.as_str(), open);
             }
-            "effect_applied" => {
-                if let Some(id) = e.str("event_id") {
-                    applied_at.entry(id).or_default().push(i);
-                    let worker = e.str("worker").unwrap_or("");
-                    let t_ms = e.t_us / 1000;
-                    if unprotected.get(worker).copied().unwrap_or(false)
-                        && windows.iter().any(|w| (w[0]..=w[1]).contains(&t_ms))
-                    {
-                        in_outage.insert(id, true);
-                    }
+            Typed::EffectApplied { event_id, worker, .. } => {
+                let id = event_id.as_str();
+                applied_at.entry(id).or_default().push(i);
+                let t_ms = e.t_us / 1000;
+                if unprotected.get(worker.as_str()).copied().unwrap_or(false)
+                    && windows.iter().any(|w| (w[0]..=w[1]).contains(&t_ms))
+                {
+                    in_outage.insert(id, true);
                 }
             }
             _ => {}

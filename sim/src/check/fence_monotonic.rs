@@ -11,6 +11,7 @@
 
 use super::{Input, Severity, Violation};
 use crate::model::db::DbMode;
+use crate::trace::{AcquireOutcome, Typed};
 use std::collections::BTreeMap;
 
 /// The violations in `input`.
@@ -18,37 +19,45 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     if input.params.database != DbMode::Fenced {
         return Vec::new();
     }
-    // Per event: the highest token applied so far, and the trace index that applied it.
-    let mut accepted: BTreeMap<&str, (u64, usize)> = BTreeMap::new();
+    // Per event: the highest token applied so far, the trace index that applied it, and who.
+    let mut accepted: BTreeMap<&str, (u64, usize, &str)> = BTreeMap::new();
     // Per worker: the highest token applied for the event its current call delivers, as of
     // the delivery.
-    let mut known: BTreeMap<&str, Option<(u64, usize)>> = BTreeMap::new();
+    let mut known: BTreeMap<&str, Option<(u64, usize, &str)>> = BTreeMap::new();
     let mut out = Vec::new();
-    for (i, e) in input.trace.iter().enumerate() {
-        let id = e.str("event_id").unwrap_or("");
-        match e.kind {
-            "effect_attempt" if e.str("result") == Some("applied") => {
-                if let Some(f) = e.u64("fence") {
-                    let best = accepted.entry(id).or_insert((f, i));
-                    if f > best.0 {
-                        *best = (f, i);
-                    }
+    let typed = crate::trace::typed(input.trace);
+    for (i, (e, t)) in input.trace.iter().zip(&typed).enumerate() {
+        match t {
+            Typed::EffectAttempt {
+                event_id,
+                worker,
+                fence: Some(f),
+                result,
+            } if result == "applied" => {
+                let best = accepted.entry(event_id).or_insert((*f, i, worker.as_str()));
+                if *f > best.0 {
+                    *best = (*f, i, worker.as_str());
                 }
             }
-            "deliver" => {
-                known.insert(e.node.as_str(), accepted.get(id).copied());
+            Typed::Deliver { event_id, .. } => {
+                known.insert(e.node.as_str(), accepted.get(event_id.as_str()).copied());
             }
-            "acquire" if e.str("outcome") == Some("acquired") => {
-                let (Some(fence), Some(Some((highest, at)))) = (e.u64("fence"), known.get(e.node.as_str()))
-                else {
+            Typed::Acquire {
+                event_id,
+                outcome:
+                    AcquireOutcome::Acquired {
+                        fence: Some(fence), ..
+                    },
+                ..
+            } => {
+                let Some(Some((highest, at, worker))) = known.get(e.node.as_str()) else {
                     continue;
                 };
-                if fence <= *highest {
-                    let worker = input.trace[*at].str("worker").unwrap_or("?");
+                if fence <= highest {
                     out.push(Violation {
                         kind: "fence_regression",
                         severity: Severity::Correctness,
-                        event_id: id.to_owned(),
+                        event_id: event_id.clone(),
                         detail: format!(
                             "{} was handed token {fence}, not above {highest} that the database \
                              accepted from {worker} at {}ms",
@@ -68,40 +77,23 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::Params;
-    use crate::fields;
-    use crate::trace::Event;
-
+    use crate::check::history::{acquired, deliver, effect_attempt};
     use crate::check::test_event as ev;
+    use crate::check::Params;
+    use crate::trace::Event;
 
     /// worker-2 commits token 500 for `e`; later worker-3 is handed `token` for `e`.
     fn history(token: u64) -> Vec<Event> {
         vec![
-            ev(1, "worker-2", "deliver", fields! {"event_id" => "e"}),
-            ev(
-                2,
-                "worker-2",
-                "acquire",
-                fields! {"event_id" => "e", "outcome" => "acquired", "fence" => 500u64},
-            ),
-            ev(
-                3,
-                "db",
-                "effect_attempt",
-                fields! {"event_id" => "e", "worker" => "worker-2", "fence" => 500u64, "result" => "applied"},
-            ),
-            ev(10, "worker-3", "deliver", fields! {"event_id" => "e"}),
-            ev(
-                11,
-                "worker-3",
-                "acquire",
-                fields! {"event_id" => "e", "outcome" => "acquired", "fence" => token},
-            ),
+            ev(1, "worker-2", deliver("e")),
+            ev(2, "worker-2", acquired("e", "k", Some(500))),
+            ev(3, "db", effect_attempt("e", "worker-2", Some(500), "applied")),
+            ev(10, "worker-3", deliver("e")),
+            ev(11, "worker-3", acquired("e", "k", Some(token))),
             ev(
                 12,
                 "db",
-                "effect_attempt",
-                fields! {"event_id" => "e", "worker" => "worker-3", "fence" => token, "result" => "stale_fence"},
+                effect_attempt("e", "worker-3", Some(token), "stale_fence"),
             ),
         ]
     }

@@ -17,13 +17,11 @@
 //!   without a seek is not judged.) Deliveries of a partition the member does not own, such as
 //!   a zombie's, are not judged either.
 //!
-//! Missing fields read as defaults (so hand-written or older traces still check): `accepted` true, `generation` 0,
-//! `attempt` 1, `retry` false, a delivery's `member` its node. Besides the violations,
-//! [`KafkaStats`] counts what is expected under faults but worth watching.
+//! Besides the violations, [`KafkaStats`] counts what is expected under faults but worth
+//! watching.
 
 use super::{Severity, Violation};
-use crate::trace::Event;
-use serde_json::Value;
+use crate::trace::{Event, Typed};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the history shows that is no violation in itself.
@@ -57,85 +55,78 @@ impl std::ops::AddAssign<&KafkaStats> for KafkaStats {
     }
 }
 
-fn flag(e: &Event, name: &str, default: bool) -> bool {
-    e.fields.get(name).and_then(Value::as_bool).unwrap_or(default)
-}
-
-fn partitions(e: &Event) -> Vec<u64> {
-    e.fields
-        .get("partitions")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_u64).collect())
-        .unwrap_or_default()
-}
-
-fn member(e: &Event) -> &str {
-    e.str("member").unwrap_or(&e.node)
-}
-
 /// Judges the Kafka history in `trace`.
 pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
     let mut stats = KafkaStats::default();
     let mut out = Vec::new();
+    let typed = crate::trace::typed(trace);
     // Every appended record: (partition, offset) -> (event id, trace index of its `produce`).
-    let mut produced: BTreeMap<(u64, u64), (&str, usize)> = BTreeMap::new();
-    let mut delivered: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut produced: BTreeMap<(u32, u64), (&str, usize)> = BTreeMap::new();
+    let mut delivered: BTreeSet<(u32, u64)> = BTreeSet::new();
     let mut delivered_ids: BTreeSet<&str> = BTreeSet::new();
     let mut generation_max = 0u64;
     // The group's committed offset per partition and the index of the commit that set it.
-    let mut committed: BTreeMap<u64, (u64, usize)> = BTreeMap::new();
+    let mut committed: BTreeMap<u32, (u64, usize)> = BTreeMap::new();
     let mut removed: BTreeSet<&str> = BTreeSet::new();
     // (member, partition) it owns -> the highest offset it delivered there for the first time
     // since it got the partition or sought.
-    let mut owned: BTreeMap<(&str, u64), Option<u64>> = BTreeMap::new();
-    for (i, e) in trace.iter().enumerate() {
-        match e.kind {
-            "produce" => {
-                let (Some(p), Some(o)) = (e.u64("partition"), e.u64("offset")) else {
-                    continue;
-                };
-                produced.insert((p, o), (e.str("event_id").unwrap_or(""), i));
-                if flag(e, "retry", false) {
+    let mut owned: BTreeMap<(&str, u32), Option<u64>> = BTreeMap::new();
+    for (i, t) in typed.iter().enumerate() {
+        match t {
+            Typed::Produce {
+                event_id,
+                partition,
+                offset,
+                retry,
+                ..
+            } => {
+                produced.insert((*partition, *offset), (event_id.as_str(), i));
+                if *retry {
                     stats.producer_duplicates += 1;
                 }
             }
-            "rebalance" => {
+            Typed::Rebalance { generation, .. } => {
                 stats.rebalances += 1;
-                generation_max = generation_max.max(e.u64("generation").unwrap_or(0));
+                generation_max = generation_max.max(*generation);
             }
-            "assignment" => generation_max = generation_max.max(e.u64("generation").unwrap_or(0)),
-            "member_removed" => {
-                removed.insert(member(e));
+            Typed::Assignment { generation, .. } => generation_max = generation_max.max(*generation),
+            Typed::MemberRemoved { member, .. } => {
+                removed.insert(member);
             }
-            "assigned" => {
-                let m = member(e);
-                owned.retain(|(owner, _), _| *owner != m);
-                for p in partitions(e) {
-                    owned.insert((m, p), None);
+            Typed::Assigned {
+                member, partitions, ..
+            } => {
+                owned.retain(|(owner, _), _| owner != member);
+                for p in partitions {
+                    owned.insert((member.as_str(), *p), None);
                 }
             }
-            "revoked" => {
-                let m = member(e);
-                for p in partitions(e) {
-                    owned.remove(&(m, p));
+            Typed::Revoked {
+                member, partitions, ..
+            } => {
+                for p in partitions {
+                    owned.remove(&(member.as_str(), *p));
                 }
             }
-            "seek" => {
-                if let Some(p) = e.u64("partition") {
-                    if let Some(last) = owned.get_mut(&(member(e), p)) {
-                        *last = None;
-                    }
+            Typed::Seek {
+                member, partition, ..
+            } => {
+                if let Some(last) = owned.get_mut(&(member.as_str(), *partition)) {
+                    *last = None;
                 }
             }
-            "offset_commit" => {
-                let (Some(p), Some(offset)) = (e.u64("partition"), e.u64("offset")) else {
-                    continue;
-                };
-                let generation = e.u64("generation").unwrap_or(0);
-                let who = member(e);
-                if !flag(e, "accepted", true) {
+            Typed::OffsetCommit {
+                member: who,
+                generation,
+                partition: p,
+                offset,
+                accepted,
+                ..
+            } => {
+                let (p, offset, generation) = (*p, *offset, *generation);
+                if !accepted {
                     stats.rejected_commits += 1;
-                    if removed.contains(who) || generation < generation_max {
+                    if removed.contains(who.as_str()) || generation < generation_max {
                         stats.zombie_commits_rejected += 1;
                     }
                     continue;
@@ -168,22 +159,25 @@ pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
                 }
                 committed.insert(p, (offset, i));
             }
-            "deliver" => {
-                let (Some(p), Some(o)) = (e.u64("partition"), e.u64("offset")) else {
-                    continue;
-                };
-                let id = e.str("event_id").unwrap_or("");
-                if e.u64("attempt").unwrap_or(1) == 1 {
+            Typed::Deliver {
+                partition: p,
+                offset: o,
+                event_id: id,
+                attempt,
+                member: m,
+                ..
+            } => {
+                let (p, o) = (*p, *o);
+                if *attempt == 1 {
                     if delivered.contains(&(p, o)) {
                         stats.redeliveries += 1;
-                    } else if delivered_ids.contains(id) {
+                    } else if delivered_ids.contains(id.as_str()) {
                         stats.duplicate_deliveries += 1;
                     }
-                    let m = member(e);
-                    if let Some(last) = owned.get_mut(&(m, p)) {
+                    if let Some(last) = owned.get_mut(&(m.as_str(), p)) {
                         if let Some(k) = *last {
                             if o > k + 1 {
-                                let skipped = produced.get(&(p, k + 1)).map_or(id, |r| r.0);
+                                let skipped = produced.get(&(p, k + 1)).map_or(id.as_str(), |r| r.0);
                                 out.push(Violation {
                                     kind: "poll_skip",
                                     severity: Severity::Correctness,
@@ -207,7 +201,7 @@ pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
             _ => {}
         }
     }
-    let mut lost: Vec<(usize, u64, u64, &str)> = produced
+    let mut lost: Vec<(usize, u32, u64, &str)> = produced
         .iter()
         .filter(|(record, _)| !delivered.contains(record))
         .map(|(&(p, o), &(id, i))| (i, p, o, id))
@@ -226,7 +220,6 @@ pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields;
     use std::collections::BTreeMap;
 
     struct History(Vec<Event>);
@@ -236,79 +229,99 @@ mod tests {
             History(Vec::new())
         }
 
-        fn push(
-            &mut self,
-            node: &str,
-            kind: &'static str,
-            fields: BTreeMap<&'static str, Value>,
-        ) -> &mut Self {
+        fn push(&mut self, node: &str, event: Typed) -> &mut Self {
             let t_us = self.0.len() as u64 * 1000;
-            self.0.push(Event {
-                t_us,
-                node: node.into(),
-                kind,
-                fields,
-            });
+            self.0.push(event.event(t_us, node));
             self
         }
 
-        fn produce(&mut self, p: u64, o: u64, id: &str) -> &mut Self {
+        fn produce(&mut self, p: u32, o: u64, id: &str) -> &mut Self {
             self.push(
                 "kafka",
-                "produce",
-                fields! {"event_id" => id, "partition" => p, "offset" => o, "producer" => "producer",
-                "sequence" => o, "retry" => false},
+                Typed::Produce {
+                    event_id: id.into(),
+                    partition: p,
+                    offset: o,
+                    producer: "producer".into(),
+                    sequence: o,
+                    retry: false,
+                },
             )
         }
 
-        fn deliver(&mut self, m: &str, g: u64, p: u64, o: u64, id: &str, attempt: u64) -> &mut Self {
+        fn deliver(&mut self, m: &str, g: u64, p: u32, o: u64, id: &str, attempt: u32) -> &mut Self {
             self.push(
                 "worker-1",
-                "deliver",
-                fields! {"topic" => "events", "partition" => p, "offset" => o, "event_id" => id,
-                "attempt" => attempt, "member" => m, "generation" => g},
+                Typed::Deliver {
+                    topic: "events".into(),
+                    partition: p,
+                    offset: o,
+                    event_id: id.into(),
+                    attempt,
+                    delivery: 1,
+                    call: 1,
+                    member: m.into(),
+                    generation: g,
+                },
             )
         }
 
-        fn commit(&mut self, m: &str, g: u64, p: u64, o: u64, error: Option<&str>) -> &mut Self {
-            let mut f = fields! {"member" => m, "generation" => g, "partition" => p, "offset" => o,
-            "accepted" => error.is_none()};
-            if let Some(error) = error {
-                f.insert("error", error.into());
-            }
-            self.push("kafka", "offset_commit", f)
+        fn commit(&mut self, m: &str, g: u64, p: u32, o: u64, error: Option<&str>) -> &mut Self {
+            self.push(
+                "kafka",
+                Typed::OffsetCommit {
+                    member: m.into(),
+                    generation: g,
+                    partition: p,
+                    offset: o,
+                    accepted: error.is_none(),
+                    error: error.map(str::to_owned),
+                },
+            )
         }
 
         fn rebalance(&mut self, g: u64, members: &[&str]) -> &mut Self {
-            let members: Vec<String> = members.iter().map(|m| m.to_string()).collect();
             self.push(
                 "kafka",
-                "rebalance",
-                fields! {"generation" => g, "reason" => "join", "members" => members},
+                Typed::Rebalance {
+                    generation: g,
+                    reason: "join".into(),
+                    members: members.iter().map(|m| m.to_string()).collect(),
+                },
             )
         }
 
-        fn assigned(&mut self, m: &str, g: u64, ps: &[u64]) -> &mut Self {
+        fn assigned(&mut self, m: &str, g: u64, ps: &[u32]) -> &mut Self {
             self.push(
                 "worker-1",
-                "assigned",
-                fields! {"member" => m, "generation" => g, "partitions" => ps.to_vec()},
+                Typed::Assigned {
+                    member: m.into(),
+                    generation: g,
+                    partitions: ps.to_vec(),
+                },
             )
         }
 
-        fn revoked(&mut self, m: &str, g: u64, ps: &[u64]) -> &mut Self {
+        fn revoked(&mut self, m: &str, g: u64, ps: &[u32]) -> &mut Self {
             self.push(
                 "worker-1",
-                "revoked",
-                fields! {"member" => m, "generation" => g, "partitions" => ps.to_vec()},
+                Typed::Revoked {
+                    member: m.into(),
+                    generation: g,
+                    partitions: ps.to_vec(),
+                    why: "rebalance_in_progress".into(),
+                },
             )
         }
 
-        fn seek(&mut self, m: &str, p: u64, o: u64) -> &mut Self {
+        fn seek(&mut self, m: &str, p: u32, o: u64) -> &mut Self {
             self.push(
                 "worker-1",
-                "seek",
-                fields! {"member" => m, "partition" => p, "offset" => o},
+                Typed::Seek {
+                    member: m.into(),
+                    partition: p,
+                    offset: o,
+                },
             )
         }
 
@@ -373,11 +386,7 @@ mod tests {
             .commit("a", 1, 0, 5, None);
         h.commit("a", 1, 0, 4, Some("illegal_generation")); // rejected: does not count
         h.commit("a", 1, 0, 3, None); // #5
-        h.push(
-            "kafka",
-            "offset_commit",
-            fields! {"member" => "worker-1", "partition" => 1u64, "offset" => 1u64},
-        ); // #6, a commit without generation fields
+        h.commit("worker-1", 0, 1, 1, None); // #6, a commit outside any group
         let (violations, _) = h.check();
         assert_eq!(
             kinds(&violations),
@@ -399,8 +408,10 @@ mod tests {
         h.commit("a", 0, 0, 3, None); // generation 0: outside any group, not judged
         h.push(
             "kafka",
-            "assignment",
-            fields! {"generation" => 3u64, "assignment" => Value::Object(Default::default())},
+            Typed::Assignment {
+                generation: 3,
+                assignment: BTreeMap::new(),
+            },
         );
         h.commit("b", 2, 0, 4, None); // #6: stale after assignment 3
         h.commit("b", 3, 0, 5, None);
@@ -475,23 +486,34 @@ mod tests {
         h.produce(0, 0, "e0");
         h.push(
             "kafka",
-            "produce",
-            fields! {"event_id" => "e0", "partition" => 0u64, "offset" => 1u64, "producer" => "producer",
-            "sequence" => 0u64, "retry" => true},
+            Typed::Produce {
+                event_id: "e0".into(),
+                partition: 0,
+                offset: 1,
+                producer: "producer".into(),
+                sequence: 0,
+                retry: true,
+            },
         );
         h.push(
             "kafka",
-            "produce_deduplicated",
-            fields! {"event_id" => "e0", "partition" => 0u64, "offset" => 0u64, "producer" => "producer",
-            "sequence" => 0u64},
+            Typed::ProduceDeduplicated {
+                event_id: "e0".into(),
+                partition: 0,
+                offset: 0,
+                producer: "producer".into(),
+                sequence: 0,
+            },
         );
         h.rebalance(1, &["a"]);
         h.deliver("a", 1, 0, 0, "e0", 1).deliver("a", 1, 0, 0, "e0", 2); // a retry: nothing
         h.deliver("a", 1, 0, 1, "e0", 1); // the duplicate record: a duplicate delivery
         h.push(
             "kafka",
-            "member_removed",
-            fields! {"member" => "a", "reason" => "max_poll_interval"},
+            Typed::MemberRemoved {
+                member: "a".into(),
+                reason: "max_poll_interval".into(),
+            },
         );
         h.rebalance(2, &["b"]);
         h.commit("a", 1, 0, 2, Some("unknown_member_id")); // a zombie
@@ -511,28 +533,5 @@ mod tests {
                 zombie_commits_rejected: 2,
             }
         );
-    }
-
-    #[test]
-    fn a_no_group_history_reads_with_the_old_paths_defaults() {
-        let mut h = History::new();
-        h.push(
-            "kafka",
-            "produce",
-            fields! {"event_id" => "e0", "partition" => 0u64, "offset" => 0u64, "from" => "producer"},
-        );
-        h.push(
-            "worker-1",
-            "deliver",
-            fields! {"topic" => "events", "partition" => 0u64, "offset" => 0u64, "event_id" => "e0", "attempt" => 1u32},
-        );
-        h.push(
-            "kafka",
-            "offset_commit",
-            fields! {"member" => "worker-1", "partition" => 0u64, "offset" => 1u64},
-        );
-        let (violations, stats) = h.check();
-        assert_eq!(violations, vec![]);
-        assert_eq!(stats, KafkaStats::default());
     }
 }

@@ -14,6 +14,9 @@
 //! overlap stays a violation.
 
 use super::{Input, Severity, Violation};
+use crate::fault::Fault;
+use crate::net::topology::NodeName;
+use crate::trace::{AcquireOutcome, Typed};
 use std::collections::BTreeMap;
 
 struct Held {
@@ -50,17 +53,18 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let mut running = Running::new();
     let mut by_key = ByKey::new();
     let mut key_of: BTreeMap<String, String> = BTreeMap::new();
-    for (i, e) in trace.iter().enumerate() {
+    let typed = crate::trace::typed(trace);
+    for (i, (e, t)) in trace.iter().zip(&typed).enumerate() {
         let worker = e.node.as_str();
-        match e.kind {
-            "acquire" => {
-                if e.str("outcome") == Some("acquired") {
-                    acquired.insert(worker, (e.str("key").unwrap_or("").to_owned(), e.t_us));
+        match t {
+            Typed::Acquire { outcome, .. } => {
+                if let AcquireOutcome::Acquired { key, .. } = outcome {
+                    acquired.insert(worker, (key.clone(), e.t_us));
                 } else {
                     acquired.remove(worker);
                 }
             }
-            "handler_start" => {
+            Typed::HandlerStart { event_id, .. } => {
                 close(&mut running, &mut by_key, worker, &key_of, e.t_us);
                 if let Some((key, acquired_us)) = acquired.remove(worker) {
                     key_of.insert(worker.to_owned(), key);
@@ -68,7 +72,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                         worker.to_owned(),
                         Held {
                             worker: worker.to_owned(),
-                            event_id: e.str("event_id").unwrap_or("").to_owned(),
+                            event_id: event_id.clone(),
                             acquired_us,
                             start_us: e.t_us,
                             end_us: end_of_run,
@@ -77,14 +81,15 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                     );
                 }
             }
-            "handler_end" => close(&mut running, &mut by_key, worker, &key_of, e.t_us),
-            "fault" if e.str("fault") == Some("crash") => {
-                if let Some(node) = e.str("node") {
-                    close(&mut running, &mut by_key, node, &key_of, e.t_us);
-                }
-                if e.str("node") == Some("redis") {
-                    let lost = e.fields.get("lost_keys").and_then(|v| v.as_array());
-                    let lost = lost.map_or(vec![], |l| l.iter().filter_map(|k| k.as_str()).collect());
+            Typed::HandlerEnd { .. } => close(&mut running, &mut by_key, worker, &key_of, e.t_us),
+            Typed::Fault {
+                fault: Fault::Crash { node: Some(node) },
+                lost_keys,
+                ..
+            } => {
+                close(&mut running, &mut by_key, &node.to_string(), &key_of, e.t_us);
+                if *node == NodeName::Redis {
+                    let lost = lost_keys.iter().flatten().map(String::as_str).collect();
                     crashes.push((e.t_us, lost));
                 }
             }
@@ -144,34 +149,26 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::history::{acquired, crash, handler_end, handler_start};
+    use crate::check::test_event as ev;
     use crate::check::Params;
-    use crate::fields;
     use crate::model::redis::Persistence;
     use crate::trace::Event;
-    use serde_json::Value;
 
     const KEY: &str = "p:s:t:abcdef12";
-
-    use crate::check::test_event as ev;
 
     /// worker-1 takes the lock at 1 s and holds it (paused) to 30 s; Redis crashes at 1.1 s
     /// losing `lost`; worker-2 takes the lock at 10 s.
     fn history(lost: &[&str]) -> Vec<Event> {
-        let acquired = || fields! {"event_id" => "e", "outcome" => "acquired", "key" => KEY};
-        let lost: Vec<Value> = lost.iter().map(|k| Value::from(*k)).collect();
+        let lost: Vec<String> = lost.iter().map(|k| k.to_string()).collect();
         vec![
-            ev(1000, "worker-1", "acquire", acquired()),
-            ev(1000, "worker-1", "handler_start", fields! {"event_id" => "e"}),
-            ev(
-                1100,
-                "nemesis",
-                "fault",
-                fields! {"fault" => "crash", "node" => "redis", "lost_keys" => lost},
-            ),
-            ev(10_000, "worker-2", "acquire", acquired()),
-            ev(10_000, "worker-2", "handler_start", fields! {"event_id" => "e"}),
-            ev(10_100, "worker-2", "handler_end", fields! {"event_id" => "e"}),
-            ev(30_000, "worker-1", "handler_end", fields! {"event_id" => "e"}),
+            ev(1000, "worker-1", acquired("e", KEY, Some(1))),
+            ev(1000, "worker-1", handler_start("e", 1)),
+            ev(1100, "nemesis", crash(NodeName::Redis, Some(lost))),
+            ev(10_000, "worker-2", acquired("e", KEY, Some(2))),
+            ev(10_000, "worker-2", handler_start("e", 1)),
+            ev(10_100, "worker-2", handler_end("e")),
+            ev(30_000, "worker-1", handler_end("e")),
         ]
     }
 

@@ -142,17 +142,109 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 
 /// One event of a hand-made history, at `t_ms` virtual milliseconds (for the checkers' tests).
 #[cfg(test)]
-pub(crate) fn test_event(
-    t_ms: u64,
-    node: &str,
-    kind: &'static str,
-    fields: std::collections::BTreeMap<&'static str, serde_json::Value>,
-) -> Event {
-    Event {
-        t_us: t_ms * 1000,
-        node: node.into(),
-        kind,
-        fields,
+pub(crate) fn test_event(t_ms: u64, node: &str, event: crate::trace::Typed) -> Event {
+    event.event(t_ms * 1000, node)
+}
+
+/// Typed events for the checkers' hand-made histories, with the fields a test does not care
+/// about set to something plausible.
+#[cfg(test)]
+pub(crate) mod history {
+    use crate::fault::Fault;
+    use crate::net::topology::NodeName;
+    use crate::trace::{AcquireOutcome, Typed};
+
+    /// `deliver` of `id` (partition 0, offset 0, first attempt, call 1).
+    pub fn deliver(id: &str) -> Typed {
+        Typed::Deliver {
+            topic: "events".into(),
+            partition: 0,
+            offset: 0,
+            event_id: id.into(),
+            attempt: 1,
+            delivery: 1,
+            call: 1,
+            member: "worker-1-1".into(),
+            generation: 1,
+        }
+    }
+
+    /// `acquire` of `id` with `outcome`.
+    pub fn acquire(id: &str, outcome: AcquireOutcome) -> Typed {
+        Typed::Acquire {
+            event_id: id.into(),
+            outcome,
+            call: 1,
+        }
+    }
+
+    /// `acquire` of `id`'s lock on `key`, with `fence`.
+    pub fn acquired(id: &str, key: &str, fence: Option<u64>) -> Typed {
+        acquire(
+            id,
+            AcquireOutcome::Acquired {
+                fence,
+                key: key.into(),
+            },
+        )
+    }
+
+    /// `handler_start` of `id` in call `call`.
+    pub fn handler_start(id: &str, call: u64) -> Typed {
+        Typed::HandlerStart {
+            event_id: id.into(),
+            fence: None,
+            call,
+        }
+    }
+
+    /// `handler_end` of `id`, ok.
+    pub fn handler_end(id: &str) -> Typed {
+        Typed::HandlerEnd {
+            event_id: id.into(),
+            result: "ok".into(),
+            call: 1,
+        }
+    }
+
+    /// `confirm` of `id` with `result`.
+    pub fn confirm(id: &str, result: &str) -> Typed {
+        Typed::Confirm {
+            event_id: id.into(),
+            result: result.into(),
+            call: 1,
+        }
+    }
+
+    /// `effect_attempt` of `id` by `worker`.
+    pub fn effect_attempt(id: &str, worker: &str, fence: Option<u64>, result: &str) -> Typed {
+        Typed::EffectAttempt {
+            event_id: id.into(),
+            worker: worker.into(),
+            fence,
+            result: result.into(),
+        }
+    }
+
+    /// `effect_applied` of `id` by `worker`.
+    pub fn effect_applied(id: &str, worker: &str) -> Typed {
+        Typed::EffectApplied {
+            event_id: id.into(),
+            worker: worker.into(),
+            fence: None,
+        }
+    }
+
+    /// A `fault` crashing `node` (Redis's crash with the keys it lost).
+    pub fn crash(node: NodeName, lost_keys: Option<Vec<String>>) -> Typed {
+        Typed::Fault {
+            fault: Fault::Crash { node: Some(node) },
+            by: "nemesis".into(),
+            lasts_ms: Some(1000),
+            lost_keys,
+            point: None,
+            event_id: None,
+        }
     }
 }
 

@@ -5,14 +5,22 @@
 //! a note naming the cause, not a violation.
 
 use super::{Input, Severity, Violation};
+use crate::fault::Fault;
+use crate::net::topology::NodeName;
+use crate::trace::Typed;
 use idempotency::record::{parse_record, RecordState};
 
 /// The violations in `input`.
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let ttl_ms = input.params.processing_ttl_s as i64 * 1000;
     let now_ms = input.redis_now_us / 1000;
-    let redis_clock_moved = input.trace.iter().any(|e| {
-        e.str("node") == Some("redis") && (e.str("fault") == Some("clock") || e.str("heal") == Some("clock"))
+    let redis_clock_moved = input.trace.iter().any(|e| match e.typed() {
+        Typed::Fault {
+            fault: Fault::Clock { node, .. },
+            ..
+        } => node == Some(NodeName::Redis),
+        Typed::Heal { heal, node, .. } => heal == "clock" && node == Some(NodeName::Redis),
+        _ => false,
     });
     input
         .redis
@@ -115,12 +123,12 @@ mod tests {
 
     #[test]
     fn a_long_ttl_after_the_redis_clock_moved_back_is_a_note() {
-        let moved = [Event {
-            t_us: 0,
-            node: "nemesis".into(),
-            kind: "heal",
-            fields: crate::fields! {"heal" => "clock", "node" => "redis"},
-        }];
+        let moved = [Typed::Heal {
+            heal: "clock".into(),
+            node: Some(NodeName::Redis),
+            peer: None,
+        }
+        .event(0, "nemesis")];
         let processing: &[u8] = br#"{"status": "processing"}"#;
         let v = judge(&[("p:s:t:bbbbbbbb", processing, Some(400_000))], &moved);
         assert_eq!(v.len(), 1);

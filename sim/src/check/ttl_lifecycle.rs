@@ -7,7 +7,10 @@
 //! the end is not judged, since a corrected Redis clock legitimately moves it.)
 
 use super::{Input, Severity, Violation};
-use crate::trace::Event;
+use crate::fault::Fault;
+use crate::net::topology::NodeName;
+use crate::trace::Typed;
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// `event_type` with `.` → `_` (as in the key) → its completed TTL in seconds.
@@ -26,12 +29,12 @@ fn key_type(key: &str) -> &str {
     key.rsplit(':').nth(1).unwrap_or("")
 }
 
-fn arg_u64(e: &Event, i: usize) -> Option<u64> {
-    e.fields.get("args")?.as_array()?.get(i)?.as_u64()
+fn arg_u64(args: &[Value], i: usize) -> Option<u64> {
+    args.get(i)?.as_u64()
 }
 
-fn arg_str(e: &Event, i: usize) -> Option<&str> {
-    e.fields.get("args")?.as_array()?.get(i)?.as_str()
+fn arg_str(args: &[Value], i: usize) -> Option<&str> {
+    args.get(i)?.as_str()
 }
 
 /// The violations in `input`.
@@ -40,44 +43,46 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let ttl_for = |key: &str| table.get(key_type(key)).copied().unwrap_or(default_s);
     let processing_s = input.params.processing_ttl_s;
     let mut out = Vec::new();
-    let mut bad = |i: usize, e: &Event, detail: String| {
+    let mut bad = |i: usize, key: &str, detail: String| {
         out.push(Violation {
             kind: "ttl_lifecycle",
             severity: Severity::Correctness,
-            event_id: e
-                .str("key")
-                .map(|k| k.rsplit(':').next().unwrap_or("").chars().take(8).collect())
-                .unwrap_or_default(),
+            event_id: key.rsplit(':').next().unwrap_or("").chars().take(8).collect(),
             detail,
             first_event: Some(i),
         })
     };
-    for (i, e) in input.trace.iter().enumerate().filter(|(_, e)| e.kind == "redis") {
-        let key = e.str("key").unwrap_or("");
-        let reply = e.str("reply").unwrap_or("");
-        let processing = arg_str(e, 0).is_some_and(|v| v.contains("\"processing\""));
-        let (written, want): (Option<u64>, u64) = match e.str("cmd") {
+    for (i, e) in input.trace.iter().enumerate() {
+        let Typed::Redis {
+            cmd,
+            key,
+            args,
+            reply,
+            ..
+        } = e.typed()
+        else {
+            continue;
+        };
+        let processing = arg_str(&args, 0).is_some_and(|v| v.contains("\"processing\""));
+        let (written, want): (Option<u64>, u64) = match cmd.as_str() {
             // v2's lock: SET key <processing> NX EX <ttl>.
-            Some("SET") if reply == "OK" && processing => (arg_u64(e, 3), processing_s),
-            Some("SETEX") if reply == "OK" => (arg_u64(e, 0), ttl_for(key)),
-            Some("EVALSHA:acquire") if reply.starts_with("[\"acquired\"") => {
-                (arg_u64(e, 1).map(|ms| ms / 1000), processing_s)
+            "SET" if reply == "OK" && processing => (arg_u64(&args, 3), processing_s),
+            "SETEX" if reply == "OK" => (arg_u64(&args, 0), ttl_for(&key)),
+            "EVALSHA:acquire" if reply.starts_with("[\"acquired\"") => {
+                (arg_u64(&args, 1).map(|ms| ms / 1000), processing_s)
             }
-            Some("EVALSHA:confirm") if reply == "1" || reply == "2" => (arg_u64(e, 2), ttl_for(key)),
+            "EVALSHA:confirm" if reply == "1" || reply == "2" => (arg_u64(&args, 2), ttl_for(&key)),
             _ => continue,
         };
         if written != Some(want) {
-            let what = if want == processing_s
-                && e.str("cmd") != Some("SETEX")
-                && e.str("cmd") != Some("EVALSHA:confirm")
-            {
+            let what = if want == processing_s && cmd != "SETEX" && cmd != "EVALSHA:confirm" {
                 "processing record"
             } else {
                 "completed record"
             };
             bad(
                 i,
-                e,
+                &key,
                 format!("{what} written with a TTL of {written:?} s, not {want} s"),
             );
         }
@@ -103,13 +108,11 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
 
 /// Where a key's expiry stands after a write, by the Redis node's clock (ms): `Some(at)`, or
 /// `None` when it was deleted, or is unknown (written without TTL, lost in a crash).
-fn expiry_after(e: &Event) -> Option<Option<i64>> {
-    let clock_ms = e.fields.get("clock_us")?.as_i64()? / 1000;
-    let reply = e.str("reply")?;
+fn expiry_after(cmd: &str, args: &[Value], reply: &str, clock_us: i64) -> Option<Option<i64>> {
+    let clock_ms = clock_us / 1000;
     let at = |ms: u64| Some(Some(clock_ms + ms as i64));
-    match e.str("cmd")? {
+    match cmd {
         "SET" if reply == "OK" => {
-            let args = e.fields.get("args")?.as_array()?;
             match (
                 args.get(args.len().checked_sub(2)?)?.as_str(),
                 args.last()?.as_u64(),
@@ -119,12 +122,12 @@ fn expiry_after(e: &Event) -> Option<Option<i64>> {
                 _ => Some(None),
             }
         }
-        "SETEX" if reply == "OK" => at(arg_u64(e, 0)? * 1000),
+        "SETEX" if reply == "OK" => at(arg_u64(args, 0)? * 1000),
         "DEL" if reply != "0" && !reply.starts_with("error") => Some(None),
-        "PEXPIRE" if reply == "1" => at(arg_u64(e, 0)?),
-        "EVALSHA:acquire" if reply.starts_with("[\"acquired\"") => at(arg_u64(e, 1)?),
-        "EVALSHA:renew" if reply == "1" => at(arg_u64(e, 1)?),
-        "EVALSHA:confirm" if reply == "1" || reply == "2" => at(arg_u64(e, 2)? * 1000),
+        "PEXPIRE" if reply == "1" => at(arg_u64(args, 0)?),
+        "EVALSHA:acquire" if reply.starts_with("[\"acquired\"") => at(arg_u64(args, 1)?),
+        "EVALSHA:renew" if reply == "1" => at(arg_u64(args, 1)?),
+        "EVALSHA:confirm" if reply == "1" || reply == "2" => at(arg_u64(args, 2)? * 1000),
         "EVALSHA:release" if reply == "1" => Some(None),
         _ => None,
     }
@@ -135,22 +138,33 @@ fn probes(input: &Input<'_>) -> Vec<Violation> {
     let mut expiry: BTreeMap<String, i64> = BTreeMap::new();
     let mut out = Vec::new();
     for (i, e) in input.trace.iter().enumerate() {
-        match e.kind {
-            "redis" => {
-                if let (Some(key), Some(after)) = (e.str("key"), expiry_after(e)) {
+        match e.typed() {
+            Typed::Redis {
+                cmd,
+                key,
+                args,
+                reply,
+                clock_us,
+                ..
+            } => {
+                if let Some(after) = expiry_after(&cmd, &args, &reply, clock_us) {
                     match after {
-                        Some(at) => expiry.insert(key.to_owned(), at),
-                        None => expiry.remove(key),
+                        Some(at) => expiry.insert(key, at),
+                        None => expiry.remove(&key),
                     };
                 }
             }
             // A crash may lose writes: what Redis holds is unknown until written again.
-            "fault" if e.str("node") == Some("redis") && e.str("fault") == Some("crash") => expiry.clear(),
-            "pttl_probe" => {
-                let now_ms = e.fields.get("clock_us").and_then(|c| c.as_i64()).unwrap_or(0) / 1000;
-                let shown = e.fields.get("keys").and_then(|k| k.as_object());
+            Typed::Fault {
+                fault: Fault::Crash {
+                    node: Some(NodeName::Redis),
+                },
+                ..
+            } => expiry.clear(),
+            Typed::PttlProbe { clock_us, keys } => {
+                let now_ms = clock_us / 1000;
                 for (key, at) in &expiry {
-                    let pttl = shown.and_then(|m| m.get(key)).and_then(|v| v.as_i64());
+                    let pttl = keys.get(key).copied();
                     let problem = match pttl {
                         Some(p) if now_ms > *at => {
                             Some(format!("still there (PTTL {p} ms) after it should have expired"))
@@ -186,33 +200,34 @@ fn probes(input: &Input<'_>) -> Vec<Violation> {
 mod tests {
     use super::*;
     use crate::check::Params;
-    use crate::fields;
+    use crate::trace::Event;
 
     const KEY: &str = "p:s:huleedu_essay_spellcheck_requested_v1:abcdef12";
 
-    fn write(clock_ms: i64) -> Event {
-        Event {
-            t_us: clock_ms as u64 * 1000,
-            node: "redis".into(),
-            kind: "redis",
-            fields: fields! {"cmd" => "SETEX", "key" => KEY, "args" => vec![serde_json::Value::from(3600u64), "{}".into()],
-            "reply" => "OK", "clock_us" => clock_ms * 1000},
+    /// A SETEX of `KEY` with `ttl_s`, at the Redis clock `clock_ms`.
+    fn setex(clock_ms: i64, ttl_s: u64) -> Event {
+        Typed::Redis {
+            from: "worker-1".into(),
+            cmd: "SETEX".into(),
+            key: KEY.into(),
+            args: vec![Value::from(ttl_s), "{}".into()],
+            reply: "OK".into(),
+            clock_us: clock_ms * 1000,
         }
+        .event(clock_ms as u64 * 1000, "redis")
+    }
+
+    fn write(clock_ms: i64) -> Event {
+        setex(clock_ms, 3600)
     }
 
     fn probe(clock_ms: i64, pttl: Option<i64>) -> Event {
-        let mut keys = serde_json::Map::new();
-        if let Some(p) = pttl {
-            keys.insert(KEY.into(), p.into());
+        Typed::PttlProbe {
+            clock_us: clock_ms * 1000,
+            keys: pttl.map(|p| (KEY.to_owned(), p)).into_iter().collect(),
         }
-        Event {
-            t_us: clock_ms as u64 * 1000,
-            node: "redis".into(),
-            kind: "pttl_probe",
-            fields: fields! {"clock_us" => clock_ms * 1000, "keys" => serde_json::Value::Object(keys)},
-        }
+        .event(clock_ms as u64 * 1000, "redis")
     }
-
     fn judge(trace: &[Event]) -> Vec<Violation> {
         crate::check::judge_history(trace, &Params::default(), check)
     }
@@ -246,11 +261,7 @@ mod tests {
             early[0].detail.contains("gone 2600000 ms before its TTL ran out"),
             "{early:?}"
         );
-        let wrong_ttl = judge(&[Event {
-            fields: fields! {"cmd" => "SETEX", "key" => KEY, "args" => vec![serde_json::Value::from(60u64), "{}".into()],
-            "reply" => "OK", "clock_us" => 0},
-            ..write(0)
-        }]);
+        let wrong_ttl = judge(&[setex(0, 60)]);
         assert!(wrong_ttl[0].detail.contains("not 3600 s"), "{wrong_ttl:?}");
     }
 }

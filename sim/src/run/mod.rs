@@ -19,7 +19,7 @@ use crate::fields;
 use crate::net::topology::NodeName;
 use crate::rng;
 use crate::scenario::config::SimConfig;
-use crate::trace::{now_us, Event};
+use crate::trace::{now_us, Event, Typed};
 use idempotency::clock::Clock;
 use madsim::runtime::Runtime;
 use std::collections::BTreeMap;
@@ -263,10 +263,10 @@ fn judge(
         },
     });
     let mut faults = BTreeMap::new();
-    for e in events.iter().filter(|e| e.kind == "fault") {
-        *faults
-            .entry(e.str("fault").unwrap_or("?").to_owned())
-            .or_insert(0) += 1;
+    for e in &events {
+        if let Typed::Fault { fault, .. } = e.typed() {
+            *faults.entry(fault.kind().to_owned()).or_insert(0) += 1;
+        }
     }
     RunResult {
         seed,

@@ -5,7 +5,10 @@
 //! SHA-256 is the run's fingerprint, so the same seed and build must give the same bytes. The
 //! human form (one aligned line per event) is what `-v` prints and snapshots hold.
 
+pub mod event;
 pub(crate) mod log;
+
+pub use event::{typed, AcquireOutcome, Typed};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

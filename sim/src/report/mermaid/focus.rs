@@ -4,62 +4,97 @@
 
 use super::text::short_id;
 use super::FOCUS_CHARS_MIN;
-use crate::trace::Event;
-use serde_json::Value;
+use crate::trace::{Event, Typed};
 use std::collections::BTreeSet;
 
 /// The events about the event `prefix` names, and the note that says what it matched.
 pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, String) {
     let prefix = prefix.trim().to_lowercase();
-    let context = |e: &Event| matches!(e.kind, "fault" | "heal" | "phase" | "verdict");
+    // Events that do not parse (hand-made ones of unknown kinds) are about nothing.
+    let typed: Vec<Option<Typed>> = events.iter().map(|e| e.try_typed().ok()).collect();
+    let context = |t: &Typed| {
+        matches!(
+            t,
+            Typed::Fault { .. } | Typed::Heal { .. } | Typed::Phase { .. } | Typed::Verdict { .. }
+        )
+    };
     if prefix.chars().count() < FOCUS_CHARS_MIN {
         let note =
             format!("focus {prefix}: too short, give at least {FOCUS_CHARS_MIN} characters of an event id");
-        return (events.iter().filter(|e| context(e)).collect(), note);
+        let kept = events
+            .iter()
+            .zip(&typed)
+            .filter(|(_, t)| t.as_ref().is_some_and(context))
+            .map(|(e, _)| e)
+            .collect();
+        return (kept, note);
     }
-    let about = |e: &Event| {
-        e.str("event_id")
+    let about = |t: &Typed| {
+        t.event_id()
             .is_some_and(|id| id.to_lowercase().starts_with(&prefix))
     };
     let mut ids = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut records = BTreeSet::new();
-    for e in events.iter().filter(|e| about(e)) {
-        let id = e.str("event_id").unwrap_or("");
+    for t in typed.iter().flatten().filter(|t| about(t)) {
+        let id = t.event_id().unwrap_or("");
         ids.insert(id.split('/').next().unwrap_or(id));
-        match (e.kind, e.str("key"), e.u64("partition"), e.u64("offset")) {
-            ("acquire", Some(key), ..) if !key.is_empty() => {
-                keys.insert(key);
+        match t {
+            Typed::Acquire { outcome, .. } => {
+                if let Some((_, key)) = outcome.running().filter(|(_, k)| !k.is_empty()) {
+                    keys.insert(key);
+                }
             }
-            ("deliver" | "produce", _, Some(p), Some(o)) => {
-                records.insert((p, o));
+            Typed::Deliver {
+                partition, offset, ..
+            }
+            | Typed::Produce {
+                partition, offset, ..
+            } => {
+                records.insert((*partition, *offset));
             }
             _ => {}
         }
     }
     // Faults and heals only while the event is around: from its first to its last step.
     let window = {
-        let times: Vec<u64> = events.iter().filter(|e| about(e)).map(|e| e.t_us).collect();
+        let times: Vec<u64> = events
+            .iter()
+            .zip(&typed)
+            .filter(|(_, t)| t.as_ref().is_some_and(about))
+            .map(|(e, _)| e.t_us)
+            .collect();
         times.first().copied().unwrap_or(0)..=times.last().copied().unwrap_or(u64::MAX)
     };
-    let context = |e: &Event| e.kind == "verdict" || (context(e) && window.contains(&e.t_us));
+    let context =
+        |t: &Typed, t_us: u64| matches!(t, Typed::Verdict { .. }) || (context(t) && window.contains(&t_us));
     let mut covered = BTreeSet::new();
     let mut kept = Vec::new();
-    for e in events {
-        let keep = if e.kind == "offset_commit" {
-            let (p, o) = (e.u64("partition"), e.u64("offset"));
-            let moves_past: Vec<(u64, u64)> = records
-                .iter()
-                .filter(|&&(rp, ro)| Some(rp) == p && o.is_some_and(|o| ro < o))
-                .filter(|r| !covered.contains(*r))
-                .copied()
-                .collect();
-            if e.fields.get("accepted") != Some(&Value::Bool(false)) {
-                covered.extend(moves_past.iter().copied());
+    for (e, t) in events.iter().zip(&typed) {
+        let keep = match t {
+            Some(Typed::OffsetCommit {
+                partition,
+                offset,
+                accepted,
+                ..
+            }) => {
+                let moves_past: Vec<(u32, u64)> = records
+                    .iter()
+                    .filter(|&&(rp, ro)| rp == *partition && ro < *offset)
+                    .filter(|r| !covered.contains(*r))
+                    .copied()
+                    .collect();
+                if *accepted {
+                    covered.extend(moves_past.iter().copied());
+                }
+                !moves_past.is_empty()
             }
-            !moves_past.is_empty()
-        } else {
-            about(e) || context(e) || (e.kind == "redis" && e.str("key").is_some_and(|k| keys.contains(k)))
+            Some(t) => {
+                about(t)
+                    || context(t, e.t_us)
+                    || matches!(t, Typed::Redis { key, .. } if keys.contains(key.as_str()))
+            }
+            None => false,
         };
         if keep {
             kept.push(e);

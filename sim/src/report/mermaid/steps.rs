@@ -2,8 +2,9 @@
 //! (and their order), arrows for what crosses the network, notes for the rest. Kept apart
 //! from the rendering so the mapping from trace to story can be read in one place.
 
-use super::text::{compact, cut, field, mask_numbers, short_id, short_key, shorten_ids, time};
-use crate::trace::Event;
+use super::text::{compact, cut, mask_numbers, short_id, short_key, shorten_ids, time};
+use crate::fault::Fault;
+use crate::trace::{Event, Typed};
 use serde_json::Value;
 use std::fmt::Write as _;
 
@@ -88,12 +89,32 @@ pub(super) enum Step {
     Local { who: Who, id: String, text: String },
 }
 
-/// What `e` shows in the diagram (nothing for an event another one already shows).
+/// What `e` shows in the diagram (nothing for an event another one already shows). An event
+/// that does not parse (a hand-made one of an unknown kind) is a note with its fields.
 pub(super) fn steps_of(e: &Event) -> Vec<Step> {
+    match e.try_typed() {
+        Ok(t) => typed_steps(e, &t),
+        Err(_) => vec![other(e)],
+    }
+}
+
+/// An event shown only as its kind and fields: over its node, or over everyone.
+fn other(e: &Event) -> Step {
+    match Who::parse(&e.node) {
+        Some(w) => Step::Note {
+            over: Over::One(w),
+            text: generic(e),
+        },
+        None => Step::Note {
+            over: Over::All,
+            text: format!("{} {}", e.node, generic(e)),
+        },
+    }
+}
+
+fn typed_steps(e: &Event, t: &Typed) -> Vec<Step> {
     let node = Who::parse(&e.node);
-    let id = e.str("event_id").map(short_id);
-    let num = |name: &str| field(e, name).unwrap_or_else(|| "?".into());
-    let record = || format!("p{}/{}", num("partition"), num("offset"));
+    let record = |p: u32, o: u64| format!("p{p}/{o}");
     let note = |over, text: String| Step::Note { over, text };
     let arrow = |from, to, arrow, text: String| Step::Arrow {
         from,
@@ -103,42 +124,80 @@ pub(super) fn steps_of(e: &Event) -> Vec<Step> {
         same: None,
         loop_shows_same: false,
     };
-    match (e.kind, node, id) {
-        ("fault" | "heal", ..) => vec![fault(e)],
-        ("phase", ..) => vec![note(
-            Over::All,
-            format!("{} {} phase begins", time(e.t_us), num("phase")),
-        )],
-        ("verdict", ..) => verdict(e),
-        ("start", Some(w), _) => vec![note(
+    match (t, node) {
+        (Typed::Fault { .. } | Typed::Heal { .. }, _) => vec![fault(e, t)],
+        (Typed::Phase { phase }, _) => {
+            vec![note(Over::All, format!("{} {phase} phase begins", time(e.t_us)))]
+        }
+        (
+            Typed::Verdict {
+                verdict: v,
+                violations,
+                notes,
+            },
+            _,
+        ) => verdict(e.t_us, v, violations, notes),
+        (Typed::Start { incarnation }, Some(w)) => vec![note(
             Over::One(w),
-            format!("{} start, incarnation {}", time(e.t_us), num("incarnation")),
+            format!("{} start, incarnation {incarnation}", time(e.t_us)),
         )],
-        ("produce", _, Some(id)) => {
-            let from = e.str("from").and_then(Who::parse).unwrap_or(Who::Producer);
-            let mut text = format!("produce {id} {}", record());
-            if let Some(seq) = field(e, "sequence") {
-                write!(text, " seq {seq}").expect("write to string");
-            }
-            if e.fields.get("retry") == Some(&Value::Bool(true)) {
+        (
+            Typed::Produce {
+                event_id,
+                partition,
+                offset,
+                sequence,
+                retry,
+                ..
+            },
+            _,
+        ) => {
+            let mut text = format!(
+                "produce {} {} seq {sequence}",
+                short_id(event_id),
+                record(*partition, *offset)
+            );
+            if *retry {
                 text.push_str(" retry");
             }
-            vec![arrow(from, Who::Kafka, "->>", text)]
+            vec![arrow(Who::Producer, Who::Kafka, "->>", text)]
         }
-        ("produce_deduplicated", _, Some(id)) => vec![note(
+        (
+            Typed::ProduceDeduplicated {
+                event_id,
+                partition,
+                offset,
+                ..
+            },
+            _,
+        ) => vec![note(
             Over::One(Who::Kafka),
-            format!("{id} produced again, deduplicated (kept {})", record()),
+            format!(
+                "{} produced again, deduplicated (kept {})",
+                short_id(event_id),
+                record(*partition, *offset)
+            ),
         )],
-        ("produce_retry", _, Some(id)) => vec![note(
+        (Typed::ProduceRetry { event_id }, _) => vec![note(
             Over::One(Who::Producer),
-            format!("{id} no ack, produce again"),
+            format!("{} no ack, produce again", short_id(event_id)),
         )],
-        ("ack_lost", ..) => vec![arrow(Who::Kafka, Who::Producer, "--x", "produce ack lost".into())],
-        ("deliver", Some(w @ Who::Worker(_)), Some(id)) => {
-            let same = format!("deliver {id} {}", record());
-            let text = match e.u64("attempt") {
-                Some(a) if a > 1 => format!("{same} attempt {a}"),
-                _ => same.clone(),
+        (Typed::AckLost, _) => vec![arrow(Who::Kafka, Who::Producer, "--x", "produce ack lost".into())],
+        (
+            Typed::Deliver {
+                event_id,
+                partition,
+                offset,
+                attempt,
+                ..
+            },
+            Some(w @ Who::Worker(_)),
+        ) => {
+            let same = format!("deliver {} {}", short_id(event_id), record(*partition, *offset));
+            let text = if *attempt > 1 {
+                format!("{same} attempt {attempt}")
+            } else {
+                same.clone()
             };
             vec![Step::Arrow {
                 from: Who::Kafka,
@@ -149,35 +208,65 @@ pub(super) fn steps_of(e: &Event) -> Vec<Step> {
                 loop_shows_same: true,
             }]
         }
-        ("redis", ..) => redis(e),
-        ("effect_attempt", _, Some(id)) => match e.str("worker").and_then(Who::parse) {
+        (
+            Typed::Redis {
+                from,
+                cmd,
+                key,
+                args,
+                reply,
+                ..
+            },
+            _,
+        ) => redis(from, cmd, key, args, reply),
+        (
+            Typed::EffectAttempt {
+                event_id,
+                worker,
+                fence,
+                result,
+            },
+            _,
+        ) => match Who::parse(worker) {
             Some(w) => {
-                let fence = field(e, "fence").map_or(String::new(), |f| format!(" fence {f}"));
+                let fence = fence.map_or(String::new(), |f| format!(" fence {f}"));
                 vec![arrow(
                     w,
                     Who::Db,
                     "->>",
-                    format!("effect {id}{fence} → {}", num("result")),
+                    format!("effect {}{fence} → {result}", short_id(event_id)),
                 )]
             }
             None => vec![note(Over::One(Who::Db), generic(e))],
         },
-        ("effect_applied", ..) => vec![],
-        ("offset_commit" | "join", ..) => match e.str("member").and_then(Who::parse) {
-            Some(w) if e.kind == "join" => vec![arrow(
+        (Typed::EffectApplied { .. }, _) => vec![],
+        (Typed::Join { member, generation }, _) => match Who::parse(member) {
+            Some(w) => vec![arrow(
                 w,
                 Who::Kafka,
                 "->>",
-                format!("join, generation {}", num("generation")),
+                format!("join, generation {generation}"),
             )],
+            None => vec![note(Over::One(Who::Kafka), generic(e))],
+        },
+        (
+            Typed::OffsetCommit {
+                member,
+                generation,
+                partition,
+                offset,
+                accepted,
+                error,
+            },
+            _,
+        ) => match Who::parse(member) {
             Some(w) => {
-                let mut text = format!("commit {}", record());
-                if e.fields.get("accepted") == Some(&Value::Bool(false)) {
+                let mut text = format!("commit {}", record(*partition, *offset));
+                if !accepted {
                     write!(
                         text,
-                        " rejected {} (generation {})",
-                        num("error"),
-                        num("generation")
+                        " rejected {} (generation {generation})",
+                        error.as_deref().unwrap_or("?")
                     )
                     .expect("write to string");
                 }
@@ -185,31 +274,54 @@ pub(super) fn steps_of(e: &Event) -> Vec<Step> {
             }
             None => vec![note(Over::One(Who::Kafka), generic(e))],
         },
-        (kind, Some(w @ Who::Worker(_)), Some(id)) => {
-            let text = match kind {
-                "acquire" => match field(e, "fence") {
-                    Some(fence) => format!("{} (fence {fence})", num("outcome")),
-                    None => num("outcome"),
+        (local, Some(w @ Who::Worker(_))) if is_local(local) => {
+            let text = match local {
+                Typed::Acquire { outcome, .. } => match outcome.running().and_then(|(fence, _)| fence) {
+                    Some(fence) => format!("{} (fence {fence})", outcome.name()),
+                    None => outcome.name().to_owned(),
                 },
-                "handler_start" => "handler start".into(),
-                "handler_end" => format!("handler end {}", num("result")),
-                "confirm" => format!("confirm {}", num("result")),
-                "release" => format!("release {} after {}", num("status"), num("error")),
-                "unprotected" => format!("unprotected, {}", num("reason")),
+                Typed::HandlerStart { .. } => "handler start".into(),
+                Typed::HandlerEnd { result, .. } => format!("handler end {result}"),
+                Typed::Confirm { result, .. } => format!("confirm {result}"),
+                Typed::Release { error, status, .. } => format!("release {status} after {error}"),
+                Typed::Unprotected { reason, .. } => format!("unprotected, {reason}"),
                 _ => generic(e),
             };
+            let id = short_id(local.event_id().unwrap_or(""));
             vec![Step::Local { who: w, id, text }]
         }
-        (_, Some(w), _) => vec![note(Over::One(w), generic(e))],
-        (_, None, _) => vec![note(Over::All, format!("{} {}", e.node, generic(e)))],
+        _ => vec![other(e)],
     }
 }
 
+/// A worker's own step about one event: a note over it, merged with the steps right after.
+fn is_local(t: &Typed) -> bool {
+    matches!(
+        t,
+        Typed::Acquire { .. }
+            | Typed::HandlerStart { .. }
+            | Typed::HandlerEnd { .. }
+            | Typed::Confirm { .. }
+            | Typed::Release { .. }
+            | Typed::Unprotected { .. }
+    )
+}
+
 /// A fault or heal: a note over the node it hits (both ends of a partition), or over everyone.
-fn fault(e: &Event) -> Step {
-    let what = field(e, e.kind).unwrap_or_else(|| "?".into());
-    let node = e.str("node");
-    let peer = e.str("peer");
+fn fault(e: &Event, t: &Typed) -> Step {
+    let (what, node, peer) = match t {
+        Typed::Fault { fault, .. } => {
+            let peer = match fault {
+                Fault::Partition { peer, .. } => Some(*peer),
+                _ => None,
+            };
+            (fault.kind().to_owned(), fault.node(), peer)
+        }
+        Typed::Heal { heal, node, peer } => (heal.clone(), *node, *peer),
+        _ => unreachable!("a fault or a heal"),
+    };
+    let (node, peer) = (node.map(|n| n.to_string()), peer.map(|n| n.to_string()));
+    let (node, peer) = (node.as_deref(), peer.as_deref());
     let mut details = Vec::new();
     let over = match (node.map(|n| (n, Who::parse(n))), peer.map(|p| (p, Who::parse(p)))) {
         (Some((_, Some(a))), Some((_, Some(b)))) if a != b => Over::Two(a.min(b), a.max(b)),
@@ -232,6 +344,7 @@ fn fault(e: &Event) -> Step {
             Over::All
         }
     };
+    // The rest of its fields, by name (they vary by fault kind).
     for (name, value) in &e.fields {
         let v = compact(value);
         details.push(match *name {
@@ -256,21 +369,13 @@ fn fault(e: &Event) -> Step {
 }
 
 /// The checker's verdict: a note, then one per violation and per note.
-fn verdict(e: &Event) -> Vec<Step> {
+fn verdict(t_us: u64, verdict: &str, violations: &[String], notes: &[String]) -> Vec<Step> {
     let all = |text| Step::Note {
         over: Over::All,
         text,
     };
-    let mut out = vec![all(format!(
-        "{} verdict {}",
-        time(e.t_us),
-        field(e, "verdict").unwrap_or_else(|| "?".into())
-    ))];
-    for (name, label) in [("violations", "violation"), ("notes", "note")] {
-        let items: Vec<String> = match e.fields.get(name) {
-            Some(Value::Array(items)) => items.iter().map(compact).collect(),
-            _ => vec![],
-        };
+    let mut out = vec![all(format!("{} verdict {verdict}", time(t_us)))];
+    for (items, name, label) in [(violations, "violations", "violation"), (notes, "notes", "note")] {
         for item in items.iter().take(VERDICT_ITEMS_MAX) {
             out.push(all(format!("{label} {}", shorten_ids(item))));
         }
@@ -285,16 +390,13 @@ fn verdict(e: &Event) -> Vec<Step> {
 }
 
 /// A Redis command: the request from the worker, the reply back.
-fn redis(e: &Event) -> Vec<Step> {
-    let cmd = field(e, "cmd").unwrap_or_else(|| "?".into());
-    let mut request = format!("{cmd} {}", short_key(e.str("key").unwrap_or("")));
-    if let Some(Value::Array(args)) = e.fields.get("args") {
-        for n in args.iter().filter(|a| a.is_number()) {
-            write!(request, " {n}").expect("write to string");
-        }
+fn redis(from: &str, cmd: &str, key: &str, args: &[Value], reply: &str) -> Vec<Step> {
+    let mut request = format!("{cmd} {}", short_key(key));
+    for n in args.iter().filter(|a| a.is_number()) {
+        write!(request, " {n}").expect("write to string");
     }
-    let reply = reply_summary(e.str("reply").unwrap_or("?"));
-    match e.str("from").and_then(Who::parse) {
+    let reply = reply_summary(reply);
+    match Who::parse(from) {
         Some(w) => vec![
             Step::Arrow {
                 from: w,
@@ -315,7 +417,7 @@ fn redis(e: &Event) -> Vec<Step> {
         ],
         None => vec![Step::Note {
             over: Over::One(Who::Redis),
-            text: format!("{} {request} → {reply}", e.str("from").unwrap_or("?")),
+            text: format!("{from} {request} → {reply}"),
         }],
     }
 }

@@ -4,8 +4,11 @@
 use super::steps::Who;
 use super::text::{mask_numbers, shorten_ids};
 use super::*;
+use crate::fault::{Fault, FaultPoint};
 use crate::fields;
-use serde_json::{json, Value};
+use crate::net::topology::NodeName;
+use crate::trace::{AcquireOutcome, Typed};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 const ID: &str = "cd0497ab-ac68-7a31-f75d-5ecec21cf229";
@@ -22,102 +25,199 @@ fn ev(t_us: u64, node: &str, kind: &'static str, fields: BTreeMap<&'static str, 
     }
 }
 
+/// A typed event at `t_us` on `node`.
+fn at(t_us: u64, node: &str, t: Typed) -> Event {
+    t.event(t_us, node)
+}
+
+fn produce(id: &str, partition: u32) -> Typed {
+    Typed::Produce {
+        event_id: id.into(),
+        partition,
+        offset: 0,
+        producer: "producer".into(),
+        sequence: 0,
+        retry: false,
+    }
+}
+
+fn deliver(id: &str, partition: u32, attempt: u32) -> Typed {
+    Typed::Deliver {
+        topic: "events".into(),
+        partition,
+        offset: 0,
+        event_id: id.into(),
+        attempt,
+        delivery: attempt,
+        call: 1,
+        member: "worker-1-1".into(),
+        generation: 0,
+    }
+}
+
+fn redis(from: &str, cmd: &str, key: &str, args: Vec<Value>, reply: &str) -> Typed {
+    Typed::Redis {
+        from: from.into(),
+        cmd: cmd.into(),
+        key: key.into(),
+        args,
+        reply: reply.into(),
+        clock_us: 1,
+    }
+}
+
+fn acquire(id: &str, outcome: AcquireOutcome) -> Typed {
+    Typed::Acquire {
+        event_id: id.into(),
+        outcome,
+        call: 1,
+    }
+}
+
+fn commit(member: &str, partition: u32, offset: u64) -> Typed {
+    Typed::OffsetCommit {
+        member: member.into(),
+        generation: 0,
+        partition,
+        offset,
+        accepted: true,
+        error: None,
+    }
+}
+
+fn fault(fault: Fault, by: &str, lasts_ms: Option<u64>) -> Typed {
+    Typed::Fault {
+        fault,
+        by: by.into(),
+        lasts_ms,
+        lost_keys: None,
+        point: None,
+        event_id: None,
+    }
+}
+
+fn verdict(verdict: &str, violations: &[&str]) -> Typed {
+    Typed::Verdict {
+        verdict: verdict.into(),
+        violations: violations.iter().map(|v| v.to_string()).collect(),
+        notes: vec![],
+    }
+}
+
 /// One event through a worker with v2 locks, a latency fault, a crash fault point and the
 /// verdict.
 fn small_trace() -> Vec<Event> {
-    let fence = 1764315200293614u64;
+    let token = 1764315200293614u64;
+    let fence = Some(token);
+    let acquire_args = vec![
+        "huleedu:idempotency:v2:sim_worker:__fence__".into(),
+        300000.into(),
+        "{\"status\": \"processing\"}".into(),
+    ];
+    let record = "\"{\\\"status\\\": \\\"processing\\\", \\\"owner\\\": \\\"worker-1#1/0\\\"}\"";
     vec![
-        ev(1000, "worker-1", "start", fields! {"incarnation" => 1}),
-        ev(
-            192_868,
-            "kafka",
-            "produce",
-            fields! {"event_id" => ID, "from" => "producer", "offset" => 0, "partition" => 0},
-        ),
-        ev(
-            281_226,
-            "worker-1",
-            "deliver",
-            fields! {"event_id" => ID, "attempt" => 1, "call" => 1, "delivery" => 1, "offset" => 0,
-            "partition" => 0, "topic" => "events"},
-        ),
-        ev(
+        at(1000, "worker-1", Typed::Start { incarnation: 1 }),
+        at(192_868, "kafka", produce(ID, 0)),
+        at(281_226, "worker-1", deliver(ID, 0, 1)),
+        at(
             293_614,
             "redis",
-            "redis",
-            fields! {"cmd" => "EVALSHA:acquire", "key" => KEY,
-            "args" => json!(["huleedu:idempotency:v2:sim_worker:__fence__", 300000, "{\"status\": \"processing\"}"]),
-            "from" => "worker-1", "reply" => format!("[\"acquired\", {fence}]"), "clock_us" => 1u64},
+            redis(
+                "worker-1",
+                "EVALSHA:acquire",
+                KEY,
+                acquire_args,
+                &format!("[\"acquired\", {token}]"),
+            ),
         ),
-        ev(
+        at(
             297_349,
             "worker-1",
-            "acquire",
-            fields! {"event_id" => ID, "key" => KEY, "call" => 1, "fence" => fence, "outcome" => "acquired"},
+            acquire(
+                ID,
+                AcquireOutcome::Acquired {
+                    fence,
+                    key: KEY.into(),
+                },
+            ),
         ),
-        ev(
+        at(
             297_349,
             "worker-1",
-            "handler_start",
-            fields! {"event_id" => ID, "call" => 1, "fence" => fence},
+            Typed::HandlerStart {
+                event_id: ID.into(),
+                fence,
+                call: 1,
+            },
         ),
-        ev(
+        at(
             300_000,
             "nemesis",
-            "fault",
-            fields! {"by" => "nemesis", "fault" => "latency", "latency_ms_max" => 200, "lasts_ms" => 1500},
+            fault(Fault::Latency { latency_ms_max: 200 }, "nemesis", Some(1500)),
         ),
-        ev(
+        at(
             302_483,
             "db",
-            "effect_attempt",
-            fields! {"event_id" => ID, "fence" => fence, "result" => "applied", "worker" => "worker-1"},
+            Typed::EffectAttempt {
+                event_id: ID.into(),
+                worker: "worker-1".into(),
+                fence,
+                result: "applied".into(),
+            },
         ),
-        ev(
+        at(
             302_483,
             "db",
-            "effect_applied",
-            fields! {"event_id" => ID, "fence" => fence, "worker" => "worker-1"},
+            Typed::EffectApplied {
+                event_id: ID.into(),
+                worker: "worker-1".into(),
+                fence,
+            },
         ),
-        ev(
-            302_494,
-            "redis",
-            "redis",
-            fields! {"cmd" => "GET", "key" => KEY, "args" => json!([]), "from" => "worker-1",
-            "reply" => "\"{\\\"status\\\": \\\"processing\\\", \\\"owner\\\": \\\"worker-1#1/0\\\"}\""},
-        ),
-        ev(
+        at(302_494, "redis", redis("worker-1", "GET", KEY, vec![], record)),
+        at(
             302_499,
             "worker-1",
-            "confirm",
-            fields! {"event_id" => ID, "call" => 1, "result" => "confirmed"},
+            Typed::Confirm {
+                event_id: ID.into(),
+                result: "confirmed".into(),
+                call: 1,
+            },
         ),
-        ev(
+        at(
             302_499,
             "worker-1",
-            "handler_end",
-            fields! {"event_id" => ID, "call" => 1, "result" => "ok"},
+            Typed::HandlerEnd {
+                event_id: ID.into(),
+                result: "ok".into(),
+                call: 1,
+            },
         ),
-        ev(
-            302_505,
-            "kafka",
-            "offset_commit",
-            fields! {"accepted" => true, "generation" => 0, "member" => "worker-1", "offset" => 1, "partition" => 0},
-        ),
-        ev(
+        at(302_505, "kafka", commit("worker-1", 0, 1)),
+        at(
             400_000,
             "nemesis",
-            "fault",
-            fields! {"by" => "fault_point", "fault" => "crash", "node" => "worker-1", "point" => "before_confirm",
-            "event_id" => ID},
+            Typed::Fault {
+                fault: Fault::Crash {
+                    node: Some(NodeName::Worker(1)),
+                },
+                by: "fault_point".into(),
+                lasts_ms: None,
+                lost_keys: None,
+                point: Some(FaultPoint::BeforeConfirm),
+                event_id: Some(ID.into()),
+            },
         ),
-        ev(1_800_000, "nemesis", "heal", fields! {"heal" => "latency"}),
-        ev(
-            2_000_000,
-            "checker",
-            "verdict",
-            fields! {"verdict" => "pass", "violations" => json!([]), "notes" => json!([])},
+        at(
+            1_800_000,
+            "nemesis",
+            Typed::Heal {
+                heal: "latency".into(),
+                node: None,
+                peer: None,
+            },
         ),
+        at(2_000_000, "checker", verdict("pass", &[])),
     ]
 }
 
@@ -226,7 +326,7 @@ sequenceDiagram
     participant redis
     participant db
     Note over w1: 0.001s start, incarnation 1
-    producer->>kafka: produce cd0497ab p0/0
+    producer->>kafka: produce cd0497ab p0/0 seq 0
     kafka->>w1: deliver cd0497ab p0/0
     w1->>redis: EVALSHA:acquire huleedu_batch_essays_registered_v1:20ab57db 300000
     redis-->>w1: acquired 1764315200293614
@@ -259,48 +359,38 @@ fn a_focus_keeps_its_event_its_keys_its_commits_and_the_faults() {
     let mut events = small_trace();
     let verdict = events.pop().unwrap();
     events.extend([
-        ev(
-            500_000,
-            "kafka",
-            "produce",
-            fields! {"event_id" => OTHER, "from" => "producer", "offset" => 0, "partition" => 1},
-        ),
-        ev(
-            600_000,
-            "worker-2",
-            "deliver",
-            fields! {"event_id" => OTHER, "attempt" => 1, "offset" => 0, "partition" => 1},
-        ),
-        ev(
+        at(500_000, "kafka", produce(OTHER, 1)),
+        at(600_000, "worker-2", deliver(OTHER, 1, 1)),
+        at(
             610_000,
             "redis",
-            "redis",
-            fields! {"cmd" => "GET", "key" => OTHER_KEY, "from" => "worker-2", "reply" => "nil"},
+            redis("worker-2", "GET", OTHER_KEY, vec![], "nil"),
         ),
-        ev(
+        at(
             620_000,
             "worker-2",
-            "acquire",
-            fields! {"event_id" => OTHER, "key" => OTHER_KEY, "fence" => Value::Null, "outcome" => "acquired"},
+            acquire(
+                OTHER,
+                AcquireOutcome::Acquired {
+                    fence: None,
+                    key: OTHER_KEY.into(),
+                },
+            ),
         ),
-        ev(
-            630_000,
-            "kafka",
-            "offset_commit",
-            fields! {"accepted" => true, "member" => "worker-2-1", "offset" => 1, "partition" => 1},
-        ),
+        at(630_000, "kafka", commit("worker-2-1", 1, 1)),
         // A second commit past the focused record is not shown: the first moved past it.
-        ev(
-            640_000,
-            "kafka",
-            "offset_commit",
-            fields! {"accepted" => true, "member" => "worker-1", "offset" => 2, "partition" => 0},
-        ),
-        ev(
+        at(640_000, "kafka", commit("worker-1", 0, 2)),
+        at(
             650_000,
             "nemesis",
-            "fault",
-            fields! {"by" => "nemesis", "fault" => "partition", "node" => "worker-2", "peer" => "redis"},
+            fault(
+                Fault::Partition {
+                    node: Some(NodeName::Worker(2)),
+                    peer: NodeName::Redis,
+                },
+                "nemesis",
+                None,
+            ),
         ),
         verdict,
     ]);
@@ -324,7 +414,7 @@ fn a_focus_keeps_its_event_its_keys_its_commits_and_the_faults() {
         "    Note over producer,db: focus on event cd0497ab-ac68-7a31-f75d-5ecec21cf229"
     );
     for kept in [
-        "    producer->>kafka: produce cd0497ab p0/0",
+        "    producer->>kafka: produce cd0497ab p0/0 seq 0",
         "    w1->>redis: GET huleedu_batch_essays_registered_v1:20ab57db",
         "    w1->>kafka: commit p0/1",
         "    Note over producer,db: 0.300s fault latency (by nemesis, lasts 1500 ms, up to 200 ms)",
@@ -369,24 +459,26 @@ fn a_focus_that_is_too_short_or_matches_nothing_says_so_and_keeps_the_context() 
 fn hostile_text_is_escaped() {
     let id = "e\"1;#2\n<b>x</b>";
     let events = vec![
-        ev(
-            1,
-            "worker-1",
-            "deliver",
-            fields! {"event_id" => id, "offset" => 0, "partition" => 0},
-        ),
-        ev(
+        at(1, "worker-1", deliver(id, 0, 1)),
+        at(
             2,
             "redis",
-            "redis",
-            fields! {"cmd" => "GET", "key" => "a;b:c#d:e\"f\ng", "from" => "worker-1",
-            "reply" => "\"say \\\"hi\\\"; #1\\nbye\""},
+            redis(
+                "worker-1",
+                "GET",
+                "a;b:c#d:e\"f\ng",
+                vec![],
+                "\"say \\\"hi\\\"; #1\\nbye\"",
+            ),
         ),
-        ev(
+        at(
             3,
             "worker-1",
-            "unprotected",
-            fields! {"event_id" => id, "reason" => "redis error reply: ERR \"x\"; y # z\r\n<script>"},
+            Typed::Unprotected {
+                event_id: id.into(),
+                reason: "redis error reply: ERR \"x\"; y # z\r\n<script>".into(),
+                call: 1,
+            },
         ),
         ev(
             4,
@@ -400,12 +492,10 @@ fn hostile_text_is_escaped() {
             "mystery",
             fields! {"text" => "%%{init}%% end"},
         ),
-        ev(
+        at(
             6,
             "checker",
-            "verdict",
-            fields! {"verdict" => "correctness", "violations" => json!(["lost_event event=x \"y\"; (trace event #3)"]),
-            "notes" => json!([])},
+            verdict("correctness", &["lost_event event=x \"y\"; (trace event #3)"]),
         ),
     ];
     let diagram = mermaid(&events, None);
@@ -427,27 +517,21 @@ fn hostile_text_is_escaped() {
 #[test]
 fn a_block_that_repeats_is_drawn_once_in_a_loop() {
     let mut events = Vec::new();
-    for attempt in 2..=6u64 {
-        let t = attempt * 1_000_000;
-        events.push(ev(
-            t,
-            "worker-2",
-            "deliver",
-            fields! {"event_id" => ID, "attempt" => attempt, "offset" => 0, "partition" => 1},
-        ));
-        events.push(ev(
+    for attempt in 2..=6u32 {
+        let t = u64::from(attempt) * 1_000_000;
+        events.push(at(t, "worker-2", deliver(ID, 1, attempt)));
+        events.push(at(
             t + 1000,
             "redis",
-            "redis",
-            fields! {"cmd" => "EVALSHA:acquire", "key" => KEY, "from" => "worker-2",
-            "reply" => format!("[\"busy\", {}]", 300_000 - attempt)},
+            redis(
+                "worker-2",
+                "EVALSHA:acquire",
+                KEY,
+                vec![],
+                &format!("[\"busy\", {}]", 300_000 - attempt),
+            ),
         ));
-        events.push(ev(
-            t + 2000,
-            "worker-2",
-            "acquire",
-            fields! {"event_id" => ID, "outcome" => "busy"},
-        ));
+        events.push(at(t + 2000, "worker-2", acquire(ID, AcquireOutcome::Busy)));
     }
     let diagram = mermaid(&events, None);
     validate(&diagram).unwrap();
@@ -501,8 +585,14 @@ fn a_real_run_renders_a_valid_diagram() {
         diagram.contains("\n    loop "),
         "the busy retries repeat:\n{diagram}"
     );
-    let applied = run.events.iter().find(|e| e.kind == "effect_applied").unwrap();
-    let id = applied.str("event_id").unwrap();
+    let id = run
+        .events
+        .iter()
+        .find_map(|e| match e.typed() {
+            Typed::EffectApplied { event_id, .. } => Some(event_id),
+            _ => None,
+        })
+        .unwrap();
     let focused = mermaid(&run.events, Some(&id[..8]));
     validate(&focused).unwrap_or_else(|e| panic!("{e}\n{focused}"));
     assert!(focused.contains(&format!("focus on event {id}")));

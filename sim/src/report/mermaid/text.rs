@@ -2,16 +2,10 @@
 //! and what Mermaid cannot take (its syntax characters, control characters, overlong text)
 //! escaped or cut. Shared by the steps, the focus note and the lines.
 
-use crate::trace::Event;
 use serde_json::Value;
 
 /// The longest message or note text, in characters before escaping.
 const TEXT_CHARS_MAX: usize = 160;
-
-/// A field as text; `None` when absent or null.
-pub(super) fn field(e: &Event, name: &str) -> Option<String> {
-    e.fields.get(name).filter(|v| !v.is_null()).map(compact)
-}
 
 /// A value as short text: strings bare, arrays `[a, b]`, objects `{k=v, ...}`.
 pub(super) fn compact(value: &Value) -> String {
