@@ -259,10 +259,8 @@ fn a_panic_inside_a_node_is_a_crash_verdict_with_the_seed() {
     }
     assert_eq!(r.verdict.exit_code(), 5);
     assert_eq!(r.seed, 9);
-    assert!(r
-        .events
-        .last()
-        .is_some_and(|e| e.kind == "verdict" && e.str("verdict") == Some("crash")));
+    assert!(!r.events.is_empty(), "the history up to the panic is kept");
+    assert!(r.notes.is_empty());
 }
 
 #[test]

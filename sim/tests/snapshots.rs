@@ -123,7 +123,7 @@ fn the_diagrams_match_their_snapshots() {
     let (_, small) = run(DIAGRAM_SCENARIO);
     insta::assert_snapshot!(
         format!("mermaid-{DIAGRAM_SCENARIO}"),
-        report::mermaid(&small.events, None)
+        report::mermaid(&small.events, Some(&report::Ending::of(&small)), None)
     );
     let (_, long) = run(FOCUS_SCENARIO);
     let applied = long
@@ -134,7 +134,7 @@ fn the_diagrams_match_their_snapshots() {
     let id = applied
         .str("event_id")
         .expect("an effect_applied names its event");
-    let focused = report::mermaid(&long.events, Some(id));
+    let focused = report::mermaid(&long.events, Some(&report::Ending::of(&long)), Some(id));
     assert!(focused.contains(&format!("focus on event {id}")), "{focused}");
     insta::assert_snapshot!(format!("mermaid-{FOCUS_SCENARIO}-focused"), focused);
 }

@@ -83,7 +83,9 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     }
     if let Some(path) = &cli.mermaid {
         let title = format!("{} — seed {seed}", config.name);
-        let diagram = crate::report::mermaid_markdown(&result.events, cli.focus.as_deref(), &title);
+        let ending = crate::report::Ending::of(&result);
+        let diagram =
+            crate::report::mermaid_markdown(&result.events, Some(&ending), cli.focus.as_deref(), &title);
         if let Err(e) = std::fs::write(path, diagram) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return EXIT_USAGE;

@@ -303,9 +303,9 @@ impl FaultPoint {
 /// What the world does to a node from outside: the verbs faults are made of. The run's world
 /// implements them on madsim; a test can implement them on a recorder.
 pub trait Verbs {
-    /// Kills `node` (its tasks stop; its lasting state stays). Returns what the node lost, for
-    /// the trace (Redis: `lost_keys`).
-    fn kill(&self, node: NodeName) -> Map<String, Value>;
+    /// Kills `node` (its tasks stop; its lasting state stays). Returns the keys the node lost,
+    /// for the trace, if it keeps keys (Redis).
+    fn kill(&self, node: NodeName) -> Option<Vec<String>>;
     /// Starts `node` again, from its lasting state.
     fn restart(&self, node: NodeName);
     /// Stops scheduling `node`'s tasks.
@@ -339,10 +339,10 @@ pub trait NodeFaults {
     fn heal(&self, fault: &Fault);
     /// Ends every fault of this node: the liveness phase.
     fn heal_all(&self);
-    /// The node was just killed: what its lasting state loses (a crash API, as turmoil's
-    /// hosts have), for the trace. Nothing, unless the node says otherwise.
-    fn crashed(&self) -> Map<String, Value> {
-        Map::new()
+    /// The node was just killed: the keys its lasting state loses (a crash API, as turmoil's
+    /// hosts have), for the trace. `None` (it keeps no keys), unless the node says otherwise.
+    fn crashed(&self) -> Option<Vec<String>> {
+        None
     }
 }
 

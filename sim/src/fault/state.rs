@@ -3,10 +3,9 @@
 //! node is not crashed again, a running node is not "restarted"), every lasting fault heals at
 //! its start plus its duration, and each becomes one trace event (`fault`, `heal`, `phase`).
 
-use super::{Fault, Verbs};
+use super::{Fault, FaultPoint, Verbs};
 use crate::net::topology::NodeName;
-use crate::trace::Trace;
-use serde_json::{Map, Value};
+use crate::trace::{Trace, Typed};
 use std::collections::BTreeMap;
 use std::task::Waker;
 
@@ -108,8 +107,8 @@ impl FaultState {
 
     /// Injects `fault` (its node filled in) now at `now_us`, if the node's status allows it,
     /// and schedules its heal after `lasts_us` (`None`: it lasts until the liveness phase).
-    /// `by` says who asked; `context` is added to the trace event (the trigger's point).
-    /// Returns whether anything was done.
+    /// `by` says who asked; `at` is the trigger's fault point and the event being processed
+    /// there, if a worker met one. Returns whether anything was done.
     pub fn inject(
         &mut self,
         verbs: &dyn Verbs,
@@ -117,7 +116,7 @@ impl FaultState {
         lasts_us: Option<u64>,
         now_us: u64,
         by: &str,
-        context: Map<String, Value>,
+        at: Option<(FaultPoint, &str)>,
     ) -> bool {
         // The liveness phase promises a healed world: a trigger met then (a late delivery, a
         // handler starting) injects nothing, or a fault without a duration would never heal.
@@ -128,12 +127,12 @@ impl FaultState {
             !fault.needs_node() || fault.node().is_some(),
             "{fault:?}: its node was not filled in"
         );
-        let mut extra = context;
+        let mut lost_keys = None;
         let done = match fault {
             Fault::Crash { node: Some(n) } => {
                 let up = self.set(*n, &[NodeStatus::Up, NodeStatus::Paused], NodeStatus::Down);
                 if up {
-                    extra.extend(verbs.kill(*n));
+                    lost_keys = verbs.kill(*n);
                 }
                 up
             }
@@ -172,18 +171,19 @@ impl FaultState {
         if !done {
             return false;
         }
-        let mut fields = fault.fields();
-        fields.extend(extra);
-        fields.insert("by".into(), by.into());
-        if let Some(lasts) = lasts_us {
-            fields.insert("lasts_ms".into(), Value::from(lasts / 1000));
-        }
         if fault.heal_name().is_some() {
             // Without a duration it heals when the liveness phase begins (and is recorded then).
             let at_us = lasts_us.map_or(u64::MAX, |l| now_us.saturating_add(l));
             self.schedule(at_us, fault.clone());
         }
-        self.record("fault", fields);
+        self.emit(Typed::Fault {
+            fault: fault.clone(),
+            by: by.to_owned(),
+            lasts_ms: lasts_us.map(|l| l / 1000),
+            lost_keys,
+            point: at.map(|(p, _)| p),
+            event_id: at.map(|(_, id)| id.to_owned()),
+        });
         true
     }
 
@@ -212,8 +212,7 @@ impl FaultState {
     /// Undoes `fault` if it still applies, and records it.
     fn heal(&mut self, verbs: &dyn Verbs, fault: &Fault) {
         let Some(name) = fault.heal_name() else { return };
-        let mut fields = Map::new();
-        fields.insert("heal".into(), name.into());
+        let mut peer_of = None;
         match fault {
             Fault::Crash { node: Some(n) } => {
                 if !self.set(*n, &[NodeStatus::Down], NodeStatus::Up) {
@@ -230,7 +229,7 @@ impl FaultState {
             Fault::Clog { node: Some(n) } => verbs.unclog(*n),
             Fault::Partition { node: Some(a), peer } => {
                 verbs.repair(*a, *peer);
-                fields.insert("peer".into(), peer.to_string().into());
+                peer_of = Some(*peer);
             }
             Fault::Latency { .. } => {
                 verbs.set_latency_ms_max(None);
@@ -246,18 +245,19 @@ impl FaultState {
                 None => unreachable!("{f:?} has a heal but no one to do it"),
             },
         }
-        if let Some(n) = fault.node() {
-            fields.insert("node".into(), n.to_string().into());
-        }
-        self.record("heal", fields);
+        self.emit(Typed::Heal {
+            heal: name.to_owned(),
+            node: fault.node(),
+            peer: peer_of,
+        });
     }
 
     /// The start of the liveness phase: every fault ends, whether or not its heal was planned,
     /// and none is injected from now on. Each node heals its own.
     pub fn begin_liveness(&mut self, verbs: &dyn Verbs) {
-        let mut phase = Map::new();
-        phase.insert("phase".into(), "liveness".into());
-        self.record("phase", phase);
+        self.emit(Typed::Phase {
+            phase: "liveness".into(),
+        });
         self.liveness = true;
         self.heal_due(verbs, u64::MAX);
         let nodes: Vec<NodeName> = self.status.keys().copied().collect();
@@ -287,22 +287,7 @@ impl FaultState {
         debug_assert!(self.agenda.is_empty() && self.status.values().all(|s| *s == NodeStatus::Up));
     }
 
-    fn record(&self, kind: &'static str, fields: Map<String, Value>) {
-        let fields = fields.into_iter().map(|(k, v)| (event_field(&k), v)).collect();
-        self.trace.record(NODE, kind, fields);
-    }
-}
-
-/// A field name of a fault or heal event, as the trace keeps it.
-fn event_field(name: &str) -> &'static str {
-    match name {
-        "by" => "by",
-        "lasts_ms" => "lasts_ms",
-        "heal" => "heal",
-        "phase" => "phase",
-        "lost_keys" => "lost_keys",
-        "point" => "point",
-        "event_id" => "event_id",
-        other => Fault::field_name(other),
+    fn emit(&self, event: Typed) {
+        self.trace.emit(NODE, event);
     }
 }

@@ -5,6 +5,7 @@
 use super::NodeCtx;
 use crate::fault::{Fault, NodeFaults, Progress};
 use crate::model::db::{ApplyResult, DbModel, DbReply, DbRequest};
+use crate::trace::Typed;
 use std::sync::{Arc, Mutex};
 
 /// The database's lasting state.
@@ -73,19 +74,18 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             DbRequest::Apply(req) => req,
             DbRequest::HighestFence { key, worker } => {
                 let highest = node.model.lock().expect("db state").highest_fence(&key);
-                ctx.record(
-                    "fence_floor",
-                    crate::fields! {"key" => key.as_str(), "worker" => worker.as_str(), "highest" => highest},
-                );
+                ctx.emit(Typed::FenceFloor { key, worker, highest });
                 return Some(DbReply::HighestFence(highest));
             }
         };
         if node.errors.lock().expect("db errors").fails_next() {
             // Aborted: nothing applied, and the answer never comes.
-            ctx.record(
-                "effect_attempt",
-                crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => req.fence, "result" => "aborted"},
-            );
+            ctx.emit(Typed::EffectAttempt {
+                event_id: req.event_id,
+                worker: req.worker,
+                fence: req.fence,
+                result: "aborted".into(),
+            });
             return None;
         }
         let t_us = crate::trace::now_us();
@@ -95,15 +95,18 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             (result, db.effects().len())
         };
         let fence = req.fence;
-        ctx.record(
-            "effect_attempt",
-            crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence, "result" => result.name()},
-        );
+        ctx.emit(Typed::EffectAttempt {
+            event_id: req.event_id.clone(),
+            worker: req.worker.clone(),
+            fence,
+            result: result.name().into(),
+        });
         if result == ApplyResult::Applied {
-            ctx.record(
-                "effect_applied",
-                crate::fields! {"event_id" => req.event_id.as_str(), "worker" => req.worker.as_str(), "fence" => fence},
-            );
+            ctx.emit(Typed::EffectApplied {
+                event_id: req.event_id,
+                worker: req.worker,
+                fence,
+            });
             ctx.control.progress(Progress::Applied(applied));
         }
         Some(DbReply::Applied(result))

@@ -5,6 +5,7 @@
 use super::NodeCtx;
 use crate::fault::{Fault, NodeFaults, Progress};
 use crate::model::kafka::{GroupEvent, KafkaModel, KafkaRequest};
+use crate::trace::Typed;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,10 +55,98 @@ impl NodeFaults for KafkaNode {
 /// Records `events` in the trace.
 fn record_events(ctx: &NodeCtx, events: Vec<GroupEvent>) {
     for e in events {
-        if let Some((kind, fields)) = e.trace() {
-            ctx.record(kind, fields);
+        if let Some(t) = typed(e) {
+            ctx.emit(t);
         }
     }
+}
+
+/// What the broker did as a trace event, or `None` for what the trace shows otherwise (a
+/// duplicate append is the `produce` event with `retry: true`).
+fn typed(e: GroupEvent) -> Option<Typed> {
+    Some(match e {
+        GroupEvent::Produced {
+            event_id,
+            partition,
+            offset,
+            producer,
+            sequence,
+            retry,
+        } => Typed::Produce {
+            event_id,
+            partition,
+            offset,
+            producer,
+            sequence,
+            retry,
+        },
+        GroupEvent::ProduceDuplicate {
+            appended_offset: Some(_),
+            ..
+        } => return None,
+        GroupEvent::ProduceDuplicate {
+            event_id,
+            partition,
+            producer,
+            sequence,
+            original_offset,
+            appended_offset: None,
+        } => Typed::ProduceDeduplicated {
+            event_id,
+            partition,
+            offset: original_offset,
+            producer,
+            sequence,
+        },
+        GroupEvent::Join { member, generation } => Typed::Join { member, generation },
+        GroupEvent::Rebalance {
+            generation,
+            reason,
+            members,
+        } => Typed::Rebalance {
+            generation,
+            reason: reason.into(),
+            members,
+        },
+        GroupEvent::Assignment {
+            generation,
+            assignment,
+        } => Typed::Assignment {
+            generation,
+            assignment,
+        },
+        GroupEvent::MemberRemoved { member, reason } => Typed::MemberRemoved {
+            member,
+            reason: reason.into(),
+        },
+        GroupEvent::CommitAccepted {
+            member,
+            generation,
+            partition,
+            offset,
+        } => Typed::OffsetCommit {
+            member,
+            generation,
+            partition,
+            offset,
+            accepted: true,
+            error: None,
+        },
+        GroupEvent::CommitRejected {
+            member,
+            generation,
+            partition,
+            offset,
+            error,
+        } => Typed::OffsetCommit {
+            member,
+            generation,
+            partition,
+            offset,
+            accepted: false,
+            error: Some(error.name().into()),
+        },
+    })
 }
 
 /// Evaluates expiry now (virtual time) and records what it did.
@@ -101,10 +190,111 @@ pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
         }
         // The nemesis's ack loss: the record is appended, its ack never arrives.
         if produce && node.take_lost_ack() {
-            ctx.record("ack_lost", crate::fields! {});
+            ctx.emit(Typed::AckLost);
             return None;
         }
         Some(reply)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kafka::GroupError;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn broker_events_become_the_trace_fields_the_checkers_read() {
+        let json = |e: &GroupEvent| {
+            let t = typed(e.clone()).expect("traced");
+            let fields: BTreeMap<&str, String> =
+                t.fields().iter().map(|(k, v)| (*k, v.to_string())).collect();
+            format!("{} {fields:?}", t.kind())
+        };
+        let produced = GroupEvent::Produced {
+            event_id: "e1".into(),
+            partition: 2,
+            offset: 7,
+            producer: "producer".into(),
+            sequence: 4,
+            retry: true,
+        };
+        assert_eq!(
+            json(&produced),
+            r#"produce {"event_id": "\"e1\"", "offset": "7", "partition": "2", "producer": "\"producer\"", "retry": "true", "sequence": "4"}"#
+        );
+        let dup = GroupEvent::ProduceDuplicate {
+            event_id: "e1".into(),
+            partition: 2,
+            producer: "producer".into(),
+            sequence: 4,
+            original_offset: 6,
+            appended_offset: Some(7),
+        };
+        assert_eq!(typed(dup), None);
+        let dedup = GroupEvent::ProduceDuplicate {
+            event_id: "e1".into(),
+            partition: 2,
+            producer: "producer".into(),
+            sequence: 4,
+            original_offset: 6,
+            appended_offset: None,
+        };
+        assert_eq!(
+            json(&dedup),
+            r#"produce_deduplicated {"event_id": "\"e1\"", "offset": "6", "partition": "2", "producer": "\"producer\"", "sequence": "4"}"#
+        );
+        let assignment = GroupEvent::Assignment {
+            generation: 3,
+            assignment: BTreeMap::from([("a".into(), vec![0, 1]), ("b".into(), vec![])]),
+        };
+        assert_eq!(
+            json(&assignment),
+            r#"assignment {"assignment": "{\"a\":[0,1],\"b\":[]}", "generation": "3"}"#
+        );
+        let rebalance = GroupEvent::Rebalance {
+            generation: 3,
+            reason: "join",
+            members: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            json(&rebalance),
+            r#"rebalance {"generation": "3", "members": "[\"a\",\"b\"]", "reason": "\"join\""}"#
+        );
+        let rejected = GroupEvent::CommitRejected {
+            member: "a".into(),
+            generation: 2,
+            partition: 1,
+            offset: 5,
+            error: GroupError::IllegalGeneration,
+        };
+        assert_eq!(
+            json(&rejected),
+            r#"offset_commit {"accepted": "false", "error": "\"illegal_generation\"", "generation": "2", "member": "\"a\"", "offset": "5", "partition": "1"}"#
+        );
+        let accepted = GroupEvent::CommitAccepted {
+            member: "worker-1".into(),
+            generation: 0,
+            partition: 1,
+            offset: 5,
+        };
+        assert_eq!(
+            json(&accepted),
+            r#"offset_commit {"accepted": "true", "generation": "0", "member": "\"worker-1\"", "offset": "5", "partition": "1"}"#
+        );
+        let removed = GroupEvent::MemberRemoved {
+            member: "a".into(),
+            reason: "max_poll_interval",
+        };
+        assert_eq!(
+            json(&removed),
+            r#"member_removed {"member": "\"a\"", "reason": "\"max_poll_interval\""}"#
+        );
+        let join = GroupEvent::Join {
+            member: "a".into(),
+            generation: 3,
+        };
+        assert_eq!(json(&join), r#"join {"generation": "3", "member": "\"a\""}"#);
+    }
 }

@@ -11,7 +11,7 @@
 use crate::fault::Control;
 use crate::net::rpc::Client;
 use crate::net::topology::NodeName;
-use crate::trace::Trace;
+use crate::trace::{Trace, Typed};
 use clock::NodeClock;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -41,9 +41,14 @@ pub struct NodeCtx {
 }
 
 impl NodeCtx {
-    /// Records `kind` as this node.
+    /// Records `kind` as this node (the untyped form, for the nodes not yet on [`Self::emit`]).
     pub fn record(&self, kind: &'static str, fields: BTreeMap<&'static str, Value>) {
         self.trace.record(&self.name.to_string(), kind, fields);
+    }
+
+    /// Records `event` as this node.
+    pub fn emit(&self, event: Typed) {
+        self.trace.emit(&self.name.to_string(), event);
     }
 
     /// A new RPC client on this node.

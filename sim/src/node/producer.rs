@@ -4,9 +4,9 @@
 
 use super::NodeCtx;
 use crate::fault::Progress;
-use crate::fields;
 use crate::model::kafka::{KafkaReply, KafkaRequest};
 use crate::net::topology::NodeName;
+use crate::trace::Typed;
 use crate::workload::{headers, WorkloadEvent};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -88,7 +88,9 @@ pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
             match client.call(NodeName::Kafka.addr(), req, timeout).await {
                 Ok(KafkaReply::Produced { .. }) => break,
                 _ => {
-                    ctx.record("produce_retry", fields! {"event_id" => event.event_id.as_str()});
+                    ctx.emit(Typed::ProduceRetry {
+                        event_id: event.event_id.clone(),
+                    });
                     madsim::time::sleep(RETRY_BACKOFF).await;
                 }
             }

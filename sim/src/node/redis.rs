@@ -4,11 +4,11 @@
 
 use super::NodeCtx;
 use crate::fault::{Fault, NodeFaults};
-use crate::fields;
 use crate::model::redis::Persistence;
 use crate::model::redis::RedisModel;
 use crate::net::rpc::{self, Client, RpcError};
 use crate::net::topology::NodeName;
+use crate::trace::Typed;
 use idempotency::clock::Clock;
 use idempotency::store::{BoxFuture, Command, Expiry, Reply, Script, SetCondition, Store, StoreError};
 use rand::Rng;
@@ -176,16 +176,14 @@ impl NodeFaults for RedisNode {
     fn heal_all(&self) {
         self.state.lock().expect("redis state").error_share = 0.0;
     }
-    fn crashed(&self) -> serde_json::Map<String, Value> {
+    fn crashed(&self) -> Option<Vec<String>> {
         let now_us = self.clock.now_unix_us();
         let lost = self
             .state
             .lock()
             .expect("redis state")
             .crash(self.config.persistence, now_us);
-        let mut extra = serde_json::Map::new();
-        extra.insert("lost_keys".into(), lost.into());
-        extra
+        Some(lost)
     }
 }
 
@@ -207,21 +205,21 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
             loop {
                 madsim::time::sleep(Duration::from_millis(node.config.ttl_probe_ms)).await;
                 let now_us = node.clock.now_unix_us();
-                let keys: serde_json::Map<String, Value> = {
+                let keys = {
                     let st = node.state.lock().expect("redis state");
                     st.model
                         .live_keys(now_us)
                         .into_iter()
                         .map(|(k, _, _)| {
                             let pttl = st.model.pttl_ms(&k, now_us);
-                            (k, Value::from(pttl))
+                            (k, pttl)
                         })
                         .collect()
                 };
-                ctx.record(
-                    "pttl_probe",
-                    fields! {"clock_us" => now_us, "keys" => Value::Object(keys)},
-                );
+                ctx.emit(Typed::PttlProbe {
+                    clock_us: now_us,
+                    keys,
+                });
             }
         });
     }
@@ -237,17 +235,14 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
             }
         };
         let from = NodeName::of_addr(from).map_or_else(|| from.ip().to_string(), |n| n.to_string());
-        ctx.record(
-            "redis",
-            fields! {
-                "from" => from,
-                "cmd" => cmd.name(),
-                "key" => cmd.key(),
-                "args" => args(&cmd),
-                "reply" => reply_text(&reply),
-                "clock_us" => now_us,
-            },
-        );
+        ctx.emit(Typed::Redis {
+            from,
+            cmd: cmd.name().into(),
+            key: cmd.key().into(),
+            args: args(&cmd),
+            reply: reply_text(&reply),
+            clock_us: now_us,
+        });
         Some(reply)
     })
     .await

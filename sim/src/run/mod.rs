@@ -15,11 +15,10 @@ pub use verdict::{RunResult, Verdict};
 
 use crate::check::{self, Severity, Violation};
 use crate::fault::nemesis::Nemesis;
-use crate::fields;
 use crate::net::topology::NodeName;
 use crate::rng;
 use crate::scenario::config::SimConfig;
-use crate::trace::{now_us, Event, Typed};
+use crate::trace::{now_us, Typed};
 use idempotency::clock::Clock;
 use madsim::runtime::Runtime;
 use std::collections::BTreeMap;
@@ -197,13 +196,6 @@ fn crashed(s: &World, seed: u64, msg: String, wall: Duration) -> RunResult {
     );
     result.verdict = Verdict::Crash(msg);
     result.notes.clear();
-    if let Some(last) = result.events.last_mut() {
-        last.fields = fields! {
-            "verdict" => result.verdict.name(),
-            "violations" => Vec::<String>::new(),
-            "notes" => Vec::<String>::new(),
-        };
-    }
     result
 }
 
@@ -250,18 +242,9 @@ fn judge(
     } else {
         Verdict::Liveness(violations)
     };
-    let mut events = events_now;
+    // The verdict is not written into the history it judged: the result carries it.
+    let events = events_now;
     let virtual_us = end_us.max(events.last().map_or(0, |e| e.t_us));
-    events.push(Event {
-        t_us: virtual_us,
-        node: "checker".into(),
-        kind: "verdict",
-        fields: fields! {
-            "verdict" => verdict.name(),
-            "violations" => verdict.violations().iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-            "notes" => notes.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
-        },
-    });
     let mut faults = BTreeMap::new();
     for e in &events {
         if let Typed::Fault { fault, .. } = e.typed() {

@@ -26,7 +26,6 @@ use crate::workload::WorkloadEvent;
 use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -270,12 +269,13 @@ impl World {
         r.published == records && r.applied == self.workload().len() && r.drained
     }
 
-    /// Fires the entries whose trigger `matches` (each at most once), met by `worker`;
-    /// returns whether `worker` still stands.
+    /// Fires the entries whose trigger `matches` (each at most once), met by `worker` (at a
+    /// fault point, processing an event, if `at` says so); returns whether `worker` still
+    /// stands.
     fn fire(
         &self,
         worker: NodeName,
-        context: Map<String, Value>,
+        at: Option<(FaultPoint, &str)>,
         matches: impl Fn(&Trigger) -> bool,
     ) -> Standing {
         let mut entries = self.entries.lock().expect("entries");
@@ -290,7 +290,7 @@ impl World {
             }
             e.fired = true;
             let fault = e.fault.fault_for(Some(worker));
-            faults.inject(self, &fault, e.fault.lasts_us(), now_us(), e.by, context.clone());
+            faults.inject(self, &fault, e.fault.lasts_us(), now_us(), e.by, at);
         }
         match faults.status(worker) {
             NodeStatus::Down => Standing::Down,
@@ -352,7 +352,7 @@ impl Future for Counted {
 }
 
 impl Verbs for World {
-    fn kill(&self, node: NodeName) -> Map<String, Value> {
+    fn kill(&self, node: NodeName) -> Option<Vec<String>> {
         Handle::current().kill(self.node_id(node));
         self.local(node).crashed()
     }
@@ -417,24 +417,21 @@ impl Control for World {
         let index = self.index_of(event_id);
         self.fire(
             worker,
-            Map::new(),
+            None,
             |t| matches!(t, Trigger::OnDelivery { event, n: nth } if Some(*event) == index && *nth == n),
         )
     }
 
     fn holding(&self, worker: NodeName, event_id: &str) -> Standing {
         let index = self.index_of(event_id);
-        self.fire(worker, Map::new(), |t| {
+        self.fire(worker, None, |t| {
             matches!(t, Trigger::WhileHolding { worker: w, event } if *w == worker && Some(*event) == index)
         })
     }
 
     fn reached(&self, worker: NodeName, point: FaultPoint, event_id: &str) -> Standing {
         let index = self.index_of(event_id);
-        let mut context = Map::new();
-        context.insert("point".into(), point.name().into());
-        context.insert("event_id".into(), event_id.into());
-        self.fire(worker, context, |t| {
+        self.fire(worker, Some((point, event_id)), |t| {
             matches!(t, Trigger::Point { point: p, event, by, .. }
                 if *p == point
                     && event.is_none_or(|e| Some(e) == index)
@@ -458,5 +455,5 @@ pub(crate) fn inject_timed(world: &World, fault: &Fault, lasts_us: Option<u64>, 
         .faults
         .lock()
         .expect("fault state")
-        .inject(world, fault, lasts_us, now_us(), by, Map::new());
+        .inject(world, fault, lasts_us, now_us(), by, None);
 }

@@ -359,16 +359,6 @@ pub enum Typed {
         /// Its name.
         phase: String,
     },
-    // --- the checker ---
-    /// The verdict.
-    Verdict {
-        /// Its name.
-        verdict: String,
-        /// The violations.
-        violations: Vec<String>,
-        /// The notes.
-        notes: Vec<String>,
-    },
 }
 
 /// Builds a field map.
@@ -465,7 +455,6 @@ impl Typed {
             Typed::Fault { .. } => "fault",
             Typed::Heal { .. } => "heal",
             Typed::Phase { .. } => "phase",
-            Typed::Verdict { .. } => "verdict",
         }
     }
 
@@ -708,14 +697,6 @@ impl Typed {
                 .opt("node", node.map(|n| n.to_string()))
                 .opt("peer", peer.map(|n| n.to_string())),
             Typed::Phase { phase } => p.put("phase", phase),
-            Typed::Verdict {
-                verdict,
-                violations,
-                notes,
-            } => p
-                .put("verdict", verdict)
-                .put("violations", violations)
-                .put("notes", notes),
         };
         p.0
     }
@@ -912,11 +893,6 @@ impl Typed {
             },
             "phase" => Typed::Phase {
                 phase: f.get("phase")?,
-            },
-            "verdict" => Typed::Verdict {
-                verdict: f.get("verdict")?,
-                violations: f.get("violations")?,
-                notes: f.get("notes")?,
             },
             other => return Err(format!("unknown kind {other:?}")),
         };
@@ -1118,11 +1094,6 @@ impl Typed {
             Typed::Phase {
                 phase: "liveness".into(),
             },
-            Typed::Verdict {
-                verdict: "pass".into(),
-                violations: vec![],
-                notes: vec!["effect_without_confirm event=x".into()],
-            },
         ];
         let outcomes = [
             AcquireOutcome::Acquired {
@@ -1187,7 +1158,7 @@ mod tests {
     fn every_kind_round_trips_through_its_fields() {
         let examples = Typed::examples();
         let kinds: BTreeSet<&str> = examples.iter().map(Typed::kind).collect();
-        assert_eq!(kinds.len(), 30, "an example of every kind: {kinds:?}");
+        assert_eq!(kinds.len(), 29, "an example of every kind: {kinds:?}");
         for t in examples {
             let fields = t.fields();
             assert_eq!(Typed::parse(t.kind(), &fields), Ok(t.clone()), "{fields:?}");

@@ -139,6 +139,11 @@ impl Trace {
         events.push(event);
     }
 
+    /// Appends `event`, seen by `node`, stamped with the current virtual time.
+    pub fn emit(&self, node: &str, event: Typed) {
+        self.record(node, event.kind(), event.fields());
+    }
+
     /// A copy of every event so far.
     pub fn events(&self) -> Vec<Event> {
         self.events.lock().expect("trace lock").clone()

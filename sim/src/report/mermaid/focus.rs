@@ -12,12 +12,7 @@ pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, 
     let prefix = prefix.trim().to_lowercase();
     // Events that do not parse (hand-made ones of unknown kinds) are about nothing.
     let typed: Vec<Option<Typed>> = events.iter().map(|e| e.try_typed().ok()).collect();
-    let context = |t: &Typed| {
-        matches!(
-            t,
-            Typed::Fault { .. } | Typed::Heal { .. } | Typed::Phase { .. } | Typed::Verdict { .. }
-        )
-    };
+    let context = |t: &Typed| matches!(t, Typed::Fault { .. } | Typed::Heal { .. } | Typed::Phase { .. });
     if prefix.chars().count() < FOCUS_CHARS_MIN {
         let note =
             format!("focus {prefix}: too short, give at least {FOCUS_CHARS_MIN} characters of an event id");
@@ -66,8 +61,7 @@ pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, 
             .collect();
         times.first().copied().unwrap_or(0)..=times.last().copied().unwrap_or(u64::MAX)
     };
-    let context =
-        |t: &Typed, t_us: u64| matches!(t, Typed::Verdict { .. }) || (context(t) && window.contains(&t_us));
+    let context = |t: &Typed, t_us: u64| context(t) && window.contains(&t_us);
     let mut covered = BTreeSet::new();
     let mut kept = Vec::new();
     for (e, t) in events.iter().zip(&typed) {

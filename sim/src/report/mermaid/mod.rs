@@ -31,8 +31,9 @@
 //!   `confirm`, `release`, `unprotected`) are notes over it, one per run of consecutive steps
 //!   about one event. Faults and heals are notes over the node they hit (both ends of a
 //!   partition; every participant for a fault without a node), with the virtual time;
-//!   so are the phase change and the checker's verdict, one note per violation and per note
-//!   (at most 10 of each). `effect_applied` adds nothing to `effect_attempt` and is left out;
+//!   so is the phase change. The checker's verdict (from the run's result, not the trace: the
+//!   history does not hold its own verdict) closes the diagram, one note per violation and
+//!   per note (at most 10 of each). `effect_applied` adds nothing to `effect_attempt` and is left out;
 //!   an event of a kind not named here is a note with its fields, so nothing is lost silently.
 //! - **Repeats**: a block of up to 8 lines that comes 3 or more times in a row, the same but
 //!   for a retry's attempt number or a busy lock's remaining TTL, is drawn once inside
@@ -70,12 +71,13 @@ mod steps;
 mod tests;
 mod text;
 
+use crate::run::RunResult;
 use crate::trace::Event;
 use focus::select;
 use lines::{collapse, line, Line};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use steps::{steps_of, Over, Step, Who};
+use steps::{steps_of, verdict, Over, Step, Who};
 
 /// The longest diagram GitHub draws, in characters (Mermaid's default `maxTextSize`).
 pub const RENDER_CHARS_MAX: usize = 50_000;
@@ -86,9 +88,41 @@ pub const FOCUS_CHARS_MIN: usize = 4;
 /// The participants every diagram declares.
 const FIXED: [Who; 4] = [Who::Producer, Who::Kafka, Who::Redis, Who::Db];
 
-/// The sequence diagram of `events` (Mermaid source, ending in a newline); with `focus`, only
-/// what is about the event with that id or id prefix (see the module's doc).
-pub fn mermaid(events: &[Event], focus: Option<&str>) -> String {
+/// How a run ended, for the diagram's closing notes: the verdict at the run's end, its
+/// violations and notes as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    /// The virtual time of the run's end (µs).
+    pub t_us: u64,
+    /// The verdict's name.
+    pub verdict: String,
+    /// The violations.
+    pub violations: Vec<String>,
+    /// The notes.
+    pub notes: Vec<String>,
+}
+
+impl Ending {
+    /// How `result` ended.
+    pub fn of(result: &RunResult) -> Ending {
+        Ending {
+            t_us: result.virtual_us,
+            verdict: result.verdict.name().to_owned(),
+            violations: result
+                .verdict
+                .violations()
+                .iter()
+                .map(|v| v.to_string())
+                .collect(),
+            notes: result.notes.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+}
+
+/// The sequence diagram of `events` (Mermaid source, ending in a newline), closed by how the
+/// run ended if `ending` says; with `focus`, only what is about the event with that id or id
+/// prefix (see the module's doc).
+pub fn mermaid(events: &[Event], ending: Option<&Ending>, focus: Option<&str>) -> String {
     let mut steps: Vec<(u64, Step)> = Vec::new();
     let kept: Vec<&Event> = match focus {
         None => events.iter().collect(),
@@ -122,6 +156,10 @@ pub fn mermaid(events: &[Event], focus: Option<&str>) -> String {
             }
         }
     }
+    if let Some(end) = ending {
+        let closing = verdict(end.t_us, &end.verdict, &end.violations, &end.notes);
+        steps.extend(closing.into_iter().map(|step| (end.t_us, step)));
+    }
     let mut participants: BTreeSet<Who> = FIXED.into_iter().collect();
     for (_, step) in &steps {
         match step {
@@ -153,8 +191,13 @@ pub fn mermaid(events: &[Event], focus: Option<&str>) -> String {
 
 /// A Markdown file: `# title`, then [`mermaid`]'s diagram in a ```` ```mermaid ```` fence (and a
 /// warning above it when GitHub would not draw it).
-pub fn mermaid_markdown(events: &[Event], focus: Option<&str>, title: &str) -> String {
-    let diagram = mermaid(events, focus);
+pub fn mermaid_markdown(
+    events: &[Event],
+    ending: Option<&Ending>,
+    focus: Option<&str>,
+    title: &str,
+) -> String {
+    let diagram = mermaid(events, ending, focus);
     let title: String = title
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })

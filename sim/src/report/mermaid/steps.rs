@@ -129,14 +129,6 @@ fn typed_steps(e: &Event, t: &Typed) -> Vec<Step> {
         (Typed::Phase { phase }, _) => {
             vec![note(Over::All, format!("{} {phase} phase begins", time(e.t_us)))]
         }
-        (
-            Typed::Verdict {
-                verdict: v,
-                violations,
-                notes,
-            },
-            _,
-        ) => verdict(e.t_us, v, violations, notes),
         (Typed::Start { incarnation }, Some(w)) => vec![note(
             Over::One(w),
             format!("{} start, incarnation {incarnation}", time(e.t_us)),
@@ -369,7 +361,7 @@ fn fault(e: &Event, t: &Typed) -> Step {
 }
 
 /// The checker's verdict: a note, then one per violation and per note.
-fn verdict(t_us: u64, verdict: &str, violations: &[String], notes: &[String]) -> Vec<Step> {
+pub(super) fn verdict(t_us: u64, verdict: &str, violations: &[String], notes: &[String]) -> Vec<Step> {
     let all = |text| Step::Note {
         over: Over::All,
         text,

@@ -96,16 +96,22 @@ fn fault(fault: Fault, by: &str, lasts_ms: Option<u64>) -> Typed {
     }
 }
 
-fn verdict(verdict: &str, violations: &[&str]) -> Typed {
-    Typed::Verdict {
+fn ending(t_us: u64, verdict: &str, violations: &[&str]) -> Ending {
+    Ending {
+        t_us,
         verdict: verdict.into(),
         violations: violations.iter().map(|v| v.to_string()).collect(),
         notes: vec![],
     }
 }
 
-/// One event through a worker with v2 locks, a latency fault, a crash fault point and the
-/// verdict.
+/// How the small trace ends.
+fn passed() -> Ending {
+    ending(2_000_000, "pass", &[])
+}
+
+/// One event through a worker with v2 locks, a latency fault and a crash fault point (it
+/// ends as [`passed`] says).
 fn small_trace() -> Vec<Event> {
     let token = 1764315200293614u64;
     let fence = Some(token);
@@ -217,7 +223,6 @@ fn small_trace() -> Vec<Event> {
                 peer: None,
             },
         ),
-        at(2_000_000, "checker", verdict("pass", &[])),
     ]
 }
 
@@ -341,14 +346,14 @@ sequenceDiagram
     Note over producer,db: 1.800s heal latency
     Note over producer,db: 2.000s verdict pass
 ";
-    let diagram = mermaid(&small_trace(), None);
+    let diagram = mermaid(&small_trace(), Some(&passed()), None);
     assert_eq!(diagram, expected);
     validate(&diagram).unwrap();
 }
 
 #[test]
 fn markdown_puts_a_title_over_a_mermaid_fence() {
-    let md = mermaid_markdown(&small_trace(), None, "gc-pause-v2\nseed 1");
+    let md = mermaid_markdown(&small_trace(), Some(&passed()), None, "gc-pause-v2\nseed 1");
     assert!(md.starts_with("# gc-pause-v2 seed 1\n\n```mermaid\nsequenceDiagram\n"));
     assert!(md.ends_with("    Note over producer,db: 2.000s verdict pass\n```\n"));
     assert!(!md.contains("GitHub draws at most"));
@@ -357,7 +362,6 @@ fn markdown_puts_a_title_over_a_mermaid_fence() {
 #[test]
 fn a_focus_keeps_its_event_its_keys_its_commits_and_the_faults() {
     let mut events = small_trace();
-    let verdict = events.pop().unwrap();
     events.extend([
         at(500_000, "kafka", produce(OTHER, 1)),
         at(600_000, "worker-2", deliver(OTHER, 1, 1)),
@@ -392,9 +396,8 @@ fn a_focus_keeps_its_event_its_keys_its_commits_and_the_faults() {
                 None,
             ),
         ),
-        verdict,
     ]);
-    let focused = mermaid(&events, Some("CD04"));
+    let focused = mermaid(&events, Some(&passed()), Some("CD04"));
     validate(&focused).unwrap();
     let lines: Vec<&str> = focused.lines().collect();
     // worker-2 is not there: its only focused line, the partition at 0.650s, falls after
@@ -425,7 +428,7 @@ fn a_focus_keeps_its_event_its_keys_its_commits_and_the_faults() {
     for dropped in ["1b4085db", "assessment", "p1/", "p0/2", "fault partition"] {
         assert!(!focused.contains(dropped), "{dropped} in\n{focused}");
     }
-    let whole = mermaid(&events, None);
+    let whole = mermaid(&events, Some(&passed()), None);
     validate(&whole).unwrap();
     for shown in [
         "    kafka->>w2: deliver 1b4085db p1/0",
@@ -446,7 +449,7 @@ fn a_focus_that_is_too_short_or_matches_nothing_says_so_and_keeps_the_context() 
         ),
         ("ffff0000", "focus ffff0000: no event has this id"),
     ] {
-        let diagram = mermaid(&events, Some(focus));
+        let diagram = mermaid(&events, Some(&passed()), Some(focus));
         validate(&diagram).unwrap();
         let body = body(&diagram);
         assert_eq!(body[0], format!("    Note over producer,db: {note}"));
@@ -492,13 +495,9 @@ fn hostile_text_is_escaped() {
             "mystery",
             fields! {"text" => "%%{init}%% end"},
         ),
-        at(
-            6,
-            "checker",
-            verdict("correctness", &["lost_event event=x \"y\"; (trace event #3)"]),
-        ),
     ];
-    let diagram = mermaid(&events, None);
+    let end = ending(6, "correctness", &["lost_event event=x \"y\"; (trace event #3)"]);
+    let diagram = mermaid(&events, Some(&end), None);
     validate(&diagram).unwrap_or_else(|e| panic!("{e}\n{diagram}"));
     assert_eq!(diagram.lines().count(), 1 + 5 + 8, "{diagram}");
     for expected in [
@@ -533,7 +532,7 @@ fn a_block_that_repeats_is_drawn_once_in_a_loop() {
         ));
         events.push(at(t + 2000, "worker-2", acquire(ID, AcquireOutcome::Busy)));
     }
-    let diagram = mermaid(&events, None);
+    let diagram = mermaid(&events, None, None);
     validate(&diagram).unwrap();
     assert_eq!(
         body(&diagram),
@@ -568,7 +567,7 @@ fn member_ids_and_nodes_name_participants() {
 fn a_real_run_renders_a_valid_diagram() {
     let config = crate::scenario::load("gc-pause-v2").unwrap();
     let run = crate::run::run(config.seed, &config);
-    let diagram = mermaid(&run.events, None);
+    let diagram = mermaid(&run.events, Some(&Ending::of(&run)), None);
     validate(&diagram).unwrap_or_else(|e| panic!("{e}\n{diagram}"));
     assert!(diagram.len() < RENDER_CHARS_MAX, "{} characters", diagram.len());
     for participant in [
@@ -593,7 +592,7 @@ fn a_real_run_renders_a_valid_diagram() {
             _ => None,
         })
         .unwrap();
-    let focused = mermaid(&run.events, Some(&id[..8]));
+    let focused = mermaid(&run.events, Some(&Ending::of(&run)), Some(&id[..8]));
     validate(&focused).unwrap_or_else(|e| panic!("{e}\n{focused}"));
     assert!(focused.contains(&format!("focus on event {id}")));
 }
@@ -603,9 +602,10 @@ fn every_scenario_renders_a_valid_diagram_and_markdown_warns_when_github_would_n
     for (name, _) in crate::scenario::EMBEDDED {
         let config = crate::scenario::load(name).unwrap();
         let run = crate::run::run(config.seed, &config);
-        let diagram = mermaid(&run.events, None);
+        let ending = Ending::of(&run);
+        let diagram = mermaid(&run.events, Some(&ending), None);
         validate(&diagram).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let md = mermaid_markdown(&run.events, None, name);
+        let md = mermaid_markdown(&run.events, Some(&ending), None, name);
         assert_eq!(
             md.contains("GitHub draws at most"),
             diagram.chars().count() > RENDER_CHARS_MAX,
