@@ -185,19 +185,44 @@ fn broken_scenario_files_are_refused_with_the_place_and_the_field() {
         (
             "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"crash\"\nnode = \"worker-9\"\n",
             &[
-                "field `schedule[0]`",
-                "unknown node \"worker-9\"",
+                "broken.toml:5",
+                "field `schedule[0].node`: unknown node \"worker-9\"",
                 "valid: redis, kafka, db, producer, worker-1 to worker-3",
             ],
         ),
         (
             "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"explode\"\nnode = \"redis\"\n",
-            // A fault's fields are checked as one table: the error points at the entry.
-            &["broken.toml:2", "unknown variant `explode`", "`crash`"],
+            // A fault's fields are read as one table; the error still points at the key.
+            &[
+                "broken.toml:4",
+                "field `schedule[0].fault`",
+                "unknown variant `explode`",
+                "`crash`",
+            ],
         ),
         (
             "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"latency\"\nlatency_ms = 50\nnode = \"redis\"\n",
-            &["broken.toml:2", "unknown field `node`", "expected `latency_ms`"],
+            &[
+                "broken.toml:6",
+                "field `schedule[0].node`",
+                "unknown field `node`",
+                "expected `latency_ms`",
+            ],
+        ),
+        (
+            "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"latency\"\nlatency_ms_max = \"x\"\n",
+            &[
+                "broken.toml:5",
+                "field `schedule[0].latency_ms_max`",
+                "invalid type: string \"x\"",
+            ],
+        ),
+        (
+            "name = \"x\"\n[[schedule]]\nat_ms = 1\nfault = \"crash\"\nnode = \"redis\"\n[[schedule]]\nat_ms = 2\nfault = \"pause\"\nnode = 3\n",
+            &[
+                "broken.toml:9",
+                "field `schedule[1].node`",
+            ],
         ),
         (
             "description = \"no name\"\n",

@@ -13,8 +13,6 @@ use crate::net::rpc::Client;
 use crate::net::topology::NodeName;
 use crate::trace::{Trace, Typed};
 use clock::NodeClock;
-use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -41,11 +39,6 @@ pub struct NodeCtx {
 }
 
 impl NodeCtx {
-    /// Records `kind` as this node (the untyped form, for the nodes not yet on [`Self::emit`]).
-    pub fn record(&self, kind: &'static str, fields: BTreeMap<&'static str, Value>) {
-        self.trace.record(&self.name.to_string(), kind, fields);
-    }
-
     /// Records `event` as this node.
     pub fn emit(&self, event: Typed) {
         self.trace.emit(&self.name.to_string(), event);

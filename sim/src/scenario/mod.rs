@@ -179,6 +179,62 @@ fn field_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
+/// For a parse error at `offset` that points at a `[[schedule]]` line: the entry's key the
+/// `message` is about (`schedule[2].node`) and its 1-based line. An unknown field names its
+/// key, an unknown variant is the `fault` tag's, a mistyped value is found by its text; any
+/// other error (a missing field) names the entry, on its header line.
+fn schedule_key(text: &str, offset: usize, message: &str) -> Option<(String, usize)> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    if text[line_start..].lines().next()?.trim() != "[[schedule]]" {
+        return None;
+    }
+    let index = text[..line_start]
+        .lines()
+        .filter(|l| l.trim() == "[[schedule]]")
+        .count();
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('`'))
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    let key = named("unknown field ")
+        .or_else(|| named("unknown variant ").map(|_| "fault".to_owned()))
+        .or_else(|| named("missing field "))
+        .or_else(|| {
+            // `invalid type: string "x", expected u64`: the entry's key whose value is that.
+            let value = message
+                .strip_prefix("invalid type: ")
+                .or_else(|| message.strip_prefix("invalid value: "))?
+                .split(", expected")
+                .next()?;
+            // serde quotes a string as `"x"` and a number as `` `3` ``.
+            let value = value.split_once(' ').map_or(value, |(_, v)| v).trim();
+            let value = value
+                .strip_prefix('`')
+                .and_then(|v| v.strip_suffix('`'))
+                .unwrap_or(value);
+            text[line_start..]
+                .lines()
+                .skip(1)
+                .take_while(|l| !l.trim().starts_with('['))
+                .filter_map(|l| l.split_once('='))
+                .find(|(_, v)| v.split('#').next().unwrap_or("").trim() == value)
+                .map(|(k, _)| k.trim().to_owned())
+        });
+    let header_line = line_col(text, line_start).0;
+    Some(match key {
+        Some(key) => {
+            let field = format!("schedule[{index}].{key}");
+            let line = locate(text, &field).unwrap_or(header_line);
+            (field, line)
+        }
+        None => (format!("schedule[{index}]"), header_line),
+    })
+}
+
 /// Where `field` (as `validate` names it: `faults.gap_ms_min`, `schedule[2]`,
 /// `schedule[2].at_ms`, `copy_partitions[1]`) is set in `text`.
 fn locate(text: &str, field: &str) -> Option<usize> {
@@ -245,10 +301,16 @@ pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
         ));
     }
     let config: SimConfig = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim().to_owned();
         let span = e.span();
+        // A schedule entry is read whole (its fault's fields are flattened into it), so its
+        // errors point at the entry's `[[schedule]]` line: find the key they are about.
+        if let Some((field, line)) = span.clone().and_then(|s| schedule_key(text, s.start, &message)) {
+            return err(Some(line), None, Some(field), message);
+        }
         let (line, column) = span.clone().map(|s| line_col(text, s.start)).unzip();
         let field = span.and_then(|s| field_at(text, s.start));
-        err(line, column, field, e.message().trim().to_owned())
+        err(line, column, field, message)
     })?;
     let named = text
         .lines()
@@ -264,6 +326,13 @@ pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
     config.validate().map_err(|message| {
         let field = message.split('`').nth(1).map(str::to_owned);
         let line = field.as_deref().and_then(|f| locate(text, f));
+        // The error names its field; so does the error's prefix: say it once.
+        let message = match &field {
+            Some(f) => message
+                .strip_prefix(&format!("`{f}`: "))
+                .map_or(message.clone(), str::to_owned),
+            None => message,
+        };
         err(line, None, field, message)
     })?;
     Ok(config)

@@ -129,7 +129,7 @@ impl SimConfig {
         for (i, entry) in self.schedule.iter().enumerate() {
             entry
                 .validate(self.workers, self.events)
-                .map_err(|e| format!("`schedule[{i}]`: {e}"))?;
+                .map_err(|e| nested(&format!("schedule[{i}]"), &e))?;
             if let Some(at) = entry.at_ms {
                 if at >= self.safety_s.saturating_mul(1000) {
                     return Err(format!(
@@ -147,6 +147,20 @@ impl SimConfig {
             }
         }
         lib.validate().map_err(|e| e.to_string())
+    }
+}
+
+/// An entry's error as the scenario's: "`node`: unknown node" of `schedule[0]` becomes
+/// "`schedule[0].node`: unknown node"; an error that does not start with a key's name keeps
+/// the entry's (`schedule[0]`: ...).
+fn nested(entry: &str, e: &str) -> String {
+    let key = e
+        .strip_prefix('`')
+        .and_then(|rest| rest.split_once("`: "))
+        .filter(|(k, _)| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    match key {
+        Some((key, rest)) => format!("`{entry}.{key}`: {rest}"),
+        None => format!("`{entry}`: {e}"),
     }
 }
 

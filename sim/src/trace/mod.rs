@@ -109,7 +109,9 @@ pub struct Trace {
     events: Arc<Mutex<Vec<Event>>>,
 }
 
-/// Builds an event's fields: `fields!{"key" => value, ...}`.
+/// Builds an event's fields by hand: `fields!{"key" => value, ...}`. Only tests use it (to make
+/// events no node would record); nodes emit [`Typed`] events.
+#[cfg(test)]
 #[macro_export]
 macro_rules! fields {
     ($($k:literal => $v:expr),* $(,)?) => {{
@@ -122,7 +124,7 @@ macro_rules! fields {
 
 impl Trace {
     /// Appends an event stamped with the current virtual time.
-    pub fn record(&self, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) {
+    fn record(&self, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) {
         let t_us = now_us();
         let mut events = self.events.lock().expect("trace lock");
         debug_assert!(

@@ -5,10 +5,10 @@
 
 use super::{BusyPolicy, Worker, BACKOFF};
 use crate::fault::FaultPoint;
-use crate::fields;
 use crate::model::db::{Apply, ApplyResult, DbReply, DbRequest};
 use crate::model::kafka::Record;
 use crate::net::topology::NodeName;
+use crate::trace::{AcquireOutcome, Typed};
 use idempotency::{Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use rand::Rng;
 use std::time::Duration;
@@ -75,10 +75,17 @@ impl Worker {
         let delivery = self.ctx.control.count_delivery(event_id);
         let call = self.calls.get() + 1;
         self.calls.set(call);
-        self.ctx.record("deliver",
-            fields! {"topic" => TOPIC, "partition" => partition, "offset" => offset, "event_id" => event_id,
-                "attempt" => attempt, "delivery" => delivery, "call" => call, "member" => member, "generation" => generation},
-        );
+        self.ctx.emit(Typed::Deliver {
+            topic: TOPIC.to_owned(),
+            partition,
+            offset,
+            event_id: event_id.to_owned(),
+            attempt,
+            delivery,
+            call,
+            member: member.to_owned(),
+            generation,
+        });
         let standing = self.ctx.control.delivered(self.name, event_id, delivery);
         self.stop_if_down(standing).await;
         let result = self
@@ -91,18 +98,19 @@ impl Worker {
         // unprocessed, a busy event waits for its holder unless the policy skips it.
         let (acquire, retry) = match &result {
             Ok(Outcome::Processed { .. } | Outcome::Unprotected { .. }) => (None, false),
-            Ok(Outcome::Duplicate) => (Some("duplicate"), false),
-            Ok(Outcome::Busy) => (Some("busy"), busy_retries),
-            Ok(Outcome::RaceLost) => (Some("race_lost"), busy_retries),
-            Err(ProcessError::Redis(_)) => (Some("redis_error"), true),
-            Err(ProcessError::Unkeyable(_)) => (Some("unkeyable"), false),
+            Ok(Outcome::Duplicate) => (Some(AcquireOutcome::Duplicate), false),
+            Ok(Outcome::Busy) => (Some(AcquireOutcome::Busy), busy_retries),
+            Ok(Outcome::RaceLost) => (Some(AcquireOutcome::RaceLost), busy_retries),
+            Err(ProcessError::Redis(_)) => (Some(AcquireOutcome::RedisError), true),
+            Err(ProcessError::Unkeyable(_)) => (Some(AcquireOutcome::Unkeyable), false),
             Err(ProcessError::Handler { .. }) => (None, true),
         };
         if let Some(outcome) = acquire {
-            self.ctx.record(
-                "acquire",
-                fields! {"event_id" => event_id, "outcome" => outcome, "call" => call},
-            );
+            self.ctx.emit(Typed::Acquire {
+                event_id: event_id.to_owned(),
+                outcome,
+                call,
+            });
         }
         match &result {
             Err(ProcessError::Handler { error, release }) => {
@@ -112,19 +120,23 @@ impl Worker {
                     ReleaseStatus::Unprotected => "unprotected".to_owned(),
                     ReleaseStatus::Failed(e) => format!("failed: {e}"),
                 };
-                self.ctx.record("release",
-                    fields! {"event_id" => event_id, "error" => error.as_str(), "status" => status, "call" => call},
-                );
+                self.ctx.emit(Typed::Release {
+                    event_id: event_id.to_owned(),
+                    error: error.clone(),
+                    status,
+                    call,
+                });
             }
             Ok(Outcome::Unprotected { reason, .. }) => {
                 let reason = match reason {
                     Unprotected::Redis(e) => e.to_string(),
                     Unprotected::Unkeyable(e) => e.to_string(),
                 };
-                self.ctx.record(
-                    "unprotected",
-                    fields! {"event_id" => event_id, "reason" => reason, "call" => call},
-                );
+                self.ctx.emit(Typed::Unprotected {
+                    event_id: event_id.to_owned(),
+                    reason,
+                    call,
+                });
             }
             _ => {}
         }
@@ -138,28 +150,33 @@ impl Worker {
     /// The business handler: work, commit the effect, confirm.
     async fn handle(&self, ctx: Context, event_id: &str, call: u64) -> Result<(), String> {
         let fence = ctx.fence();
+        let key = ctx.key().unwrap_or("").to_owned();
         let outcome = if ctx.is_protected() {
-            "acquired"
+            AcquireOutcome::Acquired { fence, key }
         } else {
-            "unprotected"
+            AcquireOutcome::Unprotected { fence, key }
         };
-        self.ctx.record("acquire",
-            fields! {"event_id" => event_id, "outcome" => outcome, "fence" => fence, "key" => ctx.key().unwrap_or(""), "call" => call},
-        );
+        self.ctx.emit(Typed::Acquire {
+            event_id: event_id.to_owned(),
+            outcome,
+            call,
+        });
         if ctx.is_protected() {
             let standing = self.ctx.control.holding(self.name, event_id);
             self.stop_if_down(standing).await;
             self.fault_point(FaultPoint::AfterAcquire, event_id).await;
         }
-        self.ctx.record(
-            "handler_start",
-            fields! {"event_id" => event_id, "fence" => fence, "call" => call},
-        );
+        self.ctx.emit(Typed::HandlerStart {
+            event_id: event_id.to_owned(),
+            fence,
+            call,
+        });
         let end = |result: &str| {
-            self.ctx.record(
-                "handler_end",
-                fields! {"event_id" => event_id, "result" => result, "call" => call},
-            );
+            self.ctx.emit(Typed::HandlerEnd {
+                event_id: event_id.to_owned(),
+                result: result.to_owned(),
+                call,
+            });
         };
         let work_ms = {
             let mut rng = self.node.rng.lock().expect("worker rng");
@@ -202,10 +219,11 @@ impl Worker {
             Ok(()) => "noop".to_owned(),
             Err(e) => e.to_string(),
         };
-        self.ctx.record(
-            "confirm",
-            fields! {"event_id" => event_id, "result" => confirmed, "call" => call},
-        );
+        self.ctx.emit(Typed::Confirm {
+            event_id: event_id.to_owned(),
+            result: confirmed,
+            call,
+        });
         self.fault_point(FaultPoint::AfterConfirm, event_id).await;
         end("ok");
         Ok(())

@@ -8,10 +8,10 @@
 use super::session::{Commit, CommitPolicy, SessionState};
 use super::{Worker, WorkerConfig, BACKOFF};
 use crate::fault::FaultPoint;
-use crate::fields;
 use crate::model::kafka::{GroupError, KafkaReply, KafkaRequest};
 use crate::net::rpc::Client;
 use crate::net::topology::NodeName;
+use crate::trace::Typed;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -97,9 +97,11 @@ impl Worker {
                 continue;
             };
             let session = Arc::new(Liveness::default());
-            self.ctx.record("assigned",
-                fields! {"member" => member.as_str(), "generation" => generation, "partitions" => partitions.clone()},
-            );
+            self.ctx.emit(Typed::Assigned {
+                member: member.clone(),
+                generation,
+                partitions: partitions.clone(),
+            });
             let heartbeat = madsim::task::spawn(heartbeat(
                 self.node.config.clone(),
                 self.client.clone(),
@@ -111,9 +113,12 @@ impl Worker {
                 .consume_session(&member, generation, &partitions, &session)
                 .await;
             heartbeat.abort();
-            self.ctx.record("revoked",
-                fields! {"member" => member.as_str(), "generation" => generation, "partitions" => partitions, "why" => ended.name()},
-            );
+            self.ctx.emit(Typed::Revoked {
+                member: member.clone(),
+                generation,
+                partitions,
+                why: ended.name().to_owned(),
+            });
             if ended == GroupError::UnknownMemberId {
                 member_id = None;
             }
@@ -183,10 +188,11 @@ impl Worker {
         let policy = CommitPolicy::new(config.offset_commit, config.offset_commit_every);
         let mut state = SessionState::new(partitions, &committed, policy);
         for (partition, offset) in state.positions() {
-            self.ctx.record(
-                "seek",
-                fields! {"member" => member, "partition" => partition, "offset" => offset},
-            );
+            self.ctx.emit(Typed::Seek {
+                member: member.to_owned(),
+                partition,
+                offset,
+            });
         }
         loop {
             // Ended while polling or idle: nothing was done since the last check, so nothing
@@ -268,10 +274,10 @@ impl Worker {
             Some(KafkaReply::Error(e)) => Err(e),
             Some(_) => Ok(()),
             None => {
-                self.ctx.record(
-                    "offset_commit_failed",
-                    fields! {"partition" => partition, "offset" => next},
-                );
+                self.ctx.emit(Typed::OffsetCommitFailed {
+                    partition,
+                    offset: next,
+                });
                 Ok(())
             }
         }

@@ -20,12 +20,12 @@ pub use config::{BusyPolicy, FailurePolicyKind, OffsetCommit, ProtocolKind, Work
 
 use super::NodeCtx;
 use crate::fault::{Fault, FaultPoint, NodeFaults, Standing};
-use crate::fields;
 use crate::model::db::DbMode;
 use crate::model::kafka::{KafkaReply, KafkaRequest};
 use crate::net::rpc::Client;
 use crate::net::topology::NodeName;
 use crate::node::redis::SimRedis;
+use crate::trace::Typed;
 use floor::DbFloor;
 use idempotency::Consumer;
 use rand_chacha::ChaCha8Rng;
@@ -132,7 +132,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<WorkerNode>) {
     } else {
         consumer
     };
-    ctx.record("start", fields! {"incarnation" => incarnation});
+    ctx.emit(Typed::Start { incarnation });
     let w = Worker {
         ctx,
         node,
