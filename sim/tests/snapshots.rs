@@ -19,6 +19,7 @@ use sim::report;
 use sim::run::{self, RunResult, Verdict};
 use sim::scenario::{self, EMBEDDED};
 use sim::trace;
+use sim::trace::Typed;
 
 /// The largest snapshot kept whole, in bytes.
 const SNAPSHOT_BYTES_MAX: usize = 400_000;
@@ -126,14 +127,14 @@ fn the_diagrams_match_their_snapshots() {
         report::mermaid(&small.events, Some(&report::Ending::of(&small)), None)
     );
     let (_, long) = run(FOCUS_SCENARIO);
-    let applied = long
+    let id = long
         .events
         .iter()
-        .find(|e| e.kind == "effect_applied")
+        .find_map(|e| match e.typed() {
+            Typed::EffectApplied { event_id, .. } => Some(event_id.as_str()),
+            _ => None,
+        })
         .expect("the default scenario applies an effect");
-    let id = applied
-        .str("event_id")
-        .expect("an effect_applied names its event");
     let focused = report::mermaid(&long.events, Some(&report::Ending::of(&long)), Some(id));
     assert!(focused.contains(&format!("focus on event {id}")), "{focused}");
     insta::assert_snapshot!(format!("mermaid-{FOCUS_SCENARIO}-focused"), focused);

@@ -1,4 +1,4 @@
-//! Shared by the v2 differential tests (and, by path, `sim/tests/cli.rs`): messages that walk
+//! Shared by the v2 differential tests (and, by path, `sim/tests/cli/`): messages that walk
 //! every branch of v2's identification rules, shared by the key and record
 //! differential tests: each combination of the four read headers (absent, empty, or set; the
 //! header id equal to the body's or not) with each shape of body (ids equal to, different from,

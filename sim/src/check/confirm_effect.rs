@@ -12,7 +12,7 @@ use super::{Input, Severity, Violation};
 use crate::fault::Fault;
 use crate::net::topology::NodeName;
 use crate::trace::Typed;
-use idempotency::record::{parse_record, RecordState};
+use idempotency::record::RecordState;
 use std::collections::BTreeMap;
 
 /// The violations and notes in `input`.
@@ -72,10 +72,8 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         }
     }
     for (id, _) in applied {
-        let record = keys
-            .get(id)
-            .and_then(|k| input.redis.get_raw(k, input.redis_now_us));
-        if record.is_some_and(|v| parse_record(v) == RecordState::Completed) {
+        let record = keys.get(id).and_then(|k| input.records.get(*k));
+        if record.is_some_and(|r| r.state == RecordState::Completed) {
             continue;
         }
         let cause = causes.get(id).cloned().unwrap_or_else(|| match record {

@@ -73,8 +73,8 @@ pub struct Input<'a> {
     pub trace: &'a [Event],
     /// The database's record.
     pub db: &'a DbModel,
-    /// Redis's data set at the end.
-    pub redis: &'a RedisModel,
+    /// Redis's data set at the end, each value read as v2 reads it ([`final_records`]).
+    pub records: &'a Records,
     /// The Redis node's clock at the end (µs since the epoch).
     pub redis_now_us: i64,
     /// The few settings of the run the checkers need.
@@ -85,6 +85,30 @@ pub struct Input<'a> {
     /// history so far is still judged, but checks of the end state ([`is_end_state`]) are
     /// not, since the run never reached its end.
     pub complete: bool,
+}
+
+/// The keys Redis holds at the end of a run, by key.
+pub type Records = std::collections::BTreeMap<String, FinalRecord>;
+
+/// A key Redis holds at the end of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinalRecord {
+    /// Its value, read as v2 reads it.
+    pub state: idempotency::record::RecordState,
+    /// When it expires (unix ms), if it does.
+    pub expire_at_ms: Option<i64>,
+}
+
+/// The keys live in `redis` at `now_us`, each value parsed once for every checker.
+pub fn final_records(redis: &RedisModel, now_us: i64) -> Records {
+    redis
+        .live_keys(now_us)
+        .into_iter()
+        .map(|(key, value, expire_at_ms)| {
+            let state = idempotency::record::parse_record(&value);
+            (key, FinalRecord { state, expire_at_ms })
+        })
+        .collect()
 }
 
 /// The settings of a run that the checkers read (the run fills it from its config; the
@@ -256,11 +280,11 @@ pub(crate) fn judge_history(
     config: &Params,
     checker: impl Fn(&Input<'_>) -> Vec<Violation>,
 ) -> Vec<Violation> {
-    let (db, redis) = (DbModel::new(config.database), RedisModel::new());
+    let (db, records) = (DbModel::new(config.database), Records::new());
     checker(&Input {
         trace,
         db: &db,
-        redis: &redis,
+        records: &records,
         redis_now_us: 0,
         params: config,
         produced: &[],

@@ -8,7 +8,7 @@ use super::{Input, Severity, Violation};
 use crate::fault::Fault;
 use crate::net::topology::NodeName;
 use crate::trace::Typed;
-use idempotency::record::{parse_record, RecordState};
+use idempotency::record::RecordState;
 
 /// The violations in `input`.
 pub fn check(input: &Input<'_>) -> Vec<Violation> {
@@ -18,17 +18,16 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         Typed::Fault {
             fault: Fault::Clock { node, .. },
             ..
-        } => node == Some(NodeName::Redis),
-        Typed::Heal { heal, node, .. } => heal == "clock" && node == Some(NodeName::Redis),
+        } => *node == Some(NodeName::Redis),
+        Typed::Heal { heal, node, .. } => heal == "clock" && *node == Some(NodeName::Redis),
         _ => false,
     });
     input
-        .redis
-        .live_keys(input.redis_now_us)
-        .into_iter()
-        .filter(|(_, value, _)| matches!(parse_record(value), RecordState::Processing { .. }))
-        .filter_map(|(key, _, expire_at_ms)| {
-            let (problem, severity) = match expire_at_ms {
+        .records
+        .iter()
+        .filter(|(_, r)| matches!(r.state, RecordState::Processing { .. }))
+        .filter_map(|(key, r)| {
+            let (problem, severity) = match r.expire_at_ms {
                 None => ("has no expiry".to_owned(), Severity::Correctness),
                 Some(at) if at - now_ms > ttl_ms => {
                     let mut why = format!("expires in {} ms, beyond the lock's {ttl_ms} ms", at - now_ms);
@@ -83,7 +82,7 @@ mod tests {
         check(&Input {
             trace,
             db: &db,
-            redis: &redis,
+            records: &crate::check::final_records(&redis, NOW_US),
             redis_now_us: NOW_US,
             params: &config,
             produced: &[],

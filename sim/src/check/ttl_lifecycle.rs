@@ -63,15 +63,15 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         else {
             continue;
         };
-        let processing = arg_str(&args, 0).is_some_and(|v| v.contains("\"processing\""));
+        let processing = arg_str(args, 0).is_some_and(|v| v.contains("\"processing\""));
         let (written, want): (Option<u64>, u64) = match cmd.as_str() {
             // v2's lock: SET key <processing> NX EX <ttl>.
-            "SET" if reply == "OK" && processing => (arg_u64(&args, 3), processing_s),
-            "SETEX" if reply == "OK" => (arg_u64(&args, 0), ttl_for(&key)),
+            "SET" if reply == "OK" && processing => (arg_u64(args, 3), processing_s),
+            "SETEX" if reply == "OK" => (arg_u64(args, 0), ttl_for(key)),
             "EVALSHA:acquire" if reply.starts_with("[\"acquired\"") => {
-                (arg_u64(&args, 1).map(|ms| ms / 1000), processing_s)
+                (arg_u64(args, 1).map(|ms| ms / 1000), processing_s)
             }
-            "EVALSHA:confirm" if reply == "1" || reply == "2" => (arg_u64(&args, 2), ttl_for(&key)),
+            "EVALSHA:confirm" if reply == "1" || reply == "2" => (arg_u64(args, 2), ttl_for(key)),
             _ => continue,
         };
         if written != Some(want) {
@@ -82,18 +82,15 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
             };
             bad(
                 i,
-                &key,
+                key,
                 format!("{what} written with a TTL of {written:?} s, not {want} s"),
             );
         }
     }
     out.extend(probes(input));
-    for (key, value, expire_at_ms) in input.redis.live_keys(input.redis_now_us) {
-        let completed = matches!(
-            idempotency::record::parse_record(&value),
-            idempotency::record::RecordState::Completed
-        );
-        if completed && expire_at_ms.is_none() && !key.ends_with("__fence__") {
+    for (key, r) in input.records {
+        let completed = r.state == idempotency::record::RecordState::Completed;
+        if completed && r.expire_at_ms.is_none() && !key.ends_with("__fence__") {
             out.push(Violation {
                 kind: "ttl_lifecycle",
                 severity: Severity::Correctness,
@@ -147,10 +144,10 @@ fn probes(input: &Input<'_>) -> Vec<Violation> {
                 clock_us,
                 ..
             } => {
-                if let Some(after) = expiry_after(&cmd, &args, &reply, clock_us) {
+                if let Some(after) = expiry_after(cmd, args, reply, *clock_us) {
                     match after {
-                        Some(at) => expiry.insert(key, at),
-                        None => expiry.remove(&key),
+                        Some(at) => expiry.insert(key.clone(), at),
+                        None => expiry.remove(key),
                     };
                 }
             }

@@ -215,7 +215,7 @@ fn judge(
     let produced_records = *s.producer.next.lock().expect("producer progress");
     let all: Vec<String> = s.workload().iter().map(|e| e.event_id.clone()).collect();
     let db = s.db.model.lock().expect("db state").clone();
-    let redis = s.redis.snapshot();
+    let records = check::final_records(&s.redis.snapshot(), redis_now_us);
     let params = check::Params {
         database: s.config.database,
         redis_persistence: s.config.redis_persistence,
@@ -225,7 +225,7 @@ fn judge(
     let input = check::Input {
         trace: &events_now,
         db: &db,
-        redis: &redis,
+        records: &records,
         redis_now_us,
         params: &params,
         produced: &all,

@@ -1,11 +1,11 @@
 //! The history's events as one Rust type: a variant per kind, its fields typed.
 //!
-//! A trace [`Event`] keeps its fields as JSON values by name (that is what the canonical JSON
-//! line and the fingerprint are made of); [`Typed`] is the same event as data. The two are
-//! exact inverses: [`Typed::fields`] gives the keys and values the nodes have always recorded
-//! (an optional key is absent, not null, where it always was), and [`Typed::parse`] reads them
-//! back, refusing a missing, mistyped or unknown field. Readers (the checkers, the diagram)
-//! match variants ([`Event::typed`]) instead of looking fields up by name.
+//! A trace [`Event`] holds a [`Typed`]; its fields by name, as JSON values, are what the
+//! canonical JSON line and the fingerprint are made of. The two forms are exact inverses:
+//! [`Typed::fields`] gives the keys and values the nodes have always recorded (an optional key
+//! is absent, not null, where it always was), and [`Typed::parse`] reads them back, refusing a
+//! missing, mistyped or unknown field (tests hold every real run's events to that). Readers
+//! (the checkers, the diagram) match variants ([`Event::typed`]); nothing parses on the way.
 
 use super::Event;
 use crate::fault::{Fault, FaultPoint};
@@ -905,8 +905,7 @@ impl Typed {
         Event {
             t_us,
             node: node.to_owned(),
-            kind: self.kind(),
-            fields: self.fields(),
+            what: self.clone(),
         }
     }
 
@@ -1131,22 +1130,8 @@ impl Typed {
     }
 }
 
-impl Event {
-    /// The event as data ([`Typed::parse`]); `Err` names what does not fit.
-    pub fn try_typed(&self) -> Result<Typed, String> {
-        Typed::parse(self.kind, &self.fields)
-    }
-
-    /// The event as data. Every event the simulator records parses (a test runs real runs
-    /// through it); a hand-made one that does not is a bug, and panics.
-    pub fn typed(&self) -> Typed {
-        self.try_typed()
-            .unwrap_or_else(|e| panic!("a trace event that does not parse ({e}): {}", self.json()))
-    }
-}
-
 /// Every event of `events` as data, in order.
-pub fn typed(events: &[Event]) -> Vec<Typed> {
+pub fn typed(events: &[Event]) -> Vec<&Typed> {
     events.iter().map(Event::typed).collect()
 }
 
@@ -1163,7 +1148,7 @@ mod tests {
             let fields = t.fields();
             assert_eq!(Typed::parse(t.kind(), &fields), Ok(t.clone()), "{fields:?}");
             let e = t.event(5, "worker-1");
-            assert_eq!(e.typed(), t);
+            assert_eq!(e.typed(), &t);
         }
     }
 
@@ -1194,7 +1179,7 @@ mod tests {
         assert!(Typed::parse("nothing", &Fields::new()).is_err());
     }
 
-    /// Every event of real runs parses, and its fields are exactly what it parsed from: the
+    /// Every event of real runs reads back from its canonical fields as itself: the
     /// default scenario with random faults (the database's errors too), v2 on a plain
     /// database, and every embedded scenario on its pinned seed.
     #[test]
@@ -1229,12 +1214,10 @@ mod tests {
                         for (name, seed, config) in chunk {
                             let r = crate::run::run(*seed, config);
                             for e in &r.events {
-                                let t = e
-                                    .try_typed()
+                                let t = Typed::parse(e.kind(), &e.fields())
                                     .unwrap_or_else(|err| panic!("{name} seed {seed}: {err}: {}", e.json()));
-                                assert_eq!(t.fields(), e.fields, "{name} seed {seed}: {}", e.json());
-                                assert_eq!(t.kind(), e.kind);
-                                kinds.insert(e.kind);
+                                assert_eq!(&t, e.typed(), "{name} seed {seed}: {}", e.json());
+                                kinds.insert(e.kind());
                             }
                         }
                         kinds

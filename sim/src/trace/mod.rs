@@ -12,32 +12,38 @@ pub use event::{typed, AcquireOutcome, Typed};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
-/// One step of the history.
+/// One step of the history: what happened ([`Typed`]), when, and where.
+///
+/// The event is kept as data, so readers (the checkers, the diagram) match it without parsing;
+/// its fields by name ([`Event::fields`]) are made only for the canonical JSON line and the
+/// human line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// Virtual microseconds since the start of the run.
     pub t_us: u64,
     /// The node that recorded it (`redis`, `worker-1`, `nemesis`, ...).
     pub node: String,
-    /// What happened (`deliver`, `redis`, `effect_applied`, ...).
-    pub kind: &'static str,
-    /// Everything else, by name.
-    pub fields: BTreeMap<&'static str, Value>,
+    /// What happened.
+    pub what: Typed,
 }
 
 impl Event {
-    /// A field as a string, if it is one.
-    pub fn str(&self, name: &str) -> Option<&str> {
-        self.fields.get(name).and_then(Value::as_str)
+    /// What happened (`deliver`, `redis`, `effect_applied`, ...).
+    pub fn kind(&self) -> &'static str {
+        self.what.kind()
     }
 
-    /// A field as an unsigned integer, if it is one.
-    pub fn u64(&self, name: &str) -> Option<u64> {
-        self.fields.get(name).and_then(Value::as_u64)
+    /// The event as data.
+    pub fn typed(&self) -> &Typed {
+        &self.what
+    }
+
+    /// Everything but the time, node and kind, by name, as the canonical line has them.
+    pub fn fields(&self) -> event::Fields {
+        self.what.fields()
     }
 
     /// The canonical JSON line (no newline).
@@ -48,10 +54,10 @@ impl Event {
             "{{\"t_us\":{},\"node\":{},\"kind\":{}",
             self.t_us,
             Value::from(self.node.as_str()),
-            Value::from(self.kind)
+            Value::from(self.kind())
         )
         .expect("write to string");
-        for (k, v) in &self.fields {
+        for (k, v) in &self.fields() {
             write!(out, ",{}:{}", Value::from(*k), v).expect("write to string");
         }
         out.push('}');
@@ -66,13 +72,14 @@ impl Event {
             "{:>12.3}ms {:<10} {:<15}",
             self.t_us as f64 / 1000.0,
             self.node,
-            self.kind
+            self.kind()
         );
+        let fields = self.fields();
         let first = ["event_id", "cmd", "key"];
         let ordered = first
             .iter()
-            .filter_map(|k| self.fields.get_key_value(k))
-            .chain(self.fields.iter().filter(|(k, _)| !first.contains(k)));
+            .filter_map(|k| fields.get_key_value(k))
+            .chain(fields.iter().filter(|(k, _)| !first.contains(k)));
         for (k, v) in ordered {
             let text = match v {
                 Value::String(s) => s.clone(),
@@ -109,41 +116,22 @@ pub struct Trace {
     events: Arc<Mutex<Vec<Event>>>,
 }
 
-/// Builds an event's fields by hand: `fields!{"key" => value, ...}`. Only tests use it (to make
-/// events no node would record); nodes emit [`Typed`] events.
-#[cfg(test)]
-#[macro_export]
-macro_rules! fields {
-    ($($k:literal => $v:expr),* $(,)?) => {{
-        #[allow(unused_mut)]
-        let mut m = ::std::collections::BTreeMap::<&'static str, ::serde_json::Value>::new();
-        $( m.insert($k, ::serde_json::Value::from($v)); )*
-        m
-    }};
-}
-
 impl Trace {
-    /// Appends an event stamped with the current virtual time.
-    fn record(&self, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) {
+    /// Appends `what`, seen by `node`, stamped with the current virtual time.
+    pub fn emit(&self, node: &str, what: Typed) {
         let t_us = now_us();
         let mut events = self.events.lock().expect("trace lock");
-        debug_assert!(
+        assert!(
             events.last().is_none_or(|e| e.t_us <= t_us),
             "virtual time went back"
         );
         let event = Event {
             t_us,
             node: node.to_owned(),
-            kind,
-            fields,
+            what,
         };
         tracing::debug!(target: "sim::trace", "{}", event.human());
         events.push(event);
-    }
-
-    /// Appends `event`, seen by `node`, stamped with the current virtual time.
-    pub fn emit(&self, node: &str, event: Typed) {
-        self.record(node, event.kind(), event.fields());
     }
 
     /// A copy of every event so far.
@@ -206,16 +194,19 @@ mod tests {
         let e = Event {
             t_us: 1500,
             node: "worker-1".into(),
-            kind: "deliver",
-            fields: fields! {"offset" => 7u64, "event_id" => "e\"1", "partition" => 0u64},
+            what: Typed::Seek {
+                member: "m\"1".into(),
+                partition: 0,
+                offset: 7,
+            },
         };
         assert_eq!(
             e.json(),
-            r#"{"t_us":1500,"node":"worker-1","kind":"deliver","event_id":"e\"1","offset":7,"partition":0}"#
+            r#"{"t_us":1500,"node":"worker-1","kind":"seek","member":"m\"1","offset":7,"partition":0}"#
         );
         assert_eq!(
             e.human(),
-            "       1.500ms worker-1   deliver         event_id=e\"1 offset=7 partition=0"
+            "       1.500ms worker-1   seek            member=m\"1 offset=7 partition=0"
         );
         assert_eq!(fingerprint(std::slice::from_ref(&e)), fingerprint(&[e]));
     }

@@ -12,7 +12,7 @@
 //! [`RENEW_LUA`]: idempotency::fenced::RENEW_LUA
 //! [`CONFIRM_LUA`]: idempotency::fenced::CONFIRM_LUA
 //!
-//! Real Redis 7.0 is the reference; `sim/tests/redis_model_differential.rs` runs random command
+//! Real Redis 7.0 is the reference; `sim/tests/models/redis_differential.rs` runs random command
 //! sequences against both. What the model reproduces (from Redis's source, checked against
 //! `redis-server` 7.0.15):
 //!

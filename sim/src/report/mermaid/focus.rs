@@ -10,18 +10,11 @@ use std::collections::BTreeSet;
 /// The events about the event `prefix` names, and the note that says what it matched.
 pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, String) {
     let prefix = prefix.trim().to_lowercase();
-    // Events that do not parse (hand-made ones of unknown kinds) are about nothing.
-    let typed: Vec<Option<Typed>> = events.iter().map(|e| e.try_typed().ok()).collect();
     let context = |t: &Typed| matches!(t, Typed::Fault { .. } | Typed::Heal { .. } | Typed::Phase { .. });
     if prefix.chars().count() < FOCUS_CHARS_MIN {
         let note =
             format!("focus {prefix}: too short, give at least {FOCUS_CHARS_MIN} characters of an event id");
-        let kept = events
-            .iter()
-            .zip(&typed)
-            .filter(|(_, t)| t.as_ref().is_some_and(context))
-            .map(|(e, _)| e)
-            .collect();
+        let kept = events.iter().filter(|e| context(e.typed())).collect();
         return (kept, note);
     }
     let about = |t: &Typed| {
@@ -31,7 +24,7 @@ pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, 
     let mut ids = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut records = BTreeSet::new();
-    for t in typed.iter().flatten().filter(|t| about(t)) {
+    for t in events.iter().map(Event::typed).filter(|t| about(t)) {
         let id = t.event_id().unwrap_or("");
         ids.insert(id.split('/').next().unwrap_or(id));
         match t {
@@ -55,23 +48,22 @@ pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, 
     let window = {
         let times: Vec<u64> = events
             .iter()
-            .zip(&typed)
-            .filter(|(_, t)| t.as_ref().is_some_and(about))
-            .map(|(e, _)| e.t_us)
+            .filter(|e| about(e.typed()))
+            .map(|e| e.t_us)
             .collect();
         times.first().copied().unwrap_or(0)..=times.last().copied().unwrap_or(u64::MAX)
     };
     let context = |t: &Typed, t_us: u64| context(t) && window.contains(&t_us);
     let mut covered = BTreeSet::new();
     let mut kept = Vec::new();
-    for (e, t) in events.iter().zip(&typed) {
-        let keep = match t {
-            Some(Typed::OffsetCommit {
+    for e in events {
+        let keep = match e.typed() {
+            Typed::OffsetCommit {
                 partition,
                 offset,
                 accepted,
                 ..
-            }) => {
+            } => {
                 let moves_past: Vec<(u32, u64)> = records
                     .iter()
                     .filter(|&&(rp, ro)| rp == *partition && ro < *offset)
@@ -83,12 +75,11 @@ pub(super) fn select<'a>(events: &'a [Event], prefix: &str) -> (Vec<&'a Event>, 
                 }
                 !moves_past.is_empty()
             }
-            Some(t) => {
+            t => {
                 about(t)
                     || context(t, e.t_us)
                     || matches!(t, Typed::Redis { key, .. } if keys.contains(key.as_str()))
             }
-            None => false,
         };
         if keep {
             kept.push(e);

@@ -5,25 +5,14 @@ use super::steps::Who;
 use super::text::{mask_numbers, shorten_ids};
 use super::*;
 use crate::fault::{Fault, FaultPoint};
-use crate::fields;
 use crate::net::topology::NodeName;
 use crate::trace::{AcquireOutcome, Typed};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 const ID: &str = "cd0497ab-ac68-7a31-f75d-5ecec21cf229";
 const OTHER: &str = "1b4085db-5040-bad7-a33c-b6a5004fcf09";
 const KEY: &str = "huleedu:idempotency:v2:sim_worker:huleedu_batch_essays_registered_v1:20ab57db1122";
 const OTHER_KEY: &str = "huleedu:idempotency:v2:sim_worker:huleedu_cj_assessment_completed_v1:17418d05aabb";
-
-fn ev(t_us: u64, node: &str, kind: &'static str, fields: BTreeMap<&'static str, Value>) -> Event {
-    Event {
-        t_us,
-        node: node.into(),
-        kind,
-        fields,
-    }
-}
 
 /// A typed event at `t_us` on `node`.
 fn at(t_us: u64, node: &str, t: Typed) -> Event {
@@ -483,17 +472,21 @@ fn hostile_text_is_escaped() {
                 call: 1,
             },
         ),
-        ev(
+        at(
             4,
             "worker-1",
-            "custom;kind",
-            fields! {"note" => "a;b", "#" => "\"q\""},
+            Typed::Phase {
+                phase: "a;b \"q\" #".into(),
+            },
         ),
-        ev(
+        at(
             5,
             "elsewhere\n;#",
-            "mystery",
-            fields! {"text" => "%%{init}%% end"},
+            Typed::Heal {
+                heal: "%%{init}%% end".into(),
+                node: None,
+                peer: None,
+            },
         ),
     ];
     let end = ending(6, "correctness", &["lost_event event=x \"y\"; (trace event #3)"]);

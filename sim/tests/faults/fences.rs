@@ -7,6 +7,7 @@ use sim::check::Severity;
 use sim::model::db::DbMode;
 use sim::run::{self, Verdict};
 use sim::scenario;
+use sim::trace::Typed;
 
 #[test]
 fn a_default_seeds_overlap_is_only_because_a_redis_crash_lost_the_lock() {
@@ -42,12 +43,16 @@ fn seed_425_on_a_fenced_database_hands_out_no_token_below_an_accepted_one() {
     let stale: Vec<_> = r
         .events
         .iter()
-        .filter(|e| e.kind == "effect_attempt" && e.str("result") == Some("stale_fence"))
+        .filter(|e| matches!(e.typed(), Typed::EffectAttempt { result, .. } if result == "stale_fence"))
         .map(|e| e.human())
         .collect();
     assert!(stale.is_empty(), "legitimate holders rejected: {stale:#?}");
     // Every acquire asked the database for its floor first.
-    let floors = r.events.iter().filter(|e| e.kind == "fence_floor").count();
+    let floors = r
+        .events
+        .iter()
+        .filter(|e| matches!(e.typed(), Typed::FenceFloor { .. }))
+        .count();
     assert!(floors > 0);
     // What is left is true: the fenced database does not dedupe, and two events were
     // processed again after their first holder's effect (a fail-open run; a worker crash

@@ -4,7 +4,7 @@
 
 const REAL_REDIS: &[&str] = &[
     "idempotency/tests/real_redis.rs",
-    "sim/tests/redis_model_differential.rs",
+    "sim/tests/models/redis_differential.rs",
 ];
 
 fn read(path: &str) -> String {

@@ -2,6 +2,7 @@
 //! timer, or a worker reaching a trigger (`point`, `on_delivery`, `while_holding`).
 
 use sim::run;
+use sim::trace::Typed;
 
 const DURATION_MS: u64 = 2_000;
 
@@ -47,13 +48,16 @@ fn every_fault_kind_heals_on_time_from_every_trigger_kind() {
                 .iter()
                 .enumerate()
                 .find(|(_, e)| {
-                    e.kind == "fault" && e.str("fault") == Some(fault) && e.str("by") == Some("schedule")
+                    matches!(e.typed(), Typed::Fault { fault: f, by, .. } if f.kind() == *fault && by == "schedule")
                 })
                 .unwrap_or_else(|| panic!("{what}: the fault never fired"));
-            assert_eq!(injected.u64("lasts_ms"), Some(DURATION_MS), "{what}");
+            let Typed::Fault { lasts_ms, .. } = injected.typed() else {
+                unreachable!("found as a fault")
+            };
+            assert_eq!(*lasts_ms, Some(DURATION_MS), "{what}");
             let healed = r.events[i..]
                 .iter()
-                .find(|e| e.kind == "heal" && e.str("heal") == Some(heal))
+                .find(|e| matches!(e.typed(), Typed::Heal { heal: h, .. } if h == heal))
                 .unwrap_or_else(|| panic!("{what}: never healed"));
             let late_us = healed.t_us as i64 - (injected.t_us + DURATION_MS * 1000) as i64;
             assert!(

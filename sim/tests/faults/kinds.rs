@@ -5,6 +5,7 @@
 use sim::model::db::DbMode;
 use sim::run::{self, Verdict};
 use sim::scenario::config::{ProtocolKind, SimConfig};
+use sim::trace::Typed;
 use std::collections::BTreeSet;
 use std::process::Command;
 
@@ -31,13 +32,13 @@ fn every_fault_kind_is_injected_within_a_thousand_seeds() {
         // The nemesis's fault points are crashes where a worker stood: the event names the point.
         if r.events
             .iter()
-            .any(|e| e.kind == "fault" && e.str("point").is_some())
+            .any(|e| matches!(e.typed(), Typed::Fault { point: Some(_), .. }))
         {
             seen.insert("fault_point".to_owned());
         }
         // Faults show in the trace as what the nemesis did, and the nodes' reactions.
         assert!(
-            r.events.iter().any(|e| e.kind == "heal"),
+            r.events.iter().any(|e| matches!(e.typed(), Typed::Heal { .. })),
             "seed {seed}: faults were never healed"
         );
         seeds += 1;
@@ -66,8 +67,11 @@ fn v2_on_a_plain_database_applies_an_effect_twice_and_the_reproduce_command_show
     let v = &result.verdict.violations()[0];
     assert_eq!(v.kind, "duplicate_effect");
     let shown = &result.events[v.first_event.expect("the violation points into the trace")];
-    assert_eq!(shown.kind, "effect_applied");
-    assert_eq!(shown.str("event_id"), Some(v.event_id.as_str()));
+    assert!(
+        matches!(shown.typed(), Typed::EffectApplied { event_id, .. } if *event_id == v.event_id),
+        "{}",
+        shown.json()
+    );
     println!("seed {seed}: {v}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_sim"))

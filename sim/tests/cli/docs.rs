@@ -5,11 +5,10 @@
 //! output of `sim ARGS` from its summary line (`verdict=...`) on; `<!-- sim-mermaid: ARGS -->`
 //! says the block is the diagram `sim ARGS --mermaid FILE` writes. `wall_ms=` is the only field
 //! not compared. A ```` ```toml ```` block right after a line naming `NAME.toml` must be
-//! `scenarios/NAME.toml`, byte for byte. `UPDATE_DOCS=1 cargo test -p sim --test docs`
+//! `scenarios/NAME.toml`, byte for byte. `UPDATE_DOCS=1 cargo test -p sim --test cli docs`
 //! rewrites the marked blocks from the real output (then review the diff).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -30,12 +29,7 @@ fn mask_wall(text: &str) -> String {
 }
 
 fn sim(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap()
+    crate::sim_in(Some(&root()), args, b"").stdout
 }
 
 /// What a marked block must hold.

@@ -79,7 +79,7 @@ fn redis_url() -> String {
     match std::env::var("IDEMPOTENCY_REDIS_URL") {
         Ok(url) if !url.is_empty() => url,
         _ => panic!(
-            "redis_model_differential needs a redis-server and IDEMPOTENCY_REDIS_URL is not set: \
+            "redis_differential needs a redis-server and IDEMPOTENCY_REDIS_URL is not set: \
              run scripts/test, which starts one"
         ),
     }
@@ -1479,7 +1479,7 @@ async fn model_matches_real_redis() {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     println!(
-        "redis_model_differential: {} sequences ({fixed} fixed, {} random from seed {base}, \
+        "redis_differential: {} sequences ({fixed} fixed, {} random from seed {base}, \
          {} with short expiries), {} commands: {} exact, {} within tolerance, {} fences \
          checked by shape, {} resyncs, {} keys expired, {} guard sleeps, {} inconclusive; \
          per command: {}; {:.1} s",

@@ -3,11 +3,11 @@
 //! violation shows it on at least one seed; the counts are printed). Broken scenario files get
 //! an error with file, line and field, and exit code 2.
 
+use crate::sim_in;
 use sim::check::{as_expected, only_expected};
 use sim::run::{self, Verdict};
 use sim::scenario::{self, EMBEDDED};
 use std::io::Write;
-use std::process::Command;
 
 const SWEEP: u64 = 200;
 
@@ -73,16 +73,9 @@ fn run_file(contents: &str) -> (i32, String) {
         .unwrap()
         .write_all(contents.as_bytes())
         .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("--scenario")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (
-        out.status.code().expect("exited"),
-        text.replace(&path.display().to_string(), "broken.toml"),
-    )
+    let path = path.display().to_string();
+    let ran = sim_in(None, &["--scenario", &path], b"");
+    (ran.code, ran.text().replace(&path, "broken.toml"))
 }
 
 #[test]
@@ -249,24 +242,15 @@ fn broken_scenario_files_are_refused_with_the_place_and_the_field() {
 }
 
 fn run_file_missing() -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(["--scenario", "/no/such/scenario.toml"])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let ran = sim_in(None, &["--scenario", "/no/such/scenario.toml"], b"");
+    (ran.code, ran.stderr)
 }
 
 #[test]
 fn scenarios_lists_every_embedded_scenario_with_its_description() {
-    let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .arg("scenarios")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0));
+    let ran = sim_in(None, &["scenarios"], b"");
+    let text = ran.stdout;
+    assert_eq!(ran.code, 0);
     for (name, _) in EMBEDDED {
         let description = scenario::load(name).unwrap().description;
         assert!(

@@ -24,7 +24,7 @@ struct Entry {
 
 #[test]
 fn every_seed_in_the_corpus_gives_its_recorded_verdict() {
-    let text = include_str!("../../seeds/corpus.toml");
+    let text = include_str!("../../../seeds/corpus.toml");
     let corpus: Corpus = toml::from_str(text).expect("seeds/corpus.toml parses");
     assert!(!corpus.seed.is_empty());
     for e in &corpus.seed {

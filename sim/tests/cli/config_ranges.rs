@@ -4,7 +4,6 @@
 
 use sim::scenario::config::{ranges, SimConfig};
 use sim::scenario::{self, EMBEDDED};
-use std::process::Command;
 
 /// The knobs from the issue, each with the field and the range its error must name.
 const BAD: &[(&str, &str, &str)] = &[
@@ -111,12 +110,9 @@ fn the_command_line_exits_2_naming_the_file_field_and_range() {
         let path = dir.join(format!("bad-{i}.toml"));
         std::fs::write(&path, file(body)).unwrap();
         let path = path.to_str().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args(["--scenario", path])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{body}: {err}");
+        let ran = crate::sim_in(None, &["--scenario", path], b"");
+        let err = ran.stderr;
+        assert_eq!(ran.code, 2, "{body}: {err}");
         for part in [path, &format!("field `{field}`"), says] {
             assert!(err.contains(part), "{body}: {err} does not say {part:?}");
         }

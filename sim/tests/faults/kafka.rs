@@ -6,6 +6,7 @@
 use sim::check::kafka::KafkaStats;
 use sim::run;
 use sim::scenario::config::SimConfig;
+use sim::trace::Typed;
 
 const KAFKA_CHECKS: [&str; 4] = [
     "lost",
@@ -80,23 +81,26 @@ fn the_idempotent_producer_appends_no_duplicate_records() {
 #[test]
 fn deliveries_and_commits_carry_the_member_and_generation() {
     let r = run::run(3, &SimConfig::default());
-    let delivers: Vec<_> = r.events.iter().filter(|e| e.kind == "deliver").collect();
-    assert!(!delivers.is_empty());
-    for e in delivers {
-        assert!(
-            e.str("member").is_some_and(|m| m.starts_with(&e.node)),
-            "{}",
-            e.json()
-        );
-        assert!(e.u64("generation").is_some_and(|g| g > 0), "{}", e.json());
+    let mut delivers = 0;
+    for e in &r.events {
+        match e.typed() {
+            Typed::Deliver {
+                member, generation, ..
+            }
+            | Typed::OffsetCommit {
+                member, generation, ..
+            } => {
+                delivers += usize::from(matches!(e.typed(), Typed::Deliver { .. }));
+                assert!(member.starts_with(&e.node) && *generation > 0, "{}", e.json());
+            }
+            _ => {}
+        }
     }
-    for e in r.events.iter().filter(|e| e.kind == "offset_commit") {
-        assert!(
-            e.str("member").is_some() && e.u64("generation").is_some(),
-            "{}",
-            e.json()
-        );
-    }
-    let assigned = r.events.iter().filter(|e| e.kind == "assigned").count();
+    assert!(delivers > 0);
+    let assigned = r
+        .events
+        .iter()
+        .filter(|e| matches!(e.typed(), Typed::Assigned { .. }))
+        .count();
     assert!(assigned >= 3, "every worker got an assignment");
 }

@@ -4,6 +4,7 @@
 use sim::model::db::DbMode;
 use sim::run;
 use sim::scenario::config::{ProtocolKind, SimConfig};
+use sim::trace::Typed;
 
 #[test]
 fn every_seeds_saved_scenario_replays_the_same_verdict_and_effects() {
@@ -30,7 +31,9 @@ fn every_seeds_saved_scenario_replays_the_same_verdict_and_effects() {
         let unsigned = |r: &run::RunResult| {
             let mut events = r.events.clone();
             for e in &mut events {
-                e.fields.remove("by");
+                if let Typed::Fault { by, .. } = &mut e.what {
+                    by.clear();
+                }
             }
             sim::trace::jsonl(&events)
         };

@@ -1,31 +1,14 @@
 //! The command line as users meet it: the summary, exit codes, bad input, the `key` command,
 //! and a panic inside a node reported as a crash.
 
-// The v2 differential tests' helpers (base64, running the Python models), shared by path.
-#[path = "../../idempotency/tests/branches/mod.rs"]
-mod branches;
-
+use crate::{branches, sim_in, Ran};
 use sha2::Digest;
 use sim::run::{self, Verdict};
 use sim::scenario::config::SimConfig;
-use std::io::Write;
-use std::process::{Command, Stdio};
 
 fn sim(args: &[&str], stdin: &[u8]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The program may exit without reading its input (a bad argument): a broken pipe is fine.
-    if let Err(e) = child.stdin.take().unwrap().write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().expect("exited"), text)
+    let ran = sim_in(None, args, stdin);
+    (ran.code, ran.text())
 }
 
 #[test]
@@ -357,15 +340,8 @@ fn flags_that_do_not_apply_and_bad_outputs_are_refused_before_running() {
             "matches no event",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_sim"))
-            .args(&args)
-            .output()
-            .unwrap();
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-        );
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        let Ran { code, stdout, stderr } = sim_in(None, &args, b"");
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
         assert!(stderr.contains(says), "{args:?}: stderr {stderr:?}");
         assert!(!stdout.contains("verdict="), "{args:?}: nothing ran: {stdout}");
     }

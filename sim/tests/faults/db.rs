@@ -4,6 +4,7 @@
 
 use sim::run::{self, Verdict};
 use sim::scenario::config::SimConfig;
+use sim::trace::Typed;
 
 #[test]
 fn a_scheduled_database_outage_aborts_transactions_and_heals_and_every_event_lands() {
@@ -26,18 +27,13 @@ share = 1.0
     let r = run::run(1, &config);
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.verdict);
     assert_eq!(r.applied, 5);
-    let aborted: Vec<u64> = r
-        .events
-        .iter()
-        .filter(|e| e.kind == "effect_attempt" && e.str("result") == Some("aborted"))
-        .map(|e| e.t_us)
-        .collect();
+    let aborted: Vec<u64> = r.events.iter().filter(|e| aborted(e)).map(|e| e.t_us).collect();
     assert!(!aborted.is_empty(), "no transaction failed");
     assert!(aborted.iter().all(|t| *t <= 3_000_000), "{aborted:?}");
     let heal = r
         .events
         .iter()
-        .find(|e| e.kind == "heal" && e.str("heal") == Some("db_errors"));
+        .find(|e| matches!(e.typed(), Typed::Heal { heal, .. } if heal == "db_errors"));
     assert_eq!(heal.map(|e| e.t_us), Some(3_000_000));
     assert_eq!(r.faults.get("db_errors"), Some(&1));
 }
@@ -49,11 +45,16 @@ fn the_nemesis_draws_database_errors_when_weighed_and_saved_runs_replay_them() {
     let seed = (0..20)
         .find(|&s| {
             let r = run::run(s, &config);
-            r.faults.contains_key("db_errors") && r.events.iter().any(|e| e.str("result") == Some("aborted"))
+            r.faults.contains_key("db_errors") && r.events.iter().any(aborted)
         })
         .expect("a seed in 0..20 with random database errors that abort a transaction");
     let first = run::run(seed, &config);
     let again = run::run(seed, &config.with_faults_explicit(seed, &first.drawn));
     assert_eq!(first.verdict, again.verdict);
     assert_eq!(first.effects, again.effects);
+}
+
+/// A transaction the database aborted (its fault in force).
+fn aborted(e: &sim::trace::Event) -> bool {
+    matches!(e.typed(), Typed::EffectAttempt { result, .. } if result == "aborted")
 }

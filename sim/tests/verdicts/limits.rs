@@ -57,8 +57,4 @@ fn a_watchdog_verdict_keeps_and_judges_the_trace_so_far() {
         "the trace so far is kept: {} events",
         r.events.len()
     );
-    assert!(
-        r.events.iter().all(|e| e.kind != "verdict"),
-        "the verdict is the result's, not the history's"
-    );
 }

@@ -1,0 +1,9 @@
+//! Faults as the world meets them: every kind happens at random and heals on time from every
+//! trigger ([`kinds`], [`heals`]), the database's own fault ([`db`]), Kafka under rebalances and
+//! zombies ([`kafka`]), and the lock overlaps and fencing tokens of Redis crashes ([`fences`]).
+
+mod db;
+mod fences;
+mod heals;
+mod kafka;
+mod kinds;
