@@ -346,9 +346,24 @@ impl Consumer {
         F: FnOnce(Context) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.process_keyed(self.key(msg), handler).await
+    }
+
+    /// [`Consumer::process`] for a delivery whose key the caller already derived with
+    /// [`Consumer::key`] (to log its event id first, say): the key is the costly part of a
+    /// delivery (canonical JSON and SHA-256), so it is derived once.
+    pub async fn process_keyed<T, E, F, Fut>(
+        &self,
+        key: Result<EventKey, KeyError>,
+        handler: F,
+    ) -> Result<Outcome<T>, ProcessError<E>>
+    where
+        F: FnOnce(Context) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let s = &self.shared;
         let fail_open = s.config.on_redis_failure == FailurePolicy::FailOpen;
-        let id = match self.key(msg) {
+        let id = match key {
             Ok(id) => Arc::new(id),
             Err(e) if fail_open => return self.unprotected(None, Unprotected::Unkeyable(e), handler).await,
             Err(e) => return Err(ProcessError::Unkeyable(e)),

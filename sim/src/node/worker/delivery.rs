@@ -65,9 +65,9 @@ impl Worker {
             headers: record.headers.clone(),
             value: record.value.clone(),
         };
-        *event_id = self
-            .consumer
-            .key(&msg)
+        let key = self.consumer.key(&msg);
+        *event_id = key
+            .as_ref()
             .ok()
             .and_then(|k| k.event_id_text())
             .unwrap_or_else(|| record.key.clone());
@@ -90,7 +90,7 @@ impl Worker {
         self.stop_if_down(standing).await;
         let result = self
             .consumer
-            .process(&msg, |ctx| self.handle(ctx, event_id, call))
+            .process_keyed(key, |ctx| self.handle(ctx, event_id, call))
             .await;
         let busy_retries = self.node.config.on_busy == BusyPolicy::Retry;
         // The outcome the handler did not trace itself (it traces "acquired"/"unprotected"),
