@@ -37,33 +37,21 @@ pub(super) fn sweep(
         let _ = writeln!(out, "{knob}");
     }
     let started = std::time::Instant::now();
-    let seeds: Vec<u64> = (from..from + count).collect();
     let mut verdicts: std::collections::BTreeMap<&'static str, u64> = Default::default();
     let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
     let (mut duplicates, mut virtual_us, mut worst, mut passed) = (0usize, 0u64, 0i32, 0u64);
     let expected = config.expect.kinds();
     let (mut showing, mut unexpected) = (0u64, 0u64);
     let mut kafka = crate::check::kafka::KafkaStats::default();
-    for chunk in seeds.chunks(jobs) {
-        let results: Vec<(RunResult, Option<String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|&seed| {
-                    scope.spawn(move || {
-                        let r = crate::run::run(seed, config);
-                        let diff = determinism
-                            .then(|| first_difference(&r, &crate::run::run(seed, config)))
-                            .flatten();
-                        (r, diff)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a sweep thread"))
-                .collect()
-        });
-        for (r, diff) in results {
+    let work = |seed: u64| -> (RunResult, Option<String>) {
+        let r = crate::run::run(seed, config);
+        let diff = determinism
+            .then(|| first_difference(&r, &crate::run::run(seed, config)))
+            .flatten();
+        (r, diff)
+    };
+    crate::run::pool::in_order(from..from + count, jobs, work, |_, (r, diff)| {
+        {
             *verdicts.entry(r.verdict.name()).or_default() += 1;
             for (k, n) in &r.faults {
                 *faults.entry(k.clone()).or_default() += n;
@@ -102,7 +90,8 @@ pub(super) fn sweep(
             worst = worst.max(code);
             passed += u64::from(code == 0);
         }
-    }
+        true
+    });
     let verdicts: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     let faults: Vec<String> = faults.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     let _ = writeln!(
@@ -128,7 +117,7 @@ pub(super) fn sweep(
             out,
             "expected {}: shown on {showing} of {} seeds; seeds with anything else: {unexpected}",
             expected.join(" or "),
-            seeds.len()
+            count
         );
     }
     if !expected.is_empty() && showing == 0 && worst == 0 {
@@ -142,7 +131,7 @@ pub(super) fn sweep(
     let _ = writeln!(
         out,
         "sweep: {passed} passed, {} failed (a seed passes when its verdict is as the scenario expects)",
-        seeds.len() as u64 - passed
+        count - passed
     );
     worst
 }

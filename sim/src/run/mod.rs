@@ -8,6 +8,7 @@
 //! the history recorded so far.
 
 pub mod control;
+pub mod pool;
 pub mod verdict;
 pub mod world;
 

@@ -17,7 +17,7 @@ use crate::node::db::DbNode;
 use crate::node::kafka::KafkaNode;
 use crate::node::producer::{ProducerConfig, ProducerNode};
 use crate::node::redis::{RedisConfig, RedisNode, RedisState};
-use crate::node::worker::{WorkerConfig, WorkerNode};
+use crate::node::worker::{KeyMemo, WorkerConfig, WorkerNode};
 use crate::node::NodeCtx;
 use crate::rng;
 use crate::scenario::config::SimConfig;
@@ -137,12 +137,16 @@ impl World {
                     panic_at_ms: config.panic_at_ms,
                 },
             }),
-            workers: NodeName::workers(config.workers)
-                .map(|w| {
-                    let rng = rng::stream(seed, &w.to_string());
-                    (w, Arc::new(WorkerNode::new(rng, worker_config.clone())))
-                })
-                .collect(),
+            workers: {
+                let keys = Arc::new(KeyMemo::default());
+                NodeName::workers(config.workers)
+                    .map(|w| {
+                        let rng = rng::stream(seed, &w.to_string());
+                        let node = WorkerNode::new(rng, worker_config.clone(), keys.clone());
+                        (w, Arc::new(node))
+                    })
+                    .collect()
+            },
             clocks,
             node_ids: Mutex::default(),
             faults: Mutex::new(FaultState::new(&nodes, trace.clone())),

@@ -65,7 +65,12 @@ impl Worker {
             headers: record.headers.clone(),
             value: record.value.clone(),
         };
-        let key = self.consumer.key(&msg);
+        let key = {
+            let mut keys = self.node.keys.lock().expect("worker keys");
+            keys.entry((partition, offset))
+                .or_insert_with(|| self.consumer.key(&msg))
+                .clone()
+        };
         *event_id = key
             .as_ref()
             .ok()

@@ -27,9 +27,10 @@ use crate::net::topology::NodeName;
 use crate::node::redis::SimRedis;
 use crate::trace::Typed;
 use floor::DbFloor;
-use idempotency::Consumer;
+use idempotency::{Consumer, EventKey, KeyError};
 use rand_chacha::ChaCha8Rng;
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -38,6 +39,14 @@ use std::time::Duration;
 /// committed offsets), and the base of a record's retry backoff (see `delivery`).
 const BACKOFF: Duration = Duration::from_millis(100);
 
+/// Each record's key, by (partition, offset), once derived. A record never changes and its key
+/// is a pure function of it and the consumer's config (the same for every worker of a run),
+/// while deriving it (v2's canonical JSON and SHA-256) is the costliest step of a delivery, and
+/// a record is delivered about three times per run (busy retries, redeliveries). Nothing but
+/// speed depends on it: a key taken from here is the key the worker would derive. Bounded by
+/// the log's records.
+pub type KeyMemo = Mutex<BTreeMap<(u32, u64), Result<EventKey, KeyError>>>;
+
 /// A worker's lasting state: what outlives its incarnations.
 pub struct WorkerNode {
     incarnations: AtomicU64,
@@ -45,17 +54,20 @@ pub struct WorkerNode {
     rng: Mutex<ChaCha8Rng>,
     /// Handlers to fail (the nemesis's handler errors).
     failing_handlers: Mutex<u32>,
+    /// Records' keys already derived, shared by the run's workers ([`KeyMemo`]).
+    keys: Arc<KeyMemo>,
     /// Its settings.
     pub config: WorkerConfig,
 }
 
 impl WorkerNode {
-    /// A worker drawing from `rng`.
-    pub fn new(rng: ChaCha8Rng, config: WorkerConfig) -> Self {
+    /// A worker drawing from `rng`, sharing `keys` with the run's other workers.
+    pub fn new(rng: ChaCha8Rng, config: WorkerConfig, keys: Arc<KeyMemo>) -> Self {
         WorkerNode {
             incarnations: AtomicU64::new(0),
             rng: Mutex::new(rng),
             failing_handlers: Mutex::new(0),
+            keys,
             config,
         }
     }
