@@ -1,11 +1,43 @@
-//! `sim bench`: seeds run one after another on this thread, to measure speed (runs, virtual
-//! seconds and trace events per wall second, and the slowest seed). It judges nothing: the exit
-//! code is 0.
+//! `sim bench`: how fast the harness is, every figure of it in one run (build with
+//! `--release`). It judges nothing: the exit code is 0 unless an output cannot be written.
+//!
+//! - seeds per second of the scenario with one job and with every core (through the sweep's
+//!   pool, so the same path a sweep takes);
+//! - the floor ([`crate::run::floor`]): each seed's round trips replayed with no logic, over the
+//!   harness's RPC and over plain sleeps on the virtual clock, and the harness/floor ratio per
+//!   seed (median and worst);
+//! - the `ttl-lifecycle` scenario (a day of virtual time) in virtual seconds per wall second;
+//! - wall time per event for one run of 1k, 3k and 10k events, and the ratio of the largest
+//!   to the smallest;
+//! - peak resident memory after 100 seeds and after `--rss-seeds` seeds (memory must not grow
+//!   with the seed count).
+//!
+//! `--json FILE` writes the same figures as one JSON object.
 
+use crate::run::floor::{floor, Carrier};
+use crate::run::{self, pool};
 use crate::scenario::config::SimConfig;
+use serde_json::{json, Value};
 use std::io::Write;
+use std::time::{Duration, Instant};
 
-pub(super) fn bench(config: &SimConfig, count: u64, out: &mut dyn Write) -> i32 {
+/// The sizes of one bench run (the CLI's flags).
+#[derive(Clone, Debug)]
+pub(crate) struct Sizes {
+    /// Seeds for seeds/s and for the floor (from 0).
+    pub seeds: u64,
+    /// Jobs for the all-cores figure.
+    pub jobs: usize,
+    /// Seeds swept for the second memory reading.
+    pub rss_seeds: u64,
+    /// Event counts for the cost-per-event figures.
+    pub scale_events: Vec<u32>,
+}
+
+/// The first memory reading is taken after this many seeds.
+const RSS_FIRST_SEEDS: u64 = 100;
+
+pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, out: &mut dyn Write) -> i32 {
     let profile = if cfg!(debug_assertions) {
         "debug (use --release for numbers)"
     } else {
@@ -13,29 +45,163 @@ pub(super) fn bench(config: &SimConfig, count: u64, out: &mut dyn Write) -> i32 
     };
     let _ = writeln!(
         out,
-        "BENCH scenario={} seeds=0..{count} build={profile}",
-        config.name
+        "BENCH scenario={} seeds=0..{} jobs={} rss_seeds={} scale_events={:?} build={profile}",
+        config.name, sizes.seeds, sizes.jobs, sizes.rss_seeds, sizes.scale_events
     );
-    let started = std::time::Instant::now();
-    let (mut virtual_us, mut events, mut slowest) = (0u64, 0usize, (0u64, std::time::Duration::ZERO));
-    for seed in 0..count {
-        let r = crate::run::run(seed, config);
-        virtual_us += r.virtual_us;
-        events += r.events.len();
-        if r.wall > slowest.1 {
-            slowest = (seed, r.wall);
-        }
-    }
-    let wall = started.elapsed().as_secs_f64().max(1e-9);
+    let mut report = serde_json::Map::new();
+    report.insert("scenario".into(), json!(config.name));
+    report.insert("build".into(), json!(profile));
+    report.insert("version".into(), json!(super::VERSION));
+
+    // Seeds per second, one job then every core; the floor per seed on the one-job pass.
+    let mut ratios = Vec::new();
+    let (mut floor_rpc, mut floor_sleeps, mut harness) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let (mut trips, mut events, mut virtual_us) = (0u64, 0usize, 0u64);
+    pool::in_order(
+        0..sizes.seeds,
+        1,
+        |seed| run::run(seed, config),
+        |seed, r| {
+            let rpc = floor(seed, config, &r.round_trips, Carrier::Rpc);
+            floor_sleeps += floor(seed, config, &r.round_trips, Carrier::Sleeps);
+            floor_rpc += rpc;
+            harness += r.wall;
+            ratios.push(r.wall.as_secs_f64() / rpc.as_secs_f64().max(1e-9));
+            trips += r.round_trips.iter().map(|t| t.2).sum::<u64>();
+            events += r.events.len();
+            virtual_us += r.virtual_us;
+            true
+        },
+    );
+    let n = sizes.seeds.max(1) as f64;
+    let one_job = n / harness.as_secs_f64().max(1e-9);
+    let all_jobs = seeds_per_s(config, 0..sizes.seeds, sizes.jobs);
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+    let worst = ratios.last().copied().unwrap_or(0.0);
     let _ = writeln!(
         out,
-        "bench: {count} runs in {wall:.2} s: {:.1} runs/s, {:.2} ms/run, {:.0} virtual s per wall s, {:.0} trace events/s; slowest seed {} ({} ms)",
-        count as f64 / wall,
-        wall * 1000.0 / count.max(1) as f64,
-        virtual_us as f64 / 1e6 / wall,
-        events as f64 / wall,
-        slowest.0,
-        slowest.1.as_millis()
+        "seeds/s: {one_job:.1} with 1 job, {all_jobs:.1} with {} jobs ({:.0} trace events, {:.0} round trips, {:.0} virtual s per seed)",
+        sizes.jobs,
+        events as f64 / n,
+        trips as f64 / n,
+        virtual_us as f64 / 1e6 / n
     );
+    let _ = writeln!(
+        out,
+        "floor: {:.1} seeds/s over rpc (madsim datagrams), {:.1} seeds/s over sleeps; harness/floor per seed: median {median:.2}, max {worst:.2}",
+        n / floor_rpc.as_secs_f64().max(1e-9),
+        n / floor_sleeps.as_secs_f64().max(1e-9)
+    );
+    report.insert(
+        "seeds_per_s".into(),
+        json!({"jobs_1": one_job, "jobs_all": all_jobs, "jobs": sizes.jobs, "seeds": sizes.seeds}),
+    );
+    report.insert(
+        "per_seed".into(),
+        json!({"trace_events": events as f64 / n, "round_trips": trips as f64 / n, "virtual_s": virtual_us as f64 / 1e6 / n}),
+    );
+    report.insert(
+        "floor".into(),
+        json!({
+            "rpc_seeds_per_s": n / floor_rpc.as_secs_f64().max(1e-9),
+            "sleeps_seeds_per_s": n / floor_sleeps.as_secs_f64().max(1e-9),
+            "harness_over_floor_median": median,
+            "harness_over_floor_max": worst,
+        }),
+    );
+
+    // A day of TTLs in virtual time.
+    let ttl = crate::scenario::load("ttl-lifecycle").expect("ttl-lifecycle is embedded");
+    let r = run::run(ttl.seed, &ttl);
+    let virtual_per_wall = r.virtual_us as f64 / 1e6 / r.wall.as_secs_f64().max(1e-9);
+    let _ = writeln!(
+        out,
+        "ttl-lifecycle: {:.0} virtual s in {:.1} ms: {virtual_per_wall:.0} virtual s per wall s",
+        r.virtual_us as f64 / 1e6,
+        r.wall.as_secs_f64() * 1000.0
+    );
+    report.insert(
+        "ttl_lifecycle".into(),
+        json!({"virtual_s": r.virtual_us as f64 / 1e6, "wall_ms": r.wall.as_secs_f64() * 1000.0, "virtual_s_per_wall_s": virtual_per_wall}),
+    );
+
+    // Cost per event as runs grow.
+    let mut scale = Vec::new();
+    for &events in &sizes.scale_events {
+        let mut big = config.clone();
+        big.events = events;
+        let r = run::run(0, &big);
+        let us_per_event = r.wall.as_secs_f64() * 1e6 / f64::from(events.max(1));
+        let _ = writeln!(
+            out,
+            "events={events}: {:.1} ms, {us_per_event:.1} µs per event ({})",
+            r.wall.as_secs_f64() * 1000.0,
+            r.verdict.name()
+        );
+        scale.push(json!({"events": events, "wall_ms": r.wall.as_secs_f64() * 1000.0, "us_per_event": us_per_event, "verdict": r.verdict.name()}));
+    }
+    let walls: Vec<f64> = scale.iter().filter_map(|s| s["wall_ms"].as_f64()).collect();
+    let growth = match (walls.first(), walls.last()) {
+        (Some(a), Some(b)) if walls.len() > 1 => b / a.max(1e-9),
+        _ => 1.0,
+    };
+    if walls.len() > 1 {
+        let _ = writeln!(
+            out,
+            "scale: {} events cost {growth:.1}x what {} cost",
+            sizes.scale_events.last().copied().unwrap_or(0),
+            sizes.scale_events.first().copied().unwrap_or(0)
+        );
+    }
+    report.insert(
+        "scale".into(),
+        json!({"runs": scale, "largest_over_smallest": growth}),
+    );
+
+    // Memory: after the first seeds, then after many (a sweep's memory must stay flat).
+    // (Seeds from 1_000_000 on: ones no other figure ran, so nothing is warm.)
+    let base = 1_000_000;
+    let first = RSS_FIRST_SEEDS.min(sizes.rss_seeds);
+    let _ = seeds_per_s(config, base..base + first, sizes.jobs);
+    let after_first = peak_rss_kib();
+    let _ = seeds_per_s(config, base + first..base + sizes.rss_seeds, sizes.jobs);
+    let after_all = peak_rss_kib();
+    let show = |k: Option<u64>| k.map_or("unknown".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let _ = writeln!(
+        out,
+        "peak rss: {} after {first} seeds, {} after {} seeds",
+        show(after_first),
+        show(after_all),
+        sizes.rss_seeds.max(first)
+    );
+    report.insert(
+        "peak_rss_kib".into(),
+        json!({"after_first": after_first, "first_seeds": first, "after_all": after_all, "all_seeds": sizes.rss_seeds.max(first)}),
+    );
+
+    if let Some(path) = json_out {
+        let text = serde_json::to_string_pretty(&Value::Object(report)).expect("a report serializes") + "\n";
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("error: cannot write {path}: {e}");
+            return super::EXIT_USAGE;
+        }
+        let _ = writeln!(out, "wrote {path}");
+    }
     0
+}
+
+/// Runs `seeds` on `jobs` workers; seeds per wall second.
+fn seeds_per_s(config: &SimConfig, seeds: std::ops::Range<u64>, jobs: usize) -> f64 {
+    let started = Instant::now();
+    let count = seeds.end.saturating_sub(seeds.start);
+    pool::in_order(seeds, jobs, |seed| run::run(seed, config).virtual_us, |_, _| true);
+    count as f64 / started.elapsed().as_secs_f64().max(1e-9)
+}
+
+/// This process's peak resident set so far (`VmHWM`), where the system says (Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -95,9 +95,21 @@ enum Sub {
     /// Measure speed: run seeds one after another and report runs, virtual time and trace
     /// events per wall second (build with --release).
     Bench {
-        /// How many seeds, from 0.
+        /// Seeds for seeds/s and the floor, from 0.
         #[arg(long, default_value_t = 200)]
         count: u64,
+        /// Jobs for the all-cores figure (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Seeds swept for the second peak-memory reading (the first is after 100).
+        #[arg(long, default_value_t = 10_000)]
+        rss_seeds: u64,
+        /// Event counts of the cost-per-event runs, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1000,3000,10000")]
+        scale_events: Vec<u32>,
+        /// Also write the figures as JSON to FILE.
+        #[arg(long, value_name = "FILE")]
+        json: Option<String>,
     },
     /// Run a range of seeds and summarize (the flags of a single run apply to each).
     Sweep {
@@ -176,8 +188,23 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             }
             0
         }
-        Some(Sub::Bench { count }) => match configure(&cli) {
-            Ok((config, _)) => bench::bench(&config, count, out),
+        Some(Sub::Bench {
+            count,
+            jobs,
+            rss_seeds,
+            ref scale_events,
+            ref json,
+        }) => match configure(&cli) {
+            Ok((config, _)) => {
+                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+                let sizes = bench::Sizes {
+                    seeds: count,
+                    jobs: jobs.unwrap_or(cores).max(1),
+                    rss_seeds,
+                    scale_events: scale_events.clone(),
+                };
+                bench::bench(&config, &sizes, json.as_deref(), out)
+            }
             Err(code) => code,
         },
         Some(Sub::Sweep { from, count, jobs }) => match configure(&cli) {

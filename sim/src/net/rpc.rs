@@ -14,7 +14,7 @@
 //! Messages travel as Rust values (madsim's raw datagrams): latency, loss, clogs, pauses and
 //! crashes all act on them.
 
-use super::topology::PORT;
+use super::topology::{NodeName, PORT};
 use madsim::net::Endpoint;
 use std::any::Any;
 use std::fmt;
@@ -80,10 +80,33 @@ where
     }
 }
 
+/// What every client of a run shares: the reply tags, and the count of round trips.
+#[derive(Default)]
+pub struct Wire {
+    /// Hands out reply tags (see [`Client::bind`]).
+    tags: AtomicU64,
+    /// Calls started, by (caller, server address).
+    trips: std::sync::Mutex<std::collections::BTreeMap<(NodeName, SocketAddr), u64>>,
+}
+
+impl Wire {
+    /// Calls started so far, by caller and server (a call that timed out counts too).
+    pub fn round_trips(&self) -> Vec<(NodeName, NodeName, u64)> {
+        let trips = self.trips.lock().expect("round trips");
+        let mut out: std::collections::BTreeMap<(NodeName, NodeName), u64> = Default::default();
+        for (&(from, to), &n) in trips.iter() {
+            let to = NodeName::of_addr(to).expect("calls go to the run's nodes");
+            *out.entry((from, to)).or_default() += n;
+        }
+        out.into_iter().map(|((from, to), n)| (from, to, n)).collect()
+    }
+}
+
 /// A caller's endpoint. One per node incarnation.
 pub struct Client {
     ep: Endpoint,
-    tags: Arc<AtomicU64>,
+    wire: Arc<Wire>,
+    from: NodeName,
     turn: Turn,
 }
 
@@ -124,14 +147,15 @@ impl Drop for TurnGuard<'_> {
 }
 
 impl Client {
-    /// Binds an ephemeral port on this node. `tags` hands out reply tags and must be shared by
-    /// every client of the run: a restarted node may get its old port back, and a reply still in
-    /// flight to its previous incarnation must not match a new call.
-    pub async fn bind(tags: Arc<AtomicU64>) -> Self {
+    /// Binds an ephemeral port on node `from`. `wire` hands out reply tags and must be shared
+    /// by every client of the run: a restarted node may get its old port back, and a reply
+    /// still in flight to its previous incarnation must not match a new call.
+    pub async fn bind(wire: Arc<Wire>, from: NodeName) -> Self {
         let ep = Endpoint::bind("0.0.0.0:0").await.expect("bind client endpoint");
         Client {
             ep,
-            tags,
+            wire,
+            from,
             turn: Turn::default(),
         }
     }
@@ -143,7 +167,14 @@ impl Client {
         R: Any + Send + Sync,
     {
         let _turn = self.turn.take().await;
-        let reply_tag = REQUEST_TAG + 1 + self.tags.fetch_add(1, Ordering::Relaxed);
+        let reply_tag = REQUEST_TAG + 1 + self.wire.tags.fetch_add(1, Ordering::Relaxed);
+        *self
+            .wire
+            .trips
+            .lock()
+            .expect("round trips")
+            .entry((self.from, dst))
+            .or_default() += 1;
         let req = Request { reply_tag, body };
         self.ep
             .send_to_raw(dst, REQUEST_TAG, Box::new(req))

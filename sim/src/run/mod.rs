@@ -8,6 +8,7 @@
 //! the history recorded so far.
 
 pub mod control;
+pub mod floor;
 pub mod pool;
 pub mod verdict;
 pub mod world;
@@ -89,6 +90,7 @@ fn judged_nothing(seed: u64, stopped: Violation, wall: Duration) -> RunResult {
         wall,
         effects: BTreeMap::new(),
         drawn: Vec::new(),
+        round_trips: Vec::new(),
     }
 }
 
@@ -274,5 +276,6 @@ fn judge(
             .filter(|e| e.by == "nemesis")
             .map(|e| e.fault.clone())
             .collect(),
+        round_trips: s.wire.round_trips(),
     }
 }

@@ -3,6 +3,7 @@
 use crate::check::{self, Violation};
 use crate::fault::schedule::ScheduledFault;
 use crate::model::db::Effect;
+use crate::net::topology::NodeName;
 use crate::trace::{self, Event};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -81,6 +82,8 @@ pub struct RunResult {
     pub effects: BTreeMap<String, Vec<Effect>>,
     /// The nemesis's decisions, as schedule entries (what `--save-scenario` writes).
     pub drawn: Vec<ScheduledFault>,
+    /// RPC calls started, by caller and server (what `sim bench`'s floor replays).
+    pub round_trips: Vec<(NodeName, NodeName, u64)>,
 }
 
 impl RunResult {

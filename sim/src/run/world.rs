@@ -94,7 +94,8 @@ pub struct World {
     event_indexes: BTreeMap<String, u32>,
     reported: Mutex<Reported>,
     pub(crate) limits: Arc<Limits>,
-    reply_tags: Arc<AtomicU64>,
+    /// What the run's RPC clients share: reply tags and the count of round trips.
+    pub(crate) wire: Arc<crate::net::rpc::Wire>,
 }
 
 impl World {
@@ -176,7 +177,7 @@ impl World {
                 steps_max: config.steps_max,
                 ..Limits::default()
             }),
-            reply_tags: Arc::default(),
+            wire: Arc::default(),
             trace,
             config,
         }
@@ -210,7 +211,7 @@ impl World {
                 clock: self.clock(name).clone(),
                 trace: self.trace.clone(),
                 control: self.clone(),
-                reply_tags: self.reply_tags.clone(),
+                wire: self.wire.clone(),
             };
             let main = self.main_of(name);
             let limits = self.limits.clone();

@@ -275,19 +275,69 @@ fn a_run_that_cannot_finish_is_a_liveness_verdict() {
 }
 
 #[test]
-fn bench_reports_runs_and_virtual_time_per_second() {
+fn bench_reports_every_figure_and_writes_them_as_json() {
+    let json = std::env::temp_dir().join(format!("sim-bench-{}.json", std::process::id()));
+    let json = json.to_str().expect("a UTF-8 temp path");
     let (code, out) = sim(
-        &["bench", "--count", "2", "--scenario", "duplicate-detection"],
+        &[
+            "bench",
+            "--count",
+            "2",
+            "--jobs",
+            "2",
+            "--rss-seeds",
+            "3",
+            "--scale-events",
+            "10,30",
+            "--scenario",
+            "duplicate-detection",
+            "--json",
+            json,
+        ],
         b"",
     );
     assert_eq!(code, 0, "{out}");
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("bench: 2 runs in"))
-        .expect("a bench line");
+    for (starts, says) in [
+        (
+            "BENCH scenario=duplicate-detection seeds=0..2 jobs=2",
+            "rss_seeds=3",
+        ),
+        ("seeds/s: ", "with 2 jobs"),
+        ("floor: ", "harness/floor per seed: median"),
+        ("ttl-lifecycle: ", "virtual s per wall s"),
+        ("events=10: ", "µs per event"),
+        ("events=30: ", "µs per event"),
+        ("scale: 30 events cost ", "what 10 cost"),
+        ("peak rss: ", "after 3 seeds"),
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(starts) && l.contains(says)),
+            "no line {starts}...{says} in\n{out}"
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).expect("the JSON file")).expect("JSON");
+    std::fs::remove_file(json).ok();
+    for pointer in [
+        "/seeds_per_s/jobs_1",
+        "/seeds_per_s/jobs_all",
+        "/floor/rpc_seeds_per_s",
+        "/floor/sleeps_seeds_per_s",
+        "/floor/harness_over_floor_median",
+        "/floor/harness_over_floor_max",
+        "/ttl_lifecycle/virtual_s_per_wall_s",
+        "/scale/largest_over_smallest",
+        "/scale/runs/1/us_per_event",
+        "/per_seed/round_trips",
+    ] {
+        let v = report.pointer(pointer).and_then(serde_json::Value::as_f64);
+        assert!(v.is_some_and(|v| v > 0.0), "{pointer} = {v:?} in {report:#}");
+    }
+    assert_eq!(report["scenario"], "duplicate-detection");
+    assert_eq!(report["scale"]["runs"][0]["events"], 10);
     assert!(
-        line.contains("runs/s") && line.contains("virtual s per wall s"),
-        "{line}"
+        report["peak_rss_kib"]["after_all"].as_u64().is_some(),
+        "{report:#}"
     );
 }
 

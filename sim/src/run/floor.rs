@@ -1,0 +1,142 @@
+//! The floor: what a run's network traffic costs with no logic at all, for `sim bench`.
+//!
+//! A null workload with the run's topology replays the run's round trips (the same count from
+//! each caller to each server, [`super::RunResult::round_trips`]) and does nothing else: no
+//! models, no trace, no checks. Its wall time is what the harness can never beat on that
+//! carrier, so harness time / floor time per seed says how much the logic costs.
+//!
+//! Two carriers: [`Carrier::Rpc`] is the harness's own (`net::rpc` over madsim's datagrams,
+//! a server task per node, latency from madsim's network); [`Carrier::Sleeps`] is the leanest
+//! the virtual clock allows (per round trip, two sleeps of a drawn latency around a direct
+//! call), the reference for what a transport of our own could reach.
+
+use crate::net::rpc::{self, Client, Wire};
+use crate::net::topology::NodeName;
+use crate::rng;
+use crate::scenario::config::SimConfig;
+use madsim::runtime::{Handle, Runtime};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the floor's messages travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// The harness's RPC over madsim's datagrams.
+    Rpc,
+    /// Two sleeps on the virtual clock per round trip, no server task.
+    Sleeps,
+}
+
+/// How long a floor call waits for its reply (nothing is ever lost on the floor).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs the null workload of `trips` (caller, server, calls) for `seed` with `config`'s
+/// topology and latencies over `carrier`; returns its wall time.
+pub fn floor(
+    seed: u64,
+    config: &SimConfig,
+    trips: &[(NodeName, NodeName, u64)],
+    carrier: Carrier,
+) -> Duration {
+    let started = Instant::now();
+    let latency = Duration::from_millis(config.latency_ms_min)..Duration::from_millis(config.latency_ms_max);
+    let mut madsim_config = madsim::Config::default();
+    madsim_config.net.send_latency = latency.start..latency.end + Duration::from_nanos(1);
+    let rt = Runtime::with_seed_and_config(seed, madsim_config);
+    // Each caller's calls, in the order they go out: round-robin over its servers, so a
+    // caller's traffic is spread over the run as the harness's is.
+    let mut by_caller: BTreeMap<NodeName, Vec<(NodeName, u64)>> = BTreeMap::new();
+    for &(from, to, n) in trips {
+        by_caller.entry(from).or_default().push((to, n));
+    }
+    let workers = config.workers;
+    rt.block_on(async move {
+        let h = Handle::current();
+        let wire = Arc::new(Wire::default());
+        let mut nodes = BTreeMap::new();
+        for name in NodeName::all(workers) {
+            let node = h.create_node().name(name.to_string()).ip(name.ip());
+            let node = match carrier {
+                Carrier::Rpc => node.init(|| rpc::serve(|q: u64, _| Some(q))).build(),
+                Carrier::Sleeps => node.build(),
+            };
+            nodes.insert(name, node);
+        }
+        let mut calls = Vec::new();
+        for (from, servers) in by_caller {
+            let order = round_robin(&servers);
+            let wire = wire.clone();
+            let mut draw = rng::stream(seed, &format!("floor-{from}"));
+            let latency = latency.clone();
+            calls.push(nodes[&from].spawn(async move {
+                match carrier {
+                    Carrier::Rpc => {
+                        let client = Client::bind(wire, from).await;
+                        for (i, to) in order.into_iter().enumerate() {
+                            let reply: Result<u64, _> = client.call(to.addr(), i as u64, CALL_TIMEOUT).await;
+                            assert_eq!(reply, Ok(i as u64), "the floor loses nothing");
+                        }
+                    }
+                    Carrier::Sleeps => {
+                        let mut served = 0u64;
+                        for _ in order {
+                            madsim::time::sleep(draw.gen_range(latency.clone())).await;
+                            served = std::hint::black_box(served + 1);
+                            madsim::time::sleep(draw.gen_range(latency.clone())).await;
+                        }
+                    }
+                }
+            }));
+        }
+        for call in calls {
+            call.await.expect("a floor caller");
+        }
+    });
+    started.elapsed()
+}
+
+/// `servers`' calls interleaved: one to each server in turn while any has calls left.
+fn round_robin(servers: &[(NodeName, u64)]) -> Vec<NodeName> {
+    let total: u64 = servers.iter().map(|(_, n)| n).sum();
+    let mut left: Vec<(NodeName, u64)> = servers.to_vec();
+    let mut out = Vec::with_capacity(total as usize);
+    while out.len() < total as usize {
+        for (to, n) in left.iter_mut().filter(|(_, n)| *n > 0) {
+            out.push(*to);
+            *n -= 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_interleave_over_servers_and_none_is_lost() {
+        let order = round_robin(&[(NodeName::Redis, 3), (NodeName::Kafka, 1)]);
+        assert_eq!(
+            order,
+            vec![NodeName::Redis, NodeName::Kafka, NodeName::Redis, NodeName::Redis]
+        );
+    }
+
+    #[test]
+    fn the_floor_replays_a_runs_round_trips_on_both_carriers() {
+        let config = SimConfig::default();
+        let r = super::super::run(3, &config);
+        assert!(
+            r.round_trips.iter().map(|t| t.2).sum::<u64>() > 100,
+            "{:?}",
+            r.round_trips
+        );
+        for carrier in [Carrier::Rpc, Carrier::Sleeps] {
+            // A floor call that failed would panic; finishing is the test.
+            let wall = floor(3, &config, &r.round_trips, carrier);
+            assert!(wall > Duration::ZERO);
+        }
+    }
+}
