@@ -3,6 +3,10 @@
 //! safety phase's end every node heals; in the liveness phase it waits until every event is
 //! applied (plus a moment for late work) or the liveness phase's time is up. Whether it
 //! converged or ran out of time, the checkers tell from the record.
+//!
+//! It never polls: it sleeps until the next thing it knows of (a timed entry, a heal, the
+//! phase's end), and is woken early when a worker's trigger plans a heal or, in the liveness
+//! phase, when the nodes' reports say the run has converged.
 
 use super::world::{inject_timed, Entry, World};
 use crate::fault::nemesis::Nemesis;
@@ -13,8 +17,6 @@ use std::time::Duration;
 
 /// In the safety phase the supervisor wakes at least this often.
 const SAFETY_WAKE_US: u64 = 10_000_000;
-/// In the liveness phase it checks progress this often.
-const LIVENESS_POLL_US: u64 = 100_000;
 /// After convergence, how long in-flight work has to land (so late duplicates are seen too).
 const SETTLE_US: u64 = 2_000_000;
 /// The shortest sleep between two wake-ups (bounds the loop).
@@ -62,7 +64,7 @@ pub(crate) async fn supervise(world: Arc<World>, mut nemesis: Nemesis) -> Vec<Sc
                 .min(nemesis.next_fault_us())
                 .min(safety_end)
         } else {
-            now + LIVENESS_POLL_US
+            converged_at.map_or(liveness_end, |at| at + SETTLE_US)
         };
         if let Some(t) = next_timed_us(&world, now) {
             next = next.min(t);
@@ -74,8 +76,10 @@ pub(crate) async fn supervise(world: Arc<World>, mut nemesis: Nemesis) -> Vec<Sc
                 next = next.min(h);
             }
         }
-        // Sleep until then, or until a worker's trigger schedules an earlier heal.
-        nap(&world, next.max(now + NAP_MIN_US)).await;
+        // Sleep until then, or until a worker's trigger schedules an earlier heal, or (in
+        // the liveness phase, before convergence) until the run converges.
+        let wait_convergence = !safety && converged_at.is_none();
+        nap(&world, next.max(now + NAP_MIN_US), wait_convergence).await;
     }
 }
 
@@ -122,8 +126,9 @@ fn next_timed_us(world: &World, now: u64) -> Option<u64> {
 }
 
 /// Sleeps until `until_us` (virtual time), or until a heal is scheduled meanwhile
-/// ([`crate::fault::state::FaultState::planned`] marks what the sleeper already knows).
-async fn nap(world: &World, until_us: u64) {
+/// ([`crate::fault::state::FaultState::planned`] marks what the sleeper already knows), or,
+/// with `convergence`, until the run converges.
+async fn nap(world: &World, until_us: u64, convergence: bool) {
     use std::future::Future;
     let mut sleep = std::pin::pin!(madsim::time::sleep(Duration::from_micros(
         until_us.saturating_sub(now_us())
@@ -138,6 +143,9 @@ async fn nap(world: &World, until_us: u64) {
             .expect("fault state")
             .changed_or_wait(cx.waker())
         {
+            return std::task::Poll::Ready(());
+        }
+        if convergence && world.converged_or_wait(cx.waker()) {
             return std::task::Poll::Ready(());
         }
         std::task::Poll::Pending

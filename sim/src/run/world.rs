@@ -50,6 +50,8 @@ struct Reported {
     published: usize,
     applied: usize,
     drained: bool,
+    /// The supervisor, waiting in the liveness phase for the run to converge.
+    waiting: Option<std::task::Waker>,
 }
 
 /// The run's step limit and the watchdog's stop, read at every poll of a node's task.
@@ -269,9 +271,23 @@ impl World {
 
     /// Whether every record is published, every event applied and every offset committed.
     pub(crate) fn converged(&self) -> bool {
-        let r = self.reported.lock().expect("progress");
+        self.converged_by(&self.reported.lock().expect("progress"))
+    }
+
+    fn converged_by(&self, r: &Reported) -> bool {
         let records = self.workload().len() * self.producer.config.copies;
         r.published == records && r.applied == self.workload().len() && r.drained
+    }
+
+    /// Whether the run has converged; if not, `waker` is woken when it does (the supervisor
+    /// waits on the nodes' reports instead of polling them).
+    pub(crate) fn converged_or_wait(&self, waker: &std::task::Waker) -> bool {
+        let mut r = self.reported.lock().expect("progress");
+        if self.converged_by(&r) {
+            return true;
+        }
+        r.waiting = Some(waker.clone());
+        false
     }
 
     /// Fires the entries whose trigger `matches` (each at most once), met by `worker` (at a
@@ -450,6 +466,11 @@ impl Control for World {
             Progress::Published(n) => r.published = n,
             Progress::Applied(n) => r.applied = n,
             Progress::Drained(d) => r.drained = d,
+        }
+        if self.converged_by(&r) {
+            if let Some(supervisor) = r.waiting.take() {
+                supervisor.wake();
+            }
         }
     }
 }
