@@ -1,4 +1,7 @@
-//! The network between simulated nodes: request/response over madsim's datagrams.
+//! The network between simulated nodes: [`transport`] carries messages on madsim's clock
+//! (latency, loss, clogs, cut links, crashes and pauses decided as data), [`rpc`] is
+//! request/response over it, [`topology`] names the nodes and their addresses.
 
 pub mod rpc;
 pub mod topology;
+pub mod transport;

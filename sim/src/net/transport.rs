@@ -1,0 +1,493 @@
+//! The run's message transport, our own, on madsim's clock and scheduler (madsim's datagrams
+//! are not used: their send path alone capped the harness below 100 seeds a second).
+//!
+//! It stands for the TCP connections the real clients keep (Redis, Kafka and database
+//! clients all use TCP), as far as the harness needs them:
+//! - a message takes a latency drawn from the run's `net` stream, uniform in the rules' range;
+//! - a client has one call in flight at a time ([`super::rpc::Client`] takes turns), and a
+//!   server takes its requests from one queue in arrival order: nothing overtakes anything, so
+//!   no request is ever applied out of order;
+//! - what [`Rules`] block is lost: a message from or to a clogged node, or across a cut link;
+//!   the caller sees a timeout, as it would on a real network;
+//! - a request to a node with no listener (crashed, not yet restarted) is lost; the requests a
+//!   crashed server had queued die with its listener; a reply to a caller that gave up or died
+//!   goes nowhere (the caller's slot is gone);
+//! - a paused server's queue fills and is served in order when it resumes (its replies reach
+//!   only callers still waiting).
+//!
+//! Everything is decided here, as data: the world changes [`Rules`] when it injects or heals a
+//! network fault. A call costs three timers (the request's trip, the caller's deadline, the
+//! reply's trip) and no task.
+
+use super::topology::NodeName;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+/// A message body: any Rust value (nothing is serialized).
+pub type Body = Box<dyn Any + Send>;
+
+/// What the network lets through, and how fast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Each message's latency, drawn uniformly from `[min, max]` µs.
+    pub latency_us: (u64, u64),
+    /// Nodes that can neither send nor receive.
+    pub clogged: BTreeSet<NodeName>,
+    /// Links cut both ways, each pair stored lowest node first.
+    pub cut: BTreeSet<(NodeName, NodeName)>,
+}
+
+impl Rules {
+    /// Rules that let everything through with a latency in `[min, max]` µs.
+    pub fn open(latency_us: (u64, u64)) -> Self {
+        assert!(latency_us.0 <= latency_us.1, "latency range {latency_us:?}");
+        Rules {
+            latency_us,
+            clogged: BTreeSet::new(),
+            cut: BTreeSet::new(),
+        }
+    }
+
+    /// Whether a message from `a` reaches `b`.
+    pub fn passes(&self, a: NodeName, b: NodeName) -> bool {
+        !self.clogged.contains(&a) && !self.clogged.contains(&b) && !self.cut.contains(&link(a, b))
+    }
+
+    /// Cuts the link between `a` and `b` (both ways), or mends it.
+    pub fn set_cut(&mut self, a: NodeName, b: NodeName, cut: bool) {
+        if cut {
+            self.cut.insert(link(a, b));
+        } else {
+            self.cut.remove(&link(a, b));
+        }
+    }
+}
+
+fn link(a: NodeName, b: NodeName) -> (NodeName, NodeName) {
+    if a <= b {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+/// The network of one run. Shared by every node (they reach it through their context).
+pub struct Network {
+    state: Mutex<State>,
+}
+
+struct State {
+    rules: Rules,
+    rng: ChaCha8Rng,
+    /// Each node's current listener, with the number of its incarnation.
+    listeners: BTreeMap<NodeName, (u64, Arc<Queue>)>,
+    next_listener: u64,
+    /// Calls started, by caller, server and request kind.
+    calls: BTreeMap<(NodeName, NodeName, &'static str), u64>,
+}
+
+/// A server's queue of requests.
+#[derive(Default)]
+struct Queue {
+    inner: Mutex<(VecDeque<Incoming>, Option<Waker>)>,
+}
+
+/// A request as the server takes it.
+pub struct Incoming {
+    /// Who sent it.
+    pub from: NodeName,
+    /// The request.
+    pub body: Body,
+    /// The way back to the caller.
+    pub reply: ReplyTo,
+}
+
+/// A reply on its way, and the virtual µs it lands at.
+type Landing = (Body, u64);
+
+/// Where one call waits for its reply.
+#[derive(Default)]
+pub struct Slot {
+    inner: Mutex<(Option<Landing>, Option<Waker>)>,
+}
+
+/// The way back to one caller, kept by the server until it answers (see [`ReplyTo::send`]).
+pub struct ReplyTo {
+    slot: Weak<Slot>,
+    from: NodeName,
+    to: NodeName,
+}
+
+impl Network {
+    /// A network under `rules`, drawing latencies from `rng`.
+    pub fn new(rules: Rules, rng: ChaCha8Rng) -> Self {
+        Network {
+            state: Mutex::new(State {
+                rules,
+                rng,
+                listeners: BTreeMap::new(),
+                next_listener: 0,
+                calls: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// Changes the rules (a network fault, or its heal).
+    pub fn update(&self, change: impl FnOnce(&mut Rules)) {
+        let mut st = self.state.lock().expect("network");
+        change(&mut st.rules);
+        let (min, max) = st.rules.latency_us;
+        assert!(min <= max, "latency range {min}..{max}");
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> Rules {
+        self.state.lock().expect("network").rules.clone()
+    }
+
+    /// Calls started so far, by caller, server and request kind (one each, answered or not).
+    pub fn round_trips(&self) -> Vec<(NodeName, NodeName, &'static str, u64)> {
+        let st = self.state.lock().expect("network");
+        st.calls.iter().map(|(&(a, b, k), &n)| (a, b, k, n)).collect()
+    }
+
+    /// Starts listening as `node`: requests to it queue here from now on, until the listener
+    /// is dropped (its task ended or was killed) or a newer one replaces it (a restart).
+    pub fn listen(self: &Arc<Self>, node: NodeName) -> Listener {
+        let mut st = self.state.lock().expect("network");
+        st.next_listener += 1;
+        let id = st.next_listener;
+        let queue = Arc::new(Queue::default());
+        st.listeners.insert(node, (id, queue.clone()));
+        Listener {
+            net: Arc::downgrade(self),
+            node,
+            id,
+            queue,
+        }
+    }
+
+    /// One latency draw.
+    fn draw(st: &mut State) -> u64 {
+        let (min, max) = st.rules.latency_us;
+        st.rng.gen_range(min..=max)
+    }
+
+    /// Sends `body` from `from` to `to` and waits up to `timeout` for the reply; `None` when
+    /// none came in time (lost on the way there or back, no listener, a server that never
+    /// answered). `kind` names the request for [`Network::round_trips`].
+    pub async fn call(
+        &self,
+        from: NodeName,
+        to: NodeName,
+        kind: &'static str,
+        body: Body,
+        timeout: Duration,
+    ) -> Option<Body> {
+        let trip = {
+            let mut st = self.state.lock().expect("network");
+            *st.calls.entry((from, to, kind)).or_default() += 1;
+            Self::draw(&mut st)
+        };
+        let slot = Arc::new(Slot::default());
+        let exchange = async {
+            madsim::time::sleep(Duration::from_micros(trip)).await;
+            self.arrive(from, to, body, &slot);
+            let lands_at_us = std::future::poll_fn(|cx| {
+                let mut s = slot.inner.lock().expect("slot");
+                match s.0.as_ref() {
+                    Some((_, at)) => Poll::Ready(*at),
+                    None => {
+                        s.1 = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            let now = crate::trace::now_us();
+            madsim::time::sleep(Duration::from_micros(lands_at_us.saturating_sub(now))).await;
+            slot.inner.lock().expect("slot").0.take().map(|(reply, _)| reply)
+        };
+        madsim::time::timeout(timeout, exchange).await.ok().flatten()
+    }
+
+    /// The request lands at `to` (now): queued for its listener, unless the rules block it or
+    /// nobody listens.
+    fn arrive(&self, from: NodeName, to: NodeName, body: Body, slot: &Arc<Slot>) {
+        let queue = {
+            let st = self.state.lock().expect("network");
+            if !st.rules.passes(from, to) {
+                return;
+            }
+            match st.listeners.get(&to) {
+                Some((_, q)) => q.clone(),
+                None => return,
+            }
+        };
+        let mut q = queue.inner.lock().expect("queue");
+        q.0.push_back(Incoming {
+            from,
+            body,
+            reply: ReplyTo {
+                slot: Arc::downgrade(slot),
+                from,
+                to,
+            },
+        });
+        if let Some(w) = q.1.take() {
+            w.wake();
+        }
+    }
+
+    /// The reply's trip: lost if the rules block it now, else it lands after a latency draw.
+    fn answer(&self, reply: ReplyTo, body: Body) {
+        let Some(slot) = reply.slot.upgrade() else {
+            return;
+        };
+        let lands_at_us = {
+            let mut st = self.state.lock().expect("network");
+            if !st.rules.passes(reply.to, reply.from) {
+                return;
+            }
+            crate::trace::now_us() + Self::draw(&mut st)
+        };
+        let mut s = slot.inner.lock().expect("slot");
+        s.0 = Some((body, lands_at_us));
+        if let Some(w) = s.1.take() {
+            w.wake();
+        }
+    }
+}
+
+impl ReplyTo {
+    /// Whether the caller still waits (it has not given up, and is alive).
+    pub fn is_waiting(&self) -> bool {
+        self.slot.strong_count() > 0
+    }
+
+    /// Sends the reply on `net` (it goes nowhere if the caller no longer waits).
+    pub fn send(self, net: &Network, body: Body) {
+        net.answer(self, body);
+    }
+}
+
+/// A server's end: its requests, in arrival order.
+pub struct Listener {
+    net: Weak<Network>,
+    node: NodeName,
+    id: u64,
+    queue: Arc<Queue>,
+}
+
+impl Listener {
+    /// The next request (waits for one).
+    pub async fn next(&self) -> Incoming {
+        std::future::poll_fn(|cx| {
+            let mut q = self.queue.inner.lock().expect("queue");
+            match q.0.pop_front() {
+                Some(incoming) => Poll::Ready(incoming),
+                None => {
+                    q.1 = Some(cx.waker().clone());
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    /// The network it listens on.
+    pub fn network(&self) -> Option<Arc<Network>> {
+        self.net.upgrade()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // The requests still queued die with it (a crashed server's connections reset).
+        if let Some(net) = self.net.upgrade() {
+            let mut st = net.state.lock().expect("network");
+            if st.listeners.get(&self.node).is_some_and(|(id, _)| *id == self.id) {
+                st.listeners.remove(&self.node);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use madsim::runtime::{Handle, Runtime};
+    use rand::SeedableRng;
+
+    const MS: u64 = 1000;
+
+    fn net() -> Arc<Network> {
+        Arc::new(Network::new(
+            Rules::open((MS, 10 * MS)),
+            ChaCha8Rng::seed_from_u64(7),
+        ))
+    }
+
+    /// An echo server on `node` that adds 1, answering after `delay` (a paused or slow one).
+    fn echo(net: &Arc<Network>, node: NodeName, delay: Duration) -> madsim::runtime::NodeHandle {
+        let net = net.clone();
+        Handle::current()
+            .create_node()
+            .name(node.to_string())
+            .ip(node.ip())
+            .init(move || {
+                let net = net.clone();
+                async move {
+                    let listener = net.listen(node);
+                    loop {
+                        let req = listener.next().await;
+                        let n = *req.body.downcast::<u64>().expect("a u64");
+                        madsim::time::sleep(delay).await;
+                        req.reply.send(&net, Box::new(n + 1));
+                    }
+                }
+            })
+            .build()
+    }
+
+    async fn ask(net: &Network, n: u64, timeout_ms: u64) -> Option<u64> {
+        let reply = net
+            .call(
+                NodeName::Worker(1),
+                NodeName::Redis,
+                "ask",
+                Box::new(n),
+                Duration::from_millis(timeout_ms),
+            )
+            .await?;
+        Some(*reply.downcast::<u64>().expect("a u64"))
+    }
+
+    fn run(test: impl std::future::Future<Output = ()> + 'static) {
+        Runtime::with_seed_and_config(1, madsim::Config::default()).block_on(test);
+    }
+
+    #[test]
+    fn a_call_takes_two_trips_within_the_latency_range() {
+        run(async {
+            let net = net();
+            echo(&net, NodeName::Redis, Duration::ZERO);
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            for n in 0..20 {
+                let t0 = crate::trace::now_us();
+                assert_eq!(ask(&net, n, 1000).await, Some(n + 1));
+                let took = crate::trace::now_us() - t0;
+                assert!((2 * MS..=20 * MS).contains(&took), "{took} µs");
+            }
+            assert_eq!(
+                net.round_trips(),
+                vec![(NodeName::Worker(1), NodeName::Redis, "ask", 20)]
+            );
+        });
+    }
+
+    #[test]
+    fn clogs_and_cut_links_lose_messages_until_healed() {
+        run(async {
+            let net = net();
+            echo(&net, NodeName::Redis, Duration::ZERO);
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            net.update(|r| {
+                r.clogged.insert(NodeName::Redis);
+            });
+            assert_eq!(ask(&net, 1, 100).await, None);
+            net.update(|r| {
+                r.clogged.clear();
+                r.set_cut(NodeName::Redis, NodeName::Worker(1), true);
+            });
+            assert_eq!(ask(&net, 2, 100).await, None);
+            // Another link is not cut.
+            let other = net
+                .call(
+                    NodeName::Worker(2),
+                    NodeName::Redis,
+                    "ask",
+                    Box::new(5u64),
+                    Duration::from_secs(1),
+                )
+                .await;
+            assert_eq!(other.map(|b| *b.downcast::<u64>().expect("u64")), Some(6));
+            net.update(|r| r.set_cut(NodeName::Worker(1), NodeName::Redis, false));
+            assert_eq!(ask(&net, 3, 1000).await, Some(4));
+        });
+    }
+
+    #[test]
+    fn a_crashed_server_loses_what_it_had_and_a_restarted_one_serves_again() {
+        run(async {
+            let net = net();
+            let server = echo(&net, NodeName::Redis, Duration::from_millis(500));
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let h = Handle::current();
+            let n2 = net.clone();
+            let pending = madsim::task::spawn(async move { ask(&n2, 1, 5000).await });
+            madsim::time::sleep(Duration::from_millis(100)).await;
+            h.kill(server.id());
+            // Nobody listens now: refused, so lost.
+            assert_eq!(ask(&net, 2, 200).await, None);
+            assert_eq!(pending.await.expect("the pending call"), None, "its server died");
+            h.restart(server.id());
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            assert_eq!(ask(&net, 3, 2000).await, Some(4));
+        });
+    }
+
+    #[test]
+    fn a_paused_server_serves_its_queue_in_order_and_late_replies_reach_no_one() {
+        run(async {
+            let net = net();
+            let server = echo(&net, NodeName::Redis, Duration::ZERO);
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let h = Handle::current();
+            h.pause(server.id());
+            // Given up while the server is paused: the reply, when it comes, goes nowhere.
+            assert_eq!(ask(&net, 1, 100).await, None);
+            let n2 = net.clone();
+            let waiting = madsim::task::spawn(async move {
+                n2.call(
+                    NodeName::Worker(2),
+                    NodeName::Redis,
+                    "ask",
+                    Box::new(10u64),
+                    Duration::from_secs(5),
+                )
+                .await
+                .map(|b| *b.downcast::<u64>().expect("u64"))
+            });
+            madsim::time::sleep(Duration::from_millis(500)).await;
+            h.resume(server.id());
+            assert_eq!(waiting.await.expect("the waiting call"), Some(11));
+            assert_eq!(ask(&net, 20, 1000).await, Some(21));
+        });
+    }
+
+    #[test]
+    fn the_same_seed_draws_the_same_latencies() {
+        let times = || {
+            let out = Arc::new(Mutex::new(Vec::new()));
+            let o = out.clone();
+            run(async move {
+                let net = net();
+                echo(&net, NodeName::Redis, Duration::ZERO);
+                madsim::time::sleep(Duration::from_millis(1)).await;
+                for n in 0..10 {
+                    ask(&net, n, 1000).await;
+                    o.lock().unwrap().push(crate::trace::now_us());
+                }
+            });
+            let v = out.lock().unwrap().clone();
+            v
+        };
+        assert_eq!(times(), times());
+    }
+}
