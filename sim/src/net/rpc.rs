@@ -26,6 +26,32 @@ use std::time::Duration;
 /// The tag requests travel on; replies use per-call tags above it.
 const REQUEST_TAG: u64 = 1;
 
+/// A request's kind, for counting round trips ([`Wire::round_trips`]): a short stable name
+/// such as `kafka.fetch`.
+pub trait Message: Any + Send + Sync {
+    /// The kind of this request.
+    fn kind(&self) -> &'static str;
+}
+
+/// What every client of a run shares: the reply tags it hands out and the count of calls made,
+/// by request kind. One per run, so both stay deterministic.
+#[derive(Default)]
+pub struct Wire {
+    tags: AtomicU64,
+    calls: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+impl Wire {
+    /// Calls made so far (each a round trip begun, answered or not), by request kind.
+    pub fn round_trips(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.calls.lock().expect("round trips").clone()
+    }
+
+    fn count(&self, kind: &'static str) {
+        *self.calls.lock().expect("round trips").entry(kind).or_insert(0) += 1;
+    }
+}
+
 struct Request<Q> {
     reply_tag: u64,
     body: Q,
@@ -83,7 +109,7 @@ where
 /// A caller's endpoint. One per node incarnation.
 pub struct Client {
     ep: Endpoint,
-    tags: Arc<AtomicU64>,
+    wire: Arc<Wire>,
     turn: Turn,
 }
 
@@ -124,14 +150,14 @@ impl Drop for TurnGuard<'_> {
 }
 
 impl Client {
-    /// Binds an ephemeral port on this node. `tags` hands out reply tags and must be shared by
+    /// Binds an ephemeral port on this node. `wire` hands out reply tags and must be shared by
     /// every client of the run: a restarted node may get its old port back, and a reply still in
     /// flight to its previous incarnation must not match a new call.
-    pub async fn bind(tags: Arc<AtomicU64>) -> Self {
+    pub async fn bind(wire: Arc<Wire>) -> Self {
         let ep = Endpoint::bind("0.0.0.0:0").await.expect("bind client endpoint");
         Client {
             ep,
-            tags,
+            wire,
             turn: Turn::default(),
         }
     }
@@ -139,11 +165,12 @@ impl Client {
     /// Sends `body` to the server at `dst` and waits up to `timeout` for its reply.
     pub async fn call<Q, R>(&self, dst: SocketAddr, body: Q, timeout: Duration) -> Result<R, RpcError>
     where
-        Q: Any + Send + Sync,
+        Q: Message,
         R: Any + Send + Sync,
     {
         let _turn = self.turn.take().await;
-        let reply_tag = REQUEST_TAG + 1 + self.tags.fetch_add(1, Ordering::Relaxed);
+        self.wire.count(body.kind());
+        let reply_tag = REQUEST_TAG + 1 + self.wire.tags.fetch_add(1, Ordering::Relaxed);
         let req = Request { reply_tag, body };
         self.ep
             .send_to_raw(dst, REQUEST_TAG, Box::new(req))

@@ -52,6 +52,12 @@ impl NodeFaults for KafkaNode {
     }
 }
 
+impl crate::net::rpc::Message for KafkaRequest {
+    fn kind(&self) -> &'static str {
+        self.api_name()
+    }
+}
+
 /// Records `events` in the trace.
 fn record_events(ctx: &NodeCtx, events: Vec<GroupEvent>) {
     for e in events {

@@ -9,11 +9,10 @@
 //! the world: it reports, and the world decides.
 
 use crate::fault::Control;
-use crate::net::rpc::Client;
+use crate::net::rpc::{Client, Wire};
 use crate::net::topology::NodeName;
 use crate::trace::{Trace, Typed};
 use clock::NodeClock;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 pub mod clock;
@@ -34,8 +33,8 @@ pub struct NodeCtx {
     pub trace: Trace,
     /// Where it reports what the world may act on.
     pub control: Arc<dyn Control>,
-    /// Reply tags for every RPC client of the run (see [`Client::bind`]).
-    pub reply_tags: Arc<AtomicU64>,
+    /// What every RPC client of the run shares (see [`Client::bind`]).
+    pub wire: Arc<Wire>,
 }
 
 impl NodeCtx {
@@ -46,6 +45,6 @@ impl NodeCtx {
 
     /// A new RPC client on this node.
     pub async fn client(&self) -> Client {
-        Client::bind(self.reply_tags.clone()).await
+        Client::bind(self.wire.clone()).await
     }
 }

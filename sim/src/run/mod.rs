@@ -88,6 +88,7 @@ fn judged_nothing(seed: u64, stopped: Violation, wall: Duration) -> RunResult {
         wall,
         effects: BTreeMap::new(),
         drawn: Vec::new(),
+        round_trips: BTreeMap::new(),
     }
 }
 
@@ -273,5 +274,6 @@ fn judge(
             .filter(|e| e.by == "nemesis")
             .map(|e| e.fault.clone())
             .collect(),
+        round_trips: s.wire.round_trips(),
     }
 }

@@ -81,6 +81,9 @@ pub struct RunResult {
     pub effects: BTreeMap<String, Vec<Effect>>,
     /// The nemesis's decisions, as schedule entries (what `--save-scenario` writes).
     pub drawn: Vec<ScheduledFault>,
+    /// RPC calls the nodes made, by request kind (`Fetch`, `GET`, `db.apply`, ...): each a
+    /// round trip begun, answered or not. Not part of the trace; `sim bench` prints them.
+    pub round_trips: BTreeMap<&'static str, u64>,
 }
 
 impl RunResult {

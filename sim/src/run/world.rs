@@ -11,6 +11,7 @@ use crate::fault::state::{FaultState, NodeStatus};
 use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, Standing, Verbs};
 use crate::model::db::DbModel;
 use crate::model::kafka::KafkaModel;
+use crate::net::rpc::Wire;
 use crate::net::topology::NodeName;
 use crate::node::clock::NodeClock;
 use crate::node::db::DbNode;
@@ -94,7 +95,8 @@ pub struct World {
     event_indexes: BTreeMap<String, u32>,
     reported: Mutex<Reported>,
     pub(crate) limits: Arc<Limits>,
-    reply_tags: Arc<AtomicU64>,
+    /// What every RPC client of the run shares: reply tags and the round trips counted.
+    pub(crate) wire: Arc<Wire>,
 }
 
 impl World {
@@ -172,7 +174,7 @@ impl World {
                 steps_max: config.steps_max,
                 ..Limits::default()
             }),
-            reply_tags: Arc::default(),
+            wire: Arc::default(),
             trace,
             config,
         }
@@ -206,7 +208,7 @@ impl World {
                 clock: self.clock(name).clone(),
                 trace: self.trace.clone(),
                 control: self.clone(),
-                reply_tags: self.reply_tags.clone(),
+                wire: self.wire.clone(),
             };
             let main = self.main_of(name);
             let limits = self.limits.clone();

@@ -85,6 +85,22 @@ pub enum KafkaRequest {
     CommittedGroup,
 }
 
+impl KafkaRequest {
+    /// The name of the Kafka API the request stands for (`Produce`, `JoinGroup`, `Fetch`, ...).
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            KafkaRequest::ProduceSeq { .. } => "Produce",
+            KafkaRequest::JoinGroup { .. } => "JoinGroup",
+            KafkaRequest::SyncGroup { .. } => "SyncGroup",
+            KafkaRequest::Heartbeat { .. } => "Heartbeat",
+            KafkaRequest::LeaveGroup { .. } => "LeaveGroup",
+            KafkaRequest::FetchGroup { .. } => "Fetch",
+            KafkaRequest::CommitGroup { .. } => "OffsetCommit",
+            KafkaRequest::CommittedGroup => "OffsetFetch",
+        }
+    }
+}
+
 /// Why the coordinator refused a group request (Kafka's error codes of the same names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum GroupError {
