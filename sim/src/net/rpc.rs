@@ -1,8 +1,10 @@
 //! Request/response between simulated nodes over madsim's network.
 //!
-//! A server owns an [`Endpoint`] and answers each request as it arrives (the state change
-//! happens at once, in arrival order; only the reply's trip is spawned). A client sends with a
-//! fresh reply tag per call, so a late reply can never be taken for the answer to a later
+//! A server owns an [`Endpoint`] and takes each request as it arrives (the state change
+//! happens at once, in arrival order; only the reply's trip is spawned). [`serve`] answers each
+//! at once; [`serve_deferred`] hands the server a [`Responder`] to answer through when it is
+//! ready, for a long poll (Kafka's JoinGroup and Fetch wait at the broker). A client sends with
+//! a fresh reply tag per call, so a late reply can never be taken for the answer to a later
 //! call, and gives up after a timeout.
 //!
 //! Datagrams can overtake each other; the connections our clients stand for (Redis, Kafka and
@@ -17,10 +19,12 @@
 use super::topology::PORT;
 use madsim::net::Endpoint;
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The tag requests travel on; replies use per-call tags above it.
@@ -38,12 +42,12 @@ pub trait Message: Any + Send + Sync {
 #[derive(Default)]
 pub struct Wire {
     tags: AtomicU64,
-    calls: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    calls: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Wire {
     /// Calls made so far (each a round trip begun, answered or not), by request kind.
-    pub fn round_trips(&self) -> std::collections::BTreeMap<&'static str, u64> {
+    pub fn round_trips(&self) -> BTreeMap<&'static str, u64> {
         self.calls.lock().expect("round trips").clone()
     }
 
@@ -82,9 +86,26 @@ where
     Q: Any + Send + Sync,
     R: Any + Send + Sync,
 {
+    serve_deferred(move |body, responder: Responder<R>| {
+        if let Some(reply) = handle(body, responder.client()) {
+            responder.reply(reply);
+        }
+    })
+    .await
+}
+
+/// Serves requests of type `Q` on `PORT` of this node until the node dies, answering each
+/// through its [`Responder`]: `handle` may reply at once, keep the responder and reply later
+/// (a long poll), or drop it (a lost reply). A request is still taken in arrival order, and one
+/// overtaken by a later request of the same client endpoint is dropped unread.
+pub async fn serve_deferred<Q, R>(mut handle: impl FnMut(Q, Responder<R>))
+where
+    Q: Any + Send + Sync,
+    R: Any + Send + Sync,
+{
     let ep = Endpoint::bind(("0.0.0.0", PORT)).await.expect("bind server port");
     // The newest request seen from each client endpoint (tags grow with every call of a run).
-    let mut newest: std::collections::BTreeMap<SocketAddr, u64> = std::collections::BTreeMap::new();
+    let newest: Arc<Mutex<BTreeMap<SocketAddr, u64>>> = Arc::default();
     loop {
         let Ok((payload, from)) = ep.recv_from_raw(REQUEST_TAG).await else {
             continue;
@@ -93,15 +114,69 @@ where
             panic!("a request of the wrong type reached {:?}", ep.local_addr());
         };
         let Request { reply_tag, body } = *req;
-        let last = newest.entry(from).or_insert(0);
-        if reply_tag < *last {
-            continue;
+        {
+            let mut newest = newest.lock().expect("newest requests");
+            let last = newest.entry(from).or_insert(0);
+            if reply_tag < *last {
+                continue;
+            }
+            *last = reply_tag;
         }
-        *last = reply_tag;
-        let Some(reply) = handle(body, from) else { continue };
-        let ep = ep.clone();
+        let responder = Responder {
+            ep: ep.clone(),
+            to: from,
+            reply_tag,
+            newest: newest.clone(),
+            reply: PhantomData,
+        };
+        handle(body, responder);
+    }
+}
+
+/// The way back to one request's caller, kept by the server until it has the answer.
+///
+/// The reply goes nowhere once the caller cannot be waiting for it, and which of these holds
+/// depends on the run's events only, so it is deterministic:
+/// - a later request came from the same client endpoint: the caller gave up on this call
+///   (a client has one call in flight, see [`Client`]), so [`Responder::reply`] sends nothing;
+/// - the caller's node crashed, or its endpoint is gone: the network drops the reply (madsim
+///   closes a killed node's sockets);
+/// - the caller's node restarted and has the same port again: the reply's tag matches no call
+///   of the new incarnation (tags are unique in a run), so it is never read.
+///
+/// Dropping a responder unanswered is a lost reply; the server's own crash drops every one it
+/// holds, as a broker's crash closes its connections.
+pub struct Responder<R> {
+    ep: Endpoint,
+    to: SocketAddr,
+    reply_tag: u64,
+    newest: Arc<Mutex<BTreeMap<SocketAddr, u64>>>,
+    reply: PhantomData<fn(R)>,
+}
+
+impl<R: Any + Send + Sync> Responder<R> {
+    /// The caller's endpoint.
+    pub fn client(&self) -> SocketAddr {
+        self.to
+    }
+
+    /// Whether the caller may still wait for this reply: no later request of its endpoint has
+    /// reached the server.
+    pub fn is_current(&self) -> bool {
+        self.newest.lock().expect("newest requests").get(&self.to) == Some(&self.reply_tag)
+    }
+
+    /// Sends `reply` to the caller, unless a later request of its endpoint superseded this
+    /// one (then nothing is sent). Only the reply's trip is spawned: the server goes on at once.
+    pub fn reply(self, reply: R) {
+        if !self.is_current() {
+            return;
+        }
+        let Responder {
+            ep, to, reply_tag, ..
+        } = self;
         madsim::task::spawn(async move {
-            let _ = ep.send_to_raw(from, reply_tag, Box::new(reply)).await;
+            let _ = ep.send_to_raw(to, reply_tag, Box::new(reply)).await;
         });
     }
 }
@@ -184,5 +259,149 @@ impl Client {
                 Err(_) => panic!("a reply of the wrong type from {dst}"),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use madsim::runtime::{Handle, Runtime};
+    use std::net::IpAddr;
+
+    /// A request that says how to answer it: 0 at once, anything else later.
+    struct Ask(u32);
+
+    impl Message for Ask {
+        fn kind(&self) -> &'static str {
+            "ask"
+        }
+    }
+
+    const SERVER: &str = "10.0.0.1";
+
+    /// The responders the test server keeps, with the number each request carried.
+    type Held = Arc<Mutex<Vec<(u32, Responder<u32>)>>>;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an ip")
+    }
+
+    /// A server on a node of its own that answers `Ask(0)` at once with 100 and keeps the
+    /// responders of the others in `held`.
+    fn server(held: Held) {
+        let node = Handle::current()
+            .create_node()
+            .name("server")
+            .ip(ip(SERVER))
+            .build();
+        node.spawn(async move {
+            serve_deferred(move |Ask(n), r: Responder<u32>| {
+                if n == 0 {
+                    r.reply(100);
+                } else {
+                    held.lock().expect("held").push((n, r));
+                }
+            })
+            .await
+        });
+    }
+
+    /// Answers the held request `n` with `n`.
+    fn answer(held: &Mutex<Vec<(u32, Responder<u32>)>>, n: u32) -> bool {
+        let mut held = held.lock().expect("held");
+        let i = held.iter().position(|(m, _)| *m == n).expect("held");
+        let (_, r) = held.remove(i);
+        let current = r.is_current();
+        r.reply(n);
+        current
+    }
+
+    #[test]
+    fn a_deferred_reply_reaches_its_caller_and_one_superseded_by_a_later_call_goes_nowhere() {
+        let rt = Runtime::with_seed_and_config(1, madsim::Config::default());
+        rt.block_on(async {
+            let held: Held = Arc::default();
+            server(held.clone());
+            let wire = Arc::new(Wire::default());
+            let client = Handle::current()
+                .create_node()
+                .name("client")
+                .ip(ip("10.0.0.2"))
+                .build();
+            let (w, h) = (wire.clone(), held.clone());
+            client
+                .spawn(async move {
+                    let dst = SocketAddr::new(ip(SERVER), PORT);
+                    madsim::time::sleep(Duration::from_millis(1)).await;
+                    let c = Arc::new(Client::bind(w).await);
+                    let at_once = c.call::<Ask, u32>(dst, Ask(0), Duration::from_secs(1)).await;
+                    assert_eq!(at_once, Ok(100));
+                    // Held past the caller's patience: it gives up.
+                    let gave_up = c.call::<Ask, u32>(dst, Ask(1), Duration::from_millis(100)).await;
+                    assert_eq!(gave_up, Err(RpcError::Timeout));
+                    // A later call waits while the server answers the first one, then it.
+                    let c2 = c.clone();
+                    let later = madsim::task::spawn(async move {
+                        c2.call::<Ask, u32>(dst, Ask(2), Duration::from_secs(5)).await
+                    });
+                    madsim::time::sleep(Duration::from_millis(500)).await;
+                    assert!(!answer(&h, 1), "superseded by the later call: sent nowhere");
+                    madsim::time::sleep(Duration::from_millis(500)).await;
+                    assert!(answer(&h, 2));
+                    assert_eq!(later.await.expect("the later call"), Ok(2));
+                })
+                .await
+                .expect("the client");
+            assert_eq!(wire.round_trips(), BTreeMap::from([("ask", 3)]));
+        });
+    }
+
+    #[test]
+    fn a_reply_to_a_crashed_caller_goes_nowhere_and_its_next_incarnation_never_reads_it() {
+        let rt = Runtime::with_seed_and_config(2, madsim::Config::default());
+        rt.block_on(async {
+            let held: Held = Arc::default();
+            server(held.clone());
+            let wire = Arc::new(Wire::default());
+            let got: Arc<Mutex<Vec<Result<u32, RpcError>>>> = Arc::default();
+            let starts = Arc::new(AtomicU64::new(0));
+            let (w, g) = (wire.clone(), got.clone());
+            let client = Handle::current()
+                .create_node()
+                .name("client")
+                .ip(ip("10.0.0.2"))
+                .init(move || {
+                    let (w, g, starts) = (w.clone(), g.clone(), starts.clone());
+                    async move {
+                        let dst = SocketAddr::new(ip(SERVER), PORT);
+                        madsim::time::sleep(Duration::from_millis(1)).await;
+                        let c = Client::bind(w).await;
+                        // Each incarnation's call is held: 7 first, then 9.
+                        let ask = if starts.fetch_add(1, Ordering::Relaxed) == 0 {
+                            7
+                        } else {
+                            9
+                        };
+                        let r = c.call::<Ask, u32>(dst, Ask(ask), Duration::from_secs(10)).await;
+                        g.lock().expect("got").push(r);
+                    }
+                })
+                .build();
+            madsim::time::sleep(Duration::from_millis(100)).await;
+            let h = Handle::current();
+            h.kill(client.id());
+            // The crashed caller's reply: sent (nothing came after it), dropped by the network.
+            assert!(answer(&held, 7), "no later request came from that endpoint");
+            madsim::time::sleep(Duration::from_millis(100)).await;
+            assert!(got.lock().expect("got").is_empty());
+            // Its next incarnation waits for its own call; nothing meant for the old one
+            // reaches it, whether or not it has the old port again.
+            h.restart(client.id());
+            madsim::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(held.lock().expect("held").len(), 1);
+            answer(&held, 9);
+            madsim::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(*got.lock().expect("got"), vec![Ok(9)]);
+        });
     }
 }
