@@ -57,6 +57,7 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
     let mut ratios = Vec::new();
     let (mut floor_rpc, mut floor_sleeps, mut harness) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut trips, mut events, mut virtual_us) = (0u64, 0usize, 0u64);
+    let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
     pool::in_order(
         0..sizes.seeds,
         1,
@@ -67,7 +68,10 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
             floor_rpc += rpc;
             harness += r.wall;
             ratios.push(r.wall.as_secs_f64() / rpc.as_secs_f64().max(1e-9));
-            trips += r.round_trips.iter().map(|t| t.2).sum::<u64>();
+            trips += r.round_trips.iter().map(|t| t.3).sum::<u64>();
+            for &(_, _, kind, n) in &r.round_trips {
+                *by_kind.entry(kind).or_default() += n;
+            }
             events += r.events.len();
             virtual_us += r.virtual_us;
             true
@@ -100,6 +104,20 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
     report.insert(
         "per_seed".into(),
         json!({"trace_events": events as f64 / n, "round_trips": trips as f64 / n, "virtual_s": virtual_us as f64 / 1e6 / n}),
+    );
+    let kinds: Vec<String> = by_kind
+        .iter()
+        .map(|(k, v)| format!("{k}:{:.0}", *v as f64 / n))
+        .collect();
+    let _ = writeln!(out, "round trips per seed by kind: {}", kinds.join(" "));
+    report.insert(
+        "round_trips_per_seed".into(),
+        Value::Object(
+            by_kind
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(*v as f64 / n)))
+                .collect(),
+        ),
     );
     report.insert(
         "floor".into(),

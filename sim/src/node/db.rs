@@ -8,6 +8,15 @@ use crate::model::db::{ApplyResult, DbModel, DbReply, DbRequest};
 use crate::trace::Typed;
 use std::sync::{Arc, Mutex};
 
+impl crate::net::rpc::Message for DbRequest {
+    fn kind(&self) -> &'static str {
+        match self {
+            DbRequest::Apply(_) => "db.apply",
+            DbRequest::HighestFence { .. } => "db.highest_fence",
+        }
+    }
+}
+
 /// The database's lasting state.
 pub struct DbNode {
     /// Every attempt and effect.

@@ -1,11 +1,14 @@
-//! The broker node: the pure [`KafkaModel`] on the network, ticking its timers, with the
-//! nemesis's lost produce acks. The model is the broker's disk: it lives in the node's lasting
+//! The broker node: the pure [`KafkaModel`] on the network, ticking its timers, holding its
+//! long polls (joins and fetches) until the model answers them, with the nemesis's lost
+//! produce acks. The model is the broker's disk: it lives in the node's lasting
 //! state, so a restart loses nothing acknowledged.
 
 use super::NodeCtx;
 use crate::fault::{Fault, NodeFaults, Progress};
-use crate::model::kafka::{GroupEvent, KafkaModel, KafkaRequest};
+use crate::model::kafka::{GroupEvent, KafkaModel, KafkaReply, KafkaRequest, Ticket, MAX_HELD};
+use crate::net::rpc::Responder;
 use crate::trace::Typed;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +52,12 @@ impl NodeFaults for KafkaNode {
     fn heal(&self, _: &Fault) {}
     fn heal_all(&self) {
         *self.lost_acks.lock().expect("lost acks") = 0;
+    }
+}
+
+impl crate::net::rpc::Message for KafkaRequest {
+    fn kind(&self) -> &'static str {
+        self.api_name()
     }
 }
 
@@ -149,53 +158,159 @@ fn typed(e: GroupEvent) -> Option<Typed> {
     })
 }
 
-/// Evaluates expiry now (virtual time) and records what it did.
-fn tick_and_record(ctx: &NodeCtx, node: &KafkaNode) {
-    let events = {
-        let mut k = node.model.lock().expect("kafka state");
-        k.tick(crate::trace::now_us() / 1000);
-        k.take_events()
-    };
-    record_events(ctx, events);
+/// Virtual time in ms, as the model counts it.
+fn now_ms() -> u64 {
+    crate::trace::now_us() / 1000
+}
+
+/// One incarnation of the broker: the replies it owes to held requests and the wake-ups it has
+/// set. It dies with the node, as a broker's connections do (the model's own held requests are
+/// dropped by [`KafkaModel::restarted`] at the next start).
+struct Incarnation {
+    ctx: NodeCtx,
+    node: Arc<KafkaNode>,
+    owed: Mutex<Owed>,
+}
+
+#[derive(Default)]
+struct Owed {
+    /// The next request's ticket.
+    next_ticket: Ticket,
+    /// Where each held request's reply goes.
+    responders: BTreeMap<Ticket, Responder<KafkaReply>>,
+    /// The times wake-ups are set for. A new one is set only when it is earlier than all of
+    /// these, and each that fires sets the next: a few at a time, however many are held.
+    wakes: BTreeSet<u64>,
+    /// The last drained state reported.
+    drained: Option<bool>,
+}
+
+impl Incarnation {
+    /// Runs `f` on the model now (virtual time), then records what it did, answers the held
+    /// requests that fell due, and sets a wake-up for the next deadline, so a held request is
+    /// answered on time even when no request comes.
+    fn step<T>(self: &Arc<Self>, f: impl FnOnce(&mut KafkaModel, u64) -> T) -> T {
+        let (out, events, answers, next) = {
+            let mut k = self.node.model.lock().expect("kafka state");
+            let out = f(&mut k, now_ms());
+            assert!(k.held() <= MAX_HELD, "the model bounds what it holds");
+            (out, k.take_events(), k.take_answers(), k.next_deadline())
+        };
+        self.settle(events, answers, next);
+        out
+    }
+
+    /// Evaluates expiry and the held requests' deadlines now.
+    fn tick(self: &Arc<Self>) {
+        self.step(|k, now| k.tick(now));
+    }
+
+    /// What a step did: its events go to the trace, its answers to their callers, and a
+    /// wake-up is set for `next` unless one is set for then or before (that one, when it
+    /// fires, sets the next).
+    fn settle(
+        self: &Arc<Self>,
+        events: Vec<GroupEvent>,
+        answers: Vec<(Ticket, KafkaReply)>,
+        next: Option<u64>,
+    ) {
+        record_events(&self.ctx, events);
+        let mut owed = self.owed.lock().expect("owed replies");
+        for (ticket, reply) in answers {
+            // A ticket without a responder was cancelled meanwhile (superseded).
+            if let Some(r) = owed.responders.remove(&ticket) {
+                r.reply(reply);
+            }
+        }
+        if let Some(at) = next {
+            if owed.wakes.first().is_none_or(|&first| at < first) {
+                owed.wakes.insert(at);
+                let me = self.clone();
+                madsim::task::spawn(async move {
+                    let wait = at.saturating_sub(now_ms());
+                    madsim::time::sleep(Duration::from_millis(wait)).await;
+                    me.owed.lock().expect("owed replies").wakes.remove(&at);
+                    me.tick();
+                });
+            }
+        }
+    }
+
+    /// Takes one request: held requests whose callers have sent a newer one are let go (their
+    /// connection is gone), then the model answers it now or holds it under a fresh ticket.
+    fn take(self: &Arc<Self>, req: KafkaRequest, responder: Responder<KafkaReply>) {
+        let produce = matches!(req, KafkaRequest::ProduceSeq { .. });
+        let (ticket, superseded) = {
+            let mut owed = self.owed.lock().expect("owed replies");
+            let superseded: Vec<Ticket> = owed
+                .responders
+                .iter()
+                .filter(|(_, r)| !r.is_current())
+                .map(|(t, _)| *t)
+                .collect();
+            for t in &superseded {
+                owed.responders.remove(t);
+            }
+            let ticket = owed.next_ticket;
+            owed.next_ticket += 1;
+            owed.responders.insert(ticket, responder);
+            (ticket, superseded)
+        };
+        let (reply, now_drained) = self.step(|k, now| {
+            for t in superseded {
+                k.cancel(t);
+            }
+            (k.request(req, now, ticket), k.drained())
+        });
+        let report = {
+            let mut owed = self.owed.lock().expect("owed replies");
+            let changed = owed.drained != Some(now_drained);
+            owed.drained = Some(now_drained);
+            changed
+        };
+        if report {
+            self.ctx.control.progress(Progress::Drained(now_drained));
+        }
+        let Some(reply) = reply else {
+            return; // held: `step` answers it when it falls due
+        };
+        let responder = self
+            .owed
+            .lock()
+            .expect("owed replies")
+            .responders
+            .remove(&ticket)
+            .expect("an answered request's responder");
+        // The nemesis's ack loss: the record is appended, its ack never arrives.
+        if produce && self.node.take_lost_ack() {
+            self.ctx.emit(Typed::AckLost);
+            return;
+        }
+        responder.reply(reply);
+    }
 }
 
 /// The broker node's main task: serve requests until killed, and tick every [`TICK_MS`] so
 /// members expire on time while no request comes (the ticker dies with the node, like a real
-/// coordinator's timers). A restart restarts the members' timers
-/// ([`KafkaModel::restarted`]). After each request it reports whether the log is drained.
+/// coordinator's timers). A restart restarts the members' timers and lets go of the requests
+/// held before it ([`KafkaModel::restarted`]). Joins and fetches are long polls: the model
+/// holds them ([`KafkaModel::request`]) and the node keeps their responders until they are
+/// answered. After each request it reports whether the log is drained.
 pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
-    node.model
-        .lock()
-        .expect("kafka state")
-        .restarted(crate::trace::now_us() / 1000);
-    let (ticker, ticker_ctx) = (node.clone(), ctx.clone());
+    node.model.lock().expect("kafka state").restarted(now_ms());
+    let inc = Arc::new(Incarnation {
+        ctx,
+        node,
+        owed: Mutex::default(),
+    });
+    let ticker = inc.clone();
     madsim::task::spawn(async move {
         loop {
             madsim::time::sleep(Duration::from_millis(TICK_MS)).await;
-            tick_and_record(&ticker_ctx, &ticker);
+            ticker.tick();
         }
     });
-    let mut drained = None;
-    crate::net::rpc::serve(move |req: KafkaRequest, _from| {
-        let produce = matches!(req, KafkaRequest::ProduceSeq { .. });
-        let (reply, events, now_drained) = {
-            let mut k = node.model.lock().expect("kafka state");
-            let reply = k.handle(req, crate::trace::now_us() / 1000);
-            (reply, k.take_events(), k.drained())
-        };
-        record_events(&ctx, events);
-        if drained != Some(now_drained) {
-            drained = Some(now_drained);
-            ctx.control.progress(Progress::Drained(now_drained));
-        }
-        // The nemesis's ack loss: the record is appended, its ack never arrives.
-        if produce && node.take_lost_ack() {
-            ctx.emit(Typed::AckLost);
-            return None;
-        }
-        Some(reply)
-    })
-    .await
+    crate::net::rpc::serve_deferred(move |req: KafkaRequest, responder| inc.take(req, responder)).await
 }
 
 #[cfg(test)]

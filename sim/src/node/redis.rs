@@ -18,6 +18,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+impl rpc::Message for Command {
+    fn kind(&self) -> &'static str {
+        self.name()
+    }
+}
+
 /// The Redis node's state, kept by the world across incarnations.
 pub struct RedisState {
     /// The live data set.

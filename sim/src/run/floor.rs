@@ -37,7 +37,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn floor(
     seed: u64,
     config: &SimConfig,
-    trips: &[(NodeName, NodeName, u64)],
+    trips: &[(NodeName, NodeName, &'static str, u64)],
     carrier: Carrier,
 ) -> Duration {
     let started = Instant::now();
@@ -47,9 +47,9 @@ pub fn floor(
     let rt = Runtime::with_seed_and_config(seed, madsim_config);
     // Each caller's calls, in the order they go out: round-robin over its servers, so a
     // caller's traffic is spread over the run as the harness's is.
-    let mut by_caller: BTreeMap<NodeName, Vec<(NodeName, u64)>> = BTreeMap::new();
-    for &(from, to, n) in trips {
-        by_caller.entry(from).or_default().push((to, n));
+    let mut by_caller: BTreeMap<NodeName, Vec<((NodeName, &'static str), u64)>> = BTreeMap::new();
+    for &(from, to, kind, n) in trips {
+        by_caller.entry(from).or_default().push(((to, kind), n));
     }
     let workers = config.workers;
     rt.block_on(async move {
@@ -59,7 +59,7 @@ pub fn floor(
         for name in NodeName::all(workers) {
             let node = h.create_node().name(name.to_string()).ip(name.ip());
             let node = match carrier {
-                Carrier::Rpc => node.init(|| rpc::serve(|q: u64, _| Some(q))).build(),
+                Carrier::Rpc => node.init(|| rpc::serve(|q: Ping, _| Some(q.n))).build(),
                 Carrier::Sleeps => node.build(),
             };
             nodes.insert(name, node);
@@ -74,8 +74,9 @@ pub fn floor(
                 match carrier {
                     Carrier::Rpc => {
                         let client = Client::bind(wire, from).await;
-                        for (i, to) in order.into_iter().enumerate() {
-                            let reply: Result<u64, _> = client.call(to.addr(), i as u64, CALL_TIMEOUT).await;
+                        for (i, (to, kind)) in order.into_iter().enumerate() {
+                            let ping = Ping { kind, n: i as u64 };
+                            let reply: Result<u64, _> = client.call(to.addr(), ping, CALL_TIMEOUT).await;
                             assert_eq!(reply, Ok(i as u64), "the floor loses nothing");
                         }
                     }
@@ -97,10 +98,22 @@ pub fn floor(
     started.elapsed()
 }
 
-/// `servers`' calls interleaved: one to each server in turn while any has calls left.
-fn round_robin(servers: &[(NodeName, u64)]) -> Vec<NodeName> {
-    let total: u64 = servers.iter().map(|(_, n)| n).sum();
-    let mut left: Vec<(NodeName, u64)> = servers.to_vec();
+/// A floor request: it stands for a request of `kind`, so round trips count the same.
+struct Ping {
+    kind: &'static str,
+    n: u64,
+}
+
+impl rpc::Message for Ping {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
+/// `calls` interleaved: one of each kind to each server in turn while any has calls left.
+fn round_robin<T: Copy>(calls: &[(T, u64)]) -> Vec<T> {
+    let total: u64 = calls.iter().map(|(_, n)| n).sum();
+    let mut left: Vec<(T, u64)> = calls.to_vec();
     let mut out = Vec::with_capacity(total as usize);
     while out.len() < total as usize {
         for (to, n) in left.iter_mut().filter(|(_, n)| *n > 0) {
@@ -129,7 +142,7 @@ mod tests {
         let config = SimConfig::default();
         let r = super::super::run(3, &config);
         assert!(
-            r.round_trips.iter().map(|t| t.2).sum::<u64>() > 100,
+            r.round_trips.iter().map(|t| t.3).sum::<u64>() > 100,
             "{:?}",
             r.round_trips
         );

@@ -82,8 +82,10 @@ pub struct RunResult {
     pub effects: BTreeMap<String, Vec<Effect>>,
     /// The nemesis's decisions, as schedule entries (what `--save-scenario` writes).
     pub drawn: Vec<ScheduledFault>,
-    /// RPC calls started, by caller and server (what `sim bench`'s floor replays).
-    pub round_trips: Vec<(NodeName, NodeName, u64)>,
+    /// RPC calls started (each a round trip begun, answered or not), by caller, server and
+    /// request kind (`Fetch`, `GET`, `db.apply`, ...). Not part of the trace; `sim bench`
+    /// prints them and its floor replays them.
+    pub round_trips: Vec<(NodeName, NodeName, &'static str, u64)>,
 }
 
 impl RunResult {

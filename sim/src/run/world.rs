@@ -340,6 +340,8 @@ fn worker_config(c: &SimConfig) -> WorkerConfig {
         processing_ttl_s: c.processing_ttl_s,
         database: c.database,
         heartbeat_interval_ms: c.kafka.heartbeat_interval_ms,
+        rebalance_timeout_ms: c.kafka.session_timeout_ms,
+        fetch_max_wait_ms: c.kafka.fetch_max_wait_ms,
         call_timeout_ms: c.call_timeout_ms,
         redis_timeout_ms: c.redis_timeout_ms,
         offset_commit: c.offset_commit,

@@ -53,6 +53,7 @@ const OWN_RANGES: &[(&str, Range)] = &[
     ("kafka.session_timeout_ms", Range::Int(1, 3_600_000)),
     ("kafka.heartbeat_interval_ms", Range::Int(100, 600_000)),
     ("kafka.max_poll_interval_ms", Range::Int(1, 86_400_000)),
+    ("kafka.fetch_max_wait_ms", Range::Int(0, 600_000)),
     ("schedule.at_ms", Range::Int(0, MS)),
     ("schedule.on_delivery", Range::Int(1, 1_000)),
     ("schedule.event", Range::Int(0, MAX_RECORDS as i64 - 1)),

@@ -83,6 +83,12 @@ impl SimConfig {
                 self.poll_idle_ms, self.kafka.max_poll_interval_ms
             ));
         }
+        if self.kafka.fetch_max_wait_ms >= self.kafka.max_poll_interval_ms {
+            return Err(format!(
+                "`kafka.fetch_max_wait_ms` ({}) must be below `kafka.max_poll_interval_ms` ({}): a worker waiting in a fetch would be removed from the group",
+                self.kafka.fetch_max_wait_ms, self.kafka.max_poll_interval_ms
+            ));
+        }
         if self.copies > self.partitions {
             return Err(format!(
                 "`copies` ({}) must be <= `partitions` ({}): each copy goes to its own partition",

@@ -64,6 +64,16 @@ const BAD: &[(&str, &str, &str)] = &[
         "above `kafka.heartbeat_interval_ms`",
     ),
     (
+        "[kafka]\nfetch_max_wait_ms = 700_000\n",
+        "kafka.fetch_max_wait_ms",
+        "0..=600_000",
+    ),
+    (
+        "[kafka]\nfetch_max_wait_ms = 30_000\nmax_poll_interval_ms = 30_000\n",
+        "kafka.fetch_max_wait_ms",
+        "below `kafka.max_poll_interval_ms`",
+    ),
+    (
         "latency_ms_min = 10\nlatency_ms_max = 5\n",
         "latency_ms_min",
         "latency_ms_min <= latency_ms_max",

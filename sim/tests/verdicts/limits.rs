@@ -10,7 +10,8 @@ fn kinds(v: &Verdict) -> Vec<&'static str> {
 }
 
 /// v2 on a plain database double-applies under the default faults; a step limit that stops
-/// the run midway must not hide the duplicates that already happened.
+/// the run midway must not hide the duplicates that already happened. (Seed 3 since joins and
+/// fetches are long polls: seed 7 reaches the limit before its first duplicate now.)
 #[test]
 fn a_step_limit_still_judges_the_history_so_far() {
     let config = SimConfig {
@@ -19,8 +20,8 @@ fn a_step_limit_still_judges_the_history_so_far() {
         steps_max: 4000,
         ..SimConfig::default()
     };
-    let r = run::run(7, &config);
-    assert!(r.duplicates > 0, "seed 7 double-applies before the limit: {r:?}");
+    let r = run::run(3, &config);
+    assert!(r.duplicates > 0, "seed 3 double-applies before the limit: {r:?}");
     let k = kinds(&r.verdict);
     assert_eq!(k.first(), Some(&"step_limit"), "{k:?}");
     assert!(

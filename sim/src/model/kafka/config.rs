@@ -27,6 +27,9 @@ pub struct KafkaConfig {
     /// A member that does not poll for this long is removed while it may still be working
     /// (the zombie case).
     pub max_poll_interval_ms: u64,
+    /// How long the broker holds a member's fetch while none of its partitions has a new
+    /// record (Kafka's `fetch.max.wait.ms`, which the consumer sends in each fetch).
+    pub fetch_max_wait_ms: u64,
     /// Producers send sequence numbers and the broker drops a retried append (Kafka's
     /// idempotent producer); without it a lost ack makes the retry append the record again.
     pub idempotent_producer: bool,
@@ -39,6 +42,7 @@ impl Default for KafkaConfig {
             session_timeout_ms: 10_000,
             heartbeat_interval_ms: 3_000,
             max_poll_interval_ms: 30_000,
+            fetch_max_wait_ms: 500,
             idempotent_producer: false,
         }
     }

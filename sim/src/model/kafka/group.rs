@@ -3,7 +3,7 @@
 //! "Timeouts"). It is part of [`KafkaModel`]'s state; the requests reach it through
 //! [`KafkaModel::handle`].
 
-use super::{assign, GroupError, GroupEvent, KafkaModel, KafkaReply};
+use super::{assign, Fetched, GroupError, GroupEvent, KafkaModel, KafkaReply};
 use std::collections::BTreeMap;
 
 /// Where the group is in its life.
@@ -54,12 +54,33 @@ impl Group {
             members_created: 0,
         }
     }
+
+    /// Whether `member_id` is a member now.
+    pub(super) fn is_member(&self, member_id: &str) -> bool {
+        self.members.contains_key(member_id)
+    }
+
+    /// Whether a round of joins is open.
+    pub(super) fn round_open(&self) -> bool {
+        self.state == GroupState::PreparingRebalance
+    }
+
+    /// The generation (0 before the first round).
+    pub(super) fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 impl KafkaModel {
     /// Expires members and rounds that are due at `now_ms` (time never goes back: an earlier
-    /// `now_ms` counts as the latest seen).
+    /// `now_ms` counts as the latest seen), then answers the held requests that fell due.
     pub fn tick(&mut self, now_ms: u64) {
+        self.expire(now_ms);
+        self.settle();
+    }
+
+    /// Expires members and rounds that are due at `now_ms`.
+    fn expire(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         let now = self.now_ms;
         let (session_ms, poll_ms) = (self.config.session_timeout_ms, self.config.max_poll_interval_ms);
@@ -68,7 +89,11 @@ impl KafkaModel {
             .members
             .iter()
             .filter_map(|(id, m)| {
-                if now.saturating_sub(m.heartbeat_ms) > session_ms {
+                if self.park.awaiting_join(id) {
+                    // Inside its JoinGroup call: kept alive until the round closes (Kafka's
+                    // `shouldKeepAlive`); the rebalance timeout bounds the wait.
+                    None
+                } else if now.saturating_sub(m.heartbeat_ms) > session_ms {
                     Some((id.clone(), "session_timeout"))
                 } else if now.saturating_sub(m.poll_ms) > poll_ms {
                     Some((id.clone(), "max_poll_interval"))
@@ -110,10 +135,13 @@ impl KafkaModel {
     }
 
     /// The broker (re)started at `now_ms`: every member's session and poll timers and an open
-    /// round's deadline start again from now (see the module doc).
+    /// round's deadline start again from now (see the module doc), and no request is held.
     pub fn restarted(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         let now = self.now_ms;
+        // The held requests were on the old incarnation's connections.
+        self.park.clear();
+        self.answers.clear();
         for m in self.group.members.values_mut() {
             m.heartbeat_ms = now;
             m.poll_ms = now;
@@ -121,6 +149,11 @@ impl KafkaModel {
         if self.group.state == GroupState::PreparingRebalance {
             self.group.round_deadline_ms = now + self.config.session_timeout_ms;
         }
+    }
+
+    /// When the open round times out, if one is open: it closes at the first tick past it.
+    pub fn round_deadline(&self) -> Option<u64> {
+        (self.group.state == GroupState::PreparingRebalance).then_some(self.group.round_deadline_ms)
     }
 
     /// The group's state.
@@ -189,21 +222,44 @@ impl KafkaModel {
         KafkaReply::Left
     }
 
-    /// `FetchGroup`: a poll by a current member (whoever asks gets the records).
+    /// `FetchGroup`: a poll by a current member (whoever asks gets the records): per partition
+    /// of `partitions`, in their order, up to `max` records from its offset.
     pub(super) fn fetch(
         &mut self,
         member_id: &str,
-        partition: u32,
-        from: u64,
+        partitions: &[(u32, u64)],
         max: usize,
         now: u64,
     ) -> KafkaReply {
         if let Some(m) = self.group.members.get_mut(member_id) {
             m.poll_ms = now;
         }
-        match self.read(partition, from, max) {
+        match self.read_all(partitions, max) {
             Some(records) => KafkaReply::Records(records),
             None => KafkaReply::Error(GroupError::UnknownTopicOrPartition),
+        }
+    }
+
+    /// Up to `max` records of each partition from its offset; `None` if one does not exist.
+    pub(super) fn read_all(&self, partitions: &[(u32, u64)], max: usize) -> Option<Fetched> {
+        partitions
+            .iter()
+            .map(|&(p, from)| Some((p, self.read(p, from, max)?)))
+            .collect()
+    }
+
+    /// A held join of the round of `generation` is answered: `Joined` (the member's session
+    /// and poll timers start again, as Kafka's do when it completes a join), or
+    /// `UnknownMemberId` for a member removed meanwhile.
+    pub(super) fn join_answered(&mut self, member_id: String, generation: u64, now: u64) -> KafkaReply {
+        let Some(m) = self.group.members.get_mut(&member_id) else {
+            return KafkaReply::Error(GroupError::UnknownMemberId);
+        };
+        m.heartbeat_ms = now;
+        m.poll_ms = now;
+        KafkaReply::Joined {
+            member_id,
+            generation,
         }
     }
 

@@ -16,6 +16,9 @@ pub struct Record {
     pub value: Vec<u8>,
 }
 
+/// A fetch's records: per partition, the records with their offsets.
+pub type Fetched = Vec<(u32, Vec<(u64, Record)>)>;
+
 /// A request to the broker.
 #[derive(Clone, Debug)]
 pub enum KafkaRequest {
@@ -55,19 +58,22 @@ pub enum KafkaRequest {
         /// The member.
         member_id: String,
     },
-    /// A poll: up to `max` records of `partition` from `from`. Neither membership nor
-    /// generation is checked; it counts as a poll for a current member.
+    /// A poll: up to `max` records of each partition from its offset. Neither membership nor
+    /// generation is checked; it counts as a poll for a current member. A broker that holds
+    /// requests ([`KafkaModel::request`](super::KafkaModel::request)) holds one that finds no
+    /// record for up to `max_wait_ms` (Kafka's `fetch.max.wait.ms`).
     FetchGroup {
         /// The member.
         member_id: String,
         /// The generation it is in (not checked).
         generation: u64,
-        /// The partition.
-        partition: u32,
-        /// The first offset wanted.
-        from: u64,
-        /// At most this many.
+        /// Each partition with the first offset wanted, in the order the reply keeps.
+        partitions: Vec<(u32, u64)>,
+        /// At most this many records per partition.
         max: usize,
+        /// How long the broker may hold the request while none of its partitions has a
+        /// record; 0: answer at once.
+        max_wait_ms: u64,
     },
     /// The group's next offset to read for `partition` becomes `offset`, if `member_id` is a
     /// current member of the current generation and the group is stable.
@@ -83,6 +89,22 @@ pub enum KafkaRequest {
     },
     /// The group's committed offsets, per partition.
     CommittedGroup,
+}
+
+impl KafkaRequest {
+    /// The name of the Kafka API the request stands for (`Produce`, `JoinGroup`, `Fetch`, ...).
+    pub fn api_name(&self) -> &'static str {
+        match self {
+            KafkaRequest::ProduceSeq { .. } => "Produce",
+            KafkaRequest::JoinGroup { .. } => "JoinGroup",
+            KafkaRequest::SyncGroup { .. } => "SyncGroup",
+            KafkaRequest::Heartbeat { .. } => "Heartbeat",
+            KafkaRequest::LeaveGroup { .. } => "LeaveGroup",
+            KafkaRequest::FetchGroup { .. } => "Fetch",
+            KafkaRequest::CommitGroup { .. } => "OffsetCommit",
+            KafkaRequest::CommittedGroup => "OffsetFetch",
+        }
+    }
 }
 
 /// Why the coordinator refused a group request (Kafka's error codes of the same names).
@@ -121,8 +143,8 @@ pub enum KafkaReply {
         /// Its offset.
         offset: u64,
     },
-    /// Fetched records with their offsets.
-    Records(Vec<(u64, Record)>),
+    /// Fetched records with their offsets, per partition of the request, in its order.
+    Records(Fetched),
     /// The commit was stored.
     Committed,
     /// Joined; the round is closed: `SyncGroup` for the assignment.
@@ -133,6 +155,8 @@ pub enum KafkaReply {
         generation: u64,
     },
     /// Joined the open round; others have not yet: `JoinGroup` again (with this id) to wait.
+    /// Only [`KafkaModel::handle`](super::KafkaModel::handle) answers it; a broker that holds
+    /// requests answers `Joined` when the round closes.
     JoinPending {
         /// The member's id (new, or as given).
         member_id: String,

@@ -19,6 +19,7 @@ fn config(assignor: Assignor) -> KafkaConfig {
         session_timeout_ms: 10_000,
         heartbeat_interval_ms: 3_000,
         max_poll_interval_ms: 30_000,
+        fetch_max_wait_ms: 500,
         idempotent_producer: false,
     }
 }
@@ -103,17 +104,31 @@ fn commit(
     )
 }
 
-fn fetch(k: &mut KafkaModel, id: &str, generation: u64, partition: u32, from: u64, now: u64) -> KafkaReply {
-    k.handle(
-        KafkaRequest::FetchGroup {
-            member_id: id.into(),
-            generation,
-            partition,
-            from,
-            max: 100,
-        },
-        now,
-    )
+/// A fetch of one partition: its records, `None` for an error.
+fn fetch(
+    k: &mut KafkaModel,
+    id: &str,
+    generation: u64,
+    partition: u32,
+    from: u64,
+    now: u64,
+) -> Option<Vec<(u64, Record)>> {
+    let req = KafkaRequest::FetchGroup {
+        member_id: id.into(),
+        generation,
+        partitions: vec![(partition, from)],
+        max: 100,
+        max_wait_ms: 500,
+    };
+    match k.handle(req, now) {
+        KafkaReply::Records(mut parts) => {
+            assert_eq!(parts.len(), 1);
+            let (p, records) = parts.pop().expect("one partition");
+            assert_eq!(p, partition);
+            Some(records)
+        }
+        _ => None,
+    }
 }
 
 fn committed(k: &mut KafkaModel, now: u64) -> Vec<Option<u64>> {
@@ -168,12 +183,12 @@ fn records_keep_their_order_per_partition_and_a_fetch_resumes_from_an_offset() {
     }
     let p = placed[0].0;
     // Fetch checks neither membership nor generation.
-    let KafkaReply::Records(all) = fetch(&mut k, "anyone", 0, p, 0, 0) else {
+    let Some(all) = fetch(&mut k, "anyone", 0, p, 0, 0) else {
         panic!()
     };
     assert_eq!(all.len() as u64, k.log_len(p));
     assert!(all.windows(2).all(|w| w[0].0 + 1 == w[1].0));
-    let KafkaReply::Records(tail) = fetch(&mut k, "anyone", 0, p, 1, 0) else {
+    let Some(tail) = fetch(&mut k, "anyone", 0, p, 1, 0) else {
         panic!()
     };
     assert_eq!(tail, all[1..].to_vec());
@@ -207,7 +222,7 @@ fn a_first_member_joins_an_empty_group_syncs_every_partition_and_heartbeats() {
     // Heartbeats every 3 s keep it in the group well past the session timeout.
     for t in (6_000..60_000).step_by(3_000) {
         assert_eq!(heartbeat(&mut k, &a, 1, t), KafkaReply::HeartbeatOk);
-        assert_eq!(fetch(&mut k, &a, 1, 0, 0, t), KafkaReply::Records(vec![]));
+        assert_eq!(fetch(&mut k, &a, 1, 0, 0, t), Some(vec![]));
     }
     assert_eq!(k.members(), vec![a.clone()]);
     assert_eq!(
@@ -378,13 +393,13 @@ fn a_member_that_stops_polling_becomes_a_zombie_whose_fetch_works_but_whose_comm
         );
     }
     let p = pa[0];
-    assert!(matches!(fetch(&mut k, &a, g, p, 0, 50), KafkaReply::Records(r) if !r.is_empty()));
+    assert!(matches!(fetch(&mut k, &a, g, p, 0, 50), Some(r) if !r.is_empty()));
     // A is stuck in its handler: its heartbeat thread goes on, it does not poll. B polls.
     let mut t = 3_000;
     while t <= 30_000 {
         assert_eq!(heartbeat(&mut k, &a, g, t), KafkaReply::HeartbeatOk);
         assert_eq!(heartbeat(&mut k, &b, g, t), KafkaReply::HeartbeatOk);
-        assert!(matches!(fetch(&mut k, &b, g, 1, 0, t), KafkaReply::Records(_)));
+        assert!(fetch(&mut k, &b, g, 1, 0, t).is_some());
         t += 3_000;
     }
     // 30 s after its last poll (t=50) A is still in; just past it, it is removed.
@@ -416,9 +431,7 @@ fn a_member_that_stops_polling_becomes_a_zombie_whose_fetch_works_but_whose_comm
         }]
     );
     // It can still fetch (Fetch is no group request), and that does not bring it back.
-    assert!(
-        matches!(fetch(&mut k, &a, g, p, 1, 30_200), KafkaReply::Records(r) if r.len() as u64 + 1 == k.log_len(p))
-    );
+    assert!(matches!(fetch(&mut k, &a, g, p, 1, 30_200), Some(r) if r.len() as u64 + 1 == k.log_len(p)));
     assert_eq!(k.members(), vec![b.clone()]);
     // B takes over partition 0 and starts from the committed offset (none: 0).
     assert!(matches!(rejoin(&mut k, &b, 30_300), KafkaReply::Joined { .. }));
@@ -611,7 +624,7 @@ fn a_new_owner_resumes_from_the_last_committed_offset_so_uncommitted_records_com
     }
     let (a, g, _) = join_new(&mut k, "worker-1", 0);
     assert_eq!(committed(&mut k, 0), vec![None], "no commit: start from 0");
-    let KafkaReply::Records(r) = fetch(&mut k, &a, g, 0, 0, 10) else {
+    let Some(r) = fetch(&mut k, &a, g, 0, 0, 10) else {
         panic!()
     };
     assert_eq!(r.len(), 6);
@@ -623,7 +636,7 @@ fn a_new_owner_resumes_from_the_last_committed_offset_so_uncommitted_records_com
     assert_eq!(sync(&mut k, &b, g2, 10_101), Ok(vec![0]));
     let from = committed(&mut k, 10_102)[0].unwrap_or(0);
     assert_eq!(from, 3);
-    let KafkaReply::Records(again) = fetch(&mut k, &b, g2, 0, from, 10_103) else {
+    let Some(again) = fetch(&mut k, &b, g2, 0, from, 10_103) else {
         panic!()
     };
     let keys: Vec<&str> = again.iter().map(|(_, r)| r.key.as_str()).collect();
@@ -701,6 +714,258 @@ fn with_idempotence_a_retried_sequence_gets_its_original_offset_and_appends_noth
             sequence: 2,
             original_offset: 1,
             appended_offset: None
+        }
+    );
+}
+
+// Long polls: the broker as the node runs it, holding joins and fetches (`KafkaModel::request`).
+
+fn join_req(id: Option<&str>, client: &str) -> KafkaRequest {
+    KafkaRequest::JoinGroup {
+        member_id: id.map(Into::into),
+        client: client.into(),
+    }
+}
+
+fn fetch_req(id: &str, generation: u64, partitions: &[(u32, u64)], max_wait_ms: u64) -> KafkaRequest {
+    KafkaRequest::FetchGroup {
+        member_id: id.into(),
+        generation,
+        partitions: partitions.to_vec(),
+        max: 100,
+        max_wait_ms,
+    }
+}
+
+/// A key whose record lands on `partition` of `partitions`.
+fn key_on(partition: u32, partitions: u32) -> String {
+    (0..1_000)
+        .map(|i| format!("k{i}"))
+        .find(|k| partition_of(k, partitions) == partition)
+        .expect("a key for every partition")
+}
+
+#[test]
+fn a_held_join_is_answered_when_its_round_closes() {
+    let mut k = model(2);
+    let (a, g1, _) = join_new(&mut k, "worker-1", 0);
+    assert_eq!(sync(&mut k, &a, g1, 1), Ok(vec![0, 1]));
+    // B opens a round: its join waits for A.
+    assert_eq!(k.request(join_req(None, "worker-2"), 100, 1), None);
+    assert_eq!(k.held(), 1);
+    assert!(k.take_answers().is_empty());
+    assert_eq!(
+        heartbeat(&mut k, &a, g1, 200),
+        KafkaReply::Error(GroupError::RebalanceInProgress)
+    );
+    // A's join closes the round: it is answered at once, and B's held join with it.
+    assert_eq!(
+        k.request(join_req(Some(&a), "worker-1"), 300, 2),
+        Some(KafkaReply::Joined {
+            member_id: a.clone(),
+            generation: 2
+        })
+    );
+    assert_eq!(
+        k.take_answers(),
+        vec![(
+            1,
+            KafkaReply::Joined {
+                member_id: "worker-2-2".into(),
+                generation: 2
+            }
+        )]
+    );
+    assert_eq!(k.held(), 0);
+    assert_eq!(sync(&mut k, "worker-2-2", 2, 310), Ok(vec![1]));
+}
+
+#[test]
+fn a_member_waiting_in_a_join_outlives_its_session_until_the_rebalance_timeout() {
+    let mut k = model(2);
+    let (a, b, g2) = two_stable_members(&mut k);
+    assert_eq!(sync(&mut k, &a, g2, 30), Ok(vec![0]));
+    assert_eq!(sync(&mut k, &b, g2, 30), Ok(vec![1]));
+    // A third member opens round 3 at 1 000, and A waits in its join from then.
+    assert_eq!(k.request(join_req(None, "worker-3"), 1_000, 1), None);
+    assert_eq!(k.request(join_req(Some(&a), "worker-1"), 1_000, 2), None);
+    assert_eq!(k.next_deadline(), Some(11_001), "the round times out at 11 000");
+    // B heartbeats but never rejoins.
+    for t in [3_000, 6_000, 9_000] {
+        assert_eq!(
+            heartbeat(&mut k, &b, g2, t),
+            KafkaReply::Error(GroupError::RebalanceInProgress)
+        );
+    }
+    // At 11 001 A and C have sent nothing for more than 10 s: still members, as they wait.
+    k.tick(11_000);
+    assert!(k.take_answers().is_empty());
+    assert_eq!(k.members().len(), 3);
+    k.tick(11_001);
+    assert_eq!(removed(&k.take_events()), vec![(b.clone(), "rebalance_timeout")]);
+    let answers = k.take_answers();
+    assert_eq!(
+        answers,
+        vec![
+            (
+                1,
+                KafkaReply::Joined {
+                    member_id: "worker-3-3".into(),
+                    generation: 3
+                }
+            ),
+            (
+                2,
+                KafkaReply::Joined {
+                    member_id: a.clone(),
+                    generation: 3
+                }
+            ),
+        ]
+    );
+    // Answered, their session timers start again: 10 s from now, not from their joins.
+    k.tick(21_001);
+    assert_eq!(k.members(), vec![a.clone(), "worker-3-3".to_owned()]);
+    k.tick(21_002);
+    assert_eq!(
+        removed(&k.take_events()).len(),
+        2,
+        "neither synced nor heartbeat since"
+    );
+}
+
+#[test]
+fn a_held_fetch_is_answered_when_a_record_lands_on_one_of_its_partitions() {
+    let mut k = model(3);
+    let (a, g, _) = join_new(&mut k, "worker-1", 0);
+    let parts = [(0, 0), (2, 0)];
+    assert_eq!(k.request(fetch_req(&a, g, &parts, 500), 10, 1), None);
+    assert_eq!(k.next_deadline(), Some(510));
+    // A record on partition 1 is not one it waits for.
+    let on1 = key_on(1, 3);
+    let req = KafkaRequest::ProduceSeq {
+        producer: "p".into(),
+        sequence: 0,
+        record: rec(&on1),
+    };
+    assert!(k.request(req, 20, 2).is_some());
+    assert!(k.take_answers().is_empty());
+    let on2 = key_on(2, 3);
+    let req = KafkaRequest::ProduceSeq {
+        producer: "p".into(),
+        sequence: 1,
+        record: rec(&on2),
+    };
+    assert!(k.request(req, 30, 3).is_some());
+    assert_eq!(
+        k.take_answers(),
+        vec![(
+            1,
+            KafkaReply::Records(vec![(0, vec![]), (2, vec![(0, rec(&on2))])])
+        )]
+    );
+    // Records there already: answered at once.
+    assert_eq!(
+        k.request(fetch_req(&a, g, &[(1, 0)], 500), 40, 4),
+        Some(KafkaReply::Records(vec![(1, vec![(0, rec(&on1))])]))
+    );
+    assert_eq!(k.held(), 0);
+}
+
+#[test]
+fn a_held_fetch_is_answered_empty_when_its_wait_runs_out_and_counts_as_a_poll() {
+    let mut k = model(1);
+    let (a, g, _) = join_new(&mut k, "worker-1", 0);
+    // Heartbeats keep its session; only polls count for the poll timer.
+    for t in (3_000..=27_000).step_by(3_000) {
+        assert_eq!(heartbeat(&mut k, &a, g, t), KafkaReply::HeartbeatOk);
+    }
+    assert_eq!(k.request(fetch_req(&a, g, &[(0, 0)], 500), 29_000, 1), None);
+    k.tick(29_499);
+    assert!(k.take_answers().is_empty());
+    k.tick(29_500);
+    assert_eq!(
+        k.take_answers(),
+        vec![(1, KafkaReply::Records(vec![(0, vec![])]))]
+    );
+    // Its poll was at 29 000: removed 30 s after it, not before.
+    for t in (30_000..=59_000).step_by(3_000) {
+        assert_eq!(heartbeat(&mut k, &a, g, t), KafkaReply::HeartbeatOk);
+    }
+    assert_eq!(k.members(), vec![a.clone()]);
+    heartbeat(&mut k, &a, g, 59_001);
+    assert_eq!(removed(&k.take_events()), vec![(a, "max_poll_interval")]);
+    // A fetch without wait, or of no partition at all, is answered at once.
+    assert_eq!(
+        k.request(fetch_req("x", 0, &[(0, 0)], 0), 60_000, 2),
+        Some(KafkaReply::Records(vec![(0, vec![])]))
+    );
+    assert_eq!(k.request(fetch_req("x", 0, &[], 100), 60_000, 3), None);
+    k.tick(60_100);
+    assert_eq!(k.take_answers(), vec![(3, KafkaReply::Records(vec![]))]);
+    assert_eq!(
+        k.request(fetch_req("x", 0, &[(5, 0)], 100), 60_200, 4),
+        Some(KafkaReply::Error(GroupError::UnknownTopicOrPartition))
+    );
+}
+
+#[test]
+fn a_members_held_fetch_is_answered_when_a_round_opens_and_a_zombies_is_not() {
+    let mut k = model(2);
+    let (a, b, g2) = two_stable_members(&mut k);
+    assert_eq!(k.request(fetch_req(&a, g2, &[(0, 0)], 500), 100, 1), None);
+    assert_eq!(k.request(fetch_req("zombie-1", 1, &[(1, 0)], 500), 100, 2), None);
+    // B leaves: a round opens, and A's fetch is answered so A can rejoin at once.
+    assert_eq!(
+        k.handle(KafkaRequest::LeaveGroup { member_id: b.clone() }, 200),
+        KafkaReply::Left
+    );
+    assert_eq!(
+        k.take_answers(),
+        vec![(1, KafkaReply::Records(vec![(0, vec![])]))]
+    );
+    assert_eq!(k.held(), 1, "the zombie's fetch waits for records or its time");
+    k.tick(600);
+    assert_eq!(
+        k.take_answers(),
+        vec![(2, KafkaReply::Records(vec![(1, vec![])]))]
+    );
+}
+
+#[test]
+fn a_cancelled_request_is_never_answered_and_a_restart_drops_them_all() {
+    let mut k = model(1);
+    let (a, g, _) = join_new(&mut k, "worker-1", 0);
+    assert_eq!(k.request(fetch_req(&a, g, &[(0, 0)], 500), 10, 1), None);
+    assert!(k.cancel(1));
+    assert!(!k.cancel(1));
+    assert_eq!(k.next_deadline(), None);
+    k.tick(1_000);
+    assert!(k.take_answers().is_empty());
+    // A held join and a held fetch, then the broker restarts.
+    assert_eq!(k.request(join_req(None, "worker-2"), 1_000, 2), None);
+    assert_eq!(k.request(fetch_req(&a, g, &[(0, 0)], 500), 1_000, 3), None);
+    assert_eq!(k.held(), 2);
+    k.restarted(2_000);
+    assert_eq!(k.held(), 0);
+    // A's join closes the round (B joined it before the restart); B's held join is gone.
+    assert_eq!(
+        k.request(join_req(Some(&a), "worker-1"), 2_100, 4),
+        Some(KafkaReply::Joined {
+            member_id: a.clone(),
+            generation: 2
+        })
+    );
+    k.tick(2_600);
+    assert!(
+        k.take_answers().is_empty(),
+        "nothing held before the restart is answered"
+    );
+    assert_eq!(
+        rejoin(&mut k, "worker-2-2", 2_700),
+        KafkaReply::Joined {
+            member_id: "worker-2-2".into(),
+            generation: 2
         }
     );
 }

@@ -80,6 +80,12 @@ pub struct WorkerConfig {
     pub database: DbMode,
     /// How often to heartbeat the group.
     pub heartbeat_interval_ms: u64,
+    /// The longest the broker holds a join (the group's rebalance timeout): a join call waits
+    /// this much longer than other calls.
+    pub rebalance_timeout_ms: u64,
+    /// How long the broker may hold a fetch that finds nothing (Kafka's `fetch.max.wait.ms`,
+    /// sent in each fetch): a fetch call waits this much longer than other calls.
+    pub fetch_max_wait_ms: u64,
     /// How long a Kafka or database call may take.
     pub call_timeout_ms: u64,
     /// How long a Redis command may take.
@@ -90,7 +96,7 @@ pub struct WorkerConfig {
     pub offset_commit_every: u32,
     /// What to do with a busy event.
     pub on_busy: BusyPolicy,
-    /// How long to wait when a poll brings nothing.
+    /// When a poll brings nothing, the next starts no sooner than this long after it began.
     pub poll_idle_ms: u64,
     /// The shortest handler.
     pub handler_ms_min: u64,

@@ -45,13 +45,19 @@ impl Liveness {
 
     /// Sleeps for `d`, or until the session ends.
     async fn sleep(&self, d: Duration) {
-        let mut timer = std::pin::pin!(madsim::time::sleep(d));
+        self.or_ended(madsim::time::sleep(d)).await;
+    }
+
+    /// Waits for `work`, or until the session ends (then `None`: `work` is dropped, as a
+    /// consumer leaves a fetch unread to rejoin).
+    async fn or_ended<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        let mut work = std::pin::pin!(work);
         std::future::poll_fn(|cx| {
             if self.ended().is_some() {
-                return Poll::Ready(());
+                return Poll::Ready(None);
             }
             *self.sleeper.lock().expect("session") = Some(cx.waker().clone());
-            timer.as_mut().poll(cx)
+            work.as_mut().poll(cx).map(Some)
         })
         .await
     }
@@ -104,7 +110,7 @@ impl Worker {
             });
             let heartbeat = madsim::task::spawn(heartbeat(
                 self.node.config.clone(),
-                self.client.clone(),
+                self.heartbeat_client.clone(),
                 member.clone(),
                 generation,
                 session.clone(),
@@ -125,15 +131,19 @@ impl Worker {
         }
     }
 
-    /// Joins (or rejoins) the group; returns the member id and generation. Retries every
-    /// [`BACKOFF`] for as long as it takes: a worker outside the group has nothing else to do.
+    /// Joins (or rejoins) the group; returns the member id and generation. The broker holds
+    /// a join until its round closes, so the call may wait the rebalance timeout on top of the
+    /// usual one (as Kafka's consumer does). A lost or refused join is sent again after
+    /// [`BACKOFF`], for as long as it takes: a worker outside the group has nothing else to do.
     async fn join(&self, member_id: &mut Option<String>) -> (String, u64) {
+        let config = &self.node.config;
+        let timeout = Duration::from_millis(config.call_timeout_ms + config.rebalance_timeout_ms);
         loop {
             let req = KafkaRequest::JoinGroup {
                 member_id: member_id.clone(),
                 client: self.name.to_string(),
             };
-            match self.kafka(req).await {
+            match self.kafka_within(req, timeout).await {
                 Some(KafkaReply::Joined {
                     member_id: id,
                     generation,
@@ -194,36 +204,36 @@ impl Worker {
                 offset,
             });
         }
+        // A fetch may wait at the broker up to `fetch_max_wait_ms` on top of the usual timeout.
+        let fetch_timeout = Duration::from_millis(config.call_timeout_ms + config.fetch_max_wait_ms);
+        let poll_idle = Duration::from_millis(config.poll_idle_ms);
         loop {
             // Ended while polling or idle: nothing was done since the last check, so nothing
             // is flushed here (what a record left uncommitted waits for the next owner).
             if let Some(why) = session.ended() {
                 return why;
             }
+            // One fetch for every assigned partition (a member without partitions still polls,
+            // with none, or it is removed as stuck). The broker holds it until a record lands
+            // on one of them or its wait runs out; a rebalance heard meanwhile (the heartbeat
+            // ends the session) leaves it unread.
+            let began_us = crate::trace::now_us();
+            let req = KafkaRequest::FetchGroup {
+                member_id: member.to_owned(),
+                generation,
+                partitions: state.positions().collect(),
+                max: FETCH_MAX,
+                max_wait_ms: config.fetch_max_wait_ms,
+            };
+            let Some(reply) = session.or_ended(self.kafka_within(req, fetch_timeout)).await else {
+                continue;
+            };
             let mut idle = true;
-            if partitions.is_empty() {
-                // A member without partitions still polls (any partition, no records), or it
-                // is removed as stuck.
-                let req = KafkaRequest::FetchGroup {
-                    member_id: member.to_owned(),
-                    generation,
-                    partition: 0,
-                    from: 0,
-                    max: 0,
-                };
-                self.kafka(req).await;
-            }
-            for &partition in partitions {
-                let req = KafkaRequest::FetchGroup {
-                    member_id: member.to_owned(),
-                    generation,
-                    partition,
-                    from: state.position(partition),
-                    max: FETCH_MAX,
-                };
-                let Some(KafkaReply::Records(records)) = self.kafka(req).await else {
-                    continue;
-                };
+            let fetched = match reply {
+                Some(KafkaReply::Records(fetched)) => fetched,
+                _ => Vec::new(),
+            };
+            for (partition, records) in fetched {
                 for (offset, record) in records {
                     idle = false;
                     if let Some(first) = state.commit_before(partition, offset) {
@@ -254,8 +264,13 @@ impl Worker {
                 }
             }
             if idle {
-                // Wait for new records, but hear a rebalance at once (the heartbeat wakes us).
-                session.sleep(Duration::from_millis(config.poll_idle_ms)).await;
+                // Nothing came: poll again no sooner than `poll_idle_ms` after this poll began
+                // (a fetch that waited at the broker that long polls again at once), but hear
+                // a rebalance at once (the heartbeat wakes us).
+                let waited = Duration::from_micros(crate::trace::now_us().saturating_sub(began_us));
+                if waited < poll_idle {
+                    session.sleep(poll_idle - waited).await;
+                }
             }
         }
     }

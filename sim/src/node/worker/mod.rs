@@ -105,7 +105,10 @@ struct Worker {
     ctx: NodeCtx,
     node: Arc<WorkerNode>,
     name: NodeName,
+    /// The connection of the consumer loop and its handlers (Kafka, Redis, the database).
     client: Arc<Client>,
+    /// The heartbeat's own connection, so a held fetch never holds up a heartbeat.
+    heartbeat_client: Arc<Client>,
     consumer: Consumer,
     /// `process()` calls so far in this incarnation (each delivery is one call).
     calls: Cell<u64>,
@@ -117,6 +120,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<WorkerNode>) {
     let name = ctx.name;
     let cfg = &node.config;
     let client = Arc::new(ctx.client().await);
+    let heartbeat_client = Arc::new(ctx.client().await);
     let store = SimRedis {
         client: client.clone(),
         addr: NodeName::Redis.addr(),
@@ -150,6 +154,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<WorkerNode>) {
         node,
         name,
         client,
+        heartbeat_client,
         consumer,
         calls: Cell::new(0),
     };
@@ -164,10 +169,13 @@ impl Worker {
 
     /// A Kafka call; `None` if it was lost or timed out.
     async fn kafka(&self, req: KafkaRequest) -> Option<KafkaReply> {
-        self.client
-            .call(NodeName::Kafka.addr(), req, self.timeout())
-            .await
-            .ok()
+        self.kafka_within(req, self.timeout()).await
+    }
+
+    /// A Kafka call that may take up to `timeout` (a long poll waits longer than other calls);
+    /// `None` if it was lost or timed out.
+    async fn kafka_within(&self, req: KafkaRequest, timeout: Duration) -> Option<KafkaReply> {
+        self.client.call(NodeName::Kafka.addr(), req, timeout).await.ok()
     }
 
     /// Reports reaching `point`; stops here for good if the world crashed this worker.
