@@ -4,8 +4,9 @@
 //! - seeds per second of the scenario with one job and with every core (through the sweep's
 //!   pool, so the same path a sweep takes);
 //! - the floor ([`crate::run::floor`]): each seed's round trips replayed with no logic, over the
-//!   harness's RPC and over plain sleeps on the virtual clock, and the harness/floor ratio per
-//!   seed (median and worst);
+//!   harness's RPC on its own transport, over madsim's datagrams and over plain sleeps on the
+//!   virtual clock, and the harness/floor ratio per seed on the harness's transport (median and
+//!   worst);
 //! - the `ttl-lifecycle` scenario (a day of virtual time) in virtual seconds per wall second;
 //! - wall time per event for one run of 1k, 3k and 10k events, and the ratio of the largest
 //!   to the smallest;
@@ -56,6 +57,7 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
     // Seeds per second, one job then every core; the floor per seed on the one-job pass.
     let mut ratios = Vec::new();
     let (mut floor_rpc, mut floor_sleeps, mut harness) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut floor_datagrams = Duration::ZERO;
     let (mut trips, mut events, mut virtual_us) = (0u64, 0usize, 0u64);
     let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
     pool::in_order(
@@ -65,6 +67,7 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
         |seed, r| {
             let rpc = floor(seed, config, &r.round_trips, Carrier::Rpc);
             floor_sleeps += floor(seed, config, &r.round_trips, Carrier::Sleeps);
+            floor_datagrams += floor(seed, config, &r.round_trips, Carrier::Datagrams);
             floor_rpc += rpc;
             harness += r.wall;
             ratios.push(r.wall.as_secs_f64() / rpc.as_secs_f64().max(1e-9));
@@ -93,8 +96,9 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
     );
     let _ = writeln!(
         out,
-        "floor: {:.1} seeds/s over rpc (madsim datagrams), {:.1} seeds/s over sleeps; harness/floor per seed: median {median:.2}, max {worst:.2}",
+        "floor: {:.1} seeds/s over our transport, {:.1} over madsim's datagrams, {:.1} over sleeps; harness/floor per seed: median {median:.2}, max {worst:.2}",
         n / floor_rpc.as_secs_f64().max(1e-9),
+        n / floor_datagrams.as_secs_f64().max(1e-9),
         n / floor_sleeps.as_secs_f64().max(1e-9)
     );
     report.insert(
@@ -123,6 +127,7 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
         "floor".into(),
         json!({
             "rpc_seeds_per_s": n / floor_rpc.as_secs_f64().max(1e-9),
+            "datagrams_seeds_per_s": n / floor_datagrams.as_secs_f64().max(1e-9),
             "sleeps_seeds_per_s": n / floor_sleeps.as_secs_f64().max(1e-9),
             "harness_over_floor_median": median,
             "harness_over_floor_max": worst,

@@ -78,7 +78,8 @@ impl NodeFaults for DbNode {
 /// The database node's main task: serve transactions until killed. After each applied effect
 /// it reports how many distinct events have one.
 pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
-    crate::net::rpc::serve(move |req: DbRequest, _from| {
+    let (net, me) = (ctx.net.clone(), ctx.name);
+    crate::net::rpc::serve(&net, me, move |req: DbRequest, _from| {
         let req = match req {
             DbRequest::Apply(req) => req,
             DbRequest::HighestFence { key, worker } => {

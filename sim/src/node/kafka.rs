@@ -298,6 +298,7 @@ impl Incarnation {
 /// answered. After each request it reports whether the log is drained.
 pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
     node.model.lock().expect("kafka state").restarted(now_ms());
+    let (net, me) = (ctx.net.clone(), ctx.name);
     let inc = Arc::new(Incarnation {
         ctx,
         node,
@@ -310,7 +311,10 @@ pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
             ticker.tick();
         }
     });
-    crate::net::rpc::serve_deferred(move |req: KafkaRequest, responder| inc.take(req, responder)).await
+    crate::net::rpc::serve_deferred(&net, me, move |req: KafkaRequest, responder| {
+        inc.take(req, responder)
+    })
+    .await
 }
 
 #[cfg(test)]

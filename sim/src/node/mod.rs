@@ -9,8 +9,9 @@
 //! the world: it reports, and the world decides.
 
 use crate::fault::Control;
-use crate::net::rpc::{Client, Wire};
+use crate::net::rpc::Client;
 use crate::net::topology::NodeName;
+use crate::net::transport::Network;
 use crate::trace::{Trace, Typed};
 use clock::NodeClock;
 use std::sync::Arc;
@@ -33,8 +34,8 @@ pub struct NodeCtx {
     pub trace: Trace,
     /// Where it reports what the world may act on.
     pub control: Arc<dyn Control>,
-    /// What the run's RPC clients share (see [`Client::bind`]).
-    pub wire: Arc<Wire>,
+    /// The run's network, which it serves and calls on.
+    pub net: Arc<Network>,
 }
 
 impl NodeCtx {
@@ -45,6 +46,6 @@ impl NodeCtx {
 
     /// A new RPC client on this node.
     pub async fn client(&self) -> Client {
-        Client::bind(self.wire.clone(), self.name).await
+        Client::new(self.net.clone(), self.name)
     }
 }

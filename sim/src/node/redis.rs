@@ -229,7 +229,8 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
             }
         });
     }
-    rpc::serve(move |cmd: Command, from: SocketAddr| {
+    let (net, me) = (ctx.net.clone(), ctx.name);
+    rpc::serve(&net, me, move |cmd: Command, from: NodeName| {
         let now_us = node.clock.now_unix_us();
         let reply = {
             let mut st = node.state.lock().expect("redis state");
@@ -240,7 +241,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
                 st.model.exec(&cmd, now_us)
             }
         };
-        let from = NodeName::of_addr(from).map_or_else(|| from.ip().to_string(), |n| n.to_string());
+        let from = from.to_string();
         ctx.emit(Typed::Redis {
             from,
             cmd: cmd.name().into(),

@@ -5,13 +5,16 @@
 //! models, no trace, no checks. Its wall time is what the harness can never beat on that
 //! carrier, so harness time / floor time per seed says how much the logic costs.
 //!
-//! Two carriers: [`Carrier::Rpc`] is the harness's own (`net::rpc` over madsim's datagrams,
-//! a server task per node, latency from madsim's network); [`Carrier::Sleeps`] is the leanest
-//! the virtual clock allows (per round trip, two sleeps of a drawn latency around a direct
-//! call), the reference for what a transport of our own could reach.
+//! Three carriers: [`Carrier::Rpc`] is the harness's own (`net::rpc` over `net::transport`, a
+//! server task per node); [`Carrier::Datagrams`] is the same request/reply over madsim's raw
+//! datagrams (what the harness used before its own transport), for reference;
+//! [`Carrier::Sleeps`] is the leanest the virtual clock allows (per round trip, two sleeps of a
+//! drawn latency around a direct call).
 
-use crate::net::rpc::{self, Client, Wire};
+use crate::net::rpc::{self, Client};
 use crate::net::topology::NodeName;
+use crate::net::topology::PORT;
+use crate::net::transport::{Network, Rules};
 use crate::rng;
 use crate::scenario::config::SimConfig;
 use madsim::runtime::{Handle, Runtime};
@@ -23,11 +26,16 @@ use std::time::{Duration, Instant};
 /// How the floor's messages travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Carrier {
-    /// The harness's RPC over madsim's datagrams.
+    /// The harness's RPC over its own transport.
     Rpc,
+    /// Request and reply over madsim's datagrams.
+    Datagrams,
     /// Two sleeps on the virtual clock per round trip, no server task.
     Sleeps,
 }
+
+/// One kind of call: to which server, of which request kind.
+type Call = (NodeName, &'static str);
 
 /// How long a floor call waits for its reply (nothing is ever lost on the floor).
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,19 +55,27 @@ pub fn floor(
     let rt = Runtime::with_seed_and_config(seed, madsim_config);
     // Each caller's calls, in the order they go out: round-robin over its servers, so a
     // caller's traffic is spread over the run as the harness's is.
-    let mut by_caller: BTreeMap<NodeName, Vec<((NodeName, &'static str), u64)>> = BTreeMap::new();
+    let mut by_caller: BTreeMap<NodeName, Vec<(Call, u64)>> = BTreeMap::new();
     for &(from, to, kind, n) in trips {
         by_caller.entry(from).or_default().push(((to, kind), n));
     }
     let workers = config.workers;
     rt.block_on(async move {
         let h = Handle::current();
-        let wire = Arc::new(Wire::default());
+        let latency_us = (latency.start.as_micros() as u64, latency.end.as_micros() as u64);
+        let net = Arc::new(Network::new(Rules::open(latency_us), rng::stream(seed, "net")));
         let mut nodes = BTreeMap::new();
         for name in NodeName::all(workers) {
             let node = h.create_node().name(name.to_string()).ip(name.ip());
+            let net = net.clone();
             let node = match carrier {
-                Carrier::Rpc => node.init(|| rpc::serve(|q: Ping, _| Some(q.n))).build(),
+                Carrier::Rpc => node
+                    .init(move || {
+                        let net = net.clone();
+                        async move { rpc::serve(&net, name, |q: Ping, _| Some(q.n)).await }
+                    })
+                    .build(),
+                Carrier::Datagrams => node.init(echo_datagrams).build(),
                 Carrier::Sleeps => node.build(),
             };
             nodes.insert(name, node);
@@ -67,17 +83,29 @@ pub fn floor(
         let mut calls = Vec::new();
         for (from, servers) in by_caller {
             let order = round_robin(&servers);
-            let wire = wire.clone();
+            let net = net.clone();
             let mut draw = rng::stream(seed, &format!("floor-{from}"));
             let latency = latency.clone();
             calls.push(nodes[&from].spawn(async move {
                 match carrier {
                     Carrier::Rpc => {
-                        let client = Client::bind(wire, from).await;
+                        let client = Client::new(net, from);
                         for (i, (to, kind)) in order.into_iter().enumerate() {
                             let ping = Ping { kind, n: i as u64 };
                             let reply: Result<u64, _> = client.call(to.addr(), ping, CALL_TIMEOUT).await;
                             assert_eq!(reply, Ok(i as u64), "the floor loses nothing");
+                        }
+                    }
+                    Carrier::Datagrams => {
+                        let ep = madsim::net::Endpoint::bind("0.0.0.0:0").await.expect("bind");
+                        for (i, (to, _)) in order.into_iter().enumerate() {
+                            let tag = i as u64 + 1;
+                            ep.send_to_raw(to.addr(), 0, Box::new(tag)).await.expect("send");
+                            let (reply, _) = madsim::time::timeout(CALL_TIMEOUT, ep.recv_from_raw(tag))
+                                .await
+                                .expect("the floor loses nothing")
+                                .expect("recv");
+                            assert_eq!(reply.downcast::<u64>().ok().map(|b| *b), Some(tag));
                         }
                     }
                     Carrier::Sleeps => {
@@ -96,6 +124,23 @@ pub fn floor(
         }
     });
     started.elapsed()
+}
+
+/// A server over madsim's datagrams that sends each request's tag back on that tag.
+async fn echo_datagrams() {
+    let ep = madsim::net::Endpoint::bind(("0.0.0.0", PORT))
+        .await
+        .expect("bind the floor's port");
+    loop {
+        let Ok((payload, from)) = ep.recv_from_raw(0).await else {
+            continue;
+        };
+        let tag = *payload.downcast::<u64>().expect("a floor tag");
+        let ep = ep.clone();
+        madsim::task::spawn(async move {
+            let _ = ep.send_to_raw(from, tag, Box::new(tag)).await;
+        });
+    }
 }
 
 /// A floor request: it stands for a request of `kind`, so round trips count the same.
@@ -146,7 +191,7 @@ mod tests {
             "{:?}",
             r.round_trips
         );
-        for carrier in [Carrier::Rpc, Carrier::Sleeps] {
+        for carrier in [Carrier::Rpc, Carrier::Datagrams, Carrier::Sleeps] {
             // A floor call that failed would panic; finishing is the test.
             let wall = floor(3, &config, &r.round_trips, carrier);
             assert!(wall > Duration::ZERO);

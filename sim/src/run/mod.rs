@@ -276,6 +276,6 @@ fn judge(
             .filter(|e| e.by == "nemesis")
             .map(|e| e.fault.clone())
             .collect(),
-        round_trips: s.wire.round_trips(),
+        round_trips: s.net.round_trips(),
     }
 }

@@ -12,6 +12,7 @@ use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, S
 use crate::model::db::DbModel;
 use crate::model::kafka::KafkaModel;
 use crate::net::topology::NodeName;
+use crate::net::transport::{Network, Rules};
 use crate::node::clock::NodeClock;
 use crate::node::db::DbNode;
 use crate::node::kafka::KafkaNode;
@@ -23,7 +24,6 @@ use crate::rng;
 use crate::scenario::config::SimConfig;
 use crate::trace::{now_us, Trace};
 use crate::workload::WorkloadEvent;
-use madsim::net::NetSim;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
 use std::collections::BTreeMap;
@@ -96,8 +96,8 @@ pub struct World {
     event_indexes: BTreeMap<String, u32>,
     reported: Mutex<Reported>,
     pub(crate) limits: Arc<Limits>,
-    /// What the run's RPC clients share: reply tags and the count of round trips.
-    pub(crate) wire: Arc<crate::net::rpc::Wire>,
+    /// The run's network: its rules (the network faults) and the round trips counted.
+    pub(crate) net: Arc<Network>,
 }
 
 impl World {
@@ -179,7 +179,10 @@ impl World {
                 steps_max: config.steps_max,
                 ..Limits::default()
             }),
-            wire: Arc::default(),
+            net: Arc::new(Network::new(
+                Rules::open((config.latency_ms_min * 1000, config.latency_ms_max * 1000)),
+                rng::stream(seed, "net"),
+            )),
             trace,
             config,
         }
@@ -213,7 +216,7 @@ impl World {
                 clock: self.clock(name).clone(),
                 trace: self.trace.clone(),
                 control: self.clone(),
-                wire: self.wire.clone(),
+                net: self.net.clone(),
             };
             let main = self.main_of(name);
             let limits = self.limits.clone();
@@ -323,9 +326,9 @@ impl World {
         self.event_indexes.get(event_id).copied()
     }
 
-    fn network_latency(&self, max_ms: u64) -> std::ops::Range<Duration> {
-        let lo = Duration::from_millis(self.config.latency_ms_min);
-        lo..Duration::from_millis(max_ms.max(self.config.latency_ms_min)) + Duration::from_nanos(1)
+    fn network_latency_us(&self, max_ms: u64) -> (u64, u64) {
+        let lo = self.config.latency_ms_min;
+        (lo * 1000, max_ms.max(lo) * 1000)
     }
 }
 
@@ -389,24 +392,24 @@ impl Verbs for World {
         Handle::current().resume(self.node_id(node));
     }
     fn clog(&self, node: NodeName) {
-        NetSim::current().clog_node(self.node_id(node));
+        self.net.update(|r| {
+            r.clogged.insert(node);
+        });
     }
     fn unclog(&self, node: NodeName) {
-        NetSim::current().unclog_node(self.node_id(node));
+        self.net.update(|r| {
+            r.clogged.remove(&node);
+        });
     }
     fn cut(&self, a: NodeName, b: NodeName) {
-        let net = NetSim::current();
-        net.clog_link(self.node_id(a), self.node_id(b));
-        net.clog_link(self.node_id(b), self.node_id(a));
+        self.net.update(|r| r.set_cut(a, b, true));
     }
     fn repair(&self, a: NodeName, b: NodeName) {
-        let net = NetSim::current();
-        net.unclog_link(self.node_id(a), self.node_id(b));
-        net.unclog_link(self.node_id(b), self.node_id(a));
+        self.net.update(|r| r.set_cut(a, b, false));
     }
     fn set_latency_ms_max(&self, ms: Option<u64>) {
-        let range = self.network_latency(ms.unwrap_or(self.config.latency_ms_max));
-        NetSim::current().update_config(|c| c.send_latency = range);
+        let range = self.network_latency_us(ms.unwrap_or(self.config.latency_ms_max));
+        self.net.update(|r| r.latency_us = range);
     }
     fn set_clock_offset_ms(&self, node: NodeName, offset_ms: i64) -> i64 {
         let clock = self.clock(node);

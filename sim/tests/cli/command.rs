@@ -323,6 +323,7 @@ fn bench_reports_every_figure_and_writes_them_as_json() {
         "/seeds_per_s/jobs_all",
         "/floor/rpc_seeds_per_s",
         "/floor/sleeps_seeds_per_s",
+        "/floor/datagrams_seeds_per_s",
         "/floor/harness_over_floor_median",
         "/floor/harness_over_floor_max",
         "/ttl_lifecycle/virtual_s_per_wall_s",
