@@ -20,7 +20,8 @@
 //! Each layer imports only those below it (no circle; `farm-studio look` draws it).
 //! - [`trace`]: the history (canonical JSON lines, fingerprint, human form) and the logger.
 //! - [`net`]: the topology ([`net::topology::NodeName`], the only place names and addresses
-//!   are made) and request/response over madsim's datagrams.
+//!   are made), our own transport on madsim's clock (rules as data: latency, clogs, cut
+//!   links) and request/response over it.
 //! - [`knob`]: a knob's range, shared by validation, the nemesis and the docs.
 //! - [`model`]: the pure state machines (Redis, the Kafka broker, the database): time passed
 //!   in, no madsim, no trace, tested alone and against real Redis.

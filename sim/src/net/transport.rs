@@ -20,6 +20,7 @@
 //! reply's trip) and no task.
 
 use super::topology::NodeName;
+use madsim::time::Instant;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::any::Any;
@@ -107,8 +108,8 @@ pub struct Incoming {
     pub reply: ReplyTo,
 }
 
-/// A reply on its way, and the virtual µs it lands at.
-type Landing = (Body, u64);
+/// A reply on its way, and the virtual instant it lands at.
+type Landing = (Body, Instant);
 
 /// Where one call waits for its reply.
 #[derive(Default)]
@@ -198,7 +199,7 @@ impl Network {
         let exchange = async {
             madsim::time::sleep(Duration::from_micros(trip)).await;
             self.arrive(from, to, body, &slot);
-            let lands_at_us = std::future::poll_fn(|cx| {
+            let lands_at = std::future::poll_fn(|cx| {
                 let mut s = slot.inner.lock().expect("slot");
                 match s.0.as_ref() {
                     Some((_, at)) => Poll::Ready(*at),
@@ -209,8 +210,7 @@ impl Network {
                 }
             })
             .await;
-            let now = crate::trace::now_us();
-            madsim::time::sleep(Duration::from_micros(lands_at_us.saturating_sub(now))).await;
+            madsim::time::sleep_until(lands_at).await;
             slot.inner.lock().expect("slot").0.take().map(|(reply, _)| reply)
         };
         madsim::time::timeout(timeout, exchange).await.ok().flatten()
@@ -249,15 +249,15 @@ impl Network {
         let Some(slot) = reply.slot.upgrade() else {
             return;
         };
-        let lands_at_us = {
+        let lands_at = {
             let mut st = self.state.lock().expect("network");
             if !st.rules.passes(reply.to, reply.from) {
                 return;
             }
-            crate::trace::now_us() + Self::draw(&mut st)
+            Instant::now() + Duration::from_micros(Self::draw(&mut st))
         };
         let mut s = slot.inner.lock().expect("slot");
-        s.0 = Some((body, lands_at_us));
+        s.0 = Some((body, lands_at));
         if let Some(w) = s.1.take() {
             w.wake();
         }
@@ -379,9 +379,9 @@ mod tests {
             echo(&net, NodeName::Redis, Duration::ZERO);
             madsim::time::sleep(Duration::from_millis(1)).await;
             for n in 0..20 {
-                let t0 = crate::trace::now_us();
+                let t0 = Instant::now();
                 assert_eq!(ask(&net, n, 1000).await, Some(n + 1));
-                let took = crate::trace::now_us() - t0;
+                let took = t0.elapsed().as_micros() as u64;
                 assert!((2 * MS..=20 * MS).contains(&took), "{took} µs");
             }
             assert_eq!(
@@ -482,7 +482,7 @@ mod tests {
                 madsim::time::sleep(Duration::from_millis(1)).await;
                 for n in 0..10 {
                     ask(&net, n, 1000).await;
-                    o.lock().unwrap().push(crate::trace::now_us());
+                    o.lock().unwrap().push(Instant::now());
                 }
             });
             let v = out.lock().unwrap().clone();
