@@ -18,7 +18,6 @@
 //!
 //! # The parts, from the bottom up
 //! Each layer imports only those below it (no circle; `farm-studio look` draws it).
-//! - [`trace`]: the history (canonical JSON lines, fingerprint, human form) and the logger.
 //! - [`net`]: the topology ([`net::topology::NodeName`], the only place names and addresses
 //!   are made), our own transport on madsim's clock (rules as data: latency, clogs, cut
 //!   links) and request/response over it.
@@ -26,9 +25,11 @@
 //! - [`model`]: the pure state machines (Redis, the Kafka broker, the database): time passed
 //!   in, no madsim, no trace, tested alone and against real Redis.
 //! - [`fault`]: faults as data. One vocabulary ([`fault::Fault`]) for scenario files, the
-//!   nemesis and the trace; the nemesis's pure decisions; what is in force and when it heals.
-//!   Faults act through two traits: [`fault::Verbs`] (what the world does to a node) and
-//!   [`fault::NodeFaults`] (what a node does to itself).
+//!   nemesis and the trace; the nemesis's pure decisions. Faults act through two traits:
+//!   [`fault::Verbs`] (what the world does to a node) and [`fault::NodeFaults`] (what a node
+//!   does to itself).
+//! - [`trace`]: the history as typed events (canonical JSON lines, fingerprint, human form)
+//!   and the logger.
 //! - [`workload`]: the events, drawn from the seed before the run.
 //! - [`node`]: the adapters. Each node gets a [`node::NodeCtx`] and its lasting state, serves a
 //!   model or runs a client loop, and *reports* deliveries, held locks and fault points through
@@ -38,7 +39,8 @@
 //! - [`scenario`]: [`scenario::config::SimConfig`] (each subsystem's config, aggregated), the
 //!   ranges, validation and the embedded files.
 //! - [`run`]: one seed on a fresh thread and runtime: the [`run::world::World`] (nodes and fault
-//!   verbs), the phases ([`run::control`]), the verdict.
+//!   verbs), what is in force and when it heals ([`run::faults`]), the phases
+//!   ([`run::control`]), the verdict; many seeds through [`run::pool`]; the bench's floor.
 //! - [`report`]: the summary line and the Mermaid diagram.
 //! - [`cli`]: one file per subcommand.
 #![deny(missing_docs)]

@@ -12,8 +12,9 @@
 //! what the world does to a node from outside) and [`NodeFaults`] (what a node does to itself:
 //! Redis failing commands, the broker losing acks, a handler throwing, the database failing
 //! transactions). Nodes [`Control::reached`] fault points and report deliveries; the world
-//! decides. [`state::FaultState`] guards every change by the node's status, puts every lasting
-//! fault's heal on one agenda, and turns each into a trace event.
+//! decides. The run's `FaultState` (in `run/faults.rs`, since it writes the trace, which sits
+//! below this vocabulary) guards every change by the node's status, puts every lasting fault's
+//! heal on one agenda, and turns each into a trace event.
 
 use crate::net::topology::NodeName;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,6 @@ use serde_json::{Map, Value};
 
 pub mod nemesis;
 pub mod schedule;
-pub mod state;
 
 pub use nemesis::FaultConfig;
 

@@ -126,7 +126,7 @@ fn next_timed_us(world: &World, now: u64) -> Option<u64> {
 }
 
 /// Sleeps until `until_us` (virtual time), or until a heal is scheduled meanwhile
-/// ([`crate::fault::state::FaultState::planned`] marks what the sleeper already knows), or,
+/// ([`super::faults::FaultState::planned`] marks what the sleeper already knows), or,
 /// with `convergence`, until the run converges.
 async fn nap(world: &World, until_us: u64, convergence: bool) {
     use std::future::Future;

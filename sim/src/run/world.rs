@@ -6,8 +6,8 @@
 //! world keeps a handle on each lasting state, to carry out the faults a node does to itself,
 //! and to read the models at the end for the checkers.
 
+use super::faults::{FaultState, NodeStatus};
 use crate::fault::schedule::{ScheduledFault, Trigger};
-use crate::fault::state::{FaultState, NodeStatus};
 use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, Standing, Verbs};
 use crate::model::db::DbModel;
 use crate::model::kafka::KafkaModel;

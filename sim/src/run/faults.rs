@@ -3,7 +3,7 @@
 //! node is not crashed again, a running node is not "restarted"), every lasting fault heals at
 //! its start plus its duration, and each becomes one trace event (`fault`, `heal`, `phase`).
 
-use super::{Fault, FaultPoint, Verbs};
+use crate::fault::{Fault, FaultPoint, Verbs};
 use crate::net::topology::NodeName;
 use crate::trace::{Trace, Typed};
 use std::collections::BTreeMap;
