@@ -7,11 +7,11 @@
 //!   harness's RPC on its own transport, over madsim's datagrams and over plain sleeps on the
 //!   virtual clock, and the harness/floor ratio per seed on the harness's transport (median and
 //!   worst);
+//! - peak resident memory after 100 seeds and after `--rss-seeds` seeds (memory must not grow
+//!   with the seed count);
 //! - the `ttl-lifecycle` scenario (a day of virtual time) in virtual seconds per wall second;
 //! - wall time per event for one run of 1k, 3k and 10k events, and the ratio of the largest
-//!   to the smallest;
-//! - peak resident memory after 100 seeds and after `--rss-seeds` seeds (memory must not grow
-//!   with the seed count).
+//!   to the smallest.
 //!
 //! `--json FILE` writes the same figures as one JSON object.
 
@@ -134,6 +134,28 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
         }),
     );
 
+    // Memory: after the first seeds, then after many (a sweep's memory must stay flat).
+    // Read before the large runs below, whose own peak would hide a sweep's.
+    // (Seeds from 1_000_000 on: ones no other figure ran, so nothing is warm.)
+    let base = 1_000_000;
+    let first = RSS_FIRST_SEEDS.min(sizes.rss_seeds);
+    let _ = seeds_per_s(config, base..base + first, sizes.jobs);
+    let after_first = peak_rss_kib();
+    let _ = seeds_per_s(config, base + first..base + sizes.rss_seeds, sizes.jobs);
+    let after_all = peak_rss_kib();
+    let show = |k: Option<u64>| k.map_or("unknown".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
+    let _ = writeln!(
+        out,
+        "peak rss: {} after {first} seeds, {} after {} seeds",
+        show(after_first),
+        show(after_all),
+        sizes.rss_seeds.max(first)
+    );
+    report.insert(
+        "peak_rss_kib".into(),
+        json!({"after_first": after_first, "first_seeds": first, "after_all": after_all, "all_seeds": sizes.rss_seeds.max(first)}),
+    );
+
     // A day of TTLs in virtual time.
     let ttl = crate::scenario::load("ttl-lifecycle").expect("ttl-lifecycle is embedded");
     let r = run::run(ttl.seed, &ttl);
@@ -180,27 +202,6 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
     report.insert(
         "scale".into(),
         json!({"runs": scale, "largest_over_smallest": growth}),
-    );
-
-    // Memory: after the first seeds, then after many (a sweep's memory must stay flat).
-    // (Seeds from 1_000_000 on: ones no other figure ran, so nothing is warm.)
-    let base = 1_000_000;
-    let first = RSS_FIRST_SEEDS.min(sizes.rss_seeds);
-    let _ = seeds_per_s(config, base..base + first, sizes.jobs);
-    let after_first = peak_rss_kib();
-    let _ = seeds_per_s(config, base + first..base + sizes.rss_seeds, sizes.jobs);
-    let after_all = peak_rss_kib();
-    let show = |k: Option<u64>| k.map_or("unknown".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
-    let _ = writeln!(
-        out,
-        "peak rss: {} after {first} seeds, {} after {} seeds",
-        show(after_first),
-        show(after_all),
-        sizes.rss_seeds.max(first)
-    );
-    report.insert(
-        "peak_rss_kib".into(),
-        json!({"after_first": after_first, "first_seeds": first, "after_all": after_all, "all_seeds": sizes.rss_seeds.max(first)}),
     );
 
     if let Some(path) = json_out {

@@ -58,6 +58,7 @@ impl RedisState {
             Persistence::Always => {}
         }
         self.disk = self.model.clone();
+        self.model.mark_synced();
         before
             .into_iter()
             .filter(|(k, v, _)| self.model.get_raw(k, now_us) != Some(v.as_slice()))
@@ -200,8 +201,10 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         madsim::task::spawn(async move {
             loop {
                 madsim::time::sleep(FSYNC_EVERY).await;
-                let mut st = node.state.lock().expect("redis state");
-                st.disk = st.model.clone();
+                let mut guard = node.state.lock().expect("redis state");
+                let st = &mut *guard;
+                st.model.sync_to(&mut st.disk);
+                debug_assert!(st.disk == st.model, "the fsync wrote what changed");
             }
         });
     }

@@ -93,12 +93,24 @@ impl fmt::Debug for Entry {
 }
 
 /// A model of one Redis server holding string keys (see the module documentation).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct RedisModel {
     entries: BTreeMap<String, Entry>,
     /// `(expire_at_ms, key)` for every entry with an expiry, to expire keys in order.
     expiries: BTreeSet<(i64, String)>,
+    /// Keys written, deleted or expired since the last [`RedisModel::sync_to`]: what an
+    /// `everysec` fsync has to write (bookkeeping only, not part of the data set).
+    changed: BTreeSet<String>,
 }
+
+impl PartialEq for RedisModel {
+    /// The same data set (what changed since a sync is not data).
+    fn eq(&self, other: &Self) -> bool {
+        self.entries == other.entries && self.expiries == other.expiries
+    }
+}
+
+impl Eq for RedisModel {}
 
 impl fmt::Debug for RedisModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -198,6 +210,30 @@ impl RedisModel {
         self.entries.is_empty()
     }
 
+    /// Writes what changed since the last sync into `disk`, which held the data set as of
+    /// then, so that it equals this one: an `everysec` fsync that costs what changed, not the
+    /// whole data set.
+    pub fn sync_to(&mut self, disk: &mut RedisModel) {
+        for key in std::mem::take(&mut self.changed) {
+            match self.entries.get(&key) {
+                Some(e) => disk.put(&key, e.value.clone(), e.expire_at_ms),
+                None => {
+                    disk.remove(&key);
+                }
+            }
+        }
+        disk.changed.clear();
+        debug_assert!(
+            disk.entries.len() == self.entries.len(),
+            "the disk holds the same keys"
+        );
+    }
+
+    /// Forgets what changed (the disk was just made equal to this data set).
+    pub fn mark_synced(&mut self) {
+        self.changed.clear();
+    }
+
     // ---- storage -------------------------------------------------------------------------
 
     fn expire_until(&mut self, now_ms: i64) {
@@ -207,6 +243,7 @@ impl RedisModel {
             }
             if let Some((_, key)) = self.expiries.pop_first() {
                 self.entries.remove(&key);
+                self.changed.insert(key);
             }
         }
     }
@@ -217,6 +254,7 @@ impl RedisModel {
             self.expiries.insert((at, key.to_owned()));
         }
         self.entries.insert(key.to_owned(), Entry { value, expire_at_ms });
+        self.changed.insert(key.to_owned());
     }
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
@@ -224,6 +262,7 @@ impl RedisModel {
         if let Some(at) = old.expire_at_ms {
             self.expiries.remove(&(at, key.to_owned()));
         }
+        self.changed.insert(key.to_owned());
         Some(old)
     }
 
