@@ -61,7 +61,7 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
                 return judged_nothing(seed, stopped, watchdog);
             };
             s.limits.abort.store(true, Ordering::Relaxed);
-            let end_us = s.trace.events().last().map_or(0, |e| e.t_us);
+            let end_us = s.trace.last_t_us().unwrap_or(0);
             let redis_now_us = redis_clock_at(&s, end_us);
             judge(&s, seed, Some(stopped), end_us, redis_now_us, watchdog)
         }
@@ -179,7 +179,7 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
             } else {
                 return crashed(&s, seed, msg, started.elapsed());
             };
-            let end_us = s.trace.events().last().map_or(0, |e| e.t_us);
+            let end_us = s.trace.last_t_us().unwrap_or(0);
             (Some(stopped), end_us, redis_clock_at(&s, end_us))
         }
     };
@@ -188,14 +188,7 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
 
 /// The verdict of a run whose simulation panicked: a harness bug, not a finding.
 fn crashed(s: &World, seed: u64, msg: String, wall: Duration) -> RunResult {
-    let mut result = judge(
-        s,
-        seed,
-        None,
-        s.trace.events().last().map_or(0, |e| e.t_us),
-        0,
-        wall,
-    );
+    let mut result = judge(s, seed, None, s.trace.last_t_us().unwrap_or(0), 0, wall);
     result.verdict = Verdict::Crash(msg);
     result.notes.clear();
     result
@@ -212,7 +205,8 @@ fn judge(
     redis_now_us: i64,
     wall: Duration,
 ) -> RunResult {
-    let events_now = s.trace.events();
+    // The run is over (or abandoned by the watchdog): its history is taken, not copied.
+    let events_now = s.trace.take();
     let copies = s.producer.config.copies;
     let produced_records = *s.producer.next.lock().expect("producer progress");
     let all: Vec<String> = s.workload().iter().map(|e| e.event_id.clone()).collect();

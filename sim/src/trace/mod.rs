@@ -139,6 +139,17 @@ impl Trace {
         self.events.lock().expect("trace lock").clone()
     }
 
+    /// Every event so far, taken out (the log goes on empty): for judging a run that is over,
+    /// without copying its history.
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().expect("trace lock"))
+    }
+
+    /// The virtual time of the last event, if any.
+    pub fn last_t_us(&self) -> Option<u64> {
+        self.events.lock().expect("trace lock").last().map(|e| e.t_us)
+    }
+
     /// The number of events so far.
     pub fn len(&self) -> usize {
         self.events.lock().expect("trace lock").len()
