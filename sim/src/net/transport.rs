@@ -146,11 +146,6 @@ impl Network {
         assert!(min <= max, "latency range {min}..{max}");
     }
 
-    /// The rules in force.
-    pub fn rules(&self) -> Rules {
-        self.state.lock().expect("network").rules.clone()
-    }
-
     /// Calls started so far, by caller, server and request kind (one each, answered or not).
     pub fn round_trips(&self) -> Vec<(NodeName, NodeName, &'static str, u64)> {
         let st = self.state.lock().expect("network");
@@ -298,11 +293,6 @@ impl Listener {
             }
         })
         .await
-    }
-
-    /// The network it listens on.
-    pub fn network(&self) -> Option<Arc<Network>> {
-        self.net.upgrade()
     }
 }
 
