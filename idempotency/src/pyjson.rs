@@ -122,8 +122,14 @@ impl From<&str> for PyStr {
 #[derive(Clone, Default)]
 pub struct PyDict {
     entries: Vec<(PyStr, PyValue)>,
-    index: HashMap<PyStr, usize>,
+    /// Position of each key, kept only once the dict is large: the records and envelopes this
+    /// crate reads have about ten keys, where a scan is cheaper than hashing, while a hostile
+    /// object with many thousands of keys must not make parsing quadratic.
+    index: Option<HashMap<PyStr, usize>>,
 }
+
+/// Entries at which a dict starts keeping an index of its keys.
+const INDEX_FROM: usize = 16;
 
 impl PyDict {
     /// An empty dict.
@@ -131,24 +137,46 @@ impl PyDict {
         PyDict::default()
     }
 
+    fn position(&self, k: &PyStr) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(k).copied(),
+            None => self.entries.iter().position(|(key, _)| key == k),
+        }
+    }
+
     /// `d[k] = v`: a new key goes last; an existing key keeps its position and takes `v`.
     pub fn insert(&mut self, k: PyStr, v: PyValue) {
-        if let Some(&i) = self.index.get(&k) {
+        if let Some(i) = self.position(&k) {
             self.entries[i].1 = v;
-        } else {
-            self.index.insert(k.clone(), self.entries.len());
-            self.entries.push((k, v));
+            return;
         }
+        if let Some(index) = &mut self.index {
+            index.insert(k.clone(), self.entries.len());
+        }
+        self.entries.push((k, v));
+        if self.index.is_none() && self.entries.len() >= INDEX_FROM {
+            let index = self
+                .entries
+                .iter()
+                .enumerate()
+                .map(|(i, (key, _))| (key.clone(), i))
+                .collect();
+            self.index = Some(index);
+        }
+        debug_assert!(self.index.as_ref().is_none_or(|i| i.len() == self.entries.len()));
     }
 
     /// `d.get(k)` for a key given as Rust text.
     pub fn get(&self, k: &str) -> Option<&PyValue> {
-        self.get_key(&PyStr::from_str(k))
+        match &self.index {
+            Some(_) => self.get_key(&PyStr::from_str(k)),
+            None => self.entries.iter().find(|(key, _)| key.eq_str(k)).map(|(_, v)| v),
+        }
     }
 
     /// `d.get(k)` for a key given as a Python `str` (which may hold lone surrogates).
     pub fn get_key(&self, k: &PyStr) -> Option<&PyValue> {
-        self.index.get(k).map(|&i| &self.entries[i].1)
+        self.position(k).map(|i| &self.entries[i].1)
     }
 
     /// The entries in insertion order.
@@ -317,12 +345,26 @@ pub fn loads(bytes: &[u8]) -> Result<PyValue, JsonError> {
 
 /// `json.dumps(v, sort_keys=sort_keys)`: separators `", "` and `": "`, `ensure_ascii=True`.
 pub fn dumps(v: &PyValue, sort_keys: bool) -> String {
-    dump_with(v, sort_keys, ", ", ": ")
+    let mut out = String::new();
+    dump_with(&mut out, v, sort_keys, ", ", ": ");
+    out
+}
+
+/// [`dumps`] written onto the end of `out` (for callers that build a larger text around it).
+pub fn dumps_into(out: &mut String, v: &PyValue, sort_keys: bool) {
+    dump_with(out, v, sort_keys, ", ", ": ");
+}
+
+/// `json.dumps(s)` for a Python `str` with the characters of `s`, written onto the end of `out`.
+pub fn dumps_str_into(out: &mut String, s: &str) {
+    write_code_points(out, s.chars().map(u32::from));
 }
 
 /// `json.dumps(v, sort_keys=sort_keys, separators=(",", ":"))`, `ensure_ascii=True`.
 pub fn dumps_compact(v: &PyValue, sort_keys: bool) -> String {
-    dump_with(v, sort_keys, ",", ":")
+    let mut out = String::new();
+    dump_with(&mut out, v, sort_keys, ",", ":");
+    out
 }
 
 /// Python's `repr(float)` as `json.dumps` writes it: shortest round-trip digits, exponent form
@@ -808,8 +850,12 @@ fn push_u_escape(out: &mut String, c: u32) {
 }
 
 fn write_str(out: &mut String, s: &PyStr) {
+    write_code_points(out, s.0.iter().copied());
+}
+
+fn write_code_points(out: &mut String, s: impl Iterator<Item = u32>) {
     out.push('"');
-    for &c in &s.0 {
+    for c in s {
         match c {
             0x22 => out.push_str("\\\""),
             0x5C => out.push_str("\\\\"),
@@ -836,8 +882,7 @@ enum Frame<'a> {
     Dict(std::vec::IntoIter<&'a (PyStr, PyValue)>),
 }
 
-fn dump_with(v: &PyValue, sort_keys: bool, item_sep: &str, key_sep: &str) -> String {
-    let mut out = String::new();
+fn dump_with(out: &mut String, v: &PyValue, sort_keys: bool, item_sep: &str, key_sep: &str) {
     let mut stack: Vec<(Frame<'_>, bool)> = Vec::new();
     let mut pending = Some(v);
     loop {
@@ -848,7 +893,7 @@ fn dump_with(v: &PyValue, sort_keys: bool, item_sep: &str, key_sep: &str) -> Str
                 PyValue::Bool(false) => out.push_str("false"),
                 PyValue::Int(s) => out.push_str(s),
                 PyValue::Float(f) => out.push_str(&float_repr(*f)),
-                PyValue::Str(s) => write_str(&mut out, s),
+                PyValue::Str(s) => write_str(out, s),
                 PyValue::List(l) if l.is_empty() => out.push_str("[]"),
                 PyValue::Dict(d) if d.is_empty() => out.push_str("{}"),
                 PyValue::List(l) => {
@@ -866,7 +911,7 @@ fn dump_with(v: &PyValue, sort_keys: bool, item_sep: &str, key_sep: &str) -> Str
             }
         }
         let Some((frame, first)) = stack.last_mut() else {
-            return out;
+            return;
         };
         let sep = if *first { "" } else { item_sep };
         match frame {
@@ -884,7 +929,7 @@ fn dump_with(v: &PyValue, sort_keys: bool, item_sep: &str, key_sep: &str) -> Str
             Frame::Dict(it) => match it.next() {
                 Some((k, child)) => {
                     out.push_str(sep);
-                    write_str(&mut out, k);
+                    write_str(out, k);
                     out.push_str(key_sep);
                     pending = Some(child);
                 }
@@ -1074,6 +1119,37 @@ mod tests {
         assert_eq!(d.get("b"), Some(&PyValue::Int("3".into())));
         let keys: Vec<String> = d.iter().map(|(k, _)| k.to_string_lossy()).collect();
         assert_eq!(keys, ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn duplicate_keys_in_a_dict_large_enough_to_be_indexed() {
+        // Keys k0..k39, then every third key again: the dict switches from scanning to its
+        // index partway through, and both must give Python's answer (first position, last value).
+        let mut text = String::from("{");
+        for i in 0..40 {
+            text.push_str(&format!("\"k{i}\": {i}, "));
+        }
+        for i in (0..40).step_by(3) {
+            text.push_str(&format!("\"k{i}\": \"again{i}\", "));
+        }
+        text.push_str("\"last\": null}");
+        let v = loads(text.as_bytes()).unwrap();
+        let d = v.as_dict().unwrap();
+        assert_eq!(d.len(), 41);
+        let keys: Vec<String> = d.iter().map(|(k, _)| k.to_string_lossy()).collect();
+        let mut want: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        want.push("last".into());
+        assert_eq!(keys, want);
+        for i in 0..40 {
+            let expected = if i % 3 == 0 {
+                PyValue::str(&format!("again{i}"))
+            } else {
+                PyValue::Int(i.to_string())
+            };
+            assert_eq!(d.get(&format!("k{i}")), Some(&expected), "k{i}");
+            assert_eq!(d.get_key(&PyStr::from_str(&format!("k{i}"))), Some(&expected));
+        }
+        assert_eq!(d.get("k40"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use crate::clock::unix_seconds;
 use crate::key::EventKey;
-use crate::pyjson::{self, PyDict, PyStr, PyValue};
+use crate::pyjson::{self, PyValue};
 
 /// How a reader interprets a stored value.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,8 +38,8 @@ pub fn parse_record(value: &[u8]) -> RecordState {
     };
     match d.get("status") {
         None => RecordState::Completed,
-        Some(PyValue::Str(s)) if s == &PyStr::from_str("completed") => RecordState::Completed,
-        Some(PyValue::Str(s)) if s == &PyStr::from_str("processing") => RecordState::Processing {
+        Some(PyValue::Str(s)) if s.eq_str("completed") => RecordState::Completed,
+        Some(PyValue::Str(s)) if s.eq_str("processing") => RecordState::Processing {
             started_at: number(d.get("started_at")),
             fence: match d.get("fence") {
                 Some(PyValue::Int(i)) => i.parse().ok(),
@@ -59,26 +59,78 @@ pub struct Owner {
     pub fence: u64,
 }
 
-fn base(status: &str, times: &[(&str, i64)], service: &str, id: &EventKey) -> PyDict {
-    let mut d = PyDict::new();
-    d.insert(PyStr::from_str("status"), PyValue::str(status));
-    for (name, us) in times {
-        d.insert(PyStr::from_str(name), PyValue::Float(unix_seconds(*us)));
+/// A record's text as `json.dumps(dict)` writes it, built field by field in the dict's order
+/// (no intermediate dict: records are written on every delivery).
+struct Fields {
+    out: String,
+}
+
+impl Fields {
+    fn new() -> Self {
+        let mut out = String::with_capacity(320);
+        out.push('{');
+        Fields { out }
     }
-    d.insert(PyStr::from_str("processed_by"), PyValue::str(service));
-    d.insert(PyStr::from_str("event_id"), id.event_id.clone());
-    d.insert(PyStr::from_str("correlation_id"), id.correlation_id.clone());
-    d.insert(PyStr::from_str("source_service"), id.source_service.clone());
-    d
+
+    /// `"name": ` after the separator; `name` is one of this module's field names, which need
+    /// no escaping.
+    fn name(&mut self, name: &str) -> &mut String {
+        debug_assert!(name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+        if self.out.len() > 1 {
+            self.out.push_str(", ");
+        }
+        self.out.push('"');
+        self.out.push_str(name);
+        self.out.push_str("\": ");
+        &mut self.out
+    }
+
+    fn text(&mut self, name: &str, value: &str) {
+        pyjson::dumps_str_into(self.name(name), value);
+    }
+
+    fn value(&mut self, name: &str, value: &PyValue) {
+        pyjson::dumps_into(self.name(name), value, false);
+    }
+
+    fn seconds(&mut self, name: &str, us: i64) {
+        self.name(name).push_str(&pyjson::float_repr(unix_seconds(us)));
+    }
+
+    fn int(&mut self, name: &str, value: u64) {
+        self.name(name).push_str(&value.to_string());
+    }
+
+    /// The text without its closing brace, for records finished by someone else.
+    fn open_text(self) -> String {
+        self.out
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.out.push('}');
+        self.out.into_bytes()
+    }
+}
+
+/// v2's fields, in v2's order.
+fn base(status: &str, times: &[(&str, i64)], service: &str, id: &EventKey) -> Fields {
+    let mut f = Fields::new();
+    f.text("status", status);
+    for (name, us) in times {
+        f.seconds(name, *us);
+    }
+    f.text("processed_by", service);
+    f.value("event_id", &id.event_id);
+    f.value("correlation_id", &id.correlation_id);
+    f.value("source_service", &id.source_service);
+    f
 }
 
 /// v2's processing record, started at `now_us`.
 pub fn processing(service: &str, id: &EventKey, now_us: i64) -> Vec<u8> {
-    pyjson::dumps(
-        &PyValue::Dict(base("processing", &[("started_at", now_us)], service, id)),
-        false,
-    )
-    .into_bytes()
+    base("processing", &[("started_at", now_us)], service, id).finish()
 }
 
 /// v2's completed record, confirmed at `now_us` (`started_at` is the confirm time, as in v2).
@@ -92,17 +144,17 @@ pub fn completed_fenced(service: &str, id: &EventKey, now_us: i64, owner: &Owner
 }
 
 fn completed_dict(service: &str, id: &EventKey, now_us: i64, owner: Option<&Owner>) -> Vec<u8> {
-    let mut d = base(
+    let mut f = base(
         "completed",
         &[("started_at", now_us), ("completed_at", now_us)],
         service,
         id,
     );
     if let Some(o) = owner {
-        d.insert(PyStr::from_str("owner"), PyValue::str(&o.token));
-        d.insert(PyStr::from_str("fence"), PyValue::Int(o.fence.to_string()));
+        f.text("owner", &o.token);
+        f.int("fence", o.fence);
     }
-    pyjson::dumps(&PyValue::Dict(d), false).into_bytes()
+    f.finish()
 }
 
 /// A `fenced` processing record split around its fencing token, which only Redis knows when the
@@ -113,13 +165,10 @@ pub fn processing_fenced_parts(
     now_us: i64,
     owner_token: &str,
 ) -> (Vec<u8>, Vec<u8>) {
-    let mut d = base("processing", &[("started_at", now_us)], service, id);
-    d.insert(PyStr::from_str("owner"), PyValue::str(owner_token));
-    let mut head = pyjson::dumps(&PyValue::Dict(d), false);
-    let closing = head.pop();
-    debug_assert_eq!(closing, Some('}'));
-    head.push_str(", \"fence\": ");
-    (head.into_bytes(), b"}".to_vec())
+    let mut f = base("processing", &[("started_at", now_us)], service, id);
+    f.text("owner", owner_token);
+    f.name("fence");
+    (f.open_text().into_bytes(), b"}".to_vec())
 }
 
 /// How every processing record starts: v2's and ours alike (`status` is the first field).
@@ -129,14 +178,14 @@ pub const PROCESSING_PREFIX: &[u8] = b"{\"status\": \"processing\", ";
 /// The owner token is unique per `process()` call, so this tail names the lease: the scripts
 /// hold a key for a lease when its value is a processing record ending with it.
 pub fn lease_tail(owner: &Owner) -> Vec<u8> {
-    let mut d = PyDict::new();
-    d.insert(PyStr::from_str("owner"), PyValue::str(&owner.token));
-    d.insert(PyStr::from_str("fence"), PyValue::Int(owner.fence.to_string()));
-    let dict = pyjson::dumps(&PyValue::Dict(d), false);
+    let mut f = Fields::new();
+    f.text("owner", &owner.token);
+    f.int("fence", owner.fence);
+    let dict = f.finish();
     // `{"owner": ..., "fence": N}` → `, "owner": ..., "fence": N}`: the fields as they follow
     // v2's fields inside one dict.
     let mut tail = b", ".to_vec();
-    tail.extend_from_slice(&dict.as_bytes()[1..]);
+    tail.extend_from_slice(&dict[1..]);
     tail
 }
 

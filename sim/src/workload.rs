@@ -23,17 +23,19 @@ pub struct WorkloadEvent {
     pub gap_ms: u64,
 }
 
+/// Sixteen random bytes as a lowercase 8-4-4-4-12 hex UUID text.
 fn uuid(rng: &mut ChaCha8Rng) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let b: [u8; 16] = rng.gen();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push(char::from(HEX[usize::from(x >> 4)]));
+        s.push(char::from(HEX[usize::from(x & 0xF)]));
+    }
+    s
 }
 
 /// The headers a producer that sends them puts on `event`.
