@@ -12,9 +12,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How often the broker node evaluates expiry when no request comes.
-pub const TICK_MS: u64 = 1_000;
-
 /// The broker's lasting state.
 pub struct KafkaNode {
     /// The log, the offsets and the group.
@@ -290,9 +287,10 @@ impl Incarnation {
     }
 }
 
-/// The broker node's main task: serve requests until killed, and tick every [`TICK_MS`] so
-/// members expire on time while no request comes (the ticker dies with the node, like a real
-/// coordinator's timers). A restart restarts the members' timers and lets go of the requests
+/// The broker node's main task: serve requests until killed, waking by itself only when
+/// something falls due ([`KafkaModel::next_deadline`]: a member's session, a round's timeout, a
+/// held fetch's wait), so members expire on time while no request comes and an idle broker
+/// costs nothing (its wake-ups die with the node, like a real coordinator's timers). A restart restarts the members' timers and lets go of the requests
 /// held before it ([`KafkaModel::restarted`]). Joins and fetches are long polls: the model
 /// holds them ([`KafkaModel::request`]) and the node keeps their responders until they are
 /// answered. After each request it reports whether the log is drained.
@@ -304,13 +302,8 @@ pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
         node,
         owed: Mutex::default(),
     });
-    let ticker = inc.clone();
-    madsim::task::spawn(async move {
-        loop {
-            madsim::time::sleep(Duration::from_millis(TICK_MS)).await;
-            ticker.tick();
-        }
-    });
+    // Members restored by `restarted` expire on time even if no request ever comes.
+    inc.tick();
     crate::net::rpc::serve_deferred(&net, me, move |req: KafkaRequest, responder| {
         inc.take(req, responder)
     })

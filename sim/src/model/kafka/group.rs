@@ -156,6 +156,22 @@ impl KafkaModel {
         (self.group.state == GroupState::PreparingRebalance).then_some(self.group.round_deadline_ms)
     }
 
+    /// The first ms at which a member expires if nothing is heard from it meanwhile (its session
+    /// or its poll interval running out), over the members not inside a JoinGroup call.
+    pub fn member_deadline(&self) -> Option<u64> {
+        let (session_ms, poll_ms) = (self.config.session_timeout_ms, self.config.max_poll_interval_ms);
+        self.group
+            .members
+            .iter()
+            .filter(|(id, _)| !self.park.awaiting_join(id))
+            .map(|(_, m)| {
+                let session = m.heartbeat_ms.saturating_add(session_ms);
+                let poll = m.poll_ms.saturating_add(poll_ms);
+                session.min(poll).saturating_add(1)
+            })
+            .min()
+    }
+
     /// The group's state.
     pub fn group_state(&self) -> GroupState {
         self.group.state

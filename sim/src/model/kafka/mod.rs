@@ -284,14 +284,15 @@ impl KafkaModel {
     }
 
     /// The earliest time something falls due by the clock alone: a held fetch's wait running
-    /// out, or an open round's timeout (the first ms past its deadline). A broker that holds
-    /// requests ticks then, so a held request is answered on time.
+    /// out, an open round's timeout (the first ms past its deadline), or a member's session or
+    /// poll interval running out. The broker wakes then and at no other time while no request
+    /// comes, so expiry is on time without a periodic tick.
     pub fn next_deadline(&self) -> Option<u64> {
         let round = self.round_deadline().map(|d| d.saturating_add(1));
-        match (self.park.next_deadline(), round) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.park.next_deadline(), round, self.member_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The request's effect and reply now (nothing held).

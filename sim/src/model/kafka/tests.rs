@@ -789,7 +789,12 @@ fn a_member_waiting_in_a_join_outlives_its_session_until_the_rebalance_timeout()
     // A third member opens round 3 at 1 000, and A waits in its join from then.
     assert_eq!(k.request(join_req(None, "worker-3"), 1_000, 1), None);
     assert_eq!(k.request(join_req(Some(&a), "worker-1"), 1_000, 2), None);
-    assert_eq!(k.next_deadline(), Some(11_001), "the round times out at 11 000");
+    assert_eq!(k.round_deadline(), Some(11_000), "the round times out at 11 000");
+    assert_eq!(
+        k.next_deadline(),
+        Some(10_031),
+        "before that, B's session runs out (its last heartbeat was its sync at 30)"
+    );
     // B heartbeats but never rejoins.
     for t in [3_000, 6_000, 9_000] {
         assert_eq!(
@@ -939,7 +944,11 @@ fn a_cancelled_request_is_never_answered_and_a_restart_drops_them_all() {
     assert_eq!(k.request(fetch_req(&a, g, &[(0, 0)], 500), 10, 1), None);
     assert!(k.cancel(1));
     assert!(!k.cancel(1));
-    assert_eq!(k.next_deadline(), None);
+    assert_eq!(
+        k.next_deadline(),
+        Some(10_001),
+        "nothing held: only A's session falls due (a fetch is no heartbeat; its join at 0 was)"
+    );
     k.tick(1_000);
     assert!(k.take_answers().is_empty());
     // A held join and a held fetch, then the broker restarts.
