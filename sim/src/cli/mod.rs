@@ -3,7 +3,12 @@
 //! ```text
 //! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced] [--database plain|unique|fenced]
 //!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
-//!     [--check-determinism] [-v]
+//!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
+//! sim sweep [--seeds A..B | --from N --count M | --seed-base git] [--duration T] [--jobs N]
+//!     [--shard K/N|auto] [--report F] [--junit F] [--save-failures DIR]
+//!     [--stop-after-failures M] [--check-determinism]
+//! sim merge REPORTS... [--report F] [--junit F]
+//! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
 //! Exit codes, judged against the scenario's `expect`: 0 as expected (a pass, or exactly the
@@ -14,10 +19,13 @@
 //!
 //! This file holds what every command shares: the arguments, the check that no flag is given
 //! to a command that would ignore it, the scenario the flags configure, and the dispatch. Each
-//! command is its own file: `run` (a single seed, the default), `sweep`, `bench` and `key`.
+//! command is its own file: `run` (a single seed, the default), `sweep`, `merge`, `replay`,
+//! `bench` and `key`.
 
 mod bench;
 mod key;
+mod merge;
+mod replay;
 mod run;
 mod sweep;
 
@@ -43,7 +51,7 @@ pub const EXIT_USAGE: i32 = 2;
 pub const EXIT_NONDETERMINISM: i32 = 6;
 
 /// Exit code when a scenario expects a violation and the run did not show it.
-pub const EXIT_EXPECTATION_UNMET: i32 = 7;
+pub use crate::run::verdict::EXIT_EXPECTATION_UNMET;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -86,6 +94,13 @@ struct Cli {
     /// replays the same run.
     #[arg(long, value_name = "FILE")]
     save_scenario: Option<PathBuf>,
+    /// Save the run to DIR as a corpus entry (a scenario file with the faults made explicit,
+    /// expecting what it showed); see `sim replay`.
+    #[arg(long, value_name = "DIR")]
+    save_corpus: Option<PathBuf>,
+    /// With --save-corpus: the entry's one-line note.
+    #[arg(long, value_name = "TEXT", requires = "save_corpus")]
+    note: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,17 +126,64 @@ enum Sub {
         #[arg(long, value_name = "FILE")]
         json: Option<String>,
     },
-    /// Run a range of seeds and summarize (the flags of a single run apply to each).
+    /// Run many seeds and summarize, with reports for CI (the flags of a single run apply to
+    /// each seed). Seeds: --seeds A..B, or --from/--count (default 0 and 100), or --seed-base git.
     Sweep {
         /// First seed.
-        #[arg(long, default_value_t = 0)]
-        from: u64,
-        /// How many seeds.
-        #[arg(long, default_value_t = 100)]
-        count: u64,
+        #[arg(long)]
+        from: Option<u64>,
+        /// How many seeds (default 100; with --duration, as many as fit).
+        #[arg(long)]
+        count: Option<u64>,
+        /// The seeds A..B (B not included), in place of --from and --count.
+        #[arg(long, value_name = "A..B")]
+        seeds: Option<String>,
+        /// Derive the first seed from the build's commit, so every commit's sweep covers new
+        /// seeds (the header prints it; any failing seed replays with --seed).
+        #[arg(long, value_enum, value_name = "git")]
+        seed_base: Option<SeedBaseArg>,
+        /// Run seeds until this much wall time has passed (e.g. 90s, 10m).
+        #[arg(long, value_name = "TIME")]
+        duration: Option<String>,
         /// Seeds run at once (each on its own thread).
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Run only shard K of N (a stable part of the seeds), or `auto`: K from
+        /// JOB_COMPLETION_INDEX (0-based, as a Kubernetes Indexed Job sets it) and N from
+        /// SIM_SHARD_COUNT.
+        #[arg(long, value_name = "K/N|auto")]
+        shard: Option<String>,
+        /// Write a JSON report to FILE, rewritten atomically at every failure found.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Write a JUnit XML report to FILE at the end.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// Stop once this many seeds have failed.
+        #[arg(long, value_name = "M")]
+        stop_after_failures: Option<u64>,
+        /// Save the first seed of each distinct failure to DIR as a corpus entry (faults made
+        /// explicit), as it is found.
+        #[arg(long, value_name = "DIR")]
+        save_failures: Option<PathBuf>,
+    },
+    /// Run every entry of the regression corpus and check each gives the verdict it records.
+    Replay {
+        /// The corpus: a directory of entries (scenario files).
+        #[arg(default_value = "seeds", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Combine the JSON reports of a sweep's shards into the report of the whole sweep.
+    Merge {
+        /// The shard reports (each written by `sweep --shard K/N --report FILE`).
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        /// Write the merged JSON report to FILE.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Write the merged JUnit XML report to FILE.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
     },
     /// Print the Redis key the library derives for one Kafka message value.
     Key {
@@ -138,6 +200,12 @@ enum Sub {
         #[arg(default_value = "-")]
         file: String,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SeedBaseArg {
+    /// The first seed is derived from the build's commit.
+    Git,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -207,18 +275,44 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             }
             Err(code) => code,
         },
-        Some(Sub::Sweep { from, count, jobs }) => match configure(&cli) {
-            Ok((config, flags)) => sweep::sweep(
-                &config,
-                &flags,
-                from,
-                count,
-                jobs.max(1),
-                cli.check_determinism,
-                out,
-            ),
+        Some(Sub::Sweep {
+            from,
+            count,
+            ref seeds,
+            seed_base,
+            ref duration,
+            jobs,
+            ref shard,
+            ref report,
+            ref junit,
+            stop_after_failures,
+            ref save_failures,
+        }) => match configure(&cli) {
+            Ok((config, flags)) => {
+                let args = sweep::SweepArgs {
+                    from,
+                    count,
+                    seeds: seeds.clone(),
+                    seed_base_git: seed_base == Some(SeedBaseArg::Git),
+                    duration: duration.clone(),
+                    jobs,
+                    shard: shard.clone(),
+                    report: report.clone(),
+                    junit: junit.clone(),
+                    stop_after_failures,
+                    save_failures: save_failures.clone(),
+                    check_determinism: cli.check_determinism,
+                };
+                sweep::sweep(&config, &flags, &args, out)
+            }
             Err(code) => code,
         },
+        Some(Sub::Replay { ref dir }) => replay::replay(dir, out),
+        Some(Sub::Merge {
+            ref reports,
+            ref report,
+            ref junit,
+        }) => merge::merge(reports, report.as_deref(), junit.as_deref(), out),
         None => run::run(&cli, out),
     }
 }
@@ -230,13 +324,16 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         Some(Sub::Scenarios) => "scenarios",
         Some(Sub::Bench { .. }) => "bench",
         Some(Sub::Sweep { .. }) => "sweep",
+        Some(Sub::Merge { .. }) => "merge",
+        Some(Sub::Replay { .. }) => "replay",
         Some(Sub::Key { .. }) => "key",
     };
     // The flags of a single run only (sweep takes its seeds from --from/--count).
-    let single_run: [(&str, bool); 6] = [
+    let single_run: [(&str, bool); 7] = [
         ("--seed", cli.seed.is_some()),
         ("--trace", cli.trace.is_some()),
         ("--save-scenario", cli.save_scenario.is_some()),
+        ("--save-corpus", cli.save_corpus.is_some()),
         ("--mermaid", cli.mermaid.is_some()),
         ("--focus", cli.focus.is_some()),
         ("--verbose", cli.verbose),
@@ -251,7 +348,7 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         .filter(|(_, set)| *set)
         .map(|(f, _)| *f)
         .collect();
-    if matches!(command, "scenarios" | "key") {
+    if matches!(command, "scenarios" | "key" | "merge" | "replay") {
         rejected.extend(scenario_flags.iter().filter(|(_, set)| *set).map(|(f, _)| *f));
     }
     if command != "sweep" && cli.check_determinism {

@@ -3,7 +3,7 @@
 //! `--check-determinism` a second run compared byte for byte. Its exit code is
 //! [`run_exit_code`]; on a failure the last line reproduces it.
 
-use super::{configure, Cli, EXIT_EXPECTATION_UNMET, EXIT_NONDETERMINISM, EXIT_USAGE};
+use super::{configure, Cli, EXIT_NONDETERMINISM, EXIT_USAGE};
 use crate::report::{first_difference, summary};
 use crate::scenario::config::SimConfig;
 use crate::trace;
@@ -112,6 +112,30 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
             return EXIT_USAGE;
         }
     }
+    if let Some(dir) = &cli.save_corpus {
+        let origin = format!("cargo run -p sim -- --seed {seed}{flags}");
+        let note = cli.note.as_deref().unwrap_or("saved by --save-corpus");
+        let saved = crate::scenario::corpus::save_entry(
+            dir,
+            &config,
+            seed,
+            &result.drawn,
+            result.verdict.violations(),
+            &origin,
+            note,
+        );
+        match saved {
+            Ok((path, written)) => eprintln!(
+                "corpus: {} {}",
+                if written { "saved" } else { "kept the existing" },
+                path.display()
+            ),
+            Err(e) => {
+                eprintln!("error: cannot save the corpus entry: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     let _ = writeln!(out, "{}", summary(&result));
     let violations = result.verdict.violations();
     for v in violations.iter().take(PRINTED_MAX) {
@@ -185,19 +209,8 @@ fn print_rest(out: &mut dyn Write, what: &str, total: usize) {
     }
 }
 
-/// A single run's exit code, judged against the scenario's expectation: 0 when it holds (a
-/// pass where a pass is expected, or the expected violations and nothing else);
-/// [`EXIT_EXPECTATION_UNMET`] when a violation was expected and the run passed; the verdict's
-/// own code when anything else showed (a crash is always 5).
+/// A single run's exit code, judged against the scenario's expectation (see
+/// [`crate::run::Verdict::exit_code_against`]).
 pub fn run_exit_code(verdict: &crate::run::Verdict, expected: &[String]) -> i32 {
-    if matches!(verdict, crate::run::Verdict::Crash(_)) || expected.is_empty() {
-        return verdict.exit_code();
-    }
-    if crate::check::as_expected(expected, verdict.violations()) {
-        0
-    } else if verdict.violations().is_empty() {
-        EXIT_EXPECTATION_UNMET
-    } else {
-        verdict.exit_code()
-    }
+    verdict.exit_code_against(expected)
 }

@@ -1,106 +1,516 @@
-//! `sim sweep`: a range of seeds, run a few at a time on their own threads, each judged like a
-//! single run; the failing seeds are printed with the command that reproduces each, then the
-//! totals. The exit code is the worst seed's, or [`EXIT_EXPECTATION_UNMET`] when a scenario that
-//! expects a violation saw it on no seed.
+//! `sim sweep`: many seeds, a few at a time on their own threads, each judged like a single
+//! run, in the forms CI wants.
+//!
+//! Which seeds: `--seeds A..B`, or `--from N --count M`, or `--seed-base git` (the first seed
+//! derived from the build's commit, so each commit's CI covers new seeds); `--shard K/N` (or
+//! `--shard auto`, from a Kubernetes Indexed Job's `JOB_COMPLETION_INDEX` and [`SHARD_COUNT_ENV`])
+//! keeps a stable part of them; `--duration` runs as many as fit and `--stop-after-failures`
+//! ends early. While it runs: a progress bar on a terminal, else a status line on stderr every
+//! few seconds. What it finds: each failing seed with its reproduce command as found, then a
+//! summary with the distinct failures; `--report` JSON rewritten atomically as failures come
+//! (so a killed sweep loses none) and `--junit` XML (see [`crate::report::sweep`]). The exit
+//! code is the worst failing seed's, or [`EXIT_EXPECTATION_UNMET`] when a scenario that expects
+//! a violation saw it on no seed.
 
 use super::{EXIT_EXPECTATION_UNMET, EXIT_NONDETERMINISM, EXIT_USAGE};
+use crate::report::sweep::{Counts, Failure, Shard, Status, SweepReport, FORMAT};
 use crate::report::{first_difference, summary};
 use crate::run::RunResult;
 use crate::scenario::config::SimConfig;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-pub(super) fn sweep(
-    config: &SimConfig,
-    flags: &str,
-    from: u64,
-    count: u64,
-    jobs: usize,
-    determinism: bool,
-    out: &mut dyn Write,
-) -> i32 {
-    if count == 0 {
-        eprintln!("error: sweep --count must be at least 1");
-        return EXIT_USAGE;
+/// The environment variable `--shard auto` reads the number of shards from (the index comes
+/// from `JOB_COMPLETION_INDEX`, which a Kubernetes Indexed Job sets, 0-based).
+pub const SHARD_COUNT_ENV: &str = "SIM_SHARD_COUNT";
+
+/// The environment variable a Kubernetes Indexed Job sets to each pod's index (0-based).
+pub const SHARD_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+
+/// Failing seeds of one distinct failure printed in full as they are found; the rest are
+/// counted (all of them are in the report).
+const PRINTED_PER_FAILURE: u64 = 3;
+
+/// How often the report is rewritten (besides at every failure) and the status line printed.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
+/// The sweep's command line, as parsed.
+#[derive(Debug, Default)]
+pub(super) struct SweepArgs {
+    pub from: Option<u64>,
+    pub count: Option<u64>,
+    pub seeds: Option<String>,
+    pub seed_base_git: bool,
+    pub duration: Option<String>,
+    pub jobs: usize,
+    pub shard: Option<String>,
+    pub report: Option<PathBuf>,
+    pub junit: Option<PathBuf>,
+    pub stop_after_failures: Option<u64>,
+    pub save_failures: Option<PathBuf>,
+    pub check_determinism: bool,
+}
+
+/// What to run, resolved from [`SweepArgs`] and checked.
+struct Plan {
+    start: u64,
+    end: u64,
+    shard: Option<Shard>,
+    duration: Option<Duration>,
+    /// How the range was chosen, for the header line.
+    origin: String,
+}
+
+impl Plan {
+    /// How many seeds of the range are this shard's.
+    fn positions(&self) -> u64 {
+        let len = self.end - self.start;
+        match self.shard {
+            None => len,
+            Some(s) if len >= s.index => (len - (s.index - 1)).div_ceil(s.total),
+            Some(_) => 0,
+        }
     }
-    if from.checked_add(count).is_none() {
-        eprintln!(
-            "error: sweep --from {from} --count {count} runs past the last seed ({}): lower --from or --count",
-            u64::MAX
+
+    /// The seed at `position` of this shard's seeds.
+    fn seed(&self, position: u64) -> u64 {
+        match self.shard {
+            None => self.start + position,
+            Some(s) => self.start + (s.index - 1) + position * s.total,
+        }
+    }
+}
+
+/// The first seed `--seed-base git` gives for the build `commit`: 48 bits of its SHA-256, so a
+/// range of any practical length after it stays below `u64::MAX`.
+pub fn seed_base(commit: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(commit.as_bytes());
+    d[..6].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+}
+
+fn plan(a: &SweepArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, String> {
+    let duration = a
+        .duration
+        .as_deref()
+        .map(|d| {
+            humantime::parse_duration(d)
+                .map_err(|e| format!("--duration {d:?}: {e} (e.g. 90s, 10m, 1h)"))
+                .and_then(|d| {
+                    if d.is_zero() {
+                        Err("--duration must be more than 0".into())
+                    } else {
+                        Ok(d)
+                    }
+                })
+        })
+        .transpose()?;
+    let (start, end, origin) = if let Some(text) = &a.seeds {
+        if a.from.is_some() || a.count.is_some() || a.seed_base_git {
+            return Err(
+                "--seeds A..B is the whole range: give it without --from, --count or --seed-base".into(),
+            );
+        }
+        let bad = || format!("--seeds {text:?}: expected A..B with A < B (B not included), e.g. 0..1000");
+        let (lo, hi) = text.split_once("..").ok_or_else(bad)?;
+        let (lo, hi) = (
+            lo.trim().parse::<u64>().map_err(|_| bad())?,
+            hi.trim().parse::<u64>().map_err(|_| bad())?,
         );
-        return EXIT_USAGE;
+        if lo >= hi {
+            return Err(bad());
+        }
+        (lo, hi, format!("seeds={lo}..{hi}"))
+    } else {
+        let (start, origin) = match (a.seed_base_git, a.from) {
+            (true, Some(_)) => {
+                return Err("--seed-base git chooses the first seed: give it without --from".into())
+            }
+            (true, None) => {
+                let commit = env!("SIM_GIT_COMMIT");
+                if commit == "unknown" {
+                    return Err("--seed-base git: this build does not know its commit (built outside a git checkout); give --from".into());
+                }
+                let start = seed_base(commit);
+                (start, format!("seed_base=git commit={commit} from={start}"))
+            }
+            (false, from) => {
+                let from = from.unwrap_or(0);
+                (from, format!("from={from}"))
+            }
+        };
+        let count = match (a.count, duration) {
+            (Some(0), _) => return Err("sweep --count must be at least 1".into()),
+            (Some(n), _) => n,
+            // Bounded by the clock instead.
+            (None, Some(_)) => u64::MAX - start,
+            (None, None) => 100,
+        };
+        let end = start.checked_add(count).ok_or_else(|| {
+            format!(
+                "sweep --from {start} --count {count} runs past the last seed ({}): lower --from or --count",
+                u64::MAX
+            )
+        })?;
+        let origin = if duration.is_some() && a.count.is_none() {
+            origin
+        } else {
+            format!("{origin} count={count}")
+        };
+        (start, end, origin)
+    };
+    let shard = match a.shard.as_deref() {
+        None => None,
+        Some("auto") => {
+            let read = |name: &str| -> Result<u64, String> {
+                let v = env(name).ok_or_else(|| {
+                    format!("--shard auto reads {SHARD_INDEX_ENV} (0-based) and {SHARD_COUNT_ENV}: {name} is not set")
+                })?;
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("--shard auto: {name}={v:?} is not a number"))
+            };
+            let (index, total) = (read(SHARD_INDEX_ENV)?, read(SHARD_COUNT_ENV)?);
+            Some(Shard::parse(&format!("{}/{total}", index + 1)).map_err(|_| {
+                format!("--shard auto: {SHARD_INDEX_ENV}={index} is not below {SHARD_COUNT_ENV}={total}")
+            })?)
+        }
+        Some(text) => Some(Shard::parse(text)?),
+    };
+    Ok(Plan {
+        start,
+        end,
+        shard,
+        duration,
+        origin,
+    })
+}
+
+/// Progress on stderr: a bar on a terminal, a plain line every [`STATUS_EVERY`] otherwise.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    last_line: Instant,
+    total: Option<u64>,
+}
+
+impl Progress {
+    fn new(total: Option<u64>) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match total {
+                Some(n) => indicatif::ProgressBar::new(n),
+                None => indicatif::ProgressBar::new_spinner(),
+            };
+            let template = if total.is_some() {
+                "{elapsed_precise} [{bar:30}] {pos}/{len} seeds, {msg}, {per_sec}, eta {eta}"
+            } else {
+                "{elapsed_precise} {spinner} {pos} seeds, {msg}, {per_sec}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message("0 failures");
+            bar
+        });
+        Progress {
+            bar,
+            started: Instant::now(),
+            last_line: Instant::now(),
+            total,
+        }
     }
+
+    fn update(&mut self, done: u64, failures: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(format!("{failures} failures"));
+            return;
+        }
+        if self.last_line.elapsed() < STATUS_EVERY {
+            return;
+        }
+        self.last_line = Instant::now();
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / elapsed.max(1e-9);
+        let of = match self.total {
+            Some(n) => {
+                let eta = (n.saturating_sub(done)) as f64 / rate.max(1e-9);
+                format!("{done}/{n} seeds, eta {eta:.0} s")
+            }
+            None => format!("{done} seeds"),
+        };
+        eprintln!("sweep: {of}, {failures} failures, {rate:.1} seeds/s");
+    }
+
+    /// Prints `line` to `out` without tearing the bar.
+    fn println(&self, out: &mut dyn Write, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| {
+                let _ = writeln!(out, "{line}");
+            }),
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// SHA-256 of the scenario's knobs as printed: the report's configuration hash.
+fn config_hash(knobs: &[String]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for k in knobs {
+        h.update(k.as_bytes());
+        h.update(b"\n");
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// A seed's failure record, or `None` if it is as expected. A seed is as expected when it
+/// shows nothing but the scenario's expected violations; under `expect_on_every_seed` it must
+/// also show them.
+fn failure(
+    r: &RunResult,
+    diff: Option<String>,
+    expected: &[String],
+    every_seed: bool,
+    reproduce: String,
+) -> Option<Failure> {
+    let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
+    let violations = r.verdict.violations();
+    let missed =
+        every_seed && !expected.is_empty() && !crashed && !crate::check::as_expected(expected, violations);
+    let as_expected = !crashed && crate::check::only_expected(expected, violations) && !missed;
+    if as_expected && diff.is_none() {
+        return None;
+    }
+    let mut kinds: Vec<String> = violations.iter().map(|v| v.kind.to_string()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let (verdict, exit_code, detail) = match (&diff, &r.verdict) {
+        (Some(d), _) => ("nondeterminism".to_string(), EXIT_NONDETERMINISM, d.clone()),
+        (None, crate::run::Verdict::Crash(m)) => ("crash".to_string(), r.verdict.exit_code(), m.clone()),
+        (None, v) if missed && v.violations().is_empty() => (
+            "missed".to_string(),
+            EXIT_EXPECTATION_UNMET,
+            format!(
+                "expected {} on every seed; this seed showed none",
+                expected.join(" or ")
+            ),
+        ),
+        (None, v) => (
+            v.name().to_string(),
+            v.exit_code_against(expected).max(1),
+            v.violations().first().map(|v| v.to_string()).unwrap_or_default(),
+        ),
+    };
+    Some(Failure {
+        seed: r.seed,
+        verdict,
+        exit_code,
+        kinds: if diff.is_some() { Vec::new() } else { kinds },
+        detail,
+        fingerprint: r.fingerprint(),
+        trace_events: r.events.len(),
+        reproduce,
+    })
+}
+
+pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut dyn Write) -> i32 {
+    let plan = match plan(args, &|name| std::env::var(name).ok()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let determinism = args.check_determinism;
+    let jobs = args.jobs.max(1);
+    let shard_text = plan.shard.map_or(String::new(), |s| format!(" shard={s}"));
+    let duration_text = plan
+        .duration
+        .map_or(String::new(), |d| format!(" duration_s={}", d.as_secs_f64()));
     let _ = writeln!(
         out,
-        "SWEEP from={from} count={count} jobs={jobs} check_determinism={determinism}"
+        "SWEEP {}{shard_text}{duration_text} jobs={jobs} check_determinism={determinism}",
+        plan.origin
     );
-    for knob in config.knobs() {
+    let knobs = config.knobs();
+    for knob in &knobs {
         let _ = writeln!(out, "{knob}");
     }
-    let started = std::time::Instant::now();
-    let mut verdicts: std::collections::BTreeMap<&'static str, u64> = Default::default();
-    let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
-    let (mut duplicates, mut virtual_us, mut worst, mut passed) = (0usize, 0u64, 0i32, 0u64);
     let expected = config.expect.kinds();
-    let (mut showing, mut unexpected) = (0u64, 0u64);
+    let mut report = SweepReport {
+        format: FORMAT.into(),
+        scenario: config.name.clone(),
+        scenario_sha256: config_hash(&knobs),
+        build: super::VERSION.into(),
+        flags: flags.to_string(),
+        check_determinism: determinism,
+        expect: expected.clone(),
+        start: plan.start,
+        end: plan.end,
+        shard: plan.shard,
+        status: Status::Running,
+        counts: Counts::default(),
+        failures: Vec::new(),
+        wall_s: 0.0,
+    };
+    let write_report = |report: &SweepReport| -> bool {
+        match &args.report {
+            Some(path) => match report.write_atomic(path) {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("error: cannot write the report {}: {e}", path.display());
+                    false
+                }
+            },
+            None => true,
+        }
+    };
+    if !write_report(&report) {
+        return EXIT_USAGE;
+    }
+    let started = Instant::now();
+    let positions = plan.positions();
+    let mut progress = Progress::new((plan.duration.is_none() || args.count.is_some()).then_some(positions));
+    let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
+    let (mut duplicates, mut virtual_us) = (0usize, 0u64);
     let mut kafka = crate::check::kafka::KafkaStats::default();
-    let work = |seed: u64| -> (RunResult, Option<String>) {
+    let mut printed: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut last_write = Instant::now();
+    let mut report_ok = true;
+    let check = if determinism { " --check-determinism" } else { "" };
+    let work = |position: u64| -> (RunResult, Option<String>) {
+        let seed = plan.seed(position);
         let r = crate::run::run(seed, config);
         let diff = determinism
             .then(|| first_difference(&r, &crate::run::run(seed, config)))
             .flatten();
         (r, diff)
     };
-    crate::run::pool::in_order(from..from + count, jobs, work, |_, (r, diff)| {
-        {
-            *verdicts.entry(r.verdict.name()).or_default() += 1;
-            for (k, n) in &r.faults {
-                *faults.entry(k.clone()).or_default() += n;
-            }
-            duplicates += r.duplicates;
-            kafka += &r.kafka;
-            if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
-                showing += 1;
-            }
-            let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
-            let seed_ok = !crashed && crate::check::only_expected(&expected, r.verdict.violations());
-            if !seed_ok {
-                unexpected += 1;
-            }
-            virtual_us += r.virtual_us;
-            // A seed is as expected when it shows nothing but the scenario's expected
-            // violations (a seed of a violation-expecting scenario may also pass; the sweep
-            // as a whole must show them at least once).
-            let mut code = if seed_ok { 0 } else { r.verdict.exit_code() };
-            if let Some(d) = &diff {
-                let _ = writeln!(out, "seed {} NON-DETERMINISM: {d}", r.seed);
-                code = EXIT_NONDETERMINISM;
-            }
-            if code != 0 {
-                let _ = writeln!(out, "seed {}: {}", r.seed, summary(&r));
-                for v in r.verdict.violations().iter().take(3) {
-                    let _ = writeln!(out, "  violation: {v}");
+    crate::run::pool::in_order(0..positions, jobs, work, |_, (r, diff)| {
+        let c = &mut report.counts;
+        c.seeds += 1;
+        *c.verdicts.entry(r.verdict.name().to_string()).or_default() += 1;
+        for (k, n) in &r.faults {
+            *faults.entry(k.clone()).or_default() += n;
+        }
+        duplicates += r.duplicates;
+        kafka += &r.kafka;
+        virtual_us += r.virtual_us;
+        if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
+            c.showing_expected += 1;
+        }
+        let reproduce = format!("cargo run -p sim -- --seed {}{flags}{check}", r.seed);
+        match failure(&r, diff, &expected, config.expect_on_every_seed, reproduce) {
+            None => c.as_expected += 1,
+            Some(f) => {
+                c.failed += 1;
+                let signature = f.signature();
+                let lines: Vec<String> = if f.verdict == "nondeterminism" {
+                    vec![format!("seed {} NON-DETERMINISM: {}", f.seed, f.detail)]
+                } else {
+                    let mut l = vec![format!("seed {}: {}", r.seed, summary(&r))];
+                    l.extend(
+                        r.verdict
+                            .violations()
+                            .iter()
+                            .take(3)
+                            .map(|v| format!("  violation: {v}")),
+                    );
+                    l
+                };
+                let reproduce = format!("  reproduce: {}", f.reproduce);
+                let mut lines = lines;
+                let first_of_its_kind = !printed.contains_key(&signature);
+                if let (Some(dir), true) = (&args.save_failures, first_of_its_kind) {
+                    let note = format!("found by a sweep: {signature}");
+                    let saved = crate::scenario::corpus::save_entry(
+                        dir,
+                        config,
+                        r.seed,
+                        &r.drawn,
+                        r.verdict.violations(),
+                        &f.reproduce,
+                        &note,
+                    );
+                    match saved {
+                        Ok((path, _)) => lines.push(format!("  saved: {}", path.display())),
+                        Err(e) => {
+                            eprintln!("error: cannot save the corpus entry: {e}");
+                            report_ok = false;
+                        }
+                    }
                 }
-                let check = if determinism { " --check-determinism" } else { "" };
-                let _ = writeln!(
-                    out,
-                    "  reproduce: cargo run -p sim -- --seed {}{flags}{check}",
-                    r.seed
-                );
+                report.failures.push(f);
+                report.wall_s = started.elapsed().as_secs_f64();
+                // The report first: what the sweep prints as found is in it even if the sweep is
+                // killed the next moment.
+                report_ok &= write_report(&report);
+                last_write = Instant::now();
+                let n = printed.entry(signature).or_default();
+                *n += 1;
+                if *n <= PRINTED_PER_FAILURE {
+                    for line in lines.iter().chain([&reproduce]) {
+                        progress.println(out, line);
+                    }
+                }
             }
-            worst = worst.max(code);
-            passed += u64::from(code == 0);
+        }
+        progress.update(report.counts.seeds, report.counts.failed);
+        if last_write.elapsed() >= STATUS_EVERY {
+            report.wall_s = started.elapsed().as_secs_f64();
+            report_ok &= write_report(&report);
+            last_write = Instant::now();
+        }
+        if args
+            .stop_after_failures
+            .is_some_and(|m| report.counts.failed >= m)
+        {
+            report.status = Status::Stopped;
+            return false;
+        }
+        if plan.duration.is_some_and(|d| started.elapsed() >= d) {
+            report.status = Status::OutOfTime;
+            return false;
         }
         true
     });
-    let verdicts: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+    progress.finish();
+    if report.status == Status::Running {
+        report.status = if report.counts.seeds == positions {
+            Status::Complete
+        } else {
+            Status::OutOfTime
+        };
+    }
+    let wall = started.elapsed().as_secs_f64();
+    report.wall_s = wall;
+    report_ok &= write_report(&report);
+    if let Some(path) = &args.junit {
+        if let Err(e) = crate::report::sweep::write_atomic(path, report.junit().as_bytes()) {
+            eprintln!("error: cannot write the JUnit report {}: {e}", path.display());
+            report_ok = false;
+        }
+    }
+    let c = &report.counts;
+    let verdicts: Vec<String> = c.verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     let faults: Vec<String> = faults.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     let _ = writeln!(
         out,
-        "sweep: seeds={count} verdicts={} duplicates={duplicates} faults={} virtual_s={:.0} wall_s={:.1}",
+        "sweep: seeds={} verdicts={} duplicates={duplicates} faults={} virtual_s={:.0} wall_s={wall:.1}",
+        c.seeds,
         verdicts.join(","),
         faults.join(","),
         virtual_us as f64 / 1e6,
-        started.elapsed().as_secs_f64()
     );
     let _ = writeln!(
         out,
@@ -115,23 +525,170 @@ pub(super) fn sweep(
     if !expected.is_empty() {
         let _ = writeln!(
             out,
-            "expected {}: shown on {showing} of {} seeds; seeds with anything else: {unexpected}",
+            "expected {}: shown on {} of {} seeds; seeds with anything else: {}",
             expected.join(" or "),
-            count
+            c.showing_expected,
+            c.seeds,
+            c.failed
         );
     }
-    if !expected.is_empty() && showing == 0 && worst == 0 {
+    print_distinct(&report, out);
+    match report.status {
+        Status::Stopped => {
+            let _ = writeln!(out, "stopped after {} failures (--stop-after-failures)", c.failed);
+        }
+        Status::OutOfTime => {
+            let _ = writeln!(out, "--duration ran out after {} seeds", c.seeds);
+        }
+        Status::Complete | Status::Running => {}
+    }
+    let mut code = report.exit_code();
+    if code == EXIT_EXPECTATION_UNMET {
         let _ = writeln!(
             out,
             "expectation unmet: no seed showed {} (exit {EXIT_EXPECTATION_UNMET})",
             expected.join(" or ")
         );
-        worst = EXIT_EXPECTATION_UNMET;
     }
     let _ = writeln!(
         out,
-        "sweep: {passed} passed, {} failed (a seed passes when its verdict is as the scenario expects)",
-        count - passed
+        "sweep: {} passed, {} failed (a seed passes when its verdict is as the scenario expects); {:.1} seeds/s",
+        c.as_expected,
+        c.failed,
+        c.seeds as f64 / wall.max(1e-9)
     );
-    worst
+    if !report_ok && code == 0 {
+        code = EXIT_USAGE;
+    }
+    code
+}
+
+/// The distinct failures, each with its first and its smallest seed and how to reproduce them.
+pub(super) fn print_distinct(report: &SweepReport, out: &mut dyn Write) {
+    let distinct = report.distinct();
+    if distinct.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "distinct failures: {}", distinct.len());
+    for d in distinct {
+        let _ = writeln!(
+            out,
+            "  {}: {} seeds, first {}, smallest {} ({} trace events)",
+            d.signature, d.seeds, d.first.seed, d.smallest.seed, d.smallest.trace_events
+        );
+        let _ = writeln!(out, "    reproduce: {}", d.first.reproduce);
+        if d.smallest.seed != d.first.seed {
+            let _ = writeln!(out, "    smallest:  {}", d.smallest.reproduce);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> SweepArgs {
+        SweepArgs {
+            jobs: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_sharded_plan_runs_exactly_its_part_of_the_range() {
+        for total in 1..5u64 {
+            let mut all = Vec::new();
+            for index in 1..=total {
+                let a = SweepArgs {
+                    seeds: Some("10..21".into()),
+                    shard: Some(format!("{index}/{total}")),
+                    ..args()
+                };
+                let p = plan(&a, &|_| None).unwrap();
+                all.extend((0..p.positions()).map(|i| p.seed(i)));
+            }
+            all.sort();
+            assert_eq!(all, (10..21).collect::<Vec<_>>(), "{total} shards");
+        }
+    }
+
+    #[test]
+    fn shard_auto_reads_the_indexed_jobs_environment() {
+        let env = |name: &str| match name {
+            SHARD_INDEX_ENV => Some("2".to_string()),
+            SHARD_COUNT_ENV => Some("4".to_string()),
+            _ => None,
+        };
+        let a = SweepArgs {
+            shard: Some("auto".into()),
+            ..args()
+        };
+        assert_eq!(plan(&a, &env).unwrap().shard, Some(Shard { index: 3, total: 4 }));
+        let e = plan(&a, &|_| None).err().unwrap();
+        assert!(e.contains(SHARD_INDEX_ENV), "{e}");
+        let past = |_: &str| Some("4".to_string());
+        assert!(plan(&a, &past).err().unwrap().contains("not below"));
+    }
+
+    #[test]
+    fn ranges_are_checked() {
+        for (a, says) in [
+            (
+                SweepArgs {
+                    seeds: Some("5..5".into()),
+                    ..args()
+                },
+                "A < B",
+            ),
+            (
+                SweepArgs {
+                    seeds: Some("1..3".into()),
+                    from: Some(1),
+                    ..args()
+                },
+                "without --from",
+            ),
+            (
+                SweepArgs {
+                    seed_base_git: true,
+                    from: Some(1),
+                    ..args()
+                },
+                "without --from",
+            ),
+            (
+                SweepArgs {
+                    count: Some(0),
+                    ..args()
+                },
+                "at least 1",
+            ),
+            (
+                SweepArgs {
+                    duration: Some("soon".into()),
+                    ..args()
+                },
+                "--duration",
+            ),
+        ] {
+            let e = plan(&a, &|_| None).err().unwrap_or_default();
+            assert!(e.contains(says), "{a:?}: {e}");
+        }
+        let p = plan(
+            &SweepArgs {
+                duration: Some("2s".into()),
+                from: Some(7),
+                ..args()
+            },
+            &|_| None,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.start, p.end, p.duration),
+            (7, u64::MAX, Some(Duration::from_secs(2)))
+        );
+        assert_eq!(seed_base("abc1234"), seed_base("abc1234"));
+        assert!(seed_base("abc1234") < 1 << 48);
+        assert_ne!(seed_base("abc1234"), seed_base("abc1235"));
+    }
 }

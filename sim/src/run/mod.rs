@@ -11,6 +11,7 @@ pub mod control;
 pub mod faults;
 pub mod floor;
 pub mod pool;
+pub mod replay;
 pub mod verdict;
 pub mod world;
 

@@ -8,6 +8,9 @@ use crate::trace::{self, Event};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// Exit code when a scenario expects a violation and the run (or the sweep) did not show it.
+pub const EXIT_EXPECTATION_UNMET: i32 = 7;
+
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -39,6 +42,24 @@ impl Verdict {
             Verdict::Correctness(_) => "correctness",
             Verdict::Liveness(_) => "liveness",
             Verdict::Crash(_) => "crash",
+        }
+    }
+
+    /// The exit code of a single run with this verdict, judged against the violation kinds the
+    /// scenario expects (none: a pass): 0 when the expectation holds (a pass where a pass is
+    /// expected, or expected violations and nothing else); [`EXIT_EXPECTATION_UNMET`] when a
+    /// violation was expected and the run passed; the verdict's own code when anything else
+    /// showed (a crash is always 5).
+    pub fn exit_code_against(&self, expected: &[String]) -> i32 {
+        if matches!(self, Verdict::Crash(_)) || expected.is_empty() {
+            return self.exit_code();
+        }
+        if check::as_expected(expected, self.violations()) {
+            0
+        } else if self.violations().is_empty() {
+            EXIT_EXPECTATION_UNMET
+        } else {
+            self.exit_code()
         }
     }
 

@@ -57,6 +57,10 @@ pub struct SimConfig {
     pub description: String,
     /// What every seed must give.
     pub expect: Expect,
+    /// Sweeps count a seed that does not show `expect`'s violations as a failure (for a canary:
+    /// a planted bug that every seed must show); otherwise a seed of a scenario that expects
+    /// violations may also pass, and the sweep must show them on some seed.
+    pub expect_on_every_seed: bool,
     /// The seed its snapshot and examples use.
     pub seed: u64,
     /// Worker nodes.
@@ -140,6 +144,22 @@ pub struct SimConfig {
     pub outage_windows_ms: Vec<[u64; 2]>,
     /// The nemesis.
     pub faults: FaultConfig,
+    /// For a corpus entry (`seeds/`): when and how it was found, and what it shows. Not part
+    /// of the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<CorpusMeta>,
+}
+
+/// The `[corpus]` table of a corpus entry (see [`super::corpus`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorpusMeta {
+    /// When it was found (UTC, RFC 3339).
+    pub found: String,
+    /// The scenario, seed and flags it was found with (the command that first showed it).
+    pub origin: String,
+    /// One line on what it shows.
+    pub note: String,
 }
 
 impl Default for SimConfig {
@@ -191,6 +211,8 @@ impl Default for SimConfig {
             schedule: Vec::new(),
             outage_windows_ms: Vec::new(),
             faults: FaultConfig::default(),
+            expect_on_every_seed: false,
+            corpus: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! where there are some; unknown fields are errors; nothing panics.
 
 pub mod config;
+pub mod corpus;
 mod ranges;
 mod validate;
 
@@ -15,6 +16,7 @@ use std::fmt;
 /// The scenarios shipped in `scenarios/`, by name. A test checks this list against the folder.
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("default", include_str!("../../../scenarios/default.toml")),
+    ("canary", include_str!("../../../scenarios/canary.toml")),
     (
         "async-confirm-crash-plain",
         include_str!("../../../scenarios/async-confirm-crash-plain.toml"),

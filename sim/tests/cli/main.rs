@@ -1,6 +1,7 @@
 //! The command line and its input, as users meet them: the summary and exit codes
 //! ([`command`]), scenario files and their errors ([`scenarios`]), every knob's range
-//! ([`config_ranges`]), and the READMEs' quoted files and outputs ([`docs`]).
+//! ([`config_ranges`]), sweep reports, shards and merges ([`sweep_reports`]), and the READMEs'
+//! quoted files and outputs ([`docs`]).
 
 // The v2 differential tests' helpers (base64, running the Python models), shared by path.
 #[path = "../../../idempotency/tests/branches/mod.rs"]
@@ -10,6 +11,7 @@ mod command;
 mod config_ranges;
 mod docs;
 mod scenarios;
+mod sweep_reports;
 
 use std::io::Write;
 use std::path::Path;

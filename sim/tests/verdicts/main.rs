@@ -1,5 +1,5 @@
 //! Verdicts that tell the truth: a run cut short by a limit still judges what it saw
-//! ([`limits`]), and every seed of the corpus gives the verdict it records ([`corpus`]).
+//! ([`limits`]). The corpus, every entry giving the verdict it records, is its own target
+//! (`tests/corpus.rs`, one test per entry).
 
-mod corpus;
 mod limits;
