@@ -113,17 +113,11 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         }
     }
     if let Some(dir) = &cli.save_corpus {
+        let shown: Vec<&str> = result.verdict.violations().iter().map(|v| v.kind).collect();
         let origin = format!("cargo run -p sim -- --seed {seed}{flags}");
         let note = cli.note.as_deref().unwrap_or("saved by --save-corpus");
-        let saved = crate::scenario::corpus::save_entry(
-            dir,
-            &config,
-            seed,
-            &result.drawn,
-            result.verdict.violations(),
-            &origin,
-            note,
-        );
+        let saved =
+            crate::scenario::corpus::save_entry(dir, &config, seed, &result.drawn, &shown, &origin, note);
         match saved {
             Ok((path, written)) => eprintln!(
                 "corpus: {} {}",

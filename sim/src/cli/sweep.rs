@@ -160,6 +160,12 @@ fn plan(a: &SweepArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Str
         };
         (start, end, origin)
     };
+    if a.stop_after_failures == Some(0) {
+        return Err("--stop-after-failures must be at least 1".into());
+    }
+    if start == end {
+        return Err(format!("the range {start}..{end} holds no seed"));
+    }
     let shard = match a.shard.as_deref() {
         None => None,
         Some("auto") => {
@@ -380,7 +386,9 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
     }
     let started = Instant::now();
     let positions = plan.positions();
-    let mut progress = Progress::new((plan.duration.is_none() || args.count.is_some()).then_some(positions));
+    let mut progress = Progress::new(
+        (plan.duration.is_none() || args.count.is_some() || args.seeds.is_some()).then_some(positions),
+    );
     let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
     let (mut duplicates, mut virtual_us) = (0usize, 0u64);
     let mut kafka = crate::check::kafka::KafkaStats::default();
@@ -431,19 +439,31 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
                 let reproduce = format!("  reproduce: {}", f.reproduce);
                 let mut lines = lines;
                 let first_of_its_kind = !printed.contains_key(&signature);
-                if let (Some(dir), true) = (&args.save_failures, first_of_its_kind) {
+                // A non-determinism has no verdict to expect: it is reported, not saved.
+                let savable = f.verdict != "nondeterminism";
+                if let (Some(dir), true, true) = (&args.save_failures, first_of_its_kind, savable) {
                     let note = format!("found by a sweep: {signature}");
+                    // A seed that missed the expected violations is kept expecting them (it
+                    // replays as a failure until the harness finds them again).
+                    let kinds: Vec<&str> = if f.verdict == "missed" {
+                        expected.iter().map(String::as_str).collect()
+                    } else {
+                        r.verdict.violations().iter().map(|v| v.kind).collect()
+                    };
                     let saved = crate::scenario::corpus::save_entry(
                         dir,
                         config,
                         r.seed,
                         &r.drawn,
-                        r.verdict.violations(),
+                        &kinds,
                         &f.reproduce,
                         &note,
                     );
                     match saved {
-                        Ok((path, _)) => lines.push(format!("  saved: {}", path.display())),
+                        Ok((path, true)) => lines.push(format!("  saved: {}", path.display())),
+                        Ok((path, false)) => {
+                            lines.push(format!("  kept the existing entry {}", path.display()))
+                        }
                         Err(e) => {
                             eprintln!("error: cannot save the corpus entry: {e}");
                             report_ok = false;
@@ -451,14 +471,16 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
                     }
                 }
                 report.failures.push(f);
-                report.wall_s = started.elapsed().as_secs_f64();
-                // The report first: what the sweep prints as found is in it even if the sweep is
-                // killed the next moment.
-                report_ok &= write_report(&report);
-                last_write = Instant::now();
                 let n = printed.entry(signature).or_default();
                 *n += 1;
                 if *n <= PRINTED_PER_FAILURE {
+                    // The report first: what the sweep prints as found is in it even if the
+                    // sweep is killed the next moment. (Failures not printed wait for the next
+                    // periodic write, so a sweep where every seed fails does not rewrite the
+                    // report at every seed.)
+                    report.wall_s = started.elapsed().as_secs_f64();
+                    report_ok &= write_report(&report);
+                    last_write = Instant::now();
                     for line in lines.iter().chain([&reproduce]) {
                         progress.println(out, line);
                     }
@@ -470,6 +492,9 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
             report.wall_s = started.elapsed().as_secs_f64();
             report_ok &= write_report(&report);
             last_write = Instant::now();
+        }
+        if report.counts.seeds == positions {
+            return true; // the last seed: complete, whatever else holds
         }
         if args
             .stop_after_failures
@@ -543,7 +568,7 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
         Status::Complete | Status::Running => {}
     }
     let mut code = report.exit_code();
-    if code == EXIT_EXPECTATION_UNMET {
+    if report.expectation_unmet() {
         let _ = writeln!(
             out,
             "expectation unmet: no seed showed {} (exit {EXIT_EXPECTATION_UNMET})",

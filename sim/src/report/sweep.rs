@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// Seeds of one distinct failure the JUnit file lists (the JSON report lists them all).
+const SEEDS_LISTED_MAX: usize = 100;
+
 /// The `format` field of every report this build writes.
 pub const FORMAT: &str = "sim-sweep-report/1";
 
@@ -187,17 +190,31 @@ pub struct Distinct<'a> {
 }
 
 impl SweepReport {
-    /// Whether the sweep as a whole is as expected: no failing seed and, for a scenario that
-    /// expects violations, at least one seed that showed them.
-    pub fn as_expected(&self) -> bool {
-        self.failures.is_empty() && (self.expect.is_empty() || self.counts.showing_expected > 0)
+    /// Whether the "must show the expected violations on some seed" rule judges this report:
+    /// a whole sweep (a shard's seeds may by chance show none; [`merge`] judges the whole) that
+    /// was not killed (a killed sweep's counts are partial). A sweep stopped early or out of
+    /// time is judged on the seeds it ran, as a run cut short by a limit is.
+    fn judges_expectation(&self) -> bool {
+        !self.expect.is_empty() && self.shard.is_none() && self.status != Status::Running
     }
 
-    /// The sweep's exit code: the worst failing seed's; else 7 when a scenario that expects
-    /// violations showed them on no seed of a finished sweep; else 0.
+    /// Whether the sweep as a whole is as expected: no failing seed and, for a scenario that
+    /// expects violations, at least one seed that showed them (see `judges_expectation`).
+    pub fn as_expected(&self) -> bool {
+        self.failures.is_empty() && !(self.judges_expectation() && self.counts.showing_expected == 0)
+    }
+
+    /// Whether this is a whole sweep of a scenario that expects violations in which no seed
+    /// showed them.
+    pub fn expectation_unmet(&self) -> bool {
+        self.judges_expectation() && self.counts.showing_expected == 0
+    }
+
+    /// The sweep's exit code: the worst failing seed's; else 7 when the expectation is unmet
+    /// ([`SweepReport::expectation_unmet`]); else 0.
     pub fn exit_code(&self) -> i32 {
         let worst = self.failures.iter().map(|f| f.exit_code).max().unwrap_or(0);
-        if worst == 0 && !self.expect.is_empty() && self.counts.showing_expected == 0 {
+        if worst == 0 && self.expectation_unmet() {
             return crate::run::verdict::EXIT_EXPECTATION_UNMET;
         }
         worst
@@ -260,6 +277,8 @@ impl SweepReport {
         suite.add_property(("scenario_sha256", self.scenario_sha256.as_str()));
         suite.add_property(("build", self.build.as_str()));
         suite.add_property(("seeds", range.as_str()));
+        suite.add_property(("status", format!("{:?}", self.status).to_lowercase().as_str()));
+        suite.add_property(("seeds_run", self.counts.seeds.to_string().as_str()));
         for d in self.distinct() {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status.set_message(format!(
@@ -267,12 +286,18 @@ impl SweepReport {
                 d.seeds, d.first.seed, d.smallest.seed
             ));
             status.set_type(d.first.verdict.as_str());
-            let seeds: Vec<String> = self
+            // Every seed up to a hundred (the report has them all).
+            let mut seeds: Vec<String> = self
                 .failures
                 .iter()
                 .filter(|f| f.signature() == d.signature)
                 .map(|f| f.seed.to_string())
+                .take(SEEDS_LISTED_MAX + 1)
                 .collect();
+            if seeds.len() > SEEDS_LISTED_MAX {
+                seeds.truncate(SEEDS_LISTED_MAX);
+                seeds.push(format!("... {} in all (see the JSON report)", d.seeds));
+            }
             status.set_description(format!(
                 "{}\nseeds: {}\nreproduce: {}\nsmallest: {}\n",
                 d.first.detail,
@@ -284,16 +309,21 @@ impl SweepReport {
             case.set_classname(self.scenario.as_str());
             suite.add_test_case(case);
         }
-        let passing = self.counts.as_expected;
-        let name = format!("{passing} seeds as expected ({range})");
-        let status = if self.expect.is_empty() || self.counts.showing_expected > 0 {
+        // A stable name, so CI's test history follows it from run to run; the counts go in its
+        // output.
+        let name = "seeds as expected";
+        let status = if !self.expectation_unmet() {
             TestCaseStatus::success()
         } else {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_message(format!("no seed showed {}", self.expect.join(" or ")));
             s
         };
-        let mut case = TestCase::new(name.as_str(), status);
+        let mut case = TestCase::new(name, status);
+        case.set_system_out(format!(
+            "{} of {} seeds as expected ({range}, {:?})\n",
+            self.counts.as_expected, self.counts.seeds, self.status
+        ));
         case.set_classname(self.scenario.as_str());
         case.set_time(std::time::Duration::from_secs_f64(self.wall_s.max(0.0)));
         suite.add_test_case(case);
@@ -524,6 +554,38 @@ mod tests {
         let mut killed = b.clone();
         killed.1.status = Status::Running;
         assert_eq!(merge(&[a, killed]).unwrap().status, Status::Running);
+    }
+
+    #[test]
+    fn only_a_whole_sweep_that_ran_to_its_end_or_a_limit_is_judged_for_the_expected_violation() {
+        let mut r = report(None, Vec::new(), 8);
+        r.expect = vec!["lost_event".into()];
+        assert_eq!(r.exit_code(), 7, "no seed showed it");
+        r.counts.showing_expected = 1;
+        assert_eq!(r.exit_code(), 0);
+        r.counts.showing_expected = 0;
+        r.status = Status::OutOfTime;
+        assert_eq!(r.exit_code(), 7, "judged on the seeds it ran");
+        r.status = Status::Running;
+        assert_eq!(r.exit_code(), 0, "a killed sweep's counts are partial");
+        r.status = Status::Complete;
+        r.shard = Some(Shard { index: 1, total: 2 });
+        assert_eq!(
+            r.exit_code(),
+            0,
+            "a shard's seeds may show none; the merge judges"
+        );
+        let mut other = r.clone();
+        other.shard = Some(Shard { index: 2, total: 2 });
+        let merged = merge(&[("a".into(), r.clone()), ("b".into(), other.clone())]).unwrap();
+        assert_eq!(merged.exit_code(), 7);
+        other.counts.showing_expected = 1;
+        assert_eq!(
+            merge(&[("a".into(), r), ("b".into(), other)])
+                .unwrap()
+                .exit_code(),
+            0
+        );
     }
 
     #[test]
