@@ -317,6 +317,12 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
     }
 }
 
+/// Now, in UTC (RFC 3339, seconds): when a corpus entry was found. The command line's wall
+/// clock, read outside any run.
+fn now_utc() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
 /// Rejects flags that the chosen command would silently ignore.
 fn applicable(cli: &Cli) -> Result<(), String> {
     let command = match &cli.command {

@@ -116,8 +116,18 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let shown: Vec<&str> = result.verdict.violations().iter().map(|v| v.kind).collect();
         let origin = format!("cargo run -p sim -- --seed {seed}{flags}");
         let note = cli.note.as_deref().unwrap_or("saved by --save-corpus");
-        let saved =
-            crate::scenario::corpus::save_entry(dir, &config, seed, &result.drawn, &shown, &origin, note);
+        let saved = crate::scenario::corpus::save_entry(
+            dir,
+            &config,
+            seed,
+            &result.drawn,
+            &shown,
+            crate::scenario::config::CorpusMeta {
+                found: super::now_utc(),
+                origin,
+                note: note.to_string(),
+            },
+        );
         match saved {
             Ok((path, written)) => eprintln!(
                 "corpus: {} {}",

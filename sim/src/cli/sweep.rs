@@ -456,8 +456,11 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
                         r.seed,
                         &r.drawn,
                         &kinds,
-                        &f.reproduce,
-                        &note,
+                        crate::scenario::config::CorpusMeta {
+                            found: super::now_utc(),
+                            origin: f.reproduce.clone(),
+                            note,
+                        },
                     );
                     match saved {
                         Ok((path, true)) => lines.push(format!("  saved: {}", path.display())),

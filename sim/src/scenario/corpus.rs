@@ -52,16 +52,16 @@ pub fn save(dir: &Path, name: &str, text: &str) -> Result<(PathBuf, bool), Strin
 }
 
 /// Saves seed `seed` of `config`, which drew `drawn`, as an entry expecting the violation kinds
-/// `shown` (none: a pass), as an entry in `dir` named by [`file_name`] (see [`save`]): what `--save-corpus`
-/// and `sweep --save-failures` both do. `origin` is the command that showed it.
+/// `shown` (none: a pass), in `dir` under [`file_name`] (see [`save`]): what `--save-corpus` and
+/// `sweep --save-failures` both do. `meta` says when (the caller's wall clock: this module never
+/// reads one, as nothing a run uses may) and how it was found; its note is cut to one line.
 pub fn save_entry(
     dir: &Path,
     config: &SimConfig,
     seed: u64,
     drawn: &[ScheduledFault],
     shown: &[&str],
-    origin: &str,
-    note: &str,
+    meta: CorpusMeta,
 ) -> Result<(PathBuf, bool), String> {
     let mut saved = config.with_faults_explicit(seed, drawn);
     let mut kinds: Vec<String> = shown.iter().map(|k| k.to_string()).collect();
@@ -72,11 +72,8 @@ pub fn save_entry(
         [one] => Expect::One(one.clone()),
         _ => Expect::Any(kinds.clone()),
     };
-    saved.corpus = Some(CorpusMeta {
-        found: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
-        origin: origin.to_string(),
-        note: note.lines().next().unwrap_or("").to_string(),
-    });
+    let note = meta.note.lines().next().unwrap_or("").to_string();
+    saved.corpus = Some(CorpusMeta { note, ..meta });
     saved
         .validate()
         .map_err(|e| format!("the entry would not be a valid scenario: {e}"))?;
@@ -118,6 +115,14 @@ mod tests {
         assert_eq!(file_name("../x y", 1), "___x_y-seed1.toml");
     }
 
+    fn meta_of(origin: &str, note: &str, found: &str) -> CorpusMeta {
+        CorpusMeta {
+            found: found.into(),
+            origin: origin.into(),
+            note: note.into(),
+        }
+    }
+
     #[test]
     fn an_entry_is_a_scenario_that_expects_what_it_showed_and_is_never_overwritten() {
         let config = crate::scenario::load("default").unwrap();
@@ -130,8 +135,7 @@ mod tests {
             5,
             &[],
             &shown,
-            "sim --seed 5",
-            "two bugs\nand more",
+            meta_of("sim --seed 5", "two bugs\nand more", "2026-12-02T19:00:00Z"),
         )
         .unwrap();
         assert!(written && path.ends_with("default-seed5.toml"));
@@ -144,9 +148,9 @@ mod tests {
             (meta.origin.as_str(), meta.note.as_str()),
             ("sim --seed 5", "two bugs")
         );
-        assert!(meta.found.starts_with("20"), "{}", meta.found);
+        assert_eq!(meta.found, "2026-12-02T19:00:00Z");
         let before = std::fs::read_to_string(&path).unwrap();
-        let (_, written) = save_entry(&dir, &config, 5, &[], &[], "other", "other").unwrap();
+        let (_, written) = save_entry(&dir, &config, 5, &[], &[], meta_of("o", "n", "later")).unwrap();
         assert!(!written);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
