@@ -58,17 +58,7 @@ pub(super) fn merge(
         merged.status
     );
     let _ = writeln!(out, "merge: seeds={} verdicts={}", c.seeds, verdicts.join(","));
-    if !merged.expect.is_empty() {
-        let _ = writeln!(
-            out,
-            "expected {}: shown on {} of {} seeds; seeds with anything else: {}",
-            merged.expect.join(" or "),
-            c.showing_expected,
-            c.seeds,
-            c.failed
-        );
-    }
-    super::sweep::print_distinct(&merged, out);
+    super::sweep::print_findings(&merged, out);
     let _ = writeln!(out, "merge: {} passed, {} failed", c.as_expected, c.failed);
     for (name, r) in &reports {
         if r.status == Status::Running {

@@ -29,7 +29,7 @@ mod replay;
 mod run;
 mod sweep;
 
-pub use run::{run_exit_code, PRINTED_MAX};
+pub use run::PRINTED_MAX;
 
 use crate::model::db::DbMode;
 use crate::scenario::config::{ProtocolKind, SimConfig};

@@ -1,7 +1,7 @@
 //! A single run (the command without a subcommand): the seed, every knob, the summary, the
 //! violations and notes, the verdict against the scenario's expectation, and with
 //! `--check-determinism` a second run compared byte for byte. Its exit code is
-//! [`run_exit_code`]; on a failure the last line reproduces it.
+//! [`crate::run::Verdict::exit_code_against`]; on a failure the last line reproduces it.
 
 use super::{configure, Cli, EXIT_NONDETERMINISM, EXIT_USAGE};
 use crate::report::{first_difference, summary};
@@ -174,7 +174,7 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
             "NOT as expected"
         }
     );
-    let mut code = run_exit_code(&result.verdict, &expected);
+    let mut code = result.verdict.exit_code_against(&expected);
     if cli.check_determinism {
         let again = crate::run::run(seed, &config);
         match first_difference(&result, &again) {
@@ -211,10 +211,4 @@ fn print_rest(out: &mut dyn Write, what: &str, total: usize) {
             total - PRINTED_MAX
         );
     }
-}
-
-/// A single run's exit code, judged against the scenario's expectation (see
-/// [`crate::run::Verdict::exit_code_against`]).
-pub fn run_exit_code(verdict: &crate::run::Verdict, expected: &[String]) -> i32 {
-    verdict.exit_code_against(expected)
 }

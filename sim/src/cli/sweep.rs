@@ -287,7 +287,7 @@ fn failure(
     diff: Option<String>,
     expected: &[String],
     every_seed: bool,
-    reproduce: String,
+    reproduce: impl FnOnce() -> String,
 ) -> Option<Failure> {
     let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
     let violations = r.verdict.violations();
@@ -325,7 +325,7 @@ fn failure(
         detail,
         fingerprint: r.fingerprint(),
         trace_events: r.events.len(),
-        reproduce,
+        reproduce: reproduce(),
     })
 }
 
@@ -417,7 +417,7 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
         if !expected.is_empty() && crate::check::as_expected(&expected, r.verdict.violations()) {
             c.showing_expected += 1;
         }
-        let reproduce = format!("cargo run -p sim -- --seed {}{flags}{check}", r.seed);
+        let reproduce = || format!("cargo run -p sim -- --seed {}{flags}{check}", r.seed);
         match failure(&r, diff, &expected, config.expect_on_every_seed, reproduce) {
             None => c.as_expected += 1,
             Some(f) => {
@@ -550,17 +550,7 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
         kafka.producer_duplicates,
         kafka.duplicate_deliveries
     );
-    if !expected.is_empty() {
-        let _ = writeln!(
-            out,
-            "expected {}: shown on {} of {} seeds; seeds with anything else: {}",
-            expected.join(" or "),
-            c.showing_expected,
-            c.seeds,
-            c.failed
-        );
-    }
-    print_distinct(&report, out);
+    print_findings(&report, out);
     match report.status {
         Status::Stopped => {
             let _ = writeln!(out, "stopped after {} failures (--stop-after-failures)", c.failed);
@@ -591,8 +581,21 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
     code
 }
 
-/// The distinct failures, each with its first and its smallest seed and how to reproduce them.
-pub(super) fn print_distinct(report: &SweepReport, out: &mut dyn Write) {
+/// How often the expected violations showed (for a scenario that expects some), then the
+/// distinct failures, each with its first and its smallest seed and how to reproduce them.
+/// `sweep` and `merge` both end with it.
+pub(super) fn print_findings(report: &SweepReport, out: &mut dyn Write) {
+    let c = &report.counts;
+    if !report.expect.is_empty() {
+        let _ = writeln!(
+            out,
+            "expected {}: shown on {} of {} seeds; seeds with anything else: {}",
+            report.expect.join(" or "),
+            c.showing_expected,
+            c.seeds,
+            c.failed
+        );
+    }
     let distinct = report.distinct();
     if distinct.is_empty() {
         return;

@@ -198,12 +198,6 @@ impl SweepReport {
         !self.expect.is_empty() && self.shard.is_none() && self.status != Status::Running
     }
 
-    /// Whether the sweep as a whole is as expected: no failing seed and, for a scenario that
-    /// expects violations, at least one seed that showed them (see `judges_expectation`).
-    pub fn as_expected(&self) -> bool {
-        self.failures.is_empty() && !(self.judges_expectation() && self.counts.showing_expected == 0)
-    }
-
     /// Whether this is a whole sweep of a scenario that expects violations in which no seed
     /// showed them.
     pub fn expectation_unmet(&self) -> bool {

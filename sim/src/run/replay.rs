@@ -8,8 +8,6 @@ use std::path::Path;
 /// What replaying one entry gave.
 #[derive(Clone, Debug)]
 pub struct Replayed {
-    /// The scenario's name.
-    pub name: String,
     /// The seed run.
     pub seed: u64,
     /// 0 when the verdict is as the entry expects; else the single run's exit code.
@@ -35,7 +33,6 @@ pub fn replay_entry(path: &Path) -> Result<Replayed, String> {
         v => format!("{}: {}", v.name(), kinds.join(" + ")),
     };
     Ok(Replayed {
-        name: config.name.clone(),
         seed: config.seed,
         code: r.verdict.exit_code_against(&expected),
         verdict,
