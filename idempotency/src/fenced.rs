@@ -48,9 +48,17 @@ use crate::v2::{unexpected, Acquired};
 
 /// `KEYS[1]` event key, `KEYS[2]` fence counter; `ARGV[1]` lease TTL ms, `ARGV[2]` record head,
 /// `ARGV[3]` record tail, `ARGV[4]` floor (the token is above it; 0 for none). Returns `{"acquired", fence}`, `{"duplicate"}` or `{"busy", pttl}`.
+///
+/// A key that holds this very call's lease (the head names its owner token, unique per call)
+/// answers `acquired` with that lease's token: the same acquire sent again after its reply was
+/// lost must not find itself busy.
 pub const ACQUIRE_LUA: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if v then
+  if #v > #ARGV[2] + #ARGV[3] and string.sub(v, 1, #ARGV[2]) == ARGV[2] and string.sub(v, -#ARGV[3]) == ARGV[3] then
+    local own = string.sub(v, #ARGV[2] + 1, #v - #ARGV[3])
+    if string.match(own, '^%d+$') then return {'acquired', tonumber(own)} end
+  end
   local ok, rec = pcall(cjson.decode, v)
   local status = nil
   if ok and type(rec) == 'table' then status = rec['status'] end
@@ -87,11 +95,16 @@ return 0
 "#;
 
 /// `KEYS[1]` event key; `ARGV[1]` lease tail, `ARGV[2]` completed record, `ARGV[3]` TTL s.
-/// Returns 1 (confirmed), 2 (the lease had expired and nobody held the key: confirmed) or 0.
+/// Returns 1 (confirmed), 2 (the lease was gone and nobody held the key: confirmed) or 0.
+/// A key that already holds this lease's completed record answers 1 and is left as it is:
+/// the same confirm sent again after its reply was lost.
 pub const CONFIRM_LUA: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if v and string.sub(v, 1, 25) == '{"status": "processing", ' and string.sub(v, -#ARGV[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+if v and string.sub(v, 1, 24) == '{"status": "completed", ' and string.sub(v, -#ARGV[1]) == ARGV[1] then
   return 1
 end
 if not v then

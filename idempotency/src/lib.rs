@@ -46,6 +46,7 @@ pub mod pyjson;
 pub mod record;
 #[cfg(feature = "redis")]
 pub mod redis_store;
+pub mod retry;
 pub mod store;
 pub mod v2;
 

@@ -2,9 +2,11 @@
 //!
 //! Commands map one to one; the `fenced` scripts run with `EVALSHA` (falling back to `EVAL`
 //! after a `NOSCRIPT`, e.g. when the server restarted). A lazily connecting
-//! `ConnectionManager` reconnects after the server comes back, and every command is bounded
-//! by the store's timeout, so an outage reaches the protocol as a [`StoreError`] (and so the
-//! failure policy), never as a hang.
+//! `ConnectionManager` reconnects after the server comes back (the `redis` crate's own
+//! reconnect and connection retries), and a command whose connection failed is sent again as
+//! [`crate::retry`] decides (the crate does not resend commands). Every command is bounded by
+//! the store's timeout (once more for a resend-safe command whose reply was lost), so an outage
+//! reaches the protocol as a [`StoreError`] (and so the failure policy), never as a hang.
 
 use crate::fenced::{ACQUIRE_LUA, CONFIRM_LUA, RELEASE_LUA, RENEW_LUA};
 use crate::store::{BoxFuture, Command, Expiry, Reply, Script, SetCondition, Store, StoreError};
@@ -32,6 +34,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn store_error(e: RedisError) -> StoreError {
+    use std::io::ErrorKind as Io;
     match e.kind() {
         ErrorKind::Server(_) | ErrorKind::Extension => {
             let code = e.code().unwrap_or("ERR");
@@ -41,8 +44,21 @@ fn store_error(e: RedisError) -> StoreError {
             })
         }
         _ if e.is_timeout() => StoreError::Timeout,
-        _ => StoreError::Unavailable(e.to_string()),
+        // Refused, or no connection to write on: the command never left.
+        _ if e.is_connection_refusal() => StoreError::Unavailable(e.to_string()),
+        _ if io_kind(&e) == Some(Io::NotConnected) => StoreError::Unavailable(e.to_string()),
+        // The crate reports a broken pipe both for a command written on a connection already
+        // closed and for one in flight when the server closed it: it may have run.
+        _ if e.is_io_error() || e.is_connection_dropped() => StoreError::ConnectionLost(e.to_string()),
+        _ => StoreError::Protocol(e.to_string()),
     }
+}
+
+/// The kind of the I/O error behind `e`, if one is.
+fn io_kind(e: &RedisError) -> Option<std::io::ErrorKind> {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
 }
 
 fn reply(v: Value) -> Result<Reply, StoreError> {
@@ -178,13 +194,27 @@ impl RedisStore {
 }
 
 impl Store for RedisStore {
+    /// Runs the command, sending it again after a failed connection as [`crate::retry`]
+    /// decides: within the store's timeout after a command that never reached the server, and
+    /// once more after a lost reply for a command that is safe to resend. The connection
+    /// manager reconnects meanwhile.
     fn exec(&self, command: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
         Box::pin(async move {
-            match tokio::time::timeout(self.timeout, self.run(command)).await {
-                Err(_) => Err(StoreError::Timeout),
-                Ok(Err(e)) => Err(store_error(e)),
-                Ok(Ok(v)) => reply(v),
-            }
+            let start = tokio::time::Instant::now();
+            crate::retry::exec(
+                command,
+                self.timeout,
+                |command, budget| async move {
+                    match tokio::time::timeout(budget, self.run(command)).await {
+                        Err(_) => Err(StoreError::Timeout),
+                        Ok(Err(e)) => Err(store_error(e)),
+                        Ok(Ok(v)) => reply(v),
+                    }
+                },
+                || start.elapsed(),
+                tokio::time::sleep,
+            )
+            .await
         })
     }
 }

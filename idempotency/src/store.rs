@@ -160,6 +160,16 @@ impl Command {
         }
     }
 
+    /// Whether the command is sent again after a lost reply, though the first copy may have
+    /// run: the `fenced` scripts, which check the owner (renew, confirm, release) or recognise
+    /// the caller's own lease (acquire), so a second run answers what the first would have.
+    /// v2's plain commands are not, as the Python client does not resend after a timeout (and
+    /// a `SET NX` sent again would find the caller's own key and report the race lost): they
+    /// are sent again only when they never reached the server (see [`crate::retry`]).
+    pub fn safe_to_resend(&self) -> bool {
+        matches!(self, Command::Script(_))
+    }
+
     /// The first key the command touches.
     pub fn key(&self) -> &str {
         match self {
@@ -215,16 +225,42 @@ impl fmt::Display for Reply {
 }
 
 /// Why a command has no reply.
+///
+/// The transport errors say whether the command may have run, which decides whether sending it
+/// again is safe ([`crate::retry`]): [`StoreError::Unavailable`] never reached the server;
+/// [`StoreError::Timeout`] and [`StoreError::ConnectionLost`] were sent and got no reply, so the
+/// server may have run them (a reply lost on its way back, a server that crashed after the
+/// command).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreError {
-    /// The server could not be reached or the connection broke.
+    /// The command never reached the server: the connection was refused, or was already broken
+    /// when the command was written. Nothing ran.
     Unavailable(String),
-    /// No reply within the store's timeout.
+    /// No reply within the store's timeout: the command may have run.
     Timeout,
+    /// The connection broke after the command was sent and before its reply (reset by the
+    /// server's crash or restart): the command may have run.
+    ConnectionLost(String),
     /// The server answered with an error reply (`ERR ...`, `WRONGTYPE ...`).
     Reply(String),
     /// The server answered something the protocol did not expect.
     Protocol(String),
+}
+
+impl StoreError {
+    /// Whether the server may have run the command: it was sent and its reply never came.
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, StoreError::Timeout | StoreError::ConnectionLost(_))
+    }
+
+    /// Whether the failure is the connection's, not the server's answer: sending the command
+    /// again may succeed.
+    pub fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_) | StoreError::Timeout | StoreError::ConnectionLost(_)
+        )
+    }
 }
 
 impl fmt::Display for StoreError {
@@ -232,6 +268,7 @@ impl fmt::Display for StoreError {
         match self {
             StoreError::Unavailable(why) => write!(f, "redis unavailable: {why}"),
             StoreError::Timeout => f.write_str("redis timed out"),
+            StoreError::ConnectionLost(why) => write!(f, "redis connection lost after sending: {why}"),
             StoreError::Reply(msg) => write!(f, "redis error reply: {msg}"),
             StoreError::Protocol(msg) => write!(f, "unexpected redis reply: {msg}"),
         }

@@ -24,11 +24,14 @@ pub fn redis_url(test: &str) -> String {
     }
 }
 
-/// A redis-server of the test's own, on a free port, without persistence.
+/// A redis-server of the test's own, on a free port, without persistence (or with
+/// `appendfsync always`, [`PrivateServer::start_persistent`]).
 pub struct PrivateServer {
     pub port: u16,
     bin: String,
     child: Option<Child>,
+    /// The AOF's directory, when the server persists every write.
+    aof_dir: Option<std::path::PathBuf>,
 }
 
 impl PrivateServer {
@@ -48,9 +51,29 @@ impl PrivateServer {
             port,
             bin,
             child: None,
+            aof_dir: None,
         };
         server.resume_for(test);
         server
+    }
+
+    /// [`PrivateServer::start`] with `appendonly yes` and `appendfsync always` in a directory
+    /// of its own: every acknowledged write survives a kill and restart.
+    pub fn start_persistent(test: &str) -> Self {
+        let dir = std::env::temp_dir().join(unique("redis-aof"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut server = PrivateServer::start(test);
+        server.stop();
+        server.aof_dir = Some(dir);
+        server.resume_for(test);
+        server
+    }
+
+    /// Kills the server and starts it again on the same port: what it brings back is what
+    /// its persistence kept (nothing without it).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.resume_for("a restart");
     }
 
     pub fn url(&self) -> String {
@@ -64,17 +87,22 @@ impl PrivateServer {
 
     fn resume_for(&mut self, test: &str) {
         assert!(self.child.is_none(), "server already running");
-        let child = Command::new(&self.bin)
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
+        let port = self.port.to_string();
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1", "--save", ""];
+        let dir = self.aof_dir.as_ref().map(|d| d.to_str().unwrap().to_owned());
+        match &dir {
+            None => args.extend(["--appendonly", "no"]),
+            Some(dir) => args.extend([
                 "--appendonly",
-                "no",
-            ])
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                dir.as_str(),
+            ]),
+        }
+        let child = Command::new(&self.bin)
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -106,6 +134,9 @@ impl PrivateServer {
 impl Drop for PrivateServer {
     fn drop(&mut self) {
         self.stop();
+        if let Some(dir) = self.aof_dir.take() {
+            std::fs::remove_dir_all(dir).ok();
+        }
     }
 }
 

@@ -40,6 +40,12 @@ impl RedisModel {
             } => {
                 let fail = |call: &str, err: String| script_error(ACQUIRE_LUA, call, 1, err);
                 if let Some(v) = self.get(key, now) {
+                    if let Some(fence) = own_lease(v, head, tail) {
+                        return Ok(Reply::Array(vec![
+                            Reply::Bulk(b"acquired".to_vec()),
+                            Reply::Int(fence),
+                        ]));
+                    }
                     if lua_status(v) == LuaStatus::Duplicate {
                         return Ok(Reply::Array(vec![Reply::Bulk(b"duplicate".to_vec())]));
                     }
@@ -116,6 +122,7 @@ impl RedisModel {
             } => {
                 let (nth, reply) = match self.get(key, now) {
                     Some(v) if record::holds_lease(v, lease) => (1, 1),
+                    Some(v) if confirmed_by(v, lease) => return Ok(Reply::Int(1)),
                     None => (2, 2),
                     Some(_) => return Ok(Reply::Int(0)),
                 };
@@ -138,6 +145,27 @@ impl RedisModel {
             }
         }
     }
+}
+
+/// The acquire script's own-lease check: `v` is `head`, a run of digits, `tail` (the lease this
+/// very acquire wrote, its reply lost), and the digits as Lua's `tonumber` reads them. Lua's
+/// `string.sub(v, -#tail)` of an empty tail is all of `v`, hence the empty tail's miss.
+fn own_lease(v: &[u8], head: &[u8], tail: &[u8]) -> Option<i64> {
+    if tail.is_empty() || v.len() <= head.len() + tail.len() || !v.starts_with(head) || !v.ends_with(tail) {
+        return None;
+    }
+    let digits = &v[head.len()..v.len() - tail.len()];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: f64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(c_double_to_i64(n))
+}
+
+/// The confirm script's second check: `v` is a completed record ending with the lease's tail
+/// (this lease's confirm already ran).
+fn confirmed_by(v: &[u8], lease: &[u8]) -> bool {
+    !lease.is_empty() && v.starts_with(b"{\"status\": \"completed\", ") && v.ends_with(lease)
 }
 
 /// The error reply of a `redis.call` that failed inside a script: Redis 7.0 appends the
