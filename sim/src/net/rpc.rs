@@ -10,7 +10,7 @@
 //! client sends is overtaken by its own later requests.
 
 use super::topology::NodeName;
-use super::transport::{Incoming, Network, ReplyTo};
+use super::transport::{CallError, Incoming, Network, ReplyTo};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
@@ -28,8 +28,12 @@ pub trait Message: Any + Send {
 /// Why a call has no answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RpcError {
-    /// No reply in time (lost, clogged, cut off, the server is down, paused or slow).
+    /// No reply in time (lost, clogged, cut off, the server paused or slow): it may have run.
     Timeout,
+    /// Nobody listened at the server's address (down): it never reached a server.
+    Refused,
+    /// The server crashed after the request was sent: it may have run.
+    Reset,
     /// The call could not be made (an address outside the run).
     Io(String),
 }
@@ -38,6 +42,8 @@ impl fmt::Display for RpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RpcError::Timeout => f.write_str("timeout"),
+            RpcError::Refused => f.write_str("connection refused"),
+            RpcError::Reset => f.write_str("connection reset"),
             RpcError::Io(e) => write!(f, "io: {e}"),
         }
     }
@@ -179,8 +185,10 @@ impl Client {
         let _turn = self.turn.take().await;
         let kind = body.kind();
         match self.net.call(self.from, to, kind, Box::new(body), timeout).await {
-            None => Err(RpcError::Timeout),
-            Some(reply) => match reply.downcast::<R>() {
+            Err(CallError::Timeout) => Err(RpcError::Timeout),
+            Err(CallError::Refused) => Err(RpcError::Refused),
+            Err(CallError::Reset) => Err(RpcError::Reset),
+            Ok(reply) => match reply.downcast::<R>() {
                 Ok(reply) => Ok(*reply),
                 Err(_) => panic!("a reply of the wrong type from {to}"),
             },

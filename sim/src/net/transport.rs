@@ -9,9 +9,13 @@
 //!   no request is ever applied out of order;
 //! - what [`Rules`] block is lost: a message from or to a clogged node, or across a cut link;
 //!   the caller sees a timeout, as it would on a real network;
-//! - a request to a node with no listener (crashed, not yet restarted) is lost; the requests a
-//!   crashed server had queued die with its listener; a reply to a caller that gave up or died
-//!   goes nowhere (the caller's slot is gone);
+//! - connections fail as TCP's do, and the caller hears of it after one trip back (if the rules
+//!   let it through): a request to a node nobody listens on (crashed, not yet restarted) is
+//!   *refused* ([`CallError::Refused`]: it never reached a server); a request sent to a server
+//!   that crashes before answering it, queued, in progress or still on its way, is *reset*
+//!   ([`CallError::Reset`]: the caller cannot know whether it ran). The world tells the network
+//!   of a crash ([`Network::crash`]) as it kills the node. A reply to a caller that gave up or
+//!   died goes nowhere (the caller's slot is gone);
 //! - a paused server's queue fills and is served in order when it resumes (its replies reach
 //!   only callers still waiting).
 //!
@@ -31,6 +35,18 @@ use std::time::Duration;
 
 /// A message body: any Rust value (nothing is serialized).
 pub type Body = Box<dyn Any + Send>;
+
+/// Why a call got no reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// None in time: lost on the way there or back, a server that did not answer. The request
+    /// may have run.
+    Timeout,
+    /// Nobody listened at the server's address: the request never reached a server.
+    Refused,
+    /// The server crashed after the request was sent: it may have run.
+    Reset,
+}
 
 /// What the network lets through, and how fast.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,8 +124,8 @@ pub struct Incoming {
     pub reply: ReplyTo,
 }
 
-/// A reply on its way, and the virtual instant it lands at.
-type Landing = (Body, Instant);
+/// A reply (or a connection's failure) on its way, and the virtual instant it lands at.
+type Landing = (Result<Body, CallError>, Instant);
 
 /// Where one call waits for its reply.
 #[derive(Default)]
@@ -118,10 +134,16 @@ pub struct Slot {
 }
 
 /// The way back to one caller, kept by the server until it answers (see [`ReplyTo::send`]).
+/// Dropped unanswered by a server that crashed, it resets the caller's call.
 pub struct ReplyTo {
     slot: Weak<Slot>,
     from: NodeName,
     to: NodeName,
+    /// The listener (server incarnation) that took the request.
+    listener: u64,
+    /// Set once the answer is sent (or the request reset).
+    done: bool,
+    net: Weak<Network>,
 }
 
 impl Network {
@@ -174,26 +196,27 @@ impl Network {
         st.rng.gen_range(min..=max)
     }
 
-    /// Sends `body` from `from` to `to` and waits up to `timeout` for the reply; `None` when
-    /// none came in time (lost on the way there or back, no listener, a server that never
-    /// answered). `kind` names the request for [`Network::round_trips`].
+    /// Sends `body` from `from` to `to` and waits up to `timeout` for the reply: the reply,
+    /// or why there is none ([`CallError`]). `kind` names the request for
+    /// [`Network::round_trips`].
     pub async fn call(
-        &self,
+        self: &Arc<Self>,
         from: NodeName,
         to: NodeName,
         kind: &'static str,
         body: Body,
         timeout: Duration,
-    ) -> Option<Body> {
-        let trip = {
+    ) -> Result<Body, CallError> {
+        let (trip, connected) = {
             let mut st = self.state.lock().expect("network");
             *st.calls.entry((from, to, kind)).or_default() += 1;
-            Self::draw(&mut st)
+            let connected = st.listeners.get(&to).map(|(id, _)| *id);
+            (Self::draw(&mut st), connected)
         };
         let slot = Arc::new(Slot::default());
         let exchange = async {
             madsim::time::sleep(Duration::from_micros(trip)).await;
-            self.arrive(from, to, body, &slot);
+            self.arrive(from, to, body, &slot, connected);
             let lands_at = std::future::poll_fn(|cx| {
                 let mut s = slot.inner.lock().expect("slot");
                 match s.0.as_ref() {
@@ -206,22 +229,40 @@ impl Network {
             })
             .await;
             madsim::time::sleep_until(lands_at).await;
-            slot.inner.lock().expect("slot").0.take().map(|(reply, _)| reply)
+            let landed = slot.inner.lock().expect("slot").0.take().map(|(reply, _)| reply);
+            landed.expect("a slot is woken only once its reply has landed")
         };
-        madsim::time::timeout(timeout, exchange).await.ok().flatten()
+        madsim::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or(Err(CallError::Timeout))
     }
 
-    /// The request lands at `to` (now): queued for its listener, unless the rules block it or
-    /// nobody listens.
-    fn arrive(&self, from: NodeName, to: NodeName, body: Body, slot: &Arc<Slot>) {
-        let queue = {
-            let st = self.state.lock().expect("network");
+    /// The request lands at `to` (now): queued for its listener, unless the rules block it.
+    /// `connected` is the listener that was there when it was sent: if that one is gone the
+    /// connection is reset; if there was none and is none, refused.
+    fn arrive(
+        self: &Arc<Self>,
+        from: NodeName,
+        to: NodeName,
+        body: Body,
+        slot: &Arc<Slot>,
+        connected: Option<u64>,
+    ) {
+        let (id, queue) = {
+            let mut st = self.state.lock().expect("network");
             if !st.rules.passes(from, to) {
                 return;
             }
             match st.listeners.get(&to) {
-                Some((_, q)) => q.clone(),
-                None => return,
+                Some((id, q)) if connected.is_none_or(|c| c == *id) => (*id, q.clone()),
+                current => {
+                    let why = match (connected, current) {
+                        (None, None) => CallError::Refused,
+                        _ => CallError::Reset,
+                    };
+                    Self::fail_locked(&mut st, Arc::downgrade(slot), to, from, why);
+                    return;
+                }
             }
         };
         let mut q = queue.inner.lock().expect("queue");
@@ -232,6 +273,9 @@ impl Network {
                 slot: Arc::downgrade(slot),
                 from,
                 to,
+                listener: id,
+                done: false,
+                net: Arc::downgrade(self),
             },
         });
         if let Some(w) = q.1.take() {
@@ -240,21 +284,53 @@ impl Network {
     }
 
     /// The reply's trip: lost if the rules block it now, else it lands after a latency draw.
-    fn answer(&self, reply: ReplyTo, body: Body) {
-        let Some(slot) = reply.slot.upgrade() else {
+    fn answer(&self, reply: &mut ReplyTo, body: Body) {
+        reply.done = true;
+        let mut st = self.state.lock().expect("network");
+        Self::land(&mut st, reply.slot.clone(), reply.to, reply.from, Ok(body));
+    }
+
+    /// A connection's failure reaches the caller as a reply would.
+    fn fail_locked(st: &mut State, slot: Weak<Slot>, server: NodeName, caller: NodeName, why: CallError) {
+        Self::land(st, slot, server, caller, Err(why));
+    }
+
+    /// `what` travels from `server` back to `caller`: lost if the rules block it now, else it
+    /// lands after a latency draw (nowhere if the caller no longer waits).
+    fn land(
+        st: &mut State,
+        slot: Weak<Slot>,
+        server: NodeName,
+        caller: NodeName,
+        what: Result<Body, CallError>,
+    ) {
+        let Some(slot) = slot.upgrade() else {
             return;
         };
-        let lands_at = {
-            let mut st = self.state.lock().expect("network");
-            if !st.rules.passes(reply.to, reply.from) {
-                return;
-            }
-            Instant::now() + Duration::from_micros(Self::draw(&mut st))
-        };
+        if !st.rules.passes(server, caller) {
+            return;
+        }
+        let lands_at = Instant::now() + Duration::from_micros(Self::draw(st));
         let mut s = slot.inner.lock().expect("slot");
-        s.0 = Some((body, lands_at));
+        s.0 = Some((what, lands_at));
         if let Some(w) = s.1.take() {
             w.wake();
+        }
+    }
+
+    /// `node` crashed (the world calls this as it kills it): nobody listens there from now on,
+    /// and every request it had taken or queued is reset (the caller hears of it after a trip
+    /// back, as a TCP reset). Requests on their way to it are reset when they land.
+    pub fn crash(&self, node: NodeName) {
+        let mut st = self.state.lock().expect("network");
+        let Some((_, queue)) = st.listeners.remove(&node) else {
+            return;
+        };
+        let queued: Vec<Incoming> = queue.inner.lock().expect("queue").0.drain(..).collect();
+        for mut incoming in queued {
+            incoming.reply.done = true;
+            let r = &incoming.reply;
+            Self::fail_locked(&mut st, r.slot.clone(), r.to, r.from, CallError::Reset);
         }
     }
 }
@@ -266,8 +342,30 @@ impl ReplyTo {
     }
 
     /// Sends the reply on `net` (it goes nowhere if the caller no longer waits).
-    pub fn send(self, net: &Network, body: Body) {
-        net.answer(self, body);
+    pub fn send(mut self, net: &Network, body: Body) {
+        net.answer(&mut self, body);
+    }
+}
+
+impl Drop for ReplyTo {
+    /// Unanswered: a live server dropped it on purpose (a lost reply: the caller times out),
+    /// or its server crashed (no longer the listener): the caller's connection is reset.
+    fn drop(&mut self) {
+        if self.done || self.slot.strong_count() == 0 {
+            return;
+        }
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        let mut st = net.state.lock().expect("network");
+        if st
+            .listeners
+            .get(&self.to)
+            .is_some_and(|(id, _)| *id == self.listener)
+        {
+            return;
+        }
+        Network::fail_locked(&mut st, self.slot.clone(), self.to, self.from, CallError::Reset);
     }
 }
 
@@ -345,7 +443,7 @@ mod tests {
             .build()
     }
 
-    async fn ask(net: &Network, n: u64, timeout_ms: u64) -> Option<u64> {
+    async fn ask(net: &Arc<Network>, n: u64, timeout_ms: u64) -> Result<u64, CallError> {
         let reply = net
             .call(
                 NodeName::Worker(1),
@@ -355,7 +453,7 @@ mod tests {
                 Duration::from_millis(timeout_ms),
             )
             .await?;
-        Some(*reply.downcast::<u64>().expect("a u64"))
+        Ok(*reply.downcast::<u64>().expect("a u64"))
     }
 
     fn run(test: impl std::future::Future<Output = ()> + 'static) {
@@ -370,7 +468,7 @@ mod tests {
             madsim::time::sleep(Duration::from_millis(1)).await;
             for n in 0..20 {
                 let t0 = Instant::now();
-                assert_eq!(ask(&net, n, 1000).await, Some(n + 1));
+                assert_eq!(ask(&net, n, 1000).await, Ok(n + 1));
                 let took = t0.elapsed().as_micros() as u64;
                 assert!((2 * MS..=20 * MS).contains(&took), "{took} µs");
             }
@@ -390,12 +488,12 @@ mod tests {
             net.update(|r| {
                 r.clogged.insert(NodeName::Redis);
             });
-            assert_eq!(ask(&net, 1, 100).await, None);
+            assert_eq!(ask(&net, 1, 100).await, Err(CallError::Timeout));
             net.update(|r| {
                 r.clogged.clear();
                 r.set_cut(NodeName::Redis, NodeName::Worker(1), true);
             });
-            assert_eq!(ask(&net, 2, 100).await, None);
+            assert_eq!(ask(&net, 2, 100).await, Err(CallError::Timeout));
             // Another link is not cut.
             let other = net
                 .call(
@@ -406,14 +504,14 @@ mod tests {
                     Duration::from_secs(1),
                 )
                 .await;
-            assert_eq!(other.map(|b| *b.downcast::<u64>().expect("u64")), Some(6));
+            assert_eq!(other.map(|b| *b.downcast::<u64>().expect("u64")), Ok(6));
             net.update(|r| r.set_cut(NodeName::Worker(1), NodeName::Redis, false));
-            assert_eq!(ask(&net, 3, 1000).await, Some(4));
+            assert_eq!(ask(&net, 3, 1000).await, Ok(4));
         });
     }
 
     #[test]
-    fn a_crashed_server_loses_what_it_had_and_a_restarted_one_serves_again() {
+    fn a_crashed_server_resets_what_it_had_refuses_while_down_and_serves_again_restarted() {
         run(async {
             let net = net();
             let server = echo(&net, NodeName::Redis, Duration::from_millis(500));
@@ -422,13 +520,66 @@ mod tests {
             let n2 = net.clone();
             let pending = madsim::task::spawn(async move { ask(&n2, 1, 5000).await });
             madsim::time::sleep(Duration::from_millis(100)).await;
+            let t0 = Instant::now();
+            net.crash(NodeName::Redis);
             h.kill(server.id());
-            // Nobody listens now: refused, so lost.
-            assert_eq!(ask(&net, 2, 200).await, None);
-            assert_eq!(pending.await.expect("the pending call"), None, "its server died");
+            // In progress when it crashed: reset, heard of after one trip back.
+            assert_eq!(pending.await.expect("the pending call"), Err(CallError::Reset));
+            assert!(t0.elapsed() <= Duration::from_millis(10), "{:?}", t0.elapsed());
+            // Nobody listens now: refused at once (two trips), not a timeout.
+            let t0 = Instant::now();
+            assert_eq!(ask(&net, 2, 200).await, Err(CallError::Refused));
+            assert!(t0.elapsed() <= Duration::from_millis(20), "{:?}", t0.elapsed());
+            // Clogged, the refusal is lost too: a timeout.
+            net.update(|r| {
+                r.clogged.insert(NodeName::Redis);
+            });
+            assert_eq!(ask(&net, 2, 200).await, Err(CallError::Timeout));
+            net.update(|r| r.clogged.clear());
             h.restart(server.id());
             madsim::time::sleep(Duration::from_millis(1)).await;
-            assert_eq!(ask(&net, 3, 2000).await, Some(4));
+            assert_eq!(ask(&net, 3, 2000).await, Ok(4));
+        });
+    }
+
+    #[test]
+    fn requests_queued_at_a_crash_and_one_sent_to_the_old_incarnation_are_reset() {
+        run(async {
+            let net = net();
+            // A slow server: the first request is in progress, the second queued.
+            let server = echo(&net, NodeName::Redis, Duration::from_millis(500));
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let h = Handle::current();
+            let calls: Vec<_> = (0..2u64)
+                .map(|n| {
+                    let net = net.clone();
+                    madsim::task::spawn(async move {
+                        net.call(
+                            NodeName::Worker(n as u8 + 1),
+                            NodeName::Redis,
+                            "ask",
+                            Box::new(n),
+                            Duration::from_secs(5),
+                        )
+                        .await
+                        .map(|b| *b.downcast::<u64>().expect("u64"))
+                    })
+                })
+                .collect();
+            madsim::time::sleep(Duration::from_millis(50)).await;
+            // Sent just before the crash and restart: it lands at the new incarnation, which
+            // never had its connection.
+            let n3 = net.clone();
+            let late = madsim::task::spawn(async move { ask(&n3, 9, 5000).await });
+            madsim::time::sleep(Duration::from_micros(500)).await;
+            net.crash(NodeName::Redis);
+            h.kill(server.id());
+            h.restart(server.id());
+            for call in calls {
+                assert_eq!(call.await.expect("a call"), Err(CallError::Reset));
+            }
+            assert_eq!(late.await.expect("the late call"), Err(CallError::Reset));
+            assert_eq!(ask(&net, 3, 2000).await, Ok(4), "a new connection is served");
         });
     }
 
@@ -441,7 +592,7 @@ mod tests {
             let h = Handle::current();
             h.pause(server.id());
             // Given up while the server is paused: the reply, when it comes, goes nowhere.
-            assert_eq!(ask(&net, 1, 100).await, None);
+            assert_eq!(ask(&net, 1, 100).await, Err(CallError::Timeout));
             let n2 = net.clone();
             let waiting = madsim::task::spawn(async move {
                 n2.call(
@@ -456,8 +607,8 @@ mod tests {
             });
             madsim::time::sleep(Duration::from_millis(500)).await;
             h.resume(server.id());
-            assert_eq!(waiting.await.expect("the waiting call"), Some(11));
-            assert_eq!(ask(&net, 20, 1000).await, Some(21));
+            assert_eq!(waiting.await.expect("the waiting call"), Ok(11));
+            assert_eq!(ask(&net, 20, 1000).await, Ok(21));
         });
     }
 
@@ -471,7 +622,7 @@ mod tests {
                 echo(&net, NodeName::Redis, Duration::ZERO);
                 madsim::time::sleep(Duration::from_millis(1)).await;
                 for n in 0..10 {
-                    ask(&net, n, 1000).await;
+                    ask(&net, n, 1000).await.expect("served");
                     o.lock().unwrap().push(Instant::now());
                 }
             });

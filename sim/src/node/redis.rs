@@ -268,18 +268,45 @@ pub struct SimRedis {
     pub timeout: Duration,
 }
 
+impl SimRedis {
+    /// One attempt: the command sent once, waiting `budget` for its reply.
+    async fn attempt(&self, command: Command, budget: Duration) -> Result<Reply, StoreError> {
+        match self
+            .client
+            .call::<Command, Result<Reply, StoreError>>(self.addr, command, budget)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+/// A call's failure as the client library reports it: refused never reached Redis; a reset or
+/// a timeout may have run.
+pub fn store_error(e: RpcError) -> StoreError {
+    match e {
+        RpcError::Timeout => StoreError::Timeout,
+        RpcError::Refused => StoreError::Unavailable(e.to_string()),
+        RpcError::Reset => StoreError::ConnectionLost(e.to_string()),
+        RpcError::Io(e) => StoreError::Unavailable(e),
+    }
+}
+
 impl Store for SimRedis {
+    /// Runs the command as the real store does: sent again after a failed connection as
+    /// `idempotency::retry` decides, on virtual time.
     fn exec(&self, command: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
         Box::pin(async move {
-            match self
-                .client
-                .call::<Command, Result<Reply, StoreError>>(self.addr, command, self.timeout)
-                .await
-            {
-                Ok(reply) => reply,
-                Err(RpcError::Timeout) => Err(StoreError::Timeout),
-                Err(RpcError::Io(e)) => Err(StoreError::Unavailable(e)),
-            }
+            let start = madsim::time::Instant::now();
+            idempotency::retry::exec(
+                command,
+                self.timeout,
+                |command, budget| self.attempt(command, budget),
+                || start.elapsed(),
+                madsim::time::sleep,
+            )
+            .await
         })
     }
 }

@@ -379,6 +379,8 @@ impl Future for Counted {
 
 impl Verbs for World {
     fn kill(&self, node: NodeName) -> Option<Vec<String>> {
+        // Its connections reset before madsim drops its tasks (at their next poll).
+        self.net.crash(node);
         Handle::current().kill(self.node_id(node));
         self.local(node).crashed()
     }

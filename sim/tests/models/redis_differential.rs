@@ -1158,6 +1158,24 @@ fn fixed_sequences(k: &[String; 4]) -> Vec<(&'static str, Vec<Command>)> {
     let max = i64::MAX as u64;
     let mut seqs = vec![
         (
+            "an acquire and a confirm run twice (a lost reply's resend) recognise their own lease",
+            vec![
+                put(e0, &mine),
+                acquire(e0, f, 60_000),
+                acquire(e0, f, 60_000),
+                confirm(e0, 600),
+                confirm(e0, 600),
+                get(e0),
+                pttl(e0),
+                acquire(e0, f, 60_000),
+                // A record of this head with something else where the token was is not ours.
+                put(e1, &[head.as_slice(), b"7x", tail.as_slice()].concat()),
+                acquire(e1, f, 60_000),
+                put(e2, &[head.as_slice(), tail.as_slice()].concat()),
+                acquire(e2, f, 60_000),
+            ],
+        ),
+        (
             "arity, SET/SETEX/PEXPIRE expiry errors and huge expiries",
             vec![
                 Command::Del { keys: vec![] },

@@ -3,7 +3,7 @@
 //! protocol must stay above (see [`FenceFloor`]), not Redis, which can lose its counter.
 
 use crate::model::db::{DbReply, DbRequest};
-use crate::net::rpc::{Client, RpcError};
+use crate::net::rpc::Client;
 use idempotency::fenced::FenceFloor;
 use idempotency::store::{BoxFuture, StoreError};
 use std::sync::Arc;
@@ -32,8 +32,7 @@ impl FenceFloor for DbFloor {
             {
                 Ok(DbReply::HighestFence(h)) => Ok(h),
                 Ok(other) => Err(StoreError::Protocol(format!("fence floor: {other:?}"))),
-                Err(RpcError::Timeout) => Err(StoreError::Timeout),
-                Err(RpcError::Io(e)) => Err(StoreError::Unavailable(e)),
+                Err(e) => Err(crate::node::redis::store_error(e)),
             }
         })
     }
