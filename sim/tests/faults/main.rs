@@ -7,3 +7,4 @@ mod fences;
 mod heals;
 mod kafka;
 mod kinds;
+mod resend;
