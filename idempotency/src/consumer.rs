@@ -86,11 +86,13 @@ pub enum ConfirmStatus {
     NotCalled,
     /// The completed record was written.
     Confirmed,
-    /// The lease had expired but nobody held the key: the completed record was written.
+    /// The lease was gone (expired, or lost by Redis in a restart without persistence) but
+    /// nobody held the key: the completed record was written.
     ConfirmedAfterExpiry,
     /// Another worker holds the key: nothing was written.
     LeaseLost,
-    /// Redis failed; the processing record stays until its TTL (v2's weakness F).
+    /// Redis failed, after the resends `idempotency::retry` allows; the processing record
+    /// stays until its TTL (v2's weakness F).
     Failed(StoreError),
 }
 
