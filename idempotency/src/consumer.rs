@@ -306,8 +306,10 @@ impl Consumer {
     }
 
     /// Takes each fenced acquire's floor from `floor` (the effect store's highest accepted
-    /// token for the key): tokens then stay above every accepted one even when Redis loses
+    /// token for the event): tokens then stay above every accepted one even when Redis loses
     /// its counter or its clock is behind. Costs one read of the effect store per acquire.
+    /// `floor` must key its tokens by the identifier the handler's commit uses
+    /// ([`Context::key`] or [`Context::event_id`]; see [`FenceFloor`]), or it reads 0.
     pub fn with_fence_floor(self, floor: Arc<dyn FenceFloor>) -> Self {
         let s = &self.shared;
         Consumer {
@@ -375,7 +377,7 @@ impl Consumer {
                 let token = format!("{}/{call}", s.instance_id);
                 let floor = match &s.floor {
                     None => Ok(0),
-                    Some(f) => f.highest(&id.key).await,
+                    Some(f) => f.highest(&id).await,
                 };
                 match floor {
                     Ok(floor) => {
@@ -654,8 +656,10 @@ mod tests {
     }
     struct Highest(Result<u64, StoreError>);
     impl FenceFloor for Highest {
-        fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-            assert!(key.starts_with("huleedu:idempotency:v2:svc:"), "{key}");
+        fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>> {
+            // The event's whole identity: the Redis key and the event id the handler sees.
+            assert!(event.key.starts_with("huleedu:idempotency:v2:svc:"), "{}", event.key);
+            assert_eq!(event.event_id_text().as_deref(), Some("e1"));
             let r = self.0.clone();
             Box::pin(async move { r })
         }
