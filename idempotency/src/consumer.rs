@@ -658,7 +658,11 @@ mod tests {
     impl FenceFloor for Highest {
         fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>> {
             // The event's whole identity: the Redis key and the event id the handler sees.
-            assert!(event.key.starts_with("huleedu:idempotency:v2:svc:"), "{}", event.key);
+            assert!(
+                event.key.starts_with("huleedu:idempotency:v2:svc:"),
+                "{}",
+                event.key
+            );
             assert_eq!(event.event_id_text().as_deref(), Some("e1"));
             let r = self.0.clone();
             Box::pin(async move { r })
