@@ -23,11 +23,15 @@
 //!     doing its job.)
 //!
 //!   [`Consumer::with_fence_floor`]: crate::Consumer::with_fence_floor
-//! - **The lease is renewed** every third of its TTL while the handler runs, only if the key
-//!   still holds this owner's record ([`RENEW_LUA`]). Renewal rewrites the record with the
-//!   renewal time as `started_at` (same owner, same fence): a v2 worker judges staleness by
-//!   `now - started_at > 300` alone, never by the key's TTL (its weakness C), and would take
-//!   over a long-running lease whose record still showed the acquire time.
+//! - **The lease is renewed** every third of its TTL, and at least every 100 s
+//!   ([`MAX_RENEW_INTERVAL`]), while the handler runs, only if the key still holds this
+//!   owner's record ([`RENEW_LUA`]). Renewal rewrites the record with the renewal time as
+//!   `started_at` (same owner, same fence): a v2 worker judges staleness by
+//!   `now - started_at > 300` alone ([`crate::v2::STALE_AFTER_S`]), never by the key's TTL
+//!   (its weakness C), and would take over a long-running lease whose record still showed the
+//!   acquire time, or a renewal older than 300 s (a third of a TTL of 900 s or more).
+//!
+//!   [`MAX_RENEW_INTERVAL`]: crate::consumer::MAX_RENEW_INTERVAL
 //! - **Ownership** is the record's tail, `, "owner": "<token>", "fence": N}`
 //!   ([`record::lease_tail`]): the scripts renew, confirm or release a key only while it holds
 //!   a processing record ending with this lease's tail. Comparing the tail rather than the whole
