@@ -28,6 +28,16 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+/// The longest a fenced lease waits between renewals, whatever its TTL: a third of v2's
+/// stale cutoff ([`crate::v2::STALE_AFTER_S`], 300 s). A v2 worker judges a processing record
+/// by its `started_at` alone, never by the key's TTL, and each renewal rewrites `started_at`:
+/// renewing every third of a `processing_ttl_s` of 900 s or more would let the record grow
+/// older than 300 s between renewals, and a v2 worker would take over a live lease. Every
+/// 100 s, a record never looks older than about 100 s to a v2 reader with the same clock; a
+/// renewal that fails (Redis unreachable) is tried again when it is 200 s old, still 100 s
+/// short of the cutoff, which is also the room left for a v2 host whose clock is ahead.
+pub const MAX_RENEW_INTERVAL: Duration = Duration::from_secs(crate::v2::STALE_AFTER_S / 3);
+
 /// What happened to a delivery.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome<T> {
@@ -308,8 +318,10 @@ impl Consumer {
     }
 
     /// Takes each fenced acquire's floor from `floor` (the effect store's highest accepted
-    /// token for the key): tokens then stay above every accepted one even when Redis loses
+    /// token for the event): tokens then stay above every accepted one even when Redis loses
     /// its counter or its clock is behind. Costs one read of the effect store per acquire.
+    /// `floor` must key its tokens by the identifier the handler's commit uses
+    /// ([`Context::key`] or [`Context::event_id`]; see [`FenceFloor`]), or it reads 0.
     pub fn with_fence_floor(self, floor: Arc<dyn FenceFloor>) -> Self {
         let s = &self.shared;
         Consumer {
@@ -377,7 +389,7 @@ impl Consumer {
                 let token = format!("{}/{call}", s.instance_id);
                 let floor = match &s.floor {
                     None => Ok(0),
-                    Some(f) => f.highest(&id.key).await,
+                    Some(f) => f.highest(&id).await,
                 };
                 match floor {
                     Ok(floor) => {
@@ -462,12 +474,13 @@ impl Consumer {
         }
     }
 
-    /// Renews the lease every third of its TTL until it is confirmed or lost, each time with a
-    /// fresh `started_at` so v2 readers see it live. Never returns while the lease is held;
-    /// `with_renewal` drops it when the handler finishes.
+    /// Renews the lease every third of its TTL, and at least every [`MAX_RENEW_INTERVAL`],
+    /// until it is confirmed or lost, each time with a fresh `started_at` so v2 readers see it
+    /// live. Never returns while the lease is held; `with_renewal` drops it when the handler
+    /// finishes.
     async fn renew_loop(&self, id: &EventKey, owner: &Owner, lease: &Lease) {
         let s = &self.shared;
-        let interval = Duration::from_millis(s.config.processing_ttl_s * 1000 / 3);
+        let interval = renew_interval(s.config.processing_ttl_s);
         loop {
             s.clock.sleep(interval).await;
             if lease.state.lock().expect("lease state").confirm.is_some() {
@@ -489,6 +502,12 @@ impl Consumer {
             }
         }
     }
+}
+
+/// How long a fenced lease waits between renewals: a third of its TTL, at most
+/// [`MAX_RENEW_INTERVAL`].
+fn renew_interval(processing_ttl_s: u64) -> Duration {
+    Duration::from_millis(processing_ttl_s * 1000 / 3).min(MAX_RENEW_INTERVAL)
 }
 
 /// Runs `main` to completion while also driving `side`; `side` is dropped when `main` ends.
@@ -656,8 +675,14 @@ mod tests {
     }
     struct Highest(Result<u64, StoreError>);
     impl FenceFloor for Highest {
-        fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
-            assert!(key.starts_with("huleedu:idempotency:v2:svc:"), "{key}");
+        fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>> {
+            // The event's whole identity: the Redis key and the event id the handler sees.
+            assert!(
+                event.key.starts_with("huleedu:idempotency:v2:svc:"),
+                "{}",
+                event.key
+            );
+            assert_eq!(event.event_id_text().as_deref(), Some("e1"));
             let r = self.0.clone();
             Box::pin(async move { r })
         }
@@ -697,6 +722,20 @@ mod tests {
             Ok(Outcome::Unprotected { .. })
         ));
         assert_eq!(store.0.lock().unwrap().len(), 2, "no acquire without a floor");
+    }
+
+    #[test]
+    fn a_lease_renews_every_third_of_its_ttl_and_at_least_every_100_s() {
+        assert_eq!(renew_interval(30), Duration::from_secs(10));
+        assert_eq!(
+            renew_interval(300),
+            Duration::from_secs(100),
+            "v2's TTL: unchanged"
+        );
+        for ttl_s in [301, 900, 1_800, 86_400] {
+            assert_eq!(renew_interval(ttl_s), Duration::from_secs(100), "{ttl_s}");
+        }
+        assert!(MAX_RENEW_INTERVAL.as_secs() * 2 < crate::v2::STALE_AFTER_S);
     }
 
     #[test]

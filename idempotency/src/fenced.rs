@@ -15,18 +15,23 @@
 //!   - or Redis's clock, after it lost the counter, is ahead of the clock that issued every
 //!     lost token (the `TIME` floor; a clock that was ahead or that steps back breaks it);
 //!   - or the consumer has a [`FenceFloor`] ([`Consumer::with_fence_floor`]): the effect
-//!     store's highest accepted token for the key, read before each acquire. Then every token
+//!     store's highest accepted token for the event, read before each acquire (keyed by the
+//!     same identifier the handler's commit writes; see [`FenceFloor`]). Then every token
 //!     is above every token the store had accepted for the key when the acquire began,
 //!     whatever Redis lost and wherever its clock is. (A commit that lands while the acquire
 //!     is in flight cannot bound it; the store then rejects the newcomer, which is fencing
 //!     doing its job.)
 //!
 //!   [`Consumer::with_fence_floor`]: crate::Consumer::with_fence_floor
-//! - **The lease is renewed** every third of its TTL while the handler runs, only if the key
-//!   still holds this owner's record ([`RENEW_LUA`]). Renewal rewrites the record with the
-//!   renewal time as `started_at` (same owner, same fence): a v2 worker judges staleness by
-//!   `now - started_at > 300` alone, never by the key's TTL (its weakness C), and would take
-//!   over a long-running lease whose record still showed the acquire time.
+//! - **The lease is renewed** every third of its TTL, and at least every 100 s
+//!   ([`MAX_RENEW_INTERVAL`]), while the handler runs, only if the key still holds this
+//!   owner's record ([`RENEW_LUA`]). Renewal rewrites the record with the renewal time as
+//!   `started_at` (same owner, same fence): a v2 worker judges staleness by
+//!   `now - started_at > 300` alone ([`crate::v2::STALE_AFTER_S`]), never by the key's TTL
+//!   (its weakness C), and would take over a long-running lease whose record still showed the
+//!   acquire time, or a renewal older than 300 s (a third of a TTL of 900 s or more).
+//!
+//!   [`MAX_RENEW_INTERVAL`]: crate::consumer::MAX_RENEW_INTERVAL
 //! - **Ownership** is the record's tail, `, "owner": "<token>", "fence": N}`
 //!   ([`record::lease_tail`]): the scripts renew, confirm or release a key only while it holds
 //!   a processing record ending with this lease's tail. Comparing the tail rather than the whole
@@ -129,14 +134,27 @@ pub fn fence_key(config: &Config) -> String {
 }
 
 /// Where an acquire takes its floor from: the highest fencing token the durable effect store
-/// has accepted for a key (0 when none), e.g. `SELECT max(fence) FROM effects WHERE key = $1`.
-/// Redis's counter can lose its last writes in a crash and its clock can be behind; the store
-/// that checks the tokens cannot, so with a floor every new token is above every one it has
-/// accepted. A floor that cannot be read counts as a store failure (the failure policy
-/// decides).
+/// has accepted for this event (0 when none). Redis's counter can lose its last writes in a
+/// crash and its clock can be behind; the store that checks the tokens cannot, so with a floor
+/// every new token is above every one it has accepted. A floor that cannot be read counts as a
+/// store failure (the failure policy decides).
+///
+/// **The floor must read the same identifier the handler's commit writes.** It receives the
+/// event's whole identity, [`EventKey`], and the handler sees the same identity through its
+/// [`Context`](crate::Context); which field the effect store keys its tokens by is the
+/// implementer's choice, and both sides must make the same one:
+///
+/// - the Redis key, `event.key` here and [`Context::key`](crate::Context::key) in the
+///   handler: what the tokens are issued for, present for every protected event (the safe
+///   default), e.g. `SELECT max(fence) FROM effects WHERE event_key = $1`;
+/// - or the event id, `event.event_id_text()` here and
+///   [`Context::event_id`](crate::Context::event_id) in the handler, when every event has one.
+///
+/// A floor that reads one while the commit writes the other answers 0 for every event: the
+/// floor is silently off and nothing fails until Redis loses its counter.
 pub trait FenceFloor: Send + Sync {
-    /// The highest token accepted for `key`.
-    fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// The highest token the effect store has accepted for `event` (0 when none).
+    fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
 
 /// The fenced protocol (see the module documentation).

@@ -18,6 +18,13 @@ use crate::key::EventKey;
 use crate::record::{self, RecordState};
 use crate::store::{Command, Expiry, Reply, SetCondition, Store, StoreError};
 
+/// How old a processing record's `started_at` must be for a Python v2 worker to judge it stale
+/// (`now - started_at > 300`, by the reader's clock, whatever the key's TTL). Hard-coded in the
+/// Python decorator; [`V2`] here reads its cutoff from `Config::processing_ttl_s`, which
+/// defaults to this value. Fenced leases renew often enough for it
+/// ([`crate::consumer::MAX_RENEW_INTERVAL`]).
+pub const STALE_AFTER_S: u64 = 300;
+
 /// The v2 protocol. Its known weaknesses, all reproducible in the simulator:
 ///
 /// - **B. Non-atomic stale takeover.** GET, then DEL, then SET NX: two workers that both read

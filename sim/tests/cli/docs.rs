@@ -5,7 +5,9 @@
 //! output of `sim ARGS` from its summary line (`verdict=...`) on; `<!-- sim-mermaid: ARGS -->`
 //! says the block is the diagram `sim ARGS --mermaid FILE` writes. `wall_ms=` is the only field
 //! not compared. A ```` ```toml ```` block right after a line naming `NAME.toml` must be
-//! `scenarios/NAME.toml`, byte for byte. `UPDATE_DOCS=1 cargo test -p sim --test cli docs`
+//! `scenarios/NAME.toml`, byte for byte, and a ```` ```rust ```` block right after a line naming
+//! `PATH.rs` (from the workspace root, e.g. `idempotency/examples/real_redis.rs`) must be that
+//! file, byte for byte. `UPDATE_DOCS=1 cargo test -p sim --test cli docs`
 //! rewrites the marked blocks from the real output (then review the diff).
 
 use std::path::{Path, PathBuf};
@@ -30,6 +32,14 @@ fn mask_wall(text: &str) -> String {
 
 fn sim(args: &[&str]) -> String {
     crate::sim_in(Some(&root()), args, b"").stdout
+}
+
+/// A file a block quotes.
+enum Quoted {
+    /// `scenarios/NAME.toml`, by its name.
+    Scenario(String),
+    /// A source file, by its path from the workspace root.
+    Source(String),
 }
 
 /// What a marked block must hold.
@@ -59,14 +69,16 @@ fn real_output(kind: &str, args: &str) -> String {
     }
 }
 
-/// Checks (or with UPDATE_DOCS rewrites) one Markdown file; returns the problems.
-fn check_file(rel: &str, update: bool) -> (Vec<String>, usize) {
+/// Checks (or with UPDATE_DOCS rewrites) one Markdown file; returns the problems, the number of
+/// blocks checked and the source files quoted.
+fn check_file(rel: &str, update: bool) -> (Vec<String>, usize, Vec<String>) {
     let path = root().join(rel);
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let mut out = String::new();
     let mut problems = Vec::new();
     let mut checked = 0;
+    let mut sources = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
@@ -81,14 +93,22 @@ fn check_file(rel: &str, update: bool) -> (Vec<String>, usize) {
         let open = (i + 1..lines.len())
             .find(|&j| !lines[j].trim().is_empty())
             .unwrap_or(i + 1);
-        let toml_file = (lines.get(open).is_some_and(|l| l.trim() == "```toml"))
-            .then(|| {
-                line.split('`')
-                    .find(|w| w.ends_with(".toml") && !w.contains(' '))
-                    .map(|w| w.trim_start_matches("scenarios/").to_owned())
-            })
-            .flatten();
-        if marker.is_none() && toml_file.is_none() {
+        // A quoted file: the word in backticks on this line that names it.
+        let named = |lang: &str, ext: &str| {
+            lines
+                .get(open)
+                .is_some_and(|l| l.trim() == format!("```{lang}"))
+                .then(|| {
+                    line.split('`')
+                        .find(|w| w.ends_with(ext) && !w.contains(' '))
+                        .map(str::to_owned)
+                })
+                .flatten()
+        };
+        let quoted = named("toml", ".toml")
+            .map(|w| Quoted::Scenario(w.trim_start_matches("scenarios/").to_owned()))
+            .or_else(|| named("rust", ".rs").map(Quoted::Source));
+        if marker.is_none() && quoted.is_none() {
             i += 1;
             continue;
         }
@@ -106,9 +126,9 @@ fn check_file(rel: &str, update: bool) -> (Vec<String>, usize) {
             .unwrap_or_else(|| panic!("{rel}:{}: unclosed block", open + 1));
         let shown: String = lines[open + 1..close].concat();
         // Outputs are compared without their wall times; files byte for byte.
-        let (want, masked) = match (marker, &toml_file) {
+        let (want, masked) = match (marker, &quoted) {
             (Some((kind, args)), _) => (real_output(kind, args), true),
-            (None, Some(name)) => {
+            (None, Some(Quoted::Scenario(name))) => {
                 let file = root().join("scenarios").join(name);
                 let want = std::fs::read_to_string(&file)
                     .unwrap_or_else(|e| panic!("{rel}:{}: {} ({e})", i + 1, file.display()));
@@ -117,7 +137,14 @@ fn check_file(rel: &str, update: bool) -> (Vec<String>, usize) {
                 }
                 (want, false)
             }
-            _ => unreachable!(),
+            (None, Some(Quoted::Source(path))) => {
+                sources.push(path.clone());
+                let file = root().join(path);
+                let want = std::fs::read_to_string(&file)
+                    .unwrap_or_else(|e| panic!("{rel}:{}: {} ({e})", i + 1, file.display()));
+                (want, false)
+            }
+            (None, None) => unreachable!(),
         };
         checked += 1;
         let compare = |s: &str| if masked { mask_wall(s) } else { s.to_owned() };
@@ -135,7 +162,7 @@ fn check_file(rel: &str, update: bool) -> (Vec<String>, usize) {
     if update && out != text {
         std::fs::write(&path, out).unwrap();
     }
-    (problems, checked)
+    (problems, checked, sources)
 }
 
 #[test]
@@ -143,12 +170,19 @@ fn the_readmes_show_real_files_and_real_output() {
     let update = std::env::var("UPDATE_DOCS").is_ok_and(|v| v == "1");
     let mut problems = Vec::new();
     let mut checked = 0;
+    let mut sources = Vec::new();
     for rel in ["README.md", "scenarios/README.md", "seeds/README.md"] {
-        let (p, n) = check_file(rel, update);
+        let (p, n, s) = check_file(rel, update);
         problems.extend(p);
         checked += n;
+        sources.extend(s);
     }
     assert!(checked >= 4, "the marked blocks were found ({checked})");
+    assert!(
+        sources.iter().any(|s| s == "idempotency/examples/real_redis.rs"),
+        "README.md quotes the library example (a ```rust block right after a line naming \
+         `idempotency/examples/real_redis.rs`); quoted: {sources:?}"
+    );
     if !update {
         assert!(
             problems.is_empty(),

@@ -5,6 +5,7 @@
 use crate::model::db::{DbReply, DbRequest};
 use crate::net::rpc::Client;
 use idempotency::fenced::FenceFloor;
+use idempotency::key::EventKey;
 use idempotency::store::{BoxFuture, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,12 @@ pub(super) struct DbFloor {
 }
 
 impl FenceFloor for DbFloor {
-    fn highest<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+    /// By the Redis key: the simulated database keys its fences by the key its commits carry
+    /// ([`crate::model::db::Apply::key`], the handler's `ctx.key()`).
+    fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let req = DbRequest::HighestFence {
-                key: key.to_owned(),
+                key: event.key.clone(),
                 worker: self.worker.clone(),
             };
             match self
