@@ -3,9 +3,10 @@
 //! until every event is applied or the time limit passes; then the checkers judge it.
 //!
 //! [`world`] builds the nodes and carries out the fault verbs, [`control`] runs the phases,
-//! [`verdict`] is what comes out. A panic inside the simulation is a crash verdict; the step
-//! limit, madsim's time limit and the real-time watchdog are liveness verdicts that still judge
-//! the history recorded so far.
+//! [`verdict`] is what comes out. A panic inside the simulation is a crash verdict (its message
+//! on stderr, as any panic's); the step limit, madsim's time limit and the real-time watchdog
+//! are liveness verdicts that still judge the history recorded so far, and print nothing on
+//! stderr: a limit is a verdict, not a crash.
 
 pub mod control;
 pub mod faults;
@@ -30,10 +31,38 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use world::{World, ABORTED, STEP_LIMIT};
+use world::{Stoppable, World, ABORTED, STEP_LIMIT};
 
 /// Virtual time the runtime allows past the liveness phase's end, for the last work to land.
 const TIME_LIMIT_SLACK_US: u64 = 120_000_000;
+
+/// The first words of madsim's panic when a run passes its virtual time limit.
+const TIME_LIMIT: &str = "time limit exceeded";
+
+/// Installs (once per process) a panic hook that stays quiet for madsim's time-limit panic on
+/// a run's own thread: that limit is a verdict (`time_limit`), not a crash, and madsim can only
+/// say it by panicking. Every other panic goes to the hook that was installed before, so a
+/// real crash still prints its message (and backtrace, as `RUST_BACKTRACE` asks).
+fn quiet_limit_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            if !is_limit_panic(thread.name(), &panic_message(info.payload())) {
+                before(info);
+            }
+        }));
+    });
+}
+
+/// Whether a panic on `thread` with `message` is a run's time limit (kept quiet), not a crash.
+fn is_limit_panic(thread: Option<&str>, message: &str) -> bool {
+    thread.is_some_and(|n| n.starts_with(SEED_THREAD)) && message.starts_with(TIME_LIMIT)
+}
+
+/// The name of a run's thread begins with this (then the seed).
+const SEED_THREAD: &str = "seed-";
 
 /// Runs `seed` on a fresh thread with a fresh runtime and judges it. A run that takes longer
 /// than `watchdog_s` real seconds is a liveness failure that still judges the history recorded
@@ -45,7 +74,7 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
     let (tx, rx) = std::sync::mpsc::channel();
     let world2 = world.clone();
     std::thread::Builder::new()
-        .name(format!("seed-{seed}"))
+        .name(format!("{SEED_THREAD}{seed}"))
         .spawn(move || {
             let _ = tx.send(run_here(seed, config, &world2));
         })
@@ -135,22 +164,35 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
     let end_us = Arc::new(AtomicU64::new(0));
     let redis_end_us = Arc::new(AtomicI64::new(0));
     let (s2, end2, redis_end2) = (s.clone(), end_us.clone(), redis_end_us.clone());
+    let limits = s.limits.clone();
+    quiet_limit_panics();
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        rt.block_on(async move {
-            s2.build();
-            let nemesis = Nemesis::new(
-                rng::stream(s2.seed, "nemesis"),
-                s2.config.faults.clone(),
-                s2.config.workers,
-                s2.config.kafka.max_poll_interval_ms,
-            );
-            control::supervise(s2.clone(), nemesis).await;
-            end2.store(now_us(), Ordering::Relaxed);
-            redis_end2.store(s2.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);
-            s2.end().await;
-        })
+        rt.block_on(Stoppable::new(
+            async move {
+                s2.build();
+                let nemesis = Nemesis::new(
+                    rng::stream(s2.seed, "nemesis"),
+                    s2.config.faults.clone(),
+                    s2.config.workers,
+                    s2.config.kafka.max_poll_interval_ms,
+                );
+                control::supervise(s2.clone(), nemesis).await;
+                end2.store(now_us(), Ordering::Relaxed);
+                redis_end2.store(s2.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);
+                s2.end().await;
+            },
+            limits,
+        ))
     }));
-    if ran.is_err() {
+    // What stopped the run early, if anything: a limit (the step limit and the watchdog stop
+    // the main future; madsim's time limit panics, quietly: see `quiet_limit_panics`) or a
+    // panic inside the simulation.
+    let cut: Option<String> = match ran {
+        Ok(Ok(())) => None,
+        Ok(Err(why)) => Some(why),
+        Err(payload) => Some(panic_message(&*payload)),
+    };
+    if cut.is_some() {
         // A limit or a panic stopped the run inside the runtime: end the nodes all the same,
         // so the world is freed (a second panic here changes nothing about the verdict).
         let s3 = s.clone();
@@ -159,23 +201,22 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
     drop(rt);
     slot.lock().expect("world slot").take();
     // (After a watchdog stop the watchdog itself still holds the world while it judges.)
-    debug_assert!(
+    assert!(
         Arc::strong_count(&s) == 1 || s.limits.abort.load(Ordering::Relaxed),
         "seed {seed}: a node outlived the run and still holds the world (memory grows per seed)"
     );
-    let (stopped, end_us, redis_now_us) = match ran {
-        Ok(()) => (
+    let (stopped, end_us, redis_now_us) = match cut {
+        None => (
             None,
             end_us.load(Ordering::Relaxed),
             redis_end_us.load(Ordering::Relaxed),
         ),
-        Err(payload) => {
-            let msg = panic_message(&*payload);
+        Some(msg) => {
             let stopped = if msg.starts_with(STEP_LIMIT) {
                 limit_violation("step_limit", msg)
             } else if msg.starts_with(ABORTED) {
                 limit_violation("watchdog", msg)
-            } else if msg.contains("time limit exceeded") {
+            } else if msg.starts_with(TIME_LIMIT) {
                 limit_violation("time_limit", msg)
             } else {
                 return crashed(&s, seed, msg, started.elapsed());
@@ -271,5 +312,45 @@ fn judge(
             .map(|e| e.fault.clone())
             .collect(),
         round_trips: s.net.round_trips(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// madsim's time limit panics with the words the run reads as `time_limit` (a madsim
+    /// upgrade that rewords it would otherwise turn the verdict into a crash), on the run's
+    /// thread, where the hook keeps it quiet.
+    #[test]
+    fn madsims_time_limit_is_read_as_a_limit_and_kept_quiet() {
+        quiet_limit_panics();
+        let message = std::thread::Builder::new()
+            .name(format!("{SEED_THREAD}0"))
+            .spawn(|| {
+                let mut rt = Runtime::with_seed_and_config(0, madsim::Config::default());
+                rt.set_time_limit(Duration::from_secs(1));
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    rt.block_on(async { madsim::time::sleep(Duration::from_secs(10)).await })
+                }));
+                panic_message(&*ran.expect_err("the time limit stops it"))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(message.starts_with(TIME_LIMIT), "{message}");
+        assert!(is_limit_panic(Some("seed-0"), &message));
+    }
+
+    /// Only the time limit on a run's thread is kept quiet: a crash (any other message), or
+    /// the same words on another thread, goes to the hook installed before.
+    #[test]
+    fn every_other_panic_is_reported() {
+        assert!(!is_limit_panic(
+            Some("seed-3"),
+            "self-test panic in the producer node"
+        ));
+        assert!(!is_limit_panic(Some("main"), "time limit exceeded: 1s"));
+        assert!(!is_limit_panic(None, "time limit exceeded: 1s"));
     }
 }
