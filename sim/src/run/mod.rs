@@ -20,13 +20,15 @@ pub use verdict::{RunResult, Verdict};
 
 use crate::check::{self, Severity, Violation};
 use crate::fault::nemesis::Nemesis;
+use crate::model::kafka::KafkaModel;
 use crate::net::topology::NodeName;
 use crate::rng;
 use crate::scenario::config::SimConfig;
 use crate::trace::{now_us, Typed};
+use crate::workload::WorkloadEvent;
 use idempotency::clock::Clock;
 use madsim::runtime::Runtime;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -236,6 +238,20 @@ fn crashed(s: &World, seed: u64, msg: String, wall: Duration) -> RunResult {
     result
 }
 
+/// The ids of the events of `workload` that were produced: a record of theirs is in the
+/// broker's log. Judged from the log, not from the producer's acks: a lost ack leaves a written
+/// record unacknowledged, and a run may end while the producer still waits for one. A record
+/// is the event's when its value is the event's (copies differ only in key and headers; each
+/// value carries its event id).
+fn produced_events(workload: &[WorkloadEvent], kafka: &KafkaModel) -> Vec<String> {
+    let in_log: BTreeSet<&[u8]> = kafka.records().map(|r| r.value.as_slice()).collect();
+    workload
+        .iter()
+        .filter(|e| in_log.contains(e.record.value.as_slice()))
+        .map(|e| e.event_id.clone())
+        .collect()
+}
+
 /// Judges the history recorded so far and the models' state. `stopped` is the limit that cut
 /// the run short, if one did: the history is judged all the same (correctness outranks
 /// liveness), only the end-state checks are left out.
@@ -249,9 +265,7 @@ fn judge(
 ) -> RunResult {
     // The run is over (or abandoned by the watchdog): its history is taken, not copied.
     let events_now = s.trace.take();
-    let copies = s.producer.config.copies;
-    let produced_records = *s.producer.next.lock().expect("producer progress");
-    let all: Vec<String> = s.workload().iter().map(|e| e.event_id.clone()).collect();
+    let produced = produced_events(s.workload(), &s.kafka.model.lock().expect("kafka state"));
     let db = s.db.model.lock().expect("db state").clone();
     let records = check::final_records(&s.redis.snapshot(), redis_now_us);
     let params = check::Params {
@@ -266,7 +280,7 @@ fn judge(
         records: &records,
         redis_now_us,
         params: &params,
-        produced: &all,
+        produced: &produced,
         complete: stopped.is_none(),
     };
     let (notes, found): (Vec<Violation>, Vec<Violation>) = check::check(&input)
@@ -292,8 +306,8 @@ fn judge(
     RunResult {
         seed,
         verdict,
-        events_total: all.len(),
-        produced: produced_records.div_ceil(copies),
+        events_total: s.workload().len(),
+        produced: produced.len(),
         applied: db.effects().len(),
         duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
         faults,
@@ -340,6 +354,37 @@ mod tests {
             .unwrap();
         assert!(message.starts_with(TIME_LIMIT), "{message}");
         assert!(is_limit_panic(Some("seed-0"), &message));
+    }
+
+    /// An event is produced when a record of it is in the log, whatever its key and headers
+    /// (a copy) and whatever the producer heard back; an event with no record is not.
+    #[test]
+    fn produced_means_a_record_in_the_log() {
+        let config = SimConfig {
+            events: 3,
+            ..SimConfig::default()
+        };
+        let workload = crate::workload::workload(&config.workload(), &mut rng::stream(1, "workload"));
+        let mut kafka = KafkaModel::new(3);
+        let produce = |kafka: &mut KafkaModel, sequence: u64, record: crate::model::kafka::Record| {
+            let req = crate::model::kafka::KafkaRequest::ProduceSeq {
+                producer: "producer".into(),
+                sequence,
+                record,
+            };
+            // The reply is the ack, which the producer may never get: it does not matter here.
+            let _ = kafka.handle(req, 0);
+        };
+        assert!(produced_events(&workload, &kafka).is_empty());
+        let mut copy = workload[2].record.clone();
+        copy.key = format!("{}/1/7", workload[2].event_id);
+        copy.headers.clear();
+        produce(&mut kafka, 5, copy);
+        produce(&mut kafka, 0, workload[0].record.clone());
+        assert_eq!(
+            produced_events(&workload, &kafka),
+            vec![workload[0].event_id.clone(), workload[2].event_id.clone()]
+        );
     }
 
     /// Only the time limit on a run's thread is kept quiet: a crash (any other message), or
