@@ -159,7 +159,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     if !input.complete {
         out.retain(|v| !is_end_state(v.kind));
     }
-    debug_assert!(
+    assert!(
         out.iter().all(|v| crate::check::registry::find(v.kind).is_some()),
         "a checker reported a kind missing from kinds::KINDS"
     );
