@@ -163,7 +163,10 @@ impl PyDict {
                 .collect();
             self.index = Some(index);
         }
-        debug_assert!(self.index.as_ref().is_none_or(|i| i.len() == self.entries.len()));
+        assert!(
+            self.index.as_ref().is_none_or(|i| i.len() == self.entries.len()),
+            "the index holds every key"
+        );
     }
 
     /// `d.get(k)` for a key given as Rust text.
@@ -948,6 +951,19 @@ fn dump_with(out: &mut String, v: &PyValue, sort_keys: bool, item_sep: &str, key
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index invariant (one position per entry, once indexed) is checked in every build:
+    /// an index that lost its entries is caught at the next insert.
+    #[test]
+    #[should_panic(expected = "the index holds every key")]
+    fn an_index_out_of_step_with_the_entries_is_caught() {
+        let mut d = PyDict::new();
+        for i in 0..INDEX_FROM {
+            d.insert(PyStr::from_str(&format!("k{i}")), PyValue::Null);
+        }
+        d.index = Some(HashMap::new());
+        d.insert(PyStr::from_str("new"), PyValue::Null);
+    }
 
     fn rt(input: &[u8]) -> String {
         dumps(&loads(input).unwrap(), true)

@@ -59,6 +59,35 @@ pub struct Owner {
     pub fence: u64,
 }
 
+/// A field name of a record: text that needs no JSON escaping, checked when the program is
+/// compiled ([`field!`]), so the check costs nothing per record and holds in every profile.
+#[derive(Clone, Copy)]
+struct Name(&'static str);
+
+impl Name {
+    /// `name`, if it needs no escaping (printable ASCII, no quote, no backslash); a panic
+    /// otherwise, which in a `const` is a compile error.
+    const fn new(name: &'static str) -> Name {
+        let b = name.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            assert!(
+                b[i].is_ascii_graphic() && b[i] != b'"' && b[i] != b'\\',
+                "a record's field name needs no escaping"
+            );
+            i += 1;
+        }
+        Name(name)
+    }
+}
+
+/// A record's field name, checked at compile time.
+macro_rules! field {
+    ($name:literal) => {
+        const { Name::new($name) }
+    };
+}
+
 /// A record's text as `json.dumps(dict)` writes it, built field by field in the dict's order
 /// (no intermediate dict: records are written on every delivery).
 struct Fields {
@@ -72,34 +101,30 @@ impl Fields {
         Fields { out }
     }
 
-    /// `"name": ` after the separator; `name` is one of this module's field names, which need
-    /// no escaping.
-    fn name(&mut self, name: &str) -> &mut String {
-        debug_assert!(name
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'));
+    /// `"name": ` after the separator (a [`Name`] needs no escaping).
+    fn name(&mut self, name: Name) -> &mut String {
         if self.out.len() > 1 {
             self.out.push_str(", ");
         }
         self.out.push('"');
-        self.out.push_str(name);
+        self.out.push_str(name.0);
         self.out.push_str("\": ");
         &mut self.out
     }
 
-    fn text(&mut self, name: &str, value: &str) {
+    fn text(&mut self, name: Name, value: &str) {
         pyjson::dumps_str_into(self.name(name), value);
     }
 
-    fn value(&mut self, name: &str, value: &PyValue) {
+    fn value(&mut self, name: Name, value: &PyValue) {
         pyjson::dumps_into(self.name(name), value, false);
     }
 
-    fn seconds(&mut self, name: &str, us: i64) {
+    fn seconds(&mut self, name: Name, us: i64) {
         self.name(name).push_str(&pyjson::float_repr(unix_seconds(us)));
     }
 
-    fn int(&mut self, name: &str, value: u64) {
+    fn int(&mut self, name: Name, value: u64) {
         self.name(name).push_str(&value.to_string());
     }
 
@@ -115,22 +140,22 @@ impl Fields {
 }
 
 /// v2's fields, in v2's order.
-fn base(status: &str, times: &[(&str, i64)], service: &str, id: &EventKey) -> Fields {
+fn base(status: &str, times: &[(Name, i64)], service: &str, id: &EventKey) -> Fields {
     let mut f = Fields::new();
-    f.text("status", status);
-    for (name, us) in times {
-        f.seconds(name, *us);
+    f.text(field!("status"), status);
+    for &(name, us) in times {
+        f.seconds(name, us);
     }
-    f.text("processed_by", service);
-    f.value("event_id", &id.event_id);
-    f.value("correlation_id", &id.correlation_id);
-    f.value("source_service", &id.source_service);
+    f.text(field!("processed_by"), service);
+    f.value(field!("event_id"), &id.event_id);
+    f.value(field!("correlation_id"), &id.correlation_id);
+    f.value(field!("source_service"), &id.source_service);
     f
 }
 
 /// v2's processing record, started at `now_us`.
 pub fn processing(service: &str, id: &EventKey, now_us: i64) -> Vec<u8> {
-    base("processing", &[("started_at", now_us)], service, id).finish()
+    base("processing", &[(field!("started_at"), now_us)], service, id).finish()
 }
 
 /// v2's completed record, confirmed at `now_us` (`started_at` is the confirm time, as in v2).
@@ -146,13 +171,13 @@ pub fn completed_fenced(service: &str, id: &EventKey, now_us: i64, owner: &Owner
 fn completed_dict(service: &str, id: &EventKey, now_us: i64, owner: Option<&Owner>) -> Vec<u8> {
     let mut f = base(
         "completed",
-        &[("started_at", now_us), ("completed_at", now_us)],
+        &[(field!("started_at"), now_us), (field!("completed_at"), now_us)],
         service,
         id,
     );
     if let Some(o) = owner {
-        f.text("owner", &o.token);
-        f.int("fence", o.fence);
+        f.text(field!("owner"), &o.token);
+        f.int(field!("fence"), o.fence);
     }
     f.finish()
 }
@@ -165,9 +190,9 @@ pub fn processing_fenced_parts(
     now_us: i64,
     owner_token: &str,
 ) -> (Vec<u8>, Vec<u8>) {
-    let mut f = base("processing", &[("started_at", now_us)], service, id);
-    f.text("owner", owner_token);
-    f.name("fence");
+    let mut f = base("processing", &[(field!("started_at"), now_us)], service, id);
+    f.text(field!("owner"), owner_token);
+    f.name(field!("fence"));
     (f.open_text().into_bytes(), b"}".to_vec())
 }
 
@@ -179,8 +204,8 @@ pub const PROCESSING_PREFIX: &[u8] = b"{\"status\": \"processing\", ";
 /// hold a key for a lease when its value is a processing record ending with it.
 pub fn lease_tail(owner: &Owner) -> Vec<u8> {
     let mut f = Fields::new();
-    f.text("owner", &owner.token);
-    f.int("fence", owner.fence);
+    f.text(field!("owner"), &owner.token);
+    f.int(field!("fence"), owner.fence);
     let dict = f.finish();
     // `{"owner": ..., "fence": N}` → `, "owner": ..., "fence": N}`: the fields as they follow
     // v2's fields inside one dict.
@@ -195,7 +220,7 @@ pub fn lease_tail(owner: &Owner) -> Vec<u8> {
 pub fn processing_fenced(service: &str, id: &EventKey, now_us: i64, owner: &Owner) -> Vec<u8> {
     let mut v = processing(service, id, now_us);
     let closing = v.pop();
-    debug_assert_eq!(closing, Some(b'}'));
+    assert_eq!(closing, Some(b'}'));
     v.extend_from_slice(&lease_tail(owner));
     v
 }
@@ -212,4 +237,17 @@ pub fn join_fenced(head: &[u8], fence: u64, tail: &[u8]) -> Vec<u8> {
     v.extend_from_slice(fence.to_string().as_bytes());
     v.extend_from_slice(tail);
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A field name that would need escaping is refused: at compile time through [`field!`],
+    /// and by the same check when [`Name::new`] runs at run time.
+    #[test]
+    #[should_panic(expected = "needs no escaping")]
+    fn a_field_name_that_needs_escaping_is_refused() {
+        Name::new(std::hint::black_box("a\"b"));
+    }
 }

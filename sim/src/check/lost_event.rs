@@ -1,10 +1,11 @@
-//! `lost_event`: an event the workload produced that the database never applied, judged after
-//! the liveness phase.
+//! `lost_event`: an event produced (a record of it reached the Kafka log) that the database
+//! never applied, judged after the liveness phase. An event the producer had not published
+//! when the run ended is not lost: nothing was lost.
 
 use super::{Severity, Violation};
 use crate::model::db::DbModel;
 
-/// An event produced but never applied.
+/// An event of `produced` (those with a record in the log) never applied.
 pub fn check(db: &DbModel, produced: &[String]) -> Vec<Violation> {
     produced
         .iter()

@@ -5,7 +5,7 @@
 //! | checker | severity | what |
 //! |---|---|---|
 //! | [`duplicate_effect`] | correctness | an event's effect applied more than once (fail-open duplicates inside a declared outage window are notes) |
-//! | [`lost_event`] | liveness | an event produced but never applied after the liveness phase |
+//! | [`lost_event`] | liveness | an event produced (a record of it in the Kafka log) but never applied after the liveness phase |
 //! | [`lock_overlap`] | correctness / note | two handlers holding the lock of one key at the same virtual time (a note when a Redis crash lost the lock's record) |
 //! | [`fence_monotonic`] | correctness | `fence_regression`: a fencing token handed out not above one the (fenced) database had already accepted for the event |
 //! | [`ttl_lifecycle`] | correctness | a processing record not written with the processing TTL, or a completed one not with its event type's TTL |
@@ -79,7 +79,9 @@ pub struct Input<'a> {
     pub redis_now_us: i64,
     /// The few settings of the run the checkers need.
     pub params: &'a Params,
-    /// Every event id the workload has.
+    /// The events produced: every event id with a record in the broker's log at the end
+    /// (what the broker appended, whatever acks the producer got). Events the producer never
+    /// published are not in it.
     pub produced: &'a [String],
     /// False when a limit (steps, virtual time, the watchdog) stopped the run midway: the
     /// history so far is still judged, but checks of the end state ([`is_end_state`]) are
@@ -157,7 +159,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     if !input.complete {
         out.retain(|v| !is_end_state(v.kind));
     }
-    debug_assert!(
+    assert!(
         out.iter().all(|v| crate::check::registry::find(v.kind).is_some()),
         "a checker reported a kind missing from kinds::KINDS"
     );

@@ -4,7 +4,8 @@
 //! A [`Fault`] is one serde type: a scenario's `[[schedule]]` entry is a trigger plus a fault
 //! ([`schedule::ScheduledFault`]), the nemesis's decisions are such entries
 //! ([`nemesis::Nemesis`]), and the trace's `fault` event is the same fields (plus who asked and
-//! how long it lasts). `sim --save-scenario` writes a run's random faults back as entries, and
+//! how long it lasts; the node it hits is named `target` there, since every trace line's `node`
+//! is the node that recorded it). `sim --save-scenario` writes a run's random faults back as entries, and
 //! replaying that file gives the same run.
 //!
 //! Faults act on the world through two narrow traits, so this module knows nothing of madsim
@@ -236,7 +237,8 @@ impl Fault {
         Ok(())
     }
 
-    /// The fault's fields as the trace writes them (`fault` and the rest, sorted by name).
+    /// The fault's fields by their own names (`fault` and the rest, sorted by name), as
+    /// scenario files write them; the trace writes `node` as `target`.
     pub fn fields(&self) -> Map<String, Value> {
         match serde_json::to_value(self).expect("a fault serializes") {
             Value::Object(m) => m,

@@ -155,7 +155,7 @@ impl DbModel {
             worker: req.worker.clone(),
             fence: req.fence,
         });
-        debug_assert!(
+        assert!(
             self.mode != DbMode::Unique || effects.len() == 1,
             "unique mode applied twice"
         );

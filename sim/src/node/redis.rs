@@ -142,6 +142,13 @@ pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
 /// How often `everysec` persistence writes the data set to disk.
 const FSYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// Every this many fsyncs, the node checks that the disk equals the data set, whole. Each fsync
+/// checks the key counts ([`crate::model::redis::RedisModel::sync_to`]); the whole comparison
+/// every time cost 13 % of a release sweep's instructions, every 16th costs under 1 %, and a
+/// change the bookkeeping missed stays on the disk until the key changes again, so it is still
+/// seen in sweeps.
+const FULL_CHECK_EVERY: u64 = 16;
+
 /// The Redis node's own settings.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
@@ -199,12 +206,14 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
     if node.config.persistence == Persistence::Everysec {
         let node = node.clone();
         madsim::task::spawn(async move {
-            loop {
+            for fsync in 1u64.. {
                 madsim::time::sleep(FSYNC_EVERY).await;
                 let mut guard = node.state.lock().expect("redis state");
                 let st = &mut *guard;
                 st.model.sync_to(&mut st.disk);
-                debug_assert!(st.disk == st.model, "the fsync wrote what changed");
+                if fsync % FULL_CHECK_EVERY == 0 {
+                    assert!(st.disk == st.model, "the fsync wrote what changed");
+                }
             }
         });
     }

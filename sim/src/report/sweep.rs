@@ -40,7 +40,7 @@ pub struct Shard {
 impl Shard {
     /// Whether `seed` of a range starting at `start` is this shard's.
     pub fn owns(&self, start: u64, seed: u64) -> bool {
-        debug_assert!(self.index >= 1 && self.index <= self.total);
+        assert!(self.index >= 1 && self.index <= self.total);
         (seed - start) % self.total == self.index - 1
     }
 

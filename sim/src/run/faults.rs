@@ -92,7 +92,7 @@ impl FaultState {
             return false;
         }
         // The only transitions: up -> down | paused, paused -> down | up, down -> up.
-        debug_assert!(
+        assert!(
             matches!(
                 (*status, to),
                 (NodeStatus::Up, NodeStatus::Down | NodeStatus::Paused)
@@ -284,10 +284,24 @@ impl FaultState {
         for &n in &nodes {
             verbs.local(n).heal_all();
         }
-        debug_assert!(self.agenda.is_empty() && self.status.values().all(|s| *s == NodeStatus::Up));
+        assert!(self.agenda.is_empty() && self.status.values().all(|s| *s == NodeStatus::Up));
     }
 
     fn emit(&self, event: Typed) {
         self.trace.emit(NODE, event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A status change outside the node's life cycle (here: up to up) is caught in every
+    /// build, not only in debug ones.
+    #[test]
+    #[should_panic(expected = "redis: Up -> Up")]
+    fn a_transition_outside_the_life_cycle_is_caught() {
+        let mut state = FaultState::new(&[NodeName::Redis], Trace::default());
+        state.set(NodeName::Redis, &[NodeStatus::Up], NodeStatus::Up);
     }
 }

@@ -3,9 +3,10 @@
 //! until every event is applied or the time limit passes; then the checkers judge it.
 //!
 //! [`world`] builds the nodes and carries out the fault verbs, [`control`] runs the phases,
-//! [`verdict`] is what comes out. A panic inside the simulation is a crash verdict; the step
-//! limit, madsim's time limit and the real-time watchdog are liveness verdicts that still judge
-//! the history recorded so far.
+//! [`verdict`] is what comes out. A panic inside the simulation is a crash verdict (its message
+//! on stderr, as any panic's); the step limit, madsim's time limit and the real-time watchdog
+//! are liveness verdicts that still judge the history recorded so far, and print nothing on
+//! stderr: a limit is a verdict, not a crash.
 
 pub mod control;
 pub mod faults;
@@ -19,21 +20,51 @@ pub use verdict::{RunResult, Verdict};
 
 use crate::check::{self, Severity, Violation};
 use crate::fault::nemesis::Nemesis;
+use crate::model::kafka::KafkaModel;
 use crate::net::topology::NodeName;
 use crate::rng;
 use crate::scenario::config::SimConfig;
 use crate::trace::{now_us, Typed};
+use crate::workload::WorkloadEvent;
 use idempotency::clock::Clock;
 use madsim::runtime::Runtime;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use world::{World, ABORTED, STEP_LIMIT};
+use world::{Stoppable, World, ABORTED, STEP_LIMIT};
 
 /// Virtual time the runtime allows past the liveness phase's end, for the last work to land.
 const TIME_LIMIT_SLACK_US: u64 = 120_000_000;
+
+/// The first words of madsim's panic when a run passes its virtual time limit.
+const TIME_LIMIT: &str = "time limit exceeded";
+
+/// Installs (once per process) a panic hook that stays quiet for madsim's time-limit panic on
+/// a run's own thread: that limit is a verdict (`time_limit`), not a crash, and madsim can only
+/// say it by panicking. Every other panic goes to the hook that was installed before, so a
+/// real crash still prints its message (and backtrace, as `RUST_BACKTRACE` asks).
+fn quiet_limit_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let before = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let thread = std::thread::current();
+            if !is_limit_panic(thread.name(), &panic_message(info.payload())) {
+                before(info);
+            }
+        }));
+    });
+}
+
+/// Whether a panic on `thread` with `message` is a run's time limit (kept quiet), not a crash.
+fn is_limit_panic(thread: Option<&str>, message: &str) -> bool {
+    thread.is_some_and(|n| n.starts_with(SEED_THREAD)) && message.starts_with(TIME_LIMIT)
+}
+
+/// The name of a run's thread begins with this (then the seed).
+const SEED_THREAD: &str = "seed-";
 
 /// Runs `seed` on a fresh thread with a fresh runtime and judges it. A run that takes longer
 /// than `watchdog_s` real seconds is a liveness failure that still judges the history recorded
@@ -45,7 +76,7 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
     let (tx, rx) = std::sync::mpsc::channel();
     let world2 = world.clone();
     std::thread::Builder::new()
-        .name(format!("seed-{seed}"))
+        .name(format!("{SEED_THREAD}{seed}"))
         .spawn(move || {
             let _ = tx.send(run_here(seed, config, &world2));
         })
@@ -135,22 +166,35 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
     let end_us = Arc::new(AtomicU64::new(0));
     let redis_end_us = Arc::new(AtomicI64::new(0));
     let (s2, end2, redis_end2) = (s.clone(), end_us.clone(), redis_end_us.clone());
+    let limits = s.limits.clone();
+    quiet_limit_panics();
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        rt.block_on(async move {
-            s2.build();
-            let nemesis = Nemesis::new(
-                rng::stream(s2.seed, "nemesis"),
-                s2.config.faults.clone(),
-                s2.config.workers,
-                s2.config.kafka.max_poll_interval_ms,
-            );
-            control::supervise(s2.clone(), nemesis).await;
-            end2.store(now_us(), Ordering::Relaxed);
-            redis_end2.store(s2.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);
-            s2.end().await;
-        })
+        rt.block_on(Stoppable::new(
+            async move {
+                s2.build();
+                let nemesis = Nemesis::new(
+                    rng::stream(s2.seed, "nemesis"),
+                    s2.config.faults.clone(),
+                    s2.config.workers,
+                    s2.config.kafka.max_poll_interval_ms,
+                );
+                control::supervise(s2.clone(), nemesis).await;
+                end2.store(now_us(), Ordering::Relaxed);
+                redis_end2.store(s2.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);
+                s2.end().await;
+            },
+            limits,
+        ))
     }));
-    if ran.is_err() {
+    // What stopped the run early, if anything: a limit (the step limit and the watchdog stop
+    // the main future; madsim's time limit panics, quietly: see `quiet_limit_panics`) or a
+    // panic inside the simulation.
+    let cut: Option<String> = match ran {
+        Ok(Ok(())) => None,
+        Ok(Err(why)) => Some(why),
+        Err(payload) => Some(panic_message(&*payload)),
+    };
+    if cut.is_some() {
         // A limit or a panic stopped the run inside the runtime: end the nodes all the same,
         // so the world is freed (a second panic here changes nothing about the verdict).
         let s3 = s.clone();
@@ -159,23 +203,22 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
     drop(rt);
     slot.lock().expect("world slot").take();
     // (After a watchdog stop the watchdog itself still holds the world while it judges.)
-    debug_assert!(
+    assert!(
         Arc::strong_count(&s) == 1 || s.limits.abort.load(Ordering::Relaxed),
         "seed {seed}: a node outlived the run and still holds the world (memory grows per seed)"
     );
-    let (stopped, end_us, redis_now_us) = match ran {
-        Ok(()) => (
+    let (stopped, end_us, redis_now_us) = match cut {
+        None => (
             None,
             end_us.load(Ordering::Relaxed),
             redis_end_us.load(Ordering::Relaxed),
         ),
-        Err(payload) => {
-            let msg = panic_message(&*payload);
+        Some(msg) => {
             let stopped = if msg.starts_with(STEP_LIMIT) {
                 limit_violation("step_limit", msg)
             } else if msg.starts_with(ABORTED) {
                 limit_violation("watchdog", msg)
-            } else if msg.contains("time limit exceeded") {
+            } else if msg.starts_with(TIME_LIMIT) {
                 limit_violation("time_limit", msg)
             } else {
                 return crashed(&s, seed, msg, started.elapsed());
@@ -195,6 +238,20 @@ fn crashed(s: &World, seed: u64, msg: String, wall: Duration) -> RunResult {
     result
 }
 
+/// The ids of the events of `workload` that were produced: a record of theirs is in the
+/// broker's log. Judged from the log, not from the producer's acks: a lost ack leaves a written
+/// record unacknowledged, and a run may end while the producer still waits for one. A record
+/// is the event's when its value is the event's (copies differ only in key and headers; each
+/// value carries its event id).
+fn produced_events(workload: &[WorkloadEvent], kafka: &KafkaModel) -> Vec<String> {
+    let in_log: BTreeSet<&[u8]> = kafka.records().map(|r| r.value.as_slice()).collect();
+    workload
+        .iter()
+        .filter(|e| in_log.contains(e.record.value.as_slice()))
+        .map(|e| e.event_id.clone())
+        .collect()
+}
+
 /// Judges the history recorded so far and the models' state. `stopped` is the limit that cut
 /// the run short, if one did: the history is judged all the same (correctness outranks
 /// liveness), only the end-state checks are left out.
@@ -208,9 +265,7 @@ fn judge(
 ) -> RunResult {
     // The run is over (or abandoned by the watchdog): its history is taken, not copied.
     let events_now = s.trace.take();
-    let copies = s.producer.config.copies;
-    let produced_records = *s.producer.next.lock().expect("producer progress");
-    let all: Vec<String> = s.workload().iter().map(|e| e.event_id.clone()).collect();
+    let produced = produced_events(s.workload(), &s.kafka.model.lock().expect("kafka state"));
     let db = s.db.model.lock().expect("db state").clone();
     let records = check::final_records(&s.redis.snapshot(), redis_now_us);
     let params = check::Params {
@@ -225,7 +280,7 @@ fn judge(
         records: &records,
         redis_now_us,
         params: &params,
-        produced: &all,
+        produced: &produced,
         complete: stopped.is_none(),
     };
     let (notes, found): (Vec<Violation>, Vec<Violation>) = check::check(&input)
@@ -251,8 +306,8 @@ fn judge(
     RunResult {
         seed,
         verdict,
-        events_total: all.len(),
-        produced: produced_records.div_ceil(copies),
+        events_total: s.workload().len(),
+        produced: produced.len(),
         applied: db.effects().len(),
         duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
         faults,
@@ -271,5 +326,76 @@ fn judge(
             .map(|e| e.fault.clone())
             .collect(),
         round_trips: s.net.round_trips(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// madsim's time limit panics with the words the run reads as `time_limit` (a madsim
+    /// upgrade that rewords it would otherwise turn the verdict into a crash), on the run's
+    /// thread, where the hook keeps it quiet.
+    #[test]
+    fn madsims_time_limit_is_read_as_a_limit_and_kept_quiet() {
+        quiet_limit_panics();
+        let message = std::thread::Builder::new()
+            .name(format!("{SEED_THREAD}0"))
+            .spawn(|| {
+                let mut rt = Runtime::with_seed_and_config(0, madsim::Config::default());
+                rt.set_time_limit(Duration::from_secs(1));
+                let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    rt.block_on(async { madsim::time::sleep(Duration::from_secs(10)).await })
+                }));
+                panic_message(&*ran.expect_err("the time limit stops it"))
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(message.starts_with(TIME_LIMIT), "{message}");
+        assert!(is_limit_panic(Some("seed-0"), &message));
+    }
+
+    /// An event is produced when a record of it is in the log, whatever its key and headers
+    /// (a copy) and whatever the producer heard back; an event with no record is not.
+    #[test]
+    fn produced_means_a_record_in_the_log() {
+        let config = SimConfig {
+            events: 3,
+            ..SimConfig::default()
+        };
+        let workload = crate::workload::workload(&config.workload(), &mut rng::stream(1, "workload"));
+        let mut kafka = KafkaModel::new(3);
+        let produce = |kafka: &mut KafkaModel, sequence: u64, record: crate::model::kafka::Record| {
+            let req = crate::model::kafka::KafkaRequest::ProduceSeq {
+                producer: "producer".into(),
+                sequence,
+                record,
+            };
+            // The reply is the ack, which the producer may never get: it does not matter here.
+            let _ = kafka.handle(req, 0);
+        };
+        assert!(produced_events(&workload, &kafka).is_empty());
+        let mut copy = workload[2].record.clone();
+        copy.key = format!("{}/1/7", workload[2].event_id);
+        copy.headers.clear();
+        produce(&mut kafka, 5, copy);
+        produce(&mut kafka, 0, workload[0].record.clone());
+        assert_eq!(
+            produced_events(&workload, &kafka),
+            vec![workload[0].event_id.clone(), workload[2].event_id.clone()]
+        );
+    }
+
+    /// Only the time limit on a run's thread is kept quiet: a crash (any other message), or
+    /// the same words on another thread, goes to the hook installed before.
+    #[test]
+    fn every_other_panic_is_reported() {
+        assert!(!is_limit_panic(
+            Some("seed-3"),
+            "self-test panic in the producer node"
+        ));
+        assert!(!is_limit_panic(Some("main"), "time limit exceeded: 1s"));
+        assert!(!is_limit_panic(None, "time limit exceeded: 1s"));
     }
 }

@@ -73,7 +73,7 @@ pub fn in_order<T: Send>(
                     break;
                 }
             }
-            debug_assert!(waiting.len() as u64 <= window, "the window holds");
+            assert!(waiting.len() as u64 <= window, "the window holds");
         }
     });
 }

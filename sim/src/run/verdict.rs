@@ -83,7 +83,8 @@ pub struct RunResult {
     pub verdict: Verdict,
     /// Events the workload has.
     pub events_total: usize,
-    /// Events the producer published.
+    /// Events produced: with a record in the broker's log (whether or not the producer got
+    /// its ack).
     pub produced: usize,
     /// Distinct events with an applied effect.
     pub applied: usize,

@@ -31,7 +31,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 /// One entry of the run's fault list: a scenario's or the nemesis's.
@@ -55,18 +55,44 @@ struct Reported {
 }
 
 /// The run's step limit and the watchdog's stop, read at every poll of a node's task.
+///
+/// A limit stops the run without a panic: a panic inside a madsim task is printed to stderr
+/// (by the panic hook, and by madsim itself, which names the task), and a limit is a verdict,
+/// not a crash. The node's task stops polling its work, records why and wakes the run's main
+/// future ([`Stoppable`]), which then ends.
 #[derive(Default)]
 pub(crate) struct Limits {
     steps: AtomicU64,
     steps_max: u64,
     /// Set by the watchdog: the run's next step ends it.
     pub(crate) abort: AtomicBool,
+    /// Why the run was stopped (the first limit met), and the main future to wake then.
+    stop: Mutex<Stop>,
+}
+
+#[derive(Default)]
+struct Stop {
+    why: Option<String>,
+    main: Option<Waker>,
+}
+
+impl Limits {
+    /// Stops the run for `why` (the first reason is kept) and wakes its main future.
+    fn stop(&self, why: impl FnOnce() -> String) {
+        let mut stop = self.stop.lock().expect("limits");
+        if stop.why.is_none() {
+            stop.why = Some(why());
+            if let Some(main) = stop.main.take() {
+                main.wake();
+            }
+        }
+    }
 }
 
 /// How long the end of a run waits for killed nodes' tasks to be dropped.
 const END_GRACE: Duration = Duration::from_millis(1);
 
-/// The first words of a step-limit panic.
+/// The first words of a step-limit stop.
 pub(crate) const STEP_LIMIT: &str = "step limit exceeded";
 /// The first words of a watchdog stop.
 pub(crate) const ABORTED: &str = "stopped by the watchdog";
@@ -367,13 +393,48 @@ impl Future for Counted {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let steps = self.limits.steps.fetch_add(1, Ordering::Relaxed) + 1;
+        // Past a limit the node's work is never polled again (the run is ending).
         if steps > self.limits.steps_max {
-            panic!("{STEP_LIMIT}: {steps} polls");
+            self.limits.stop(|| format!("{STEP_LIMIT}: {steps} polls"));
+            return Poll::Pending;
         }
         if self.limits.abort.load(Ordering::Relaxed) {
-            panic!("{ABORTED} after {steps} polls");
+            self.limits.stop(|| format!("{ABORTED} after {steps} polls"));
+            return Poll::Pending;
         }
         self.inner.as_mut().poll(cx)
+    }
+}
+
+/// The run's main future, ended early with the reason when a limit stops the run.
+pub(crate) struct Stoppable<F> {
+    inner: Pin<Box<F>>,
+    limits: Arc<Limits>,
+}
+
+impl<F: Future> Stoppable<F> {
+    /// `inner`, stopped by `limits`.
+    pub(crate) fn new(inner: F, limits: Arc<Limits>) -> Self {
+        Stoppable {
+            inner: Box::pin(inner),
+            limits,
+        }
+    }
+}
+
+impl<F: Future> Future for Stoppable<F> {
+    type Output = Result<F::Output, String>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        {
+            let mut stop = self.limits.stop.lock().expect("limits");
+            if let Some(why) = &stop.why {
+                return Poll::Ready(Err(why.clone()));
+            }
+            if !stop.main.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                stop.main = Some(cx.waker().clone());
+            }
+        }
+        self.inner.as_mut().poll(cx).map(Ok)
     }
 }
 

@@ -332,7 +332,7 @@ pub enum Typed {
     // --- the nemesis ---
     /// A fault was injected.
     Fault {
-        /// The fault.
+        /// The fault (its `node` is `target` in the trace, where `node` is the recording node).
         fault: Fault,
         /// Who asked (`nemesis`, `schedule`, ...).
         by: String,
@@ -349,7 +349,7 @@ pub enum Typed {
     Heal {
         /// The heal's name ([`Fault::heal_name`]).
         heal: String,
-        /// The node, if the fault had one.
+        /// The node, if the fault had one (`target` in the trace, as a fault's node is).
         node: Option<NodeName>,
         /// A partition's other side.
         peer: Option<NodeName>,
@@ -408,6 +408,19 @@ impl<'a> Take<'a> {
             Some(k) => Err(format!("{}: unknown field `{k}`", self.kind)),
             None => Ok(()),
         }
+    }
+}
+
+/// What the trace calls the node a fault or heal acts on: every line's `node` is the node
+/// that recorded it (`nemesis` for these), and one JSON object has one field of a name.
+const TARGET: &str = "target";
+
+/// The trace's name for a [`Fault`]'s field `name` (scenario files keep the fault's own names).
+fn trace_name(name: &'static str) -> &'static str {
+    if name == "node" {
+        TARGET
+    } else {
+        name
     }
 }
 
@@ -684,7 +697,7 @@ impl Typed {
             } => {
                 let mut p = p;
                 for (k, v) in fault.fields() {
-                    p = p.put(Fault::field_name(&k), v);
+                    p = p.put(trace_name(Fault::field_name(&k)), v);
                 }
                 p.put("by", by)
                     .opt("lasts_ms", lasts_ms.as_ref())
@@ -694,7 +707,7 @@ impl Typed {
             }
             Typed::Heal { heal, node, peer } => p
                 .put("heal", heal)
-                .opt("node", node.map(|n| n.to_string()))
+                .opt(TARGET, node.map(|n| n.to_string()))
                 .opt("peer", peer.map(|n| n.to_string())),
             Typed::Phase { phase } => p.put("phase", phase),
         };
@@ -872,7 +885,7 @@ impl Typed {
             "fault" => {
                 let mut own = serde_json::Map::new();
                 for name in FAULT_FIELDS {
-                    if let Some(v) = f.opt::<Value>(name)? {
+                    if let Some(v) = f.opt::<Value>(trace_name(name))? {
                         own.insert(name.to_owned(), v);
                     }
                 }
@@ -888,7 +901,7 @@ impl Typed {
             }
             "heal" => Typed::Heal {
                 heal: f.get("heal")?,
-                node: f.opt("node")?,
+                node: f.opt(TARGET)?,
                 peer: f.opt("peer")?,
             },
             "phase" => Typed::Phase {
@@ -1139,6 +1152,87 @@ pub fn typed(events: &[Event]) -> Vec<&Typed> {
 mod tests {
     use super::*;
 
+    /// A strict JSON reader: a value whose objects (at any depth) never repeat a key.
+    /// serde_json keeps the last of duplicate keys without a word; so do many readers, while
+    /// others refuse the line: a trace line must not depend on which.
+    struct Strict;
+
+    impl<'de> serde::Deserialize<'de> for Strict {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(StrictVisitor)
+        }
+    }
+
+    struct StrictVisitor;
+
+    impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+        type Value = Strict;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON value without duplicate keys")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_unit<E>(self) -> Result<Strict, E> {
+            Ok(Strict)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+            while seq.next_element::<Strict>()?.is_some() {}
+            Ok(Strict)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+            let mut seen = BTreeSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+                }
+                map.next_value::<Strict>()?;
+            }
+            Ok(Strict)
+        }
+    }
+
+    /// Reads `line` strictly (one JSON value, no key twice in one object).
+    fn strict(line: &str) -> Result<(), String> {
+        serde_json::from_str::<Strict>(line)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_strict_reader_refuses_a_duplicate_key_at_any_depth() {
+        assert_eq!(strict(r#"{"a":1,"b":[{"c":null}],"d":{"e":"x"}}"#), Ok(()));
+        for bad in [
+            r#"{"node":"nemesis","kind":"heal","heal":"resume","node":"db"}"#,
+            r#"{"a":[{"b":1,"b":2}]}"#,
+            r#"{"a":{"b":1,"b":1}}"#,
+        ] {
+            let err = strict(bad).unwrap_err();
+            assert!(err.contains("duplicate key"), "{bad}: {err}");
+        }
+    }
+
+    /// Every kind's canonical line, faults and heals of every shape included, reads strictly.
+    #[test]
+    fn every_kinds_line_has_each_key_once() {
+        for t in Typed::examples() {
+            let line = t.event(5, "nemesis").json();
+            assert_eq!(strict(&line), Ok(()), "{line}");
+        }
+    }
+
     #[test]
     fn every_kind_round_trips_through_its_fields() {
         let examples = Typed::examples();
@@ -1179,9 +1273,10 @@ mod tests {
         assert!(Typed::parse("nothing", &Fields::new()).is_err());
     }
 
-    /// Every event of real runs reads back from its canonical fields as itself: the
-    /// default scenario with random faults (the database's errors too), v2 on a plain
-    /// database, and every embedded scenario on its pinned seed.
+    /// Every event of real runs reads back from its canonical fields as itself, and its
+    /// canonical line reads with a strict JSON reader (no key twice): the default scenario
+    /// with random faults (the database's errors too), v2 on a plain database, and every
+    /// embedded scenario on its pinned seed.
     #[test]
     fn every_event_of_real_runs_parses_back_to_its_fields() {
         use crate::model::db::DbMode;
@@ -1214,6 +1309,10 @@ mod tests {
                         for (name, seed, config) in chunk {
                             let r = crate::run::run(*seed, config);
                             for e in &r.events {
+                                let line = e.json();
+                                if let Err(err) = strict(&line) {
+                                    panic!("{name} seed {seed}: a strict reader refuses {line}: {err}");
+                                }
                                 let t = Typed::parse(e.kind(), &e.fields())
                                     .unwrap_or_else(|err| panic!("{name} seed {seed}: {err}: {}", e.json()));
                                 assert_eq!(&t, e.typed(), "{name} seed {seed}: {}", e.json());

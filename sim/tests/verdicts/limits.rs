@@ -59,3 +59,67 @@ fn a_watchdog_verdict_keeps_and_judges_the_trace_so_far() {
         r.events.len()
     );
 }
+
+/// Runs the `sim` binary on a scenario file holding `toml`, with `RUST_BACKTRACE=1` (so a
+/// panic would print its backtrace too); returns the exit code, stdout and stderr.
+fn sim_binary(name: &str, toml: &str) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("sim-limits-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.toml"));
+    std::fs::write(&file, toml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .arg("--scenario")
+        .arg(&file)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Whether `stderr` shows a panic: the hook's message, a backtrace, or madsim's task context.
+fn shows_a_panic(stderr: &str) -> bool {
+    [
+        "panicked at",
+        "stack backtrace",
+        "RUST_BACKTRACE",
+        "context: node=",
+    ]
+    .iter()
+    .any(|s| stderr.contains(s))
+}
+
+/// A limit is a verdict, not a crash: a run stopped by its step limit or by the watchdog
+/// prints its verdict and exit code, and nothing of a panic on stderr.
+#[test]
+fn a_limit_stops_the_run_without_a_panic_on_stderr() {
+    let (code, out, err) = sim_binary("steps", "name = \"steps\"\nsteps_max = 2000\n");
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(out.contains("verdict=liveness"), "{out}");
+    assert!(out.contains("violation: step_limit"), "{out}");
+    assert!(!shows_a_panic(&err), "stderr: {err}");
+
+    let (code, out, err) = sim_binary(
+        "watchdog",
+        "name = \"watchdog\"\nevents = 100000\nwatchdog_s = 1\n",
+    );
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(out.contains("violation: watchdog"), "{out}");
+    assert!(!shows_a_panic(&err), "stderr: {err}");
+}
+
+/// A real crash still reports its panic on stderr, with exit code 5.
+#[test]
+fn a_crash_still_reports_its_panic() {
+    let (code, out, err) = sim_binary("crash", "name = \"crash\"\npanic_at_ms = 1500\n");
+    assert_eq!(code, 5, "{out}\n{err}");
+    assert!(out.contains("verdict=crash"), "{out}");
+    assert!(
+        err.contains("panicked at") && err.contains("self-test panic"),
+        "stderr: {err}"
+    );
+}

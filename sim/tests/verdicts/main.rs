@@ -3,3 +3,4 @@
 //! (`tests/corpus.rs`, one test per entry).
 
 mod limits;
+mod lost;

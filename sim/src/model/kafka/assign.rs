@@ -48,7 +48,7 @@ pub fn assign(assignor: Assignor, members: &[String], partitions: u32) -> BTreeM
             }
         }
     }
-    debug_assert_eq!(out.values().map(Vec::len).sum::<usize>(), partitions as usize);
+    assert_eq!(out.values().map(Vec::len).sum::<usize>(), partitions as usize);
     out
 }
 

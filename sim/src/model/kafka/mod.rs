@@ -361,6 +361,11 @@ impl KafkaModel {
         std::mem::take(&mut self.events)
     }
 
+    /// Every record in the log, partition by partition, in offset order.
+    pub fn records(&self) -> impl Iterator<Item = &Record> {
+        self.partitions.iter().flatten()
+    }
+
     /// True when the group has committed every partition up to its end: every record
     /// consumed. The run's quiescence needs it.
     pub fn drained(&self) -> bool {

@@ -223,7 +223,7 @@ impl RedisModel {
             }
         }
         disk.changed.clear();
-        debug_assert!(
+        assert!(
             disk.entries.len() == self.entries.len(),
             "the disk holds the same keys"
         );

@@ -800,3 +800,13 @@ fn a_sync_of_what_changed_leaves_the_disk_equal_to_the_data_set() {
         }
     }
 }
+
+/// An fsync that leaves the disk with other keys than the data set (a change the bookkeeping
+/// missed) is caught in every build, not only in debug ones.
+#[test]
+#[should_panic(expected = "the disk holds the same keys")]
+fn a_sync_that_misses_a_change_is_caught() {
+    let (mut model, mut disk) = (RedisModel::default(), RedisModel::default());
+    disk.put("stale", b"v".to_vec(), None);
+    model.sync_to(&mut disk);
+}

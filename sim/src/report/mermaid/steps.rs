@@ -337,7 +337,7 @@ fn fault(e: &Event, t: &Typed) -> Step {
     for (name, value) in &e.fields() {
         let v = compact(value);
         details.push(match *name {
-            "fault" | "heal" | "node" | "peer" => continue,
+            "fault" | "heal" | "target" | "peer" => continue,
             "by" => format!("by {v}"),
             "lasts_ms" => format!("lasts {v} ms"),
             "latency_ms_max" => format!("up to {v} ms"),
