@@ -190,8 +190,8 @@ impl Fenced {
             key: id.key.clone(),
             fence_key: fence_key(config),
             ttl_ms: config.processing_ttl_s * 1000,
-            head: head.clone(),
-            tail: tail.clone(),
+            head,
+            tail,
             floor,
         };
         let reply = store.exec(Command::Script(script)).await?;
@@ -202,10 +202,6 @@ impl Fenced {
                         token: owner_token.to_owned(),
                         fence: *fence as u64,
                     };
-                    debug_assert!(record::holds_lease(
-                        &record::join_fenced(&head, owner.fence, &tail),
-                        &record::lease_tail(&owner)
-                    ));
                     Ok(Acquired::Lease {
                         owner: Some(owner),
                         took_over_stale: false,

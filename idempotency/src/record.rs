@@ -250,4 +250,46 @@ mod tests {
     fn a_field_name_that_needs_escaping_is_refused() {
         Name::new(std::hint::black_box("a\"b"));
     }
+
+    /// What the fenced scripts rely on: the record an acquire writes (head, token, tail) holds
+    /// the lease whose tail names the same owner and token, for any token and hostile owner;
+    /// and no other owner's or token's. (A property of these pure functions, checked here
+    /// rather than on every acquire.)
+    #[test]
+    fn an_acquired_record_holds_its_own_lease_and_no_other() {
+        let id = crate::key::derive_key(
+            "p",
+            "svc",
+            &crate::Message::new(
+                "t",
+                br#"{"event_id": "e\u00e9", "event_type": "a.b", "data": {}}"#.to_vec(),
+            ),
+        )
+        .unwrap();
+        for token in ["host/1", "h\"o\\st/\u{e9}/2", ""] {
+            for fence in [1, 1_764_315_206_000_000, u64::MAX] {
+                let (head, tail) = processing_fenced_parts("svc", &id, 1_700_000_000_123_456, token);
+                let record = join_fenced(&head, fence, &tail);
+                let owner = Owner {
+                    token: token.to_owned(),
+                    fence,
+                };
+                assert!(holds_lease(&record, &lease_tail(&owner)), "{token} {fence}");
+                assert_eq!(
+                    record,
+                    processing_fenced("svc", &id, 1_700_000_000_123_456, &owner)
+                );
+                let other = Owner {
+                    token: format!("{token}x"),
+                    fence,
+                };
+                assert!(!holds_lease(&record, &lease_tail(&other)));
+                let later = Owner {
+                    token: token.to_owned(),
+                    fence: fence.wrapping_add(1),
+                };
+                assert!(!holds_lease(&record, &lease_tail(&later)));
+            }
+        }
+    }
 }
