@@ -245,6 +245,7 @@ pub(crate) mod history {
         Typed::EffectAttempt {
             event_id: id.into(),
             worker: worker.into(),
+            call: 1,
             fence,
             result: result.into(),
         }
@@ -255,6 +256,7 @@ pub(crate) mod history {
         Typed::EffectApplied {
             event_id: id.into(),
             worker: worker.into(),
+            call: 1,
             fence: None,
         }
     }

@@ -47,6 +47,9 @@ pub struct Apply {
     pub fence: Option<u64>,
     /// Who commits.
     pub worker: String,
+    /// The worker's `process()` call that commits (its `call` in the trace): a timed-out
+    /// call's late commit and its retry's are told apart by it.
+    pub call: u64,
 }
 
 /// A request to the database node.
@@ -105,6 +108,8 @@ pub struct Effect {
     pub t_us: u64,
     /// Who committed it.
     pub worker: String,
+    /// The worker's `process()` call that committed it.
+    pub call: u64,
     /// The token it carried.
     pub fence: Option<u64>,
 }
@@ -153,6 +158,7 @@ impl DbModel {
         effects.push(Effect {
             t_us,
             worker: req.worker.clone(),
+            call: req.call,
             fence: req.fence,
         });
         debug_assert!(
@@ -194,6 +200,7 @@ mod tests {
             key: format!("k:{event_id}"),
             fence,
             worker: "w".into(),
+            call: 1,
         }
     }
 
