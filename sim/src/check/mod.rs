@@ -245,6 +245,7 @@ pub(crate) mod history {
         Typed::EffectAttempt {
             event_id: id.into(),
             worker: worker.into(),
+            incarnation: 1,
             call: 1,
             fence,
             result: result.into(),
@@ -256,6 +257,7 @@ pub(crate) mod history {
         Typed::EffectApplied {
             event_id: id.into(),
             worker: worker.into(),
+            incarnation: 1,
             call: 1,
             fence: None,
         }

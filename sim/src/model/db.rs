@@ -47,8 +47,10 @@ pub struct Apply {
     pub fence: Option<u64>,
     /// Who commits.
     pub worker: String,
-    /// The worker's `process()` call that commits (its `call` in the trace): a timed-out
-    /// call's late commit and its retry's are told apart by it.
+    /// The worker's incarnation (from 1) and its `process()` call in it that commits (the
+    /// trace's `incarnation` and `call`): a late commit and its retry's are told apart by them.
+    pub incarnation: u64,
+    /// See `incarnation`.
     pub call: u64,
 }
 
@@ -108,7 +110,9 @@ pub struct Effect {
     pub t_us: u64,
     /// Who committed it.
     pub worker: String,
-    /// The worker's `process()` call that committed it.
+    /// The worker's incarnation that committed it.
+    pub incarnation: u64,
+    /// Its `process()` call in that incarnation.
     pub call: u64,
     /// The token it carried.
     pub fence: Option<u64>,
@@ -158,6 +162,7 @@ impl DbModel {
         effects.push(Effect {
             t_us,
             worker: req.worker.clone(),
+            incarnation: req.incarnation,
             call: req.call,
             fence: req.fence,
         });
@@ -200,6 +205,7 @@ mod tests {
             key: format!("k:{event_id}"),
             fence,
             worker: "w".into(),
+            incarnation: 1,
             call: 1,
         }
     }

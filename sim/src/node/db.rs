@@ -93,6 +93,7 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             ctx.emit(Typed::EffectAttempt {
                 event_id: req.event_id,
                 worker: req.worker,
+                incarnation: req.incarnation,
                 call: req.call,
                 fence: req.fence,
                 result: "aborted".into(),
@@ -109,6 +110,7 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
         ctx.emit(Typed::EffectAttempt {
             event_id: req.event_id.clone(),
             worker: req.worker.clone(),
+            incarnation: req.incarnation,
             call: req.call,
             fence,
             result: result.name().into(),
@@ -117,6 +119,7 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             ctx.emit(Typed::EffectApplied {
                 event_id: req.event_id,
                 worker: req.worker,
+                incarnation: req.incarnation,
                 call: req.call,
                 fence,
             });

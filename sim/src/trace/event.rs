@@ -301,7 +301,10 @@ pub enum Typed {
         event_id: String,
         /// The worker.
         worker: String,
-        /// The worker's `process()` call that commits (its `deliver`'s `call`).
+        /// The worker's incarnation (its last `start`'s) and its `process()` call in it that
+        /// commits (its `deliver`'s `call`).
+        incarnation: u64,
+        /// See `incarnation`.
         call: u64,
         /// Its token, if any.
         fence: Option<u64>,
@@ -314,7 +317,9 @@ pub enum Typed {
         event_id: String,
         /// The worker.
         worker: String,
-        /// The worker's `process()` call whose commit this is (its `deliver`'s `call`).
+        /// The worker's incarnation and its `process()` call in it whose commit this is.
+        incarnation: u64,
+        /// See `incarnation`.
         call: u64,
         /// Its token, if any.
         fence: Option<u64>,
@@ -659,23 +664,27 @@ impl Typed {
             Typed::EffectAttempt {
                 event_id,
                 worker,
+                incarnation,
                 call,
                 fence,
                 result,
             } => p
                 .put("event_id", event_id)
                 .put("worker", worker)
+                .put("incarnation", incarnation)
                 .put("call", call)
                 .put("fence", fence)
                 .put("result", result),
             Typed::EffectApplied {
                 event_id,
                 worker,
+                incarnation,
                 call,
                 fence,
             } => p
                 .put("event_id", event_id)
                 .put("worker", worker)
+                .put("incarnation", incarnation)
                 .put("call", call)
                 .put("fence", fence),
             Typed::Redis {
@@ -872,6 +881,7 @@ impl Typed {
             "effect_attempt" => Typed::EffectAttempt {
                 event_id: f.get("event_id")?,
                 worker: f.get("worker")?,
+                incarnation: f.get("incarnation")?,
                 call: f.get("call")?,
                 fence: f.get("fence")?,
                 result: f.get("result")?,
@@ -879,6 +889,7 @@ impl Typed {
             "effect_applied" => Typed::EffectApplied {
                 event_id: f.get("event_id")?,
                 worker: f.get("worker")?,
+                incarnation: f.get("incarnation")?,
                 call: f.get("call")?,
                 fence: f.get("fence")?,
             },
@@ -1063,6 +1074,7 @@ impl Typed {
             Typed::EffectAttempt {
                 event_id: id(),
                 worker: "worker-1".into(),
+                incarnation: 1,
                 call: 3,
                 fence: Some(12),
                 result: "applied".into(),
@@ -1070,6 +1082,7 @@ impl Typed {
             Typed::EffectAttempt {
                 event_id: id(),
                 worker: "worker-1".into(),
+                incarnation: 1,
                 call: 3,
                 fence: None,
                 result: "aborted".into(),
@@ -1077,6 +1090,7 @@ impl Typed {
             Typed::EffectApplied {
                 event_id: id(),
                 worker: "worker-1".into(),
+                incarnation: 1,
                 call: 3,
                 fence: None,
             },

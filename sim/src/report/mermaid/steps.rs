@@ -216,6 +216,7 @@ fn typed_steps(e: &Event, t: &Typed) -> Vec<Step> {
                 call,
                 fence,
                 result,
+                ..
             },
             _,
         ) => match Who::parse(worker) {

@@ -156,6 +156,7 @@ fn small_trace() -> Vec<Event> {
             Typed::EffectAttempt {
                 event_id: ID.into(),
                 worker: "worker-1".into(),
+                incarnation: 1,
                 call: 1,
                 fence,
                 result: "applied".into(),
@@ -167,6 +168,7 @@ fn small_trace() -> Vec<Event> {
             Typed::EffectApplied {
                 event_id: ID.into(),
                 worker: "worker-1".into(),
+                incarnation: 1,
                 call: 1,
                 fence,
             },
