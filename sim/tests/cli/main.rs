@@ -7,6 +7,7 @@
 #[path = "../../../idempotency/tests/branches/mod.rs"]
 mod branches;
 
+mod build_message;
 mod command;
 mod config_ranges;
 mod docs;
