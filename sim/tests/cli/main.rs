@@ -8,6 +8,7 @@
 mod branches;
 
 mod build_message;
+mod ci_examples;
 mod command;
 mod config_ranges;
 mod docs;
