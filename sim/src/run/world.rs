@@ -111,14 +111,13 @@ impl World {
         let clocks: BTreeMap<NodeName, NodeClock> =
             nodes.iter().map(|n| (*n, NodeClock::default())).collect();
         let trace = Trace::default();
-        // The trace's first line says what made it: the seed and every knob.
-        trace.emit(
-            "sim",
-            Typed::Config {
-                seed,
-                config: serde_json::to_value(&config).expect("a config serializes"),
-            },
-        );
+        // The trace's first line says what made it: the seed and every knob. Not the
+        // description: it is prose, and rewording it must not change a run's fingerprint.
+        let mut knobs = serde_json::to_value(&config).expect("a config serializes");
+        if let Some(m) = knobs.as_object_mut() {
+            m.remove("description");
+        }
+        trace.emit("sim", Typed::Config { seed, config: knobs });
         let worker_config = worker_config(&config);
         World {
             seed,

@@ -77,7 +77,8 @@ impl AcquireOutcome {
 pub enum Typed {
     // --- the run ---
     /// The run's first event: its seed and every knob of its config (the scenario as run,
-    /// command-line overrides included), so a trace says what made it.
+    /// command-line overrides included; not its prose `description`), so a trace says what
+    /// made it.
     Config {
         /// The seed.
         seed: u64,
