@@ -96,10 +96,11 @@ fn overrides_are_named_and_the_description_does_not_contradict_them() {
     assert_eq!(first["kind"], "config");
     assert_eq!(first["seed"], 3);
     assert_eq!(first["config"]["protocol"], "v2");
-    // Every knob of the run: the default's, but for the override.
+    // Every knob of the run: the default's, but for the override. Not the description, which
+    // is prose (reading the trace's config fills in the default's).
+    assert!(first["config"].get("description").is_none(), "{first}");
     let run = SimConfig {
         protocol: sim::scenario::config::ProtocolKind::V2,
-        description: config.description.clone(),
         ..SimConfig::default()
     };
     assert_eq!(
