@@ -23,10 +23,10 @@ pub fn message(rustflags_env: Option<&str>, effective: &str) -> String {
              to those rustflags, as sim's own `.cargo/config.toml` does.",
             effective.trim()
         ),
-        None => "it has no rustflags at all: cargo did not read sim's `.cargo/config.toml`, \
-                 which it reads only below the directory it runs in. A crate that depends on \
-                 sim from another workspace (or a build started outside this checkout) must \
-                 set the cfg itself."
+        None => "it has no rustflags at all: cargo did not read sim's `.cargo/config.toml` \
+                 (cargo reads the config of the directory it runs in and of its parents, so \
+                 only a build started inside sim's checkout does). A crate that depends on sim \
+                 from another workspace must set the cfg itself."
             .to_owned(),
     };
     format!(
