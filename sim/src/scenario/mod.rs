@@ -328,6 +328,10 @@ fn suggest(message: &str, in_schedule: bool) -> String {
     let unknown = rest.split('`').next().unwrap_or("");
     if in_schedule {
         let fields = schedule_fields();
+        if fields.iter().any(|f| f == unknown) {
+            // Another fault's field (`node` on a `latency`): serde names what this one takes.
+            return message.to_owned();
+        }
         let hint = nearest(unknown, fields.iter().map(String::as_str))
             .map_or(String::new(), |k| format!(": did you mean `{k}`?"));
         return format!(
@@ -560,6 +564,10 @@ mod tests {
             assert!(e.contains(&format!("did you mean `{meant}`?")), "{typo}: {e}");
             assert!(e.contains("x.toml:5"), "{typo}: {e}");
         }
+        // Another fault's field is no typo: the error says what this fault takes.
+        let text = "name = \"x\"\n[[schedule]]\nfault = \"latency\"\nlatency_ms_max = 5\nnode = \"redis\"\n";
+        let e = parse(text, "x.toml").unwrap_err().to_string();
+        assert!(!e.contains("did you mean"), "{e}");
         let e = parse("name = \"x\"\nwrokers = 3\n", "x.toml")
             .unwrap_err()
             .to_string();
