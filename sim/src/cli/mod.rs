@@ -4,13 +4,17 @@
 //! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced] [--database plain|unique|fenced]
 //!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
-//! sim sweep [--seeds A..B | --from N --count M | --seed-base git] [--duration T] [--jobs N]
-//!     [--shard K/N|auto] [--report F] [--junit F] [--save-failures DIR]
-//!     [--stop-after-failures M] [--check-determinism]
+//! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
+//!     --seed-base git] [--duration T] [--jobs N (1..=256)] [--shard K/N|auto] [--report F]
+//!     [--junit F] [--save-failures DIR] [--stop-after-failures M] [--check-determinism]
+//! sim [SCENARIO FLAGS] bench [SCENARIO FLAGS] [--count N] [--jobs N] [--json F] ...
 //! sim merge REPORTS... [--report F] [--junit F]
 //! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
+//! SCENARIO FLAGS are `--scenario`, `--protocol` and `--database`: a single run's, and each
+//! seed's of a sweep or a bench, given before the subcommand or after it (not both).
+//!
 //! Exit codes, judged against the scenario's `expect`: 0 as expected (a pass, or exactly the
 //! expected violations), 2 bad usage or input, 3 a correctness violation, 4 a liveness
 //! violation (a limit reached included; correctness outranks it), 5 crash, 6 non-determinism,
