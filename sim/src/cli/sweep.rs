@@ -356,10 +356,15 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
         }
     };
     // The JUnit file is written at the end: find out now that it can be (the JSON report is
-    // written at once, below).
+    // written at once, below). A file the check created is removed again, so a killed sweep
+    // leaves no empty XML for a CI step to choke on.
+    let junit_existed = args.junit.as_ref().is_some_and(|p| p.exists());
     if let Err(e) = super::run::check_writable(&[&args.junit]) {
         eprintln!("error: {e}");
         return EXIT_USAGE;
+    }
+    if let (Some(path), false) = (&args.junit, junit_existed) {
+        let _ = std::fs::remove_file(path);
     }
     let determinism = args.check_determinism;
     let positions = plan.positions();
