@@ -45,9 +45,11 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                 .iter()
                 .map(|e| {
                     format!(
-                        "{}@{}ms{}",
+                        "{}#{}@{}ms/call {}{}",
                         e.worker,
+                        e.incarnation,
                         e.t_us / 1000,
+                        e.call,
                         e.fence.map(|f| format!("/fence {f}")).unwrap_or_default()
                     )
                 })

@@ -33,6 +33,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                 worker,
                 fence: Some(f),
                 result,
+                ..
             } if result == "applied" => {
                 let best = accepted.entry(event_id).or_insert((*f, i, worker.as_str()));
                 if *f > best.0 {

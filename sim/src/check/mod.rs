@@ -247,6 +247,8 @@ pub(crate) mod history {
         Typed::EffectAttempt {
             event_id: id.into(),
             worker: worker.into(),
+            incarnation: 1,
+            call: 1,
             fence,
             result: result.into(),
         }
@@ -257,6 +259,8 @@ pub(crate) mod history {
         Typed::EffectApplied {
             event_id: id.into(),
             worker: worker.into(),
+            incarnation: 1,
+            call: 1,
             fence: None,
         }
     }

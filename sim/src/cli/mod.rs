@@ -4,13 +4,17 @@
 //! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced] [--database plain|unique|fenced]
 //!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
-//! sim sweep [--seeds A..B | --from N --count M | --seed-base git] [--duration T] [--jobs N]
-//!     [--shard K/N|auto] [--report F] [--junit F] [--save-failures DIR]
-//!     [--stop-after-failures M] [--check-determinism]
+//! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
+//!     --seed-base git] [--duration T] [--jobs N (1..=256)] [--shard K/N|auto] [--report F]
+//!     [--junit F] [--save-failures DIR] [--stop-after-failures M] [--check-determinism]
+//! sim [SCENARIO FLAGS] bench [SCENARIO FLAGS] [--count N] [--jobs N] [--json F] ...
 //! sim merge REPORTS... [--report F] [--junit F]
 //! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
+//! SCENARIO FLAGS are `--scenario`, `--protocol` and `--database`: a single run's, and each
+//! seed's of a sweep or a bench, given before the subcommand or after it (not both).
+//!
 //! Exit codes, judged against the scenario's `expect`: 0 as expected (a pass, or exactly the
 //! expected violations), 2 bad usage or input, 3 a correctness violation, 4 a liveness
 //! violation (a limit reached included; correctness outranks it), 5 crash, 6 non-determinism,
@@ -63,24 +67,18 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Sub>,
     /// The seed: everything random in the run derives from it (default: the scenario's).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
     seed: Option<u64>,
-    /// The scenario: an embedded one by name (see `sim scenarios`) or a TOML file.
-    #[arg(long, global = true, value_name = "NAME|PATH")]
-    scenario: Option<String>,
-    /// The idempotency protocol the workers run.
-    #[arg(long, value_enum, global = true)]
-    protocol: Option<ProtocolArg>,
-    /// How the database guards effects.
-    #[arg(long, value_enum, global = true)]
-    database: Option<DatabaseArg>,
+    #[command(flatten)]
+    scenario: ScenarioFlags,
     /// Write the trace as canonical JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
     /// Run the seed twice on fresh threads and compare the traces byte for byte.
-    #[arg(long, global = true)]
+    #[arg(long)]
     check_determinism: bool,
-    /// Print the human trace.
+    /// Print every knob, the human trace (each line numbered as violations name it: `#0` is
+    /// the trace's first line) and every violation and note.
     #[arg(short, long)]
     verbose: bool,
     /// Write the trace as a Mermaid sequence diagram (in Markdown) to FILE.
@@ -103,6 +101,74 @@ struct Cli {
     note: Option<String>,
 }
 
+/// The flags that choose and change the scenario: a single run's, and each seed's in a sweep
+/// or a bench (given before the subcommand or after it).
+#[derive(clap::Args, Debug, Default, Clone)]
+struct ScenarioFlags {
+    /// The scenario: an embedded one by name (see `sim scenarios`) or a TOML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    scenario: Option<String>,
+    /// The idempotency protocol the workers run.
+    #[arg(long, value_enum)]
+    protocol: Option<ProtocolArg>,
+    /// How the database guards effects.
+    #[arg(long, value_enum)]
+    database: Option<DatabaseArg>,
+}
+
+impl ScenarioFlags {
+    fn any(&self) -> Vec<&'static str> {
+        let mut set = Vec::new();
+        if self.scenario.is_some() {
+            set.push("--scenario");
+        }
+        if self.protocol.is_some() {
+            set.push("--protocol");
+        }
+        if self.database.is_some() {
+            set.push("--database");
+        }
+        set
+    }
+
+    /// The flags given before the subcommand with those given after it; one given in both
+    /// places is an error.
+    fn with(&self, after: &ScenarioFlags, command: &str) -> Result<ScenarioFlags, String> {
+        let twice: Vec<&str> = self
+            .any()
+            .into_iter()
+            .filter(|f| after.any().contains(f))
+            .collect();
+        if !twice.is_empty() {
+            return Err(format!(
+                "{} given both before and after `{command}`: give each once",
+                twice.join(", ")
+            ));
+        }
+        Ok(ScenarioFlags {
+            scenario: after.scenario.clone().or_else(|| self.scenario.clone()),
+            protocol: after.protocol.or(self.protocol),
+            database: after.database.or(self.database),
+        })
+    }
+}
+
+/// The most seeds a sweep or a bench runs at once: each runs on one thread, so more jobs than
+/// cores only share them, and each holds a runtime's memory.
+pub const MAX_JOBS: u64 = 256;
+
+/// A seed: an unsigned 64-bit integer, said so when a negative one is given.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse::<u64>().map_err(|_| {
+        let why = if text.trim().starts_with('-') {
+            "seeds are unsigned"
+        } else {
+            "not a whole number"
+        };
+        format!("{why}: a seed is a whole number from 0 to {}", u64::MAX)
+    })
+}
+
 #[derive(Subcommand, Debug)]
 enum Sub {
     /// List the embedded scenarios with their descriptions.
@@ -110,12 +176,15 @@ enum Sub {
     /// Measure speed: run seeds one after another and report runs, virtual time and trace
     /// events per wall second (build with --release).
     Bench {
-        /// Seeds for seeds/s and the floor, from 0.
-        #[arg(long, default_value_t = 200)]
+        #[command(flatten)]
+        scenario: ScenarioFlags,
+        /// Seeds for seeds/s and the floor, from 0 (at least 1).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
         count: u64,
-        /// Jobs for the all-cores figure (default: every core).
-        #[arg(long)]
-        jobs: Option<usize>,
+        /// Jobs for the all-cores figure (default: every core; at most 256, and never more
+        /// than --count).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
+        jobs: Option<u64>,
         /// Seeds swept for the second peak-memory reading (the first is after 100).
         #[arg(long, default_value_t = 10_000)]
         rss_seeds: u64,
@@ -126,11 +195,21 @@ enum Sub {
         #[arg(long, value_name = "FILE")]
         json: Option<String>,
     },
-    /// Run many seeds and summarize, with reports for CI (the flags of a single run apply to
-    /// each seed). Seeds: --seeds A..B, or --from/--count (default 0 and 100), or --seed-base git.
+    /// Run many seeds and summarize, with reports for CI. Seeds: --seeds A..B, or
+    /// --from/--count (default 0 and 100), or --seed-base git.
+    ///
+    /// Each seed runs as `sim --seed N` would with the run flags that apply to a sweep:
+    /// --scenario, --protocol, --database and --check-determinism (before `sweep` or after
+    /// it). A single run's --seed, --trace, --mermaid, --focus, --save-scenario, --save-corpus
+    /// and -v do not apply: a failing seed's `reproduce:` command is the run to give them to.
     Sweep {
-        /// First seed.
+        #[command(flatten)]
+        scenario: ScenarioFlags,
+        /// Run each seed twice on fresh threads and compare the traces byte for byte.
         #[arg(long)]
+        check_determinism: bool,
+        /// First seed.
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
         from: Option<u64>,
         /// How many seeds (default 100; with --duration, as many as fit).
         #[arg(long)]
@@ -145,9 +224,9 @@ enum Sub {
         /// Run seeds until this much wall time has passed (e.g. 90s, 10m).
         #[arg(long, value_name = "TIME")]
         duration: Option<String>,
-        /// Seeds run at once (each on its own thread).
-        #[arg(long, default_value_t = 2)]
-        jobs: usize,
+        /// Seeds run at once, each on its own thread (at most 256; never more than the seeds).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
+        jobs: u64,
         /// Run only shard K of N (a stable part of the seeds), or `auto`: K from
         /// JOB_COMPLETION_INDEX (0-based, as a Kubernetes Indexed Job sets it) and N from
         /// SIM_SHARD_COUNT.
@@ -257,17 +336,18 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             0
         }
         Some(Sub::Bench {
+            ref scenario,
             count,
             jobs,
             rss_seeds,
             ref scale_events,
             ref json,
-        }) => match configure(&cli) {
-            Ok((config, _)) => {
-                let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        }) => match configure_for(&cli, scenario, "bench") {
+            Ok(Configured { config, .. }) => {
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
                 let sizes = bench::Sizes {
                     seeds: count,
-                    jobs: jobs.unwrap_or(cores).max(1),
+                    jobs: jobs.unwrap_or(cores).clamp(1, MAX_JOBS).min(count) as usize,
                     rss_seeds,
                     scale_events: scale_events.clone(),
                 };
@@ -276,6 +356,8 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             Err(code) => code,
         },
         Some(Sub::Sweep {
+            ref scenario,
+            check_determinism,
             from,
             count,
             ref seeds,
@@ -287,23 +369,23 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             ref junit,
             stop_after_failures,
             ref save_failures,
-        }) => match configure(&cli) {
-            Ok((config, flags)) => {
+        }) => match configure_for(&cli, scenario, "sweep") {
+            Ok(configured) => {
                 let args = sweep::SweepArgs {
                     from,
                     count,
                     seeds: seeds.clone(),
                     seed_base_git: seed_base == Some(SeedBaseArg::Git),
                     duration: duration.clone(),
-                    jobs,
+                    jobs: jobs as usize,
                     shard: shard.clone(),
                     report: report.clone(),
                     junit: junit.clone(),
                     stop_after_failures,
                     save_failures: save_failures.clone(),
-                    check_determinism: cli.check_determinism,
+                    check_determinism: check_determinism || cli.check_determinism,
                 };
-                sweep::sweep(&config, &flags, &args, out)
+                sweep::sweep(&configured, &args, out)
             }
             Err(code) => code,
         },
@@ -344,18 +426,13 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         ("--focus", cli.focus.is_some()),
         ("--verbose", cli.verbose),
     ];
-    let scenario_flags: [(&str, bool); 3] = [
-        ("--scenario", cli.scenario.is_some()),
-        ("--protocol", cli.protocol.is_some()),
-        ("--database", cli.database.is_some()),
-    ];
     let mut rejected: Vec<&str> = single_run
         .iter()
         .filter(|(_, set)| *set)
         .map(|(f, _)| *f)
         .collect();
     if matches!(command, "scenarios" | "key" | "merge" | "replay") {
-        rejected.extend(scenario_flags.iter().filter(|(_, set)| *set).map(|(f, _)| *f));
+        rejected.extend(cli.scenario.any());
     }
     if command != "sweep" && cli.check_determinism {
         rejected.push("--check-determinism");
@@ -369,8 +446,59 @@ fn applicable(cli: &Cli) -> Result<(), String> {
     }
 }
 
+/// The run's config as the command line makes it.
+pub(super) struct Configured {
+    /// The config the seeds run: the scenario's file with the command line's overrides, its
+    /// description marked when an override changed what it describes.
+    pub config: SimConfig,
+    /// The flags that reproduce it (` --scenario X --protocol v2`), empty for the default.
+    pub flags: String,
+    /// The knobs (`name=value`) the command line changed from the scenario's file.
+    pub overrides: Vec<String>,
+}
+
+impl Configured {
+    /// The lines a run or a sweep starts with, after its first: the scenario's description
+    /// and the knobs the command line changed (every knob is under `-v`, in the trace's first
+    /// event and in a saved scenario).
+    pub fn header(&self) -> Vec<String> {
+        vec![
+            format!("description: {}", self.config.description),
+            format!(
+                "overrides: {} (every knob: -v, the trace's first line, --save-scenario)",
+                if self.overrides.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.overrides.join(" ")
+                }
+            ),
+        ]
+    }
+}
+
+/// The config of the command line's scenario flags given before `command` and after it.
+fn configure_for(cli: &Cli, after: &ScenarioFlags, command: &str) -> Result<Configured, i32> {
+    match cli.scenario.with(after, command) {
+        Ok(flags) => configure(&flags),
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// The knobs of `config` that differ from `file`'s (the description aside).
+fn changed_knobs(file: &SimConfig, config: &SimConfig) -> Vec<String> {
+    let before = file.knobs();
+    config
+        .knobs()
+        .into_iter()
+        .filter(|k| !before.contains(k) && !k.starts_with("description="))
+        .collect()
+}
+
 /// The run's config from the command line, and the flags that reproduce it.
-fn configure(cli: &Cli) -> Result<(SimConfig, String), i32> {
+fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
     let mut flags = String::new();
     let name = cli.scenario.as_deref().unwrap_or("default");
     let mut config = match crate::scenario::load(name) {
@@ -385,6 +513,7 @@ fn configure(cli: &Cli) -> Result<(SimConfig, String), i32> {
             return Err(EXIT_USAGE);
         }
     };
+    let file = config.clone();
     if let Some(p) = cli.protocol {
         config.protocol = match p {
             ProtocolArg::V2 => ProtocolKind::V2,
@@ -404,5 +533,14 @@ fn configure(cli: &Cli) -> Result<(SimConfig, String), i32> {
         eprintln!("error: {e}");
         return Err(EXIT_USAGE);
     }
-    Ok((config, flags))
+    let overrides = changed_knobs(&file, &config);
+    if !overrides.is_empty() {
+        // The file's description was written for the file's knobs: say which no longer hold.
+        config.description = format!("{} (overridden: {})", config.description, overrides.join(" "));
+    }
+    Ok(Configured {
+        config,
+        flags,
+        overrides,
+    })
 }

@@ -1,21 +1,23 @@
-//! A single run (the command without a subcommand): the seed, every knob, the summary, the
-//! violations and notes, the verdict against the scenario's expectation, and with
-//! `--check-determinism` a second run compared byte for byte. Its exit code is
-//! [`crate::run::Verdict::exit_code_against`]; on a failure the last line reproduces it.
+//! A single run (the command without a subcommand): the seed and scenario, the knobs the
+//! command line changed (every knob under `-v`), the summary, the violations and notes, the
+//! verdict against the scenario's expectation, and with `--check-determinism` a second run
+//! compared byte for byte. Its exit code is [`crate::run::Verdict::exit_code_against`]; on a
+//! failure the last lines are the focused diagram's command and the one that reproduces it.
 
-use super::{configure, Cli, EXIT_NONDETERMINISM, EXIT_USAGE};
+use super::{configure, Cli, Configured, EXIT_NONDETERMINISM, EXIT_USAGE};
 use crate::report::{first_difference, summary};
 use crate::scenario::config::SimConfig;
 use crate::trace;
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Violations (and notes) printed per run; the rest are counted (all are in the trace).
+/// Violations (and notes) printed per run without `-v`; the rest are counted (`-v` prints
+/// every one).
 pub const PRINTED_MAX: usize = 20;
 
 /// Checks before a run that its output files can be written, so a bad path is found before
 /// the run, not after it (where it would hide the verdict). Creates the files (empty).
-fn check_writable(paths: &[&Option<PathBuf>]) -> Result<(), String> {
+pub(super) fn check_writable(paths: &[&Option<PathBuf>]) -> Result<(), String> {
     for path in paths.iter().copied().flatten() {
         std::fs::OpenOptions::new()
             .write(true)
@@ -52,28 +54,38 @@ fn check_focus(config: &SimConfig, seed: u64, focus: &str) -> Result<(), String>
 }
 
 pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
-    let (config, flags) = match configure(cli) {
+    let configured = match configure(&cli.scenario) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let Configured { config, flags, .. } = &configured;
+    let (config, flags) = (config, flags.as_str());
     let seed = cli.seed.unwrap_or(config.seed);
     let checked = check_writable(&[&cli.trace, &cli.mermaid, &cli.save_scenario]).and_then(|()| {
         cli.focus
             .as_deref()
-            .map_or(Ok(()), |f| check_focus(&config, seed, f))
+            .map_or(Ok(()), |f| check_focus(config, seed, f))
     });
     if let Err(e) = checked {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
     let reproduce = format!("cargo run -p sim -- --seed {seed}{flags}");
-    let _ = writeln!(out, "SEED={seed}");
-    for knob in config.knobs() {
-        let _ = writeln!(out, "{knob}");
+    let _ = writeln!(out, "SEED={seed} scenario={}", config.name);
+    for line in configured.header() {
+        let _ = writeln!(out, "{line}");
     }
-    let result = crate::run::run(seed, &config);
     if cli.verbose {
-        let _ = write!(out, "{}", trace::human(&result.events));
+        for knob in config.knobs() {
+            let _ = writeln!(out, "{knob}");
+        }
+    }
+    let result = crate::run::run(seed, config);
+    if cli.verbose {
+        // Numbered as violations name their trace events (`#143`: the JSONL's 0-based line).
+        for (i, e) in result.events.iter().enumerate() {
+            let _ = writeln!(out, "#{i:<5} {}", e.human());
+        }
     }
     if let Some(path) = &cli.trace {
         if let Err(e) = std::fs::write(path, trace::jsonl(&result.events)) {
@@ -118,7 +130,7 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let note = cli.note.as_deref().unwrap_or("saved by --save-corpus");
         let saved = crate::scenario::corpus::save_entry(
             dir,
-            &config,
+            config,
             seed,
             &result.drawn,
             &shown,
@@ -142,18 +154,19 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     }
     let _ = writeln!(out, "{}", summary(&result));
     let violations = result.verdict.violations();
-    for v in violations.iter().take(PRINTED_MAX) {
+    let printed_max = if cli.verbose { usize::MAX } else { PRINTED_MAX };
+    for v in violations.iter().take(printed_max) {
         let at = v
             .first_event
             .and_then(|i| result.events.get(i))
             .map(|e| format!("\n    first seen: {}", e.human().trim()));
         let _ = writeln!(out, "violation: {v}{}", at.unwrap_or_default());
     }
-    print_rest(out, "violations", violations.len());
-    for n in result.notes.iter().take(PRINTED_MAX) {
+    print_rest(out, "violations", violations.len(), printed_max);
+    for n in result.notes.iter().take(printed_max) {
         let _ = writeln!(out, "note: {n}");
     }
-    print_rest(out, "notes", result.notes.len());
+    print_rest(out, "notes", result.notes.len(), printed_max);
     if let crate::run::Verdict::Crash(msg) = &result.verdict {
         let _ = writeln!(out, "crash: {msg}");
     }
@@ -176,7 +189,7 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     );
     let mut code = result.verdict.exit_code_against(&expected);
     if cli.check_determinism {
-        let again = crate::run::run(seed, &config);
+        let again = crate::run::run(seed, config);
         match first_difference(&result, &again) {
             None => {
                 let _ = writeln!(
@@ -198,17 +211,32 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         } else {
             ""
         };
+        if let Some(focus) = violations.iter().find_map(|v| focus_of(&v.event_id)) {
+            let _ = writeln!(out, "diagram: {reproduce} --mermaid failure.md --focus {focus}");
+        }
         let _ = writeln!(out, "reproduce: {reproduce}{check}");
     }
     code
 }
 
-fn print_rest(out: &mut dyn Write, what: &str, total: usize) {
-    if total > PRINTED_MAX {
+/// What `--focus` takes for a violation's event: the id's first group (a focus needs at least
+/// [`crate::report::FOCUS_CHARS_MIN`] characters), or nothing when the violation names no event.
+pub(super) fn focus_of(event_id: &str) -> Option<&str> {
+    let first = event_id.split('-').next().unwrap_or("");
+    let focus = if first.chars().count() >= crate::report::FOCUS_CHARS_MIN {
+        first
+    } else {
+        event_id
+    };
+    (focus.chars().count() >= crate::report::FOCUS_CHARS_MIN).then_some(focus)
+}
+
+fn print_rest(out: &mut dyn Write, what: &str, total: usize, printed: usize) {
+    if total > printed {
         let _ = writeln!(
             out,
-            "... and {} more {what} ({total} in all; --trace FILE has every one)",
-            total - PRINTED_MAX
+            "... and {} more {what} ({total} in all; -v prints every one)",
+            total - printed
         );
     }
 }

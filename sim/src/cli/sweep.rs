@@ -16,7 +16,6 @@ use super::{EXIT_EXPECTATION_UNMET, EXIT_NONDETERMINISM, EXIT_USAGE};
 use crate::report::sweep::{Counts, Failure, Shard, Status, SweepReport, FORMAT};
 use crate::report::{first_difference, summary};
 use crate::run::RunResult;
-use crate::scenario::config::SimConfig;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -193,23 +192,41 @@ fn plan(a: &SweepArgs, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, Str
     })
 }
 
+/// When a sweep will end, `elapsed` into it with `done` seeds run: when its `total` seeds are
+/// run at the rate so far, or when its `duration` runs out, whichever comes first (`None`
+/// before a rate is known with neither bound a duration).
+fn eta(done: u64, total: Option<u64>, elapsed: Duration, duration: Option<Duration>) -> Option<Duration> {
+    let by_count = total.filter(|_| done > 0).map(|n| {
+        let per_seed = elapsed.as_secs_f64() / done as f64;
+        Duration::from_secs_f64(n.saturating_sub(done) as f64 * per_seed)
+    });
+    let by_clock = duration.map(|d| d.saturating_sub(elapsed));
+    match (by_count, by_clock) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Progress on stderr: a bar on a terminal, a plain line every [`STATUS_EVERY`] otherwise.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     started: Instant,
     last_line: Instant,
     total: Option<u64>,
+    duration: Option<Duration>,
 }
 
 impl Progress {
-    fn new(total: Option<u64>) -> Self {
+    fn new(total: Option<u64>, duration: Option<Duration>) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = match total {
                 Some(n) => indicatif::ProgressBar::new(n),
                 None => indicatif::ProgressBar::new_spinner(),
             };
+            // The ETA is ours (in the message): indicatif's knows the seed count, not the
+            // --duration that may end the sweep first.
             let template = if total.is_some() {
-                "{elapsed_precise} [{bar:30}] {pos}/{len} seeds, {msg}, {per_sec}, eta {eta}"
+                "{elapsed_precise} [{bar:30}] {pos}/{len} seeds, {msg}, {per_sec}"
             } else {
                 "{elapsed_precise} {spinner} {pos} seeds, {msg}, {per_sec}"
             };
@@ -224,29 +241,29 @@ impl Progress {
             started: Instant::now(),
             last_line: Instant::now(),
             total,
+            duration,
         }
     }
 
     fn update(&mut self, done: u64, failures: u64) {
+        let elapsed = self.started.elapsed();
+        let eta = eta(done, self.total, elapsed, self.duration)
+            .map_or(String::new(), |d| format!(", eta {:.0} s", d.as_secs_f64()));
         if let Some(bar) = &self.bar {
             bar.set_position(done);
-            bar.set_message(format!("{failures} failures"));
+            bar.set_message(format!("{failures} failures{eta}"));
             return;
         }
         if self.last_line.elapsed() < STATUS_EVERY {
             return;
         }
         self.last_line = Instant::now();
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let rate = done as f64 / elapsed.max(1e-9);
+        let rate = done as f64 / elapsed.as_secs_f64().max(1e-9);
         let of = match self.total {
-            Some(n) => {
-                let eta = (n.saturating_sub(done)) as f64 / rate.max(1e-9);
-                format!("{done}/{n} seeds, eta {eta:.0} s")
-            }
+            Some(n) => format!("{done}/{n} seeds"),
             None => format!("{done} seeds"),
         };
-        eprintln!("sweep: {of}, {failures} failures, {rate:.1} seeds/s");
+        eprintln!("sweep: {of}{eta}, {failures} failures, {rate:.1} seeds/s");
     }
 
     /// Prints `line` to `out` without tearing the bar.
@@ -329,7 +346,8 @@ fn failure(
     })
 }
 
-pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut dyn Write) -> i32 {
+pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut dyn Write) -> i32 {
+    let (config, flags) = (&configured.config, configured.flags.as_str());
     let plan = match plan(args, &|name| std::env::var(name).ok()) {
         Ok(p) => p,
         Err(e) => {
@@ -337,21 +355,34 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
             return EXIT_USAGE;
         }
     };
+    // The JUnit file is written at the end: find out now that it can be (the JSON report is
+    // written at once, below). A file the check created is removed again, so a killed sweep
+    // leaves no empty XML for a CI step to choke on.
+    let junit_existed = args.junit.as_ref().is_some_and(|p| p.exists());
+    if let Err(e) = super::run::check_writable(&[&args.junit]) {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
+    }
+    if let (Some(path), false) = (&args.junit, junit_existed) {
+        let _ = std::fs::remove_file(path);
+    }
     let determinism = args.check_determinism;
-    let jobs = args.jobs.max(1);
+    let positions = plan.positions();
+    // A seed per thread: never more threads than seeds.
+    let jobs = (args.jobs.max(1) as u64).min(positions.max(1)) as usize;
     let shard_text = plan.shard.map_or(String::new(), |s| format!(" shard={s}"));
     let duration_text = plan
         .duration
         .map_or(String::new(), |d| format!(" duration_s={}", d.as_secs_f64()));
     let _ = writeln!(
         out,
-        "SWEEP {}{shard_text}{duration_text} jobs={jobs} check_determinism={determinism}",
-        plan.origin
+        "SWEEP scenario={} {}{shard_text}{duration_text} jobs={jobs} check_determinism={determinism}",
+        config.name, plan.origin
     );
-    let knobs = config.knobs();
-    for knob in &knobs {
-        let _ = writeln!(out, "{knob}");
+    for line in configured.header() {
+        let _ = writeln!(out, "{line}");
     }
+    let knobs = config.knobs();
     let expected = config.expect.kinds();
     let mut report = SweepReport {
         format: FORMAT.into(),
@@ -385,9 +416,9 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
         return EXIT_USAGE;
     }
     let started = Instant::now();
-    let positions = plan.positions();
     let mut progress = Progress::new(
         (plan.duration.is_none() || args.count.is_some() || args.seeds.is_some()).then_some(positions),
+        plan.duration,
     );
     let mut faults: std::collections::BTreeMap<String, usize> = Default::default();
     let (mut duplicates, mut virtual_us) = (0usize, 0u64);
@@ -436,8 +467,19 @@ pub(super) fn sweep(config: &SimConfig, flags: &str, args: &SweepArgs, out: &mut
                     );
                     l
                 };
-                let reproduce = format!("  reproduce: {}", f.reproduce);
                 let mut lines = lines;
+                let focus = r
+                    .verdict
+                    .violations()
+                    .iter()
+                    .find_map(|v| super::run::focus_of(&v.event_id));
+                if let (Some(focus), true) = (focus, f.verdict != "nondeterminism") {
+                    lines.push(format!(
+                        "  diagram: cargo run -p sim -- --seed {}{flags} --mermaid failure.md --focus {focus}",
+                        r.seed
+                    ));
+                }
+                let reproduce = format!("  reproduce: {}", f.reproduce);
                 let first_of_its_kind = !printed.contains_key(&signature);
                 // A non-determinism has no verdict to expect: it is reported, not saved.
                 let savable = f.verdict != "nondeterminism";
@@ -641,6 +683,21 @@ mod tests {
             all.sort();
             assert_eq!(all, (10..21).collect::<Vec<_>>(), "{total} shards");
         }
+    }
+
+    /// Under `--duration` the ETA is when the duration runs out (or the count is done, if
+    /// sooner); with neither a count nor a rate there is none.
+    #[test]
+    fn the_eta_under_a_duration_comes_from_the_duration() {
+        let s = Duration::from_secs;
+        assert_eq!(eta(100, None, s(10), Some(s(60))), Some(s(50)));
+        assert_eq!(eta(0, None, s(0), Some(s(60))), Some(s(60)));
+        // 10 s per seed for 1000 more seeds, but the duration ends in 50 s.
+        assert_eq!(eta(1, Some(1001), s(10), Some(s(60))), Some(s(50)));
+        assert_eq!(eta(1, Some(3), s(10), Some(s(600))), Some(s(20)));
+        assert_eq!(eta(1, Some(3), s(10), None), Some(s(20)));
+        assert_eq!(eta(0, Some(3), s(0), None), None);
+        assert_eq!(eta(5, None, s(70), Some(s(60))), Some(s(0)));
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub struct Apply {
     pub fence: Option<u64>,
     /// Who commits.
     pub worker: String,
+    /// The worker's incarnation (from 1) and its `process()` call in it that commits (the
+    /// trace's `incarnation` and `call`): a late commit and its retry's are told apart by them.
+    pub incarnation: u64,
+    /// See `incarnation`.
+    pub call: u64,
 }
 
 /// A request to the database node.
@@ -105,6 +110,10 @@ pub struct Effect {
     pub t_us: u64,
     /// Who committed it.
     pub worker: String,
+    /// The worker's incarnation that committed it.
+    pub incarnation: u64,
+    /// Its `process()` call in that incarnation.
+    pub call: u64,
     /// The token it carried.
     pub fence: Option<u64>,
 }
@@ -153,6 +162,8 @@ impl DbModel {
         effects.push(Effect {
             t_us,
             worker: req.worker.clone(),
+            incarnation: req.incarnation,
+            call: req.call,
             fence: req.fence,
         });
         assert!(
@@ -194,6 +205,8 @@ mod tests {
             key: format!("k:{event_id}"),
             fence,
             worker: "w".into(),
+            incarnation: 1,
+            call: 1,
         }
     }
 

@@ -93,6 +93,8 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             ctx.emit(Typed::EffectAttempt {
                 event_id: req.event_id,
                 worker: req.worker,
+                incarnation: req.incarnation,
+                call: req.call,
                 fence: req.fence,
                 result: "aborted".into(),
             });
@@ -108,6 +110,8 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
         ctx.emit(Typed::EffectAttempt {
             event_id: req.event_id.clone(),
             worker: req.worker.clone(),
+            incarnation: req.incarnation,
+            call: req.call,
             fence,
             result: result.name().into(),
         });
@@ -115,6 +119,8 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             ctx.emit(Typed::EffectApplied {
                 event_id: req.event_id,
                 worker: req.worker,
+                incarnation: req.incarnation,
+                call: req.call,
                 fence,
             });
             ctx.control.progress(Progress::Applied(applied));

@@ -148,7 +148,7 @@ pub struct SweepReport {
     pub format: String,
     /// The scenario's name.
     pub scenario: String,
-    /// SHA-256 over the scenario's every knob as the run printed them: two reports with the
+    /// SHA-256 over the scenario's every knob as `sim -v` prints them: two reports with the
     /// same hash ran the same configuration.
     pub scenario_sha256: String,
     /// The build: version and commit.

@@ -22,7 +22,9 @@ pub fn in_order<T: Send>(
     work: impl Fn(u64) -> T + Sync,
     mut sink: impl FnMut(u64, T) -> bool,
 ) {
-    let jobs = jobs.max(1);
+    // Never more workers than seeds: a worker with no seed to run is a thread for nothing.
+    let seeds_n = usize::try_from(seeds.end.saturating_sub(seeds.start)).unwrap_or(usize::MAX);
+    let jobs = jobs.clamp(1, seeds_n.max(1));
     let window = WINDOW_PER_JOB * jobs as u64;
     // The next seed to hand out, the oldest not yet handed on, and whether to stop.
     let state = Arc::new((Mutex::new((seeds.start, seeds.start, false)), Condvar::new()));

@@ -22,7 +22,7 @@ use crate::node::worker::{KeyMemo, WorkerConfig, WorkerNode};
 use crate::node::NodeCtx;
 use crate::rng;
 use crate::scenario::config::SimConfig;
-use crate::trace::{now_us, Trace};
+use crate::trace::{now_us, Trace, Typed};
 use crate::workload::WorkloadEvent;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
@@ -137,6 +137,13 @@ impl World {
         let clocks: BTreeMap<NodeName, NodeClock> =
             nodes.iter().map(|n| (*n, NodeClock::default())).collect();
         let trace = Trace::default();
+        // The trace's first line says what made it: the seed and every knob. Not the
+        // description: it is prose, and rewording it must not change a run's fingerprint.
+        let mut knobs = serde_json::to_value(&config).expect("a config serializes");
+        if let Some(m) = knobs.as_object_mut() {
+            m.remove("description");
+        }
+        trace.emit("sim", Typed::Config { seed, config: knobs });
         let worker_config = worker_config(&config);
         World {
             seed,

@@ -1,6 +1,6 @@
 //! Everything that describes a run except the seed: topology, protocol, database, timing,
-//! faults and limits. One documented struct; every field has a default, and every knob is
-//! printed (flattened, `name=value`) at the start of a run.
+//! faults and limits. One documented struct; every field has a default, and every knob
+//! (flattened, `name=value`) is printed by `sim -v` and is the trace's first event.
 //!
 //! The subsystems' own config types live beside their subsystems and are re-exported here, so
 //! a scenario's whole description is named from one place. So are each knob's range and the

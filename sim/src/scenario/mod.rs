@@ -281,6 +281,73 @@ fn locate(text: &str, field: &str) -> Option<usize> {
     None
 }
 
+/// Every field a `[[schedule]]` entry may have: the triggers' and every fault's.
+fn schedule_fields() -> Vec<String> {
+    let trigger = crate::fault::schedule::ScheduledFault {
+        at_ms: Some(0),
+        point: Some(crate::fault::FaultPoint::AfterAcquire),
+        by: Some(crate::net::topology::NodeName::Worker(1)),
+        after_ms: Some(0),
+        on_delivery: Some(1),
+        while_holding: Some(crate::net::topology::NodeName::Worker(1)),
+        event: Some(0),
+        duration_ms: Some(1),
+        fault: crate::fault::Fault::Crash { node: None },
+    };
+    let mut fields: Vec<String> = serde_json::to_value(trigger)
+        .ok()
+        .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
+        .unwrap_or_default();
+    for fault in crate::fault::Fault::examples() {
+        for name in fault.fields().keys() {
+            if !fields.contains(name) {
+                fields.push(name.clone());
+            }
+        }
+    }
+    fields
+}
+
+/// The known name nearest to `unknown` (a typo's fix), if one is near enough.
+fn nearest<'a>(unknown: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|k| (strsim::jaro_winkler(unknown, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
+/// serde's "unknown field" message with the nearest field suggested. In a `[[schedule]]`
+/// entry serde can only name the fault's own fields (the entry's are flattened into it), so
+/// there the message lists every field an entry may have instead.
+fn suggest(message: &str, in_schedule: bool) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let unknown = rest.split('`').next().unwrap_or("");
+    if in_schedule {
+        let fields = schedule_fields();
+        if fields.iter().any(|f| f == unknown) {
+            // Another fault's field (`node` on a `latency`): serde names what this one takes.
+            return message.to_owned();
+        }
+        let hint = nearest(unknown, fields.iter().map(String::as_str))
+            .map_or(String::new(), |k| format!(": did you mean `{k}`?"));
+        return format!(
+            "unknown field `{unknown}`{hint} (an entry's fields: {})",
+            fields.join(", ")
+        );
+    }
+    // `unknown field `x`, expected one of `a`, `b``: the candidates are the quoted names.
+    let expected = rest.split_once("expected").map_or("", |(_, e)| e);
+    let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match nearest(unknown, known) {
+        Some(k) => format!("unknown field `{unknown}`: did you mean `{k}`? ({message})"),
+        None => message.to_owned(),
+    }
+}
+
 /// Parses and validates a scenario's text; `file` names it in errors.
 pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
     let err = |line, column, field, message| ScenarioError {
@@ -308,11 +375,11 @@ pub fn parse(text: &str, file: &str) -> Result<SimConfig, ScenarioError> {
         // A schedule entry is read whole (its fault's fields are flattened into it), so its
         // errors point at the entry's `[[schedule]]` line: find the key they are about.
         if let Some((field, line)) = span.clone().and_then(|s| schedule_key(text, s.start, &message)) {
-            return err(Some(line), None, Some(field), message);
+            return err(Some(line), None, Some(field), suggest(&message, true));
         }
         let (line, column) = span.clone().map(|s| line_col(text, s.start)).unzip();
         let field = span.and_then(|s| field_at(text, s.start));
-        err(line, column, field, message)
+        err(line, column, field, suggest(&message, false))
     })?;
     let named = text
         .lines()
@@ -479,6 +546,32 @@ mod tests {
     #[test]
     fn the_default_scenario_is_the_default_config() {
         assert_eq!(load("default").unwrap(), SimConfig::default());
+    }
+
+    /// A typo in a field's name is answered with the field meant: in a `[[schedule]]` entry
+    /// (where serde alone names only the fault's fields, `expected `node``) and at the top.
+    #[test]
+    fn a_mistyped_field_suggests_the_nearest() {
+        for (typo, meant) in [
+            ("at_m = 1000", "at_ms"),
+            ("durration_ms = 100", "duration_ms"),
+            ("while_holdng = \"worker-1\"", "while_holding"),
+            ("nod = \"worker-1\"", "node"),
+        ] {
+            let text =
+                format!("name = \"x\"\ndescription = \"d\"\n[[schedule]]\nfault = \"pause\"\n{typo}\n");
+            let e = parse(&text, "x.toml").unwrap_err().to_string();
+            assert!(e.contains(&format!("did you mean `{meant}`?")), "{typo}: {e}");
+            assert!(e.contains("x.toml:5"), "{typo}: {e}");
+        }
+        // Another fault's field is no typo: the error says what this fault takes.
+        let text = "name = \"x\"\n[[schedule]]\nfault = \"latency\"\nlatency_ms_max = 5\nnode = \"redis\"\n";
+        let e = parse(text, "x.toml").unwrap_err().to_string();
+        assert!(!e.contains("did you mean"), "{e}");
+        let e = parse("name = \"x\"\nwrokers = 3\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `workers`?"), "{e}");
     }
 
     #[test]

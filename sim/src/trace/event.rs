@@ -75,6 +75,16 @@ impl AcquireOutcome {
 /// One event of the history, typed. See the module's doc.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Typed {
+    // --- the run ---
+    /// The run's first event: its seed and every knob of its config (the scenario as run,
+    /// command-line overrides included; not its prose `description`), so a trace says what
+    /// made it.
+    Config {
+        /// The seed.
+        seed: u64,
+        /// The config, as a scenario file's fields (nested tables as objects).
+        config: Value,
+    },
     // --- a worker ---
     /// A worker (re)started.
     Start {
@@ -292,6 +302,11 @@ pub enum Typed {
         event_id: String,
         /// The worker.
         worker: String,
+        /// The worker's incarnation (its last `start`'s) and its `process()` call in it that
+        /// commits (its `deliver`'s `call`).
+        incarnation: u64,
+        /// See `incarnation`.
+        call: u64,
         /// Its token, if any.
         fence: Option<u64>,
         /// `applied`, `duplicate`, `stale_fence`, `aborted`.
@@ -303,6 +318,10 @@ pub enum Typed {
         event_id: String,
         /// The worker.
         worker: String,
+        /// The worker's incarnation and its `process()` call in it whose commit this is.
+        incarnation: u64,
+        /// See `incarnation`.
+        call: u64,
         /// Its token, if any.
         fence: Option<u64>,
     },
@@ -439,6 +458,7 @@ impl Typed {
     /// The event's kind, as the trace names it.
     pub fn kind(&self) -> &'static str {
         match self {
+            Typed::Config { .. } => "config",
             Typed::Start { .. } => "start",
             Typed::Assigned { .. } => "assigned",
             Typed::Revoked { .. } => "revoked",
@@ -495,6 +515,7 @@ impl Typed {
     pub fn fields(&self) -> Fields {
         let p = Put::default();
         let p = match self {
+            Typed::Config { seed, config } => p.put("seed", seed).put("config", config),
             Typed::Start { incarnation } => p.put("incarnation", incarnation),
             Typed::Assigned {
                 member,
@@ -657,20 +678,28 @@ impl Typed {
             Typed::EffectAttempt {
                 event_id,
                 worker,
+                incarnation,
+                call,
                 fence,
                 result,
             } => p
                 .put("event_id", event_id)
                 .put("worker", worker)
+                .put("incarnation", incarnation)
+                .put("call", call)
                 .put("fence", fence)
                 .put("result", result),
             Typed::EffectApplied {
                 event_id,
                 worker,
+                incarnation,
+                call,
                 fence,
             } => p
                 .put("event_id", event_id)
                 .put("worker", worker)
+                .put("incarnation", incarnation)
+                .put("call", call)
                 .put("fence", fence),
             Typed::Redis {
                 from,
@@ -724,6 +753,10 @@ impl Typed {
             read: BTreeSet::new(),
         };
         let t = match kind {
+            "config" => Typed::Config {
+                seed: f.get("seed")?,
+                config: f.get("config")?,
+            },
             "start" => Typed::Start {
                 incarnation: f.get("incarnation")?,
             },
@@ -862,12 +895,16 @@ impl Typed {
             "effect_attempt" => Typed::EffectAttempt {
                 event_id: f.get("event_id")?,
                 worker: f.get("worker")?,
+                incarnation: f.get("incarnation")?,
+                call: f.get("call")?,
                 fence: f.get("fence")?,
                 result: f.get("result")?,
             },
             "effect_applied" => Typed::EffectApplied {
                 event_id: f.get("event_id")?,
                 worker: f.get("worker")?,
+                incarnation: f.get("incarnation")?,
+                call: f.get("call")?,
                 fence: f.get("fence")?,
             },
             "redis" => Typed::Redis {
@@ -926,6 +963,10 @@ impl Typed {
     pub fn examples() -> Vec<Typed> {
         let id = || "cd0497ab-0000-4000-8000-000000000001".to_owned();
         let mut out = vec![
+            Typed::Config {
+                seed: 7,
+                config: serde_json::json!({"workers": 3, "kafka": {"partitions": 3}}),
+            },
             Typed::Start { incarnation: 2 },
             Typed::Assigned {
                 member: "worker-1-1".into(),
@@ -1047,18 +1088,24 @@ impl Typed {
             Typed::EffectAttempt {
                 event_id: id(),
                 worker: "worker-1".into(),
+                incarnation: 1,
+                call: 3,
                 fence: Some(12),
                 result: "applied".into(),
             },
             Typed::EffectAttempt {
                 event_id: id(),
                 worker: "worker-1".into(),
+                incarnation: 1,
+                call: 3,
                 fence: None,
                 result: "aborted".into(),
             },
             Typed::EffectApplied {
                 event_id: id(),
                 worker: "worker-1".into(),
+                incarnation: 1,
+                call: 3,
                 fence: None,
             },
             Typed::Redis {
@@ -1237,7 +1284,7 @@ mod tests {
     fn every_kind_round_trips_through_its_fields() {
         let examples = Typed::examples();
         let kinds: BTreeSet<&str> = examples.iter().map(Typed::kind).collect();
-        assert_eq!(kinds.len(), 29, "an example of every kind: {kinds:?}");
+        assert_eq!(kinds.len(), 30, "an example of every kind: {kinds:?}");
         for t in examples {
             let fields = t.fields();
             assert_eq!(Typed::parse(t.kind(), &fields), Ok(t.clone()), "{fields:?}");

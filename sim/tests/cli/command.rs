@@ -11,15 +11,24 @@ fn sim(args: &[&str], stdin: &[u8]) -> (i32, String) {
     (ran.code, ran.text())
 }
 
+/// A run starts with the seed, the scenario, its description and the knobs the command line
+/// changed: three lines, not every knob (a sweep's and a CI shard's log would repeat them all);
+/// `-v` prints every knob.
 #[test]
-fn a_run_prints_the_seed_then_every_knob_then_the_summary() {
+fn a_run_prints_the_seed_scenario_and_overrides_then_the_summary() {
     let (code, out) = sim(&["--seed", "42"], b"");
     assert_eq!(code, 0, "{out}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "SEED=42");
-    for knob in SimConfig::default().knobs() {
-        assert!(lines.contains(&knob.as_str()), "knob {knob} not printed");
-    }
+    assert_eq!(lines[0], "SEED=42 scenario=default");
+    assert_eq!(
+        lines[1],
+        format!("description: {}", SimConfig::default().description)
+    );
+    assert!(lines[2].starts_with("overrides: none"), "{out}");
+    assert!(
+        lines[3].starts_with("verdict="),
+        "no knob before the summary: {out}"
+    );
     let summary = lines
         .iter()
         .find(|l| l.starts_with("verdict="))
@@ -37,6 +46,68 @@ fn a_run_prints_the_seed_then_every_knob_then_the_summary() {
     ] {
         assert!(summary.contains(part), "{summary} lacks {part}");
     }
+    let (code, out) = sim(&["--seed", "42", "-v"], b"");
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    for knob in SimConfig::default().knobs() {
+        assert!(lines.contains(&knob.as_str()), "-v: knob {knob} not printed");
+    }
+}
+
+/// The knobs the command line changes are named first, and the description written for the
+/// scenario's file says it was overridden rather than claim "fenced protocol" for a v2 run;
+/// a saved scenario keeps that description, and the trace's first line holds every knob.
+#[test]
+fn overrides_are_named_and_the_description_does_not_contradict_them() {
+    let dir = std::env::temp_dir().join(format!("sim-overrides-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (saved, trace) = (dir.join("saved.toml"), dir.join("t.jsonl"));
+    let (saved, trace) = (saved.to_str().unwrap(), trace.to_str().unwrap());
+    let (_, out) = sim(
+        &[
+            "--seed",
+            "3",
+            "--protocol",
+            "v2",
+            "--save-scenario",
+            saved,
+            "--trace",
+            trace,
+        ],
+        b"",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "SEED=3 scenario=default", "{out}");
+    let description = SimConfig::default().description;
+    assert!(description.contains("fenced protocol"), "{description}");
+    assert_eq!(
+        lines[1],
+        format!("description: {description} (overridden: protocol=v2)")
+    );
+    assert!(lines[2].starts_with("overrides: protocol=v2 ("), "{out}");
+    let text = std::fs::read_to_string(saved).unwrap();
+    let config = sim::scenario::parse(&text, "saved.toml").unwrap();
+    assert!(
+        config.description.ends_with("(overridden: protocol=v2)"),
+        "{text}"
+    );
+    let first = std::fs::read_to_string(trace).unwrap();
+    let first: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    assert_eq!(first["kind"], "config");
+    assert_eq!(first["seed"], 3);
+    assert_eq!(first["config"]["protocol"], "v2");
+    // Every knob of the run: the default's, but for the override. Not the description, which
+    // is prose (reading the trace's config fills in the default's).
+    assert!(first["config"].get("description").is_none(), "{first}");
+    let run = SimConfig {
+        protocol: sim::scenario::config::ProtocolKind::V2,
+        ..SimConfig::default()
+    };
+    assert_eq!(
+        serde_json::from_value::<SimConfig>(first["config"].clone()).unwrap(),
+        run
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -370,7 +441,7 @@ fn flags_that_do_not_apply_and_bad_outputs_are_refused_before_running() {
         (vec!["--seed", "5", "sweep"], "does not take --seed"),
         (vec!["--mermaid", "x.md", "sweep"], "does not take --mermaid"),
         (
-            vec!["bench", "--check-determinism"],
+            vec!["--check-determinism", "bench"],
             "does not take --check-determinism",
         ),
         (vec!["sweep", "--count", "0"], "--count must be at least 1"),
@@ -457,4 +528,173 @@ fn a_saved_scenario_replays_the_run_it_was_saved_from() {
     assert_eq!(summary(&first), summary(&again));
     assert!(summary(&first).contains("faults="), "{first}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `-v` numbers the trace's lines as violations name them (`#N`, the JSONL's 0-based line):
+/// the line `#N` is the event the violation's "first seen" shows.
+#[test]
+fn verbose_lines_are_numbered_as_violations_name_them() {
+    let (code, out) = sim(&["--scenario", "gc-pause-v2", "-v"], b"");
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let mut checked = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(n) = line
+            .strip_prefix("violation: ")
+            .and_then(|l| l.rsplit_once("(trace event #"))
+            .and_then(|(_, n)| n.strip_suffix(')'))
+        else {
+            continue;
+        };
+        let seen = lines[i + 1].trim().strip_prefix("first seen: ").unwrap();
+        let numbered = lines
+            .iter()
+            .find(|l| {
+                l.strip_prefix('#')
+                    .and_then(|r| r.split_once(' '))
+                    .is_some_and(|(k, _)| k == n)
+            })
+            .unwrap_or_else(|| panic!("no line #{n}:\n{out}"));
+        assert_eq!(numbered.split_once(' ').unwrap().1.trim(), seen, "#{n}");
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "{out}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("#0 ") && l.contains("config")),
+        "{out}"
+    );
+}
+
+/// A failing run prints the command of its focused diagram next to the one that reproduces
+/// it, and that command draws the violation's event.
+#[test]
+fn a_failure_prints_its_focused_diagram_command() {
+    let (code, out) = sim(&["--seed", "7", "--protocol", "v2", "--database", "plain"], b"");
+    assert_eq!(code, 3, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let n = lines.len();
+    assert!(lines[n - 1].starts_with("reproduce: "), "{out}");
+    let diagram = lines[n - 2]
+        .strip_prefix("diagram: cargo run -p sim -- ")
+        .unwrap_or_else(|| panic!("{out}"));
+    let focus = diagram.rsplit(' ').next().unwrap();
+    let violation = lines.iter().find(|l| l.starts_with("violation: ")).unwrap();
+    assert!(
+        violation.contains(&format!("event={focus}")),
+        "{violation} / {focus}"
+    );
+    let file = std::env::temp_dir().join(format!("sim-focus-{}.md", std::process::id()));
+    let args: Vec<&str> = diagram.split(' ').collect();
+    let args: Vec<&str> = args
+        .iter()
+        .map(|a| {
+            if *a == "failure.md" {
+                file.to_str().unwrap()
+            } else {
+                a
+            }
+        })
+        .collect();
+    let (code, _) = sim(&args, b"");
+    assert_eq!(code, 3);
+    let md = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        md.contains(&format!("focus {focus}")) || md.contains(focus),
+        "{md}"
+    );
+    std::fs::remove_file(&file).unwrap();
+}
+
+/// Past 20 violations a run counts the rest and says where to see them all, truthfully: `-v`
+/// prints every one (the trace holds events, not verdicts).
+#[test]
+fn the_hint_for_more_violations_is_true() {
+    let dir = std::env::temp_dir().join(format!("sim-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("many.toml");
+    let canary = sim::scenario::EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == "canary")
+        .unwrap()
+        .1;
+    std::fs::write(&file, canary.replace("events = 5", "events = 30")).unwrap();
+    let file = file.to_str().unwrap();
+    let (_, out) = sim(&["--scenario", file], b"");
+    let count = |out: &str| out.lines().filter(|l| l.starts_with("violation: ")).count();
+    assert_eq!(count(&out), sim::cli::PRINTED_MAX, "{out}");
+    let more = out.lines().find(|l| l.starts_with("... and ")).unwrap();
+    assert!(more.contains("-v prints every one"), "{more}");
+    assert!(!more.contains("trace"), "{more}");
+    let total: usize = more
+        .split(" in all")
+        .next()
+        .and_then(|l| l.rsplit('(').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let (_, all) = sim(&["--scenario", file, "-v"], b"");
+    assert_eq!(count(&all), total);
+    assert!(!all.contains("... and "), "{all}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The flags' bounds: jobs (never more threads than seeds), bench's count, unsigned seeds; an
+/// unwritable JUnit file is refused before any seed runs, as the JSON report is.
+#[test]
+fn jobs_counts_seeds_and_outputs_are_bounded_before_running() {
+    for (args, says) in [
+        (
+            vec!["sweep", "--jobs", "100000", "--count", "1"],
+            "not in 1..=256",
+        ),
+        (vec!["sweep", "--jobs", "0"], "not in 1..=256"),
+        (vec!["bench", "--count", "0"], "'0' for '--count"),
+        (vec!["bench", "--jobs", "100000"], "not in 1..=256"),
+        (vec!["--seed", "-1"], "seeds are unsigned"),
+        (vec!["sweep", "--from", "-5"], "seeds are unsigned"),
+        (
+            vec!["sweep", "--count", "1", "--junit", "/nonexistent/dir/r.xml"],
+            "cannot write /nonexistent/dir/r.xml",
+        ),
+        (
+            vec!["--scenario", "canary", "sweep", "--scenario", "default"],
+            "given both before and after `sweep`",
+        ),
+    ] {
+        let Ran { code, stdout, stderr } = sim_in(None, &args, b"");
+        assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(says), "{args:?}: stderr {stderr:?}");
+        assert!(
+            !stdout.contains("sweep: seeds="),
+            "{args:?}: nothing ran: {stdout}"
+        );
+    }
+    // The most jobs, for one seed: one thread.
+    let (code, out) = sim(&["sweep", "--jobs", "256", "--count", "1"], b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.lines().next().unwrap().contains(" jobs=1 "), "{out}");
+}
+
+/// Each command's help lists its own flags: `merge` and `replay` none of a run's, `sweep` the
+/// run flags that apply to its seeds and which do not.
+#[test]
+fn each_commands_help_lists_its_own_flags() {
+    for command in ["merge", "replay", "key", "scenarios"] {
+        let (code, out) = sim(&[command, "--help"], b"");
+        assert_eq!(code, 0, "{out}");
+        for flag in ["--scenario", "--protocol", "--database", "--check-determinism"] {
+            assert!(!out.contains(flag), "`{command} --help` lists {flag}:\n{out}");
+        }
+    }
+    let (code, out) = sim(&["sweep", "--help"], b"");
+    assert_eq!(code, 0, "{out}");
+    for says in [
+        "--scenario, --protocol, --database and --check-determinism",
+        "--seed, --trace, --mermaid, --focus, --save-scenario, --save-corpus and -v do not apply",
+    ] {
+        assert!(out.contains(says), "sweep --help: {says}\n{out}");
+    }
+    // The flags still work before the subcommand, as scripts/sweep-all gives them.
+    let (code, out) = sim(&["--scenario", "gc-pause-v2", "sweep", "--count", "1"], b"");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("SWEEP scenario=gc-pause-v2 "), "{out}");
 }

@@ -2,7 +2,7 @@
 //! parses, and every output they show is what `sim` prints today.
 //!
 //! Marked blocks: a line `<!-- sim-output: ARGS -->` before a fenced block says the block is the
-//! output of `sim ARGS` from its summary line (`verdict=...`) on; `<!-- sim-mermaid: ARGS -->`
+//! output of `sim ARGS`, whole (it starts `SEED=`); `<!-- sim-mermaid: ARGS -->`
 //! says the block is the diagram `sim ARGS --mermaid FILE` writes. `wall_ms=` is the only field
 //! not compared. A ```` ```toml ```` block right after a line naming `NAME.toml` must be
 //! `scenarios/NAME.toml`, byte for byte, and a ```` ```rust ```` block right after a line naming
@@ -48,10 +48,11 @@ fn real_output(kind: &str, args: &str) -> String {
     match kind {
         "sim-output" => {
             let out = sim(&args);
-            let from = out
-                .find("verdict=")
-                .unwrap_or_else(|| panic!("sim {args:?} printed no verdict:\n{out}"));
-            out[from..].to_owned()
+            assert!(
+                out.contains("verdict="),
+                "sim {args:?} printed no verdict:\n{out}"
+            );
+            out
         }
         "sim-mermaid" => {
             let file = std::env::temp_dir().join(format!("docs-{}.md", std::process::id()));

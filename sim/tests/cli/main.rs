@@ -7,6 +7,8 @@
 #[path = "../../../idempotency/tests/branches/mod.rs"]
 mod branches;
 
+mod build_message;
+mod ci_examples;
 mod command;
 mod config_ranges;
 mod docs;

@@ -58,3 +58,67 @@ fn the_nemesis_draws_database_errors_when_weighed_and_saved_runs_replay_them() {
 fn aborted(e: &sim::trace::Event) -> bool {
     matches!(e.typed(), Typed::EffectAttempt { result, .. } if result == "aborted")
 }
+
+/// Each database effect names the worker's incarnation and `process()` call that wrote it: a
+/// worker whose write landed twice (seed 7 of v2 on a plain database: before a crash, and
+/// again after a restart) shows two different calls, each of them a delivery of that event.
+#[test]
+fn database_effects_name_the_call_whose_write_landed() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let config = SimConfig {
+        protocol: sim::scenario::config::ProtocolKind::V2,
+        database: sim::scenario::config::DbMode::Plain,
+        ..SimConfig::default()
+    };
+    let r = run::run(7, &config);
+    let mut incarnation: BTreeMap<String, u64> = BTreeMap::new();
+    let mut deliveries = BTreeSet::new();
+    let mut applied: BTreeMap<(String, String), Vec<(u64, u64)>> = BTreeMap::new();
+    let mut attempts = 0;
+    for e in &r.events {
+        match e.typed() {
+            Typed::Start { incarnation: n } => {
+                incarnation.insert(e.node.clone(), *n);
+            }
+            Typed::Deliver { event_id, call, .. } => {
+                deliveries.insert((e.node.clone(), incarnation[&e.node], *call, event_id.clone()));
+            }
+            Typed::EffectAttempt {
+                event_id,
+                worker,
+                incarnation: n,
+                call,
+                ..
+            } => {
+                let whose = (worker.clone(), *n, *call, event_id.clone());
+                assert!(deliveries.contains(&whose), "{whose:?} is no delivery");
+                attempts += 1;
+            }
+            Typed::EffectApplied {
+                event_id,
+                worker,
+                incarnation: n,
+                call,
+                ..
+            } => {
+                let whose = (worker.clone(), *n, *call, event_id.clone());
+                assert!(deliveries.contains(&whose), "{whose:?} is no delivery");
+                applied
+                    .entry((worker.clone(), event_id.clone()))
+                    .or_default()
+                    .push((*n, *call));
+            }
+            _ => {}
+        }
+    }
+    assert!(attempts >= 100, "{attempts}");
+    let twice: Vec<_> = applied.iter().filter(|(_, calls)| calls.len() > 1).collect();
+    assert!(
+        !twice.is_empty(),
+        "seed 7 no longer has one worker's write landing twice"
+    );
+    for ((worker, event_id), calls) in twice {
+        let distinct: BTreeSet<_> = calls.iter().collect();
+        assert_eq!(distinct.len(), calls.len(), "{worker} {event_id}: {calls:?}");
+    }
+}

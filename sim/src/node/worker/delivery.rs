@@ -197,6 +197,8 @@ impl Worker {
             key: ctx.key().unwrap_or("").to_owned(),
             fence,
             worker: self.name.to_string(),
+            incarnation: self.incarnation,
+            call,
         };
         let committed = self
             .client

@@ -110,6 +110,8 @@ struct Worker {
     /// The heartbeat's own connection, so a held fetch never holds up a heartbeat.
     heartbeat_client: Arc<Client>,
     consumer: Consumer,
+    /// This incarnation's number, from 1.
+    incarnation: u64,
     /// `process()` calls so far in this incarnation (each delivery is one call).
     calls: Cell<u64>,
 }
@@ -156,6 +158,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<WorkerNode>) {
         client,
         heartbeat_client,
         consumer,
+        incarnation,
         calls: Cell::new(0),
     };
     w.consume().await

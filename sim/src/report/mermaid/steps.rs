@@ -121,6 +121,8 @@ fn typed_steps(e: &Event, t: &Typed) -> Vec<Step> {
         loop_shows_same: false,
     };
     match (t, node) {
+        // The diagram's title names the scenario and the seed; the knobs are the trace's.
+        (Typed::Config { .. }, _) => vec![],
         (Typed::Fault { .. } | Typed::Heal { .. }, _) => vec![fault(e, t)],
         (Typed::Phase { phase }, _) => {
             vec![note(Over::All, format!("{} {phase} phase begins", time(e.t_us)))]
@@ -211,8 +213,10 @@ fn typed_steps(e: &Event, t: &Typed) -> Vec<Step> {
             Typed::EffectAttempt {
                 event_id,
                 worker,
+                call,
                 fence,
                 result,
+                ..
             },
             _,
         ) => match Who::parse(worker) {
@@ -222,7 +226,7 @@ fn typed_steps(e: &Event, t: &Typed) -> Vec<Step> {
                     w,
                     Who::Db,
                     "->>",
-                    format!("effect {}{fence} → {result}", short_id(event_id)),
+                    format!("effect {} call {call}{fence} → {result}", short_id(event_id)),
                 )]
             }
             None => vec![note(Over::One(Who::Db), generic(e))],

@@ -156,6 +156,8 @@ fn small_trace() -> Vec<Event> {
             Typed::EffectAttempt {
                 event_id: ID.into(),
                 worker: "worker-1".into(),
+                incarnation: 1,
+                call: 1,
                 fence,
                 result: "applied".into(),
             },
@@ -166,6 +168,8 @@ fn small_trace() -> Vec<Event> {
             Typed::EffectApplied {
                 event_id: ID.into(),
                 worker: "worker-1".into(),
+                incarnation: 1,
+                call: 1,
                 fence,
             },
         ),
@@ -326,7 +330,7 @@ sequenceDiagram
     redis-->>w1: acquired 1764315200293614
     Note over w1: cd0497ab acquired (fence 1764315200293614), handler start
     Note over producer,db: 0.300s fault latency (by nemesis, lasts 1500 ms, up to 200 ms)
-    w1->>db: effect cd0497ab fence 1764315200293614 → applied
+    w1->>db: effect cd0497ab call 1 fence 1764315200293614 → applied
     w1->>redis: GET huleedu_batch_essays_registered_v1:20ab57db
     redis-->>w1: record(processing, worker-1#35;1/0)
     Note over w1: cd0497ab confirm confirmed, handler end ok
