@@ -281,9 +281,9 @@ fn locate(text: &str, field: &str) -> Option<usize> {
     None
 }
 
-/// Every field a `[[schedule]]` entry may have: the triggers' and every fault's.
-fn schedule_fields() -> Vec<String> {
-    let trigger = crate::fault::schedule::ScheduledFault {
+/// A `[[schedule]]` entry with every trigger field set: what its fields are named.
+fn every_trigger_field() -> crate::fault::schedule::ScheduledFault {
+    crate::fault::schedule::ScheduledFault {
         at_ms: Some(0),
         point: Some(crate::fault::FaultPoint::AfterAcquire),
         by: Some(crate::net::topology::NodeName::Worker(1)),
@@ -293,7 +293,12 @@ fn schedule_fields() -> Vec<String> {
         event: Some(0),
         duration_ms: Some(1),
         fault: crate::fault::Fault::Crash { node: None },
-    };
+    }
+}
+
+/// Every field a `[[schedule]]` entry may have: the triggers' and every fault's.
+fn schedule_fields() -> Vec<String> {
+    let trigger = every_trigger_field();
     let mut fields: Vec<String> = serde_json::to_value(trigger)
         .ok()
         .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
@@ -498,17 +503,7 @@ mod tests {
         }
         // Every field an entry can have: the trigger's, then every fault's.
         let mut entry = serde_json::Map::new();
-        let trigger = crate::fault::schedule::ScheduledFault {
-            at_ms: Some(0),
-            point: Some(crate::fault::FaultPoint::AfterAcquire),
-            by: Some(crate::net::topology::NodeName::Worker(1)),
-            after_ms: Some(0),
-            on_delivery: Some(1),
-            while_holding: Some(crate::net::topology::NodeName::Worker(1)),
-            event: Some(0),
-            duration_ms: Some(1),
-            fault: crate::fault::Fault::Crash { node: None },
-        };
+        let trigger = every_trigger_field();
         entry.extend(
             serde_json::to_value(trigger)
                 .unwrap()
