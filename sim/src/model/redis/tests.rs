@@ -700,7 +700,13 @@ fn renew_confirm_release() {
     // The completed record ends with the same tail but is not a lease any more.
     assert_eq!(ok(&mut m, renew("a", &lease, &mine, 1000), T0), Reply::Int(0));
     assert_eq!(ok(&mut m, release("a", &lease), T0), Reply::Int(0));
-    assert_eq!(ok(&mut m, confirm("a", &lease, &done, 10), T0), Reply::Int(0));
+    // The same confirm sent again (its reply lost) finds its own completed record: confirmed,
+    // and the record and its TTL are left as they are.
+    assert_eq!(ok(&mut m, confirm("a", &lease, &done, 10), T0), Reply::Int(1));
+    assert_eq!(m.get_raw("a", T0), Some(done.as_slice()));
+    assert_eq!(m.pttl_ms("a", T0), 3_600_000);
+    // Another lease's confirm finds a completed record that is not its own: lost.
+    assert_eq!(ok(&mut m, confirm("a", &theirs, &done, 10), T0), Reply::Int(0));
     // After expiry with nobody holding the key: still written, reply 2.
     let late = T0 + 2 * S;
     assert_eq!(ok(&mut m, put_px("b", &mine, 1000), T0), Reply::Ok);
