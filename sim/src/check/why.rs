@@ -795,6 +795,19 @@ impl History {
                 ),
             );
         }
+        if redis_ms < ttl {
+            return why(
+                Mechanism::Unexplained,
+                format!(
+                    "the record {} wrote at {} with a {} s TTL was gone {} s later by Redis's clock when {} acquired",
+                    write.from,
+                    at(write.t_us),
+                    ttl / 1000,
+                    redis_ms / 1000,
+                    b.name()
+                ),
+            );
+        }
         let Some(s) = setter else {
             return why(
                 Mechanism::Unexplained,
@@ -867,5 +880,601 @@ fn short(key: &str) -> String {
     match parts.next() {
         Some(kind) => format!("{kind}:{hash}"),
         None => hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::test_event as ev;
+    use crate::check::Severity;
+    use crate::trace::AcquireOutcome;
+
+    const KEY: &str = "huleedu:idempotency:v2:sim_worker:huleedu_t_v1:abcdef1234";
+    const E: &str = "e1";
+    const EPOCH_US: i64 = 1_764_315_200_000_000;
+
+    /// A hand-made history, built event by event at virtual milliseconds.
+    #[derive(Default)]
+    struct H(Vec<Event>);
+
+    impl H {
+        fn at(mut self, t_ms: u64, node: &str, t: Typed) -> Self {
+            self.0.push(ev(t_ms, node, t));
+            self
+        }
+        fn deliver(self, t: u64, w: &str, call: u64) -> Self {
+            let member = format!("{w}-1");
+            self.at(
+                t,
+                w,
+                Typed::Deliver {
+                    topic: "events".into(),
+                    partition: 0,
+                    offset: 0,
+                    event_id: E.into(),
+                    attempt: 1,
+                    delivery: 1,
+                    call,
+                    member,
+                    generation: 1,
+                },
+            )
+        }
+        /// A Redis command from `w`, the Redis clock `skew_ms` off true time.
+        fn redis(
+            self,
+            t: u64,
+            w: &str,
+            cmd: &str,
+            args: Vec<serde_json::Value>,
+            reply: &str,
+            skew_ms: i64,
+        ) -> Self {
+            self.at(
+                t,
+                "redis",
+                Typed::Redis {
+                    from: w.into(),
+                    cmd: cmd.into(),
+                    key: KEY.into(),
+                    args,
+                    reply: reply.into(),
+                    clock_us: EPOCH_US + (t as i64 + skew_ms) * 1000,
+                },
+            )
+        }
+        /// v2's plain acquire: GET nil, SET NX EX 300 OK.
+        fn lock(self, t: u64, w: &str, call: u64, key: &str) -> Self {
+            let set = vec![
+                processing(t as f64 / 1000.0).into(),
+                "NX".into(),
+                "EX".into(),
+                300.into(),
+            ];
+            self.redis(t + 1, w, "GET", vec![], "nil", 0)
+                .redis(t + 2, w, "SET", set, "OK", 0)
+                .acquired(t + 3, w, call, key)
+        }
+        fn acquired(self, t: u64, w: &str, call: u64, key: &str) -> Self {
+            let outcome = AcquireOutcome::Acquired {
+                fence: None,
+                key: key.into(),
+            };
+            self.at(
+                t,
+                w,
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome,
+                    call,
+                },
+            )
+            .at(
+                t,
+                w,
+                Typed::HandlerStart {
+                    event_id: E.into(),
+                    fence: None,
+                    call,
+                },
+            )
+        }
+        fn applied(self, t: u64, w: &str, call: u64) -> Self {
+            self.at(
+                t,
+                "db",
+                Typed::EffectApplied {
+                    event_id: E.into(),
+                    worker: w.into(),
+                    incarnation: 1,
+                    call,
+                    fence: None,
+                },
+            )
+        }
+        fn end(self, t: u64, w: &str, call: u64, result: &str) -> Self {
+            self.at(
+                t,
+                w,
+                Typed::HandlerEnd {
+                    event_id: E.into(),
+                    result: result.into(),
+                    call,
+                },
+            )
+        }
+        fn confirm(self, t: u64, w: &str, call: u64, result: &str) -> Self {
+            self.at(
+                t,
+                w,
+                Typed::Confirm {
+                    event_id: E.into(),
+                    result: result.into(),
+                    call,
+                },
+            )
+        }
+        fn fault(self, t: u64, fault: Fault, lasts_ms: Option<u64>, lost: Option<Vec<String>>) -> Self {
+            self.at(
+                t,
+                "nemesis",
+                Typed::Fault {
+                    fault,
+                    by: "nemesis".into(),
+                    lasts_ms,
+                    lost_keys: lost,
+                    point: None,
+                    event_id: None,
+                },
+            )
+        }
+        /// The mechanism named for the event's duplicate.
+        fn why(&self) -> Why {
+            let v = Violation {
+                kind: "duplicate_effect",
+                severity: Severity::Correctness,
+                event_id: E.into(),
+                detail: String::new(),
+                first_event: None,
+            };
+            explain(&self.0, &v).expect("a repeated effect is explained")
+        }
+    }
+
+    fn processing(started_at_s: f64) -> String {
+        format!(
+            "{{\"status\": \"processing\", \"started_at\": {}, \"event_id\": \"{E}\"}}",
+            EPOCH_US as f64 / 1e6 + started_at_s
+        )
+    }
+
+    fn w(n: u8) -> Option<NodeName> {
+        Some(NodeName::Worker(n))
+    }
+
+    /// Asserts the mechanism and that the sentence names what it must.
+    fn assert_why(h: &H, m: Mechanism, words: &[&str]) {
+        let why = h.why();
+        assert_eq!(why.mechanism, m, "{why}");
+        for word in words {
+            assert!(why.sentence.contains(word), "{word:?} not in: {why}");
+        }
+    }
+
+    #[test]
+    fn a_database_timeout_whose_write_landed_late() {
+        let h = H::default()
+            .deliver(0, "worker-2", 5)
+            .lock(0, "worker-2", 5, KEY)
+            .end(1100, "worker-2", 5, "error: database: timeout")
+            .redis(1101, "worker-2", "DEL", vec![], "1", 0)
+            .deliver(1300, "worker-2", 6)
+            .lock(1300, "worker-2", 6, KEY)
+            .applied(1500, "worker-2", 5)
+            .applied(1600, "worker-2", 6);
+        assert_why(
+            &h,
+            Mechanism::DbTimeoutLateWrite,
+            &[
+                "worker-2's call 5 timed out on the database at 1100 ms",
+                "landed 400 ms later",
+                "call 6 took the lock at 1303 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_handler_run_unprotected_is_fail_open() {
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .deliver(20, "worker-2", 1)
+            .at(
+                21,
+                "worker-2",
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: "redis timed out".into(),
+                    call: 1,
+                },
+            )
+            .at(
+                21,
+                "worker-2",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Unprotected {
+                        fence: None,
+                        key: String::new(),
+                    },
+                    call: 1,
+                },
+            )
+            .applied(30, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::FailOpen,
+            &["worker-2's call 1", "unprotected", "redis timed out"],
+        );
+    }
+
+    #[test]
+    fn two_keys_for_one_event() {
+        let other = "huleedu:idempotency:v2:sim_worker:huleedu_t_v1:99999999aa";
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .acquired(1, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .deliver(20, "worker-2", 1)
+            .acquired(21, "worker-2", 1, other)
+            .applied(30, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::TwoKeys,
+            &["huleedu_t_v1:abcdef12", "huleedu_t_v1:99999999", "header path"],
+        );
+    }
+
+    /// worker-1 holds the lock (from 0 s); worker-2 reads it at `read_s` as stale, deletes it
+    /// and takes it; `then` adds what happened to worker-1 before.
+    fn takeover(read_s: u64, then: impl Fn(H) -> H) -> H {
+        let t = read_s * 1000;
+        let h = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let h = then(h);
+        let set = vec![
+            processing(read_s as f64).into(),
+            "NX".into(),
+            "EX".into(),
+            300.into(),
+        ];
+        h.deliver(t, "worker-2", 1)
+            .redis(
+                t + 1,
+                "worker-2",
+                "GET",
+                vec![],
+                &serde_json::to_string(&processing(0.0)).unwrap(),
+                0,
+            )
+            .redis(t + 2, "worker-2", "DEL", vec![], "1", 0)
+            .redis(t + 3, "worker-2", "SET", set, "OK", 0)
+            .acquired(t + 4, "worker-2", 1, KEY)
+            .applied(t + 10, "worker-2", 1)
+    }
+
+    #[test]
+    fn a_stale_lock_taken_over_after_its_holder_stopped() {
+        // worker-1 applied, its handler ended without confirming (no crash, no failed confirm).
+        let h = takeover(301, |h| h.applied(10, "worker-1", 1).end(20, "worker-1", 1, "ok"));
+        assert_why(
+            &h,
+            Mechanism::StaleTakeover,
+            &[
+                "worker-2's call 1 found worker-1's call 1's processing record 301 s old",
+                "GET, DEL, SET NX",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_live_lock_taken_over_under_clock_skew() {
+        let h = takeover(1, |h| {
+            h.fault(
+                500,
+                Fault::Clock {
+                    node: w(2),
+                    offset_ms: 400_000,
+                },
+                None,
+                None,
+            )
+            .applied(10, "worker-1", 1)
+        });
+        // worker-1's handler never ended: it still held the lock.
+        assert_why(
+            &h,
+            Mechanism::SkewTakeover,
+            &[
+                "live processing record",
+                "401 s old by its clock",
+                "worker-2's clock +400000 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn the_non_atomic_takeover_race() {
+        // worker-1 crashed holding; worker-2 and worker-3 both read the stale record; worker-2
+        // takes over first, then worker-3's DEL deletes worker-2's fresh lock.
+        let stale = serde_json::to_string(&processing(0.0)).unwrap();
+        let set = |s: f64| vec![processing(s).into(), "NX".into(), "EX".into(), 300.into()];
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .fault(5, Fault::Crash { node: w(1) }, None, None)
+            .deliver(301_000, "worker-2", 1)
+            .deliver(301_000, "worker-3", 1)
+            .redis(301_001, "worker-2", "GET", vec![], &stale, 0)
+            .redis(301_002, "worker-3", "GET", vec![], &stale, 0)
+            .redis(301_003, "worker-2", "DEL", vec![], "1", 0)
+            .redis(301_004, "worker-2", "SET", set(301.0), "OK", 0)
+            .acquired(301_005, "worker-2", 1, KEY)
+            .redis(301_006, "worker-3", "DEL", vec![], "1", 0)
+            .redis(301_007, "worker-3", "SET", set(301.0), "OK", 0)
+            .acquired(301_008, "worker-3", 1, KEY)
+            .applied(301_010, "worker-2", 1)
+            .applied(301_011, "worker-3", 1);
+        assert_why(
+            &h,
+            Mechanism::TakeoverRace,
+            &[
+                "worker-3's call 1 read the stale record at 301002 ms",
+                "worker-2 took it over at 301004 ms",
+                "not atomic",
+            ],
+        );
+    }
+
+    /// worker-1 locks at 0 and applies at 10 ms; `then` adds what follows; worker-2 locks the
+    /// key at `t2_ms` and applies.
+    fn relocked(t2_ms: u64, then: impl Fn(H) -> H) -> H {
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1);
+        then(h)
+            .deliver(t2_ms, "worker-2", 1)
+            .lock(t2_ms, "worker-2", 1, KEY)
+            .applied(t2_ms + 10, "worker-2", 1)
+    }
+
+    #[test]
+    fn a_crash_after_commit_before_confirm() {
+        let h = relocked(301_000, |h| h.fault(12, Fault::Crash { node: w(1) }, None, None));
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &[
+                "worker-1's call 1 committed at 10 ms",
+                "crashed at 12 ms",
+                "300 s lock expired",
+                "worker-2's call 1 took it at 301003 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_failed_confirm() {
+        let h = relocked(301_000, |h| {
+            h.confirm(12, "worker-1", 1, "redis error reply: ERR injected fault")
+                .end(12, "worker-1", 1, "ok")
+        });
+        assert_why(
+            &h,
+            Mechanism::FailedConfirm,
+            &["worker-1's call 1's confirm failed at 12 ms (redis error reply: ERR injected fault)"],
+        );
+    }
+
+    #[test]
+    fn a_lock_expiring_under_a_long_pause() {
+        let h = relocked(301_000, |h| {
+            h.fault(5, Fault::Pause { node: w(1) }, Some(400_000), None)
+        });
+        assert_why(
+            &h,
+            Mechanism::LockExpiredUnderPause,
+            &["worker-1's call 1 was paused at 5 ms for 400 s while holding the lock"],
+        );
+    }
+
+    #[test]
+    fn an_unchecked_release_deletes_another_holders_lock() {
+        // worker-3's lock expired under a pause; worker-1 took it; worker-3 woke, failed and
+        // deleted worker-1's lock; worker-2 then took the free key.
+        let h = H::default()
+            .deliver(0, "worker-3", 1)
+            .at(
+                1,
+                "worker-3",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Busy,
+                    call: 1,
+                },
+            )
+            .deliver(2, "worker-1", 1)
+            .lock(2, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .deliver(15, "worker-3", 2)
+            .redis(20, "worker-3", "DEL", vec![], "1", 0)
+            .deliver(30, "worker-2", 1)
+            .lock(30, "worker-2", 1, KEY)
+            .applied(40, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::UncheckedRelease,
+            &[
+                "worker-3's call 2's release at 20 ms",
+                "deleted the lock worker-1's call 1 had taken at 4 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_redis_restart_losing_the_record() {
+        let h = relocked(2000, |h| {
+            h.redis(
+                12,
+                "worker-1",
+                "SETEX",
+                vec![86400.into(), "{\"status\": \"completed\"}".into()],
+                "OK",
+                0,
+            )
+            .confirm(13, "worker-1", 1, "confirmed")
+            .fault(
+                100,
+                Fault::Crash {
+                    node: Some(NodeName::Redis),
+                },
+                Some(1000),
+                Some(vec![KEY.into()]),
+            )
+        });
+        assert_why(
+            &h,
+            Mechanism::RedisRestartLost,
+            &["Redis crashed at 100 ms and lost the key's completed record"],
+        );
+        // A crash that lost other keys explains nothing.
+        let other = relocked(2000, |h| {
+            h.redis(12, "worker-1", "SETEX", vec![86400.into(), "{}".into()], "OK", 0)
+                .fault(
+                    100,
+                    Fault::Crash {
+                        node: Some(NodeName::Redis),
+                    },
+                    Some(1000),
+                    Some(vec!["other".into()]),
+                )
+        });
+        assert_eq!(other.why().mechanism, Mechanism::Unexplained, "{}", other.why());
+    }
+
+    #[test]
+    fn a_redis_clock_jump() {
+        // Redis's clock jumps 600 s forward between the two acquires, 1 s apart.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .fault(
+                500,
+                Fault::Clock {
+                    node: Some(NodeName::Redis),
+                    offset_ms: 600_000,
+                },
+                None,
+                None,
+            )
+            .deliver(1000, "worker-2", 1)
+            .redis(1001, "worker-2", "GET", vec![], "nil", 600_000)
+            .redis(
+                1002,
+                "worker-2",
+                "SET",
+                vec!["{}".into(), "NX".into(), "EX".into(), 300.into()],
+                "OK",
+                600_000,
+            )
+            .acquired(1003, "worker-2", 1, KEY)
+            .applied(1010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::RedisClockJump,
+            &["jumped 600 s forward", "600 s of Redis time in 999 ms"],
+        );
+    }
+
+    #[test]
+    fn a_rebalance_zombie() {
+        let h = relocked(301_000, |h| {
+            h.at(
+                10_000,
+                "kafka",
+                Typed::MemberRemoved {
+                    member: "worker-1-1".into(),
+                    reason: "max_poll_interval".into(),
+                },
+            )
+        });
+        assert_why(
+            &h,
+            Mechanism::RebalanceZombie,
+            &[
+                "worker-1's call 1 was still processing",
+                "worker-1-1 was removed at 10000 ms (max_poll_interval)",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_repeat_nothing_explains_is_unexplained() {
+        // worker-1 confirmed; the completed record vanished without any recorded cause.
+        let h = relocked(2000, |h| {
+            h.redis(12, "worker-1", "SETEX", vec![86400.into(), "{}".into()], "OK", 0)
+                .confirm(13, "worker-1", 1, "confirmed")
+                .end(14, "worker-1", 1, "ok")
+        });
+        assert_eq!(h.why().mechanism, Mechanism::Unexplained);
+        let other = Violation {
+            kind: "lost_event",
+            severity: Severity::Liveness,
+            event_id: E.into(),
+            detail: String::new(),
+            first_event: None,
+        };
+        assert_eq!(explain(&h.0, &other), None, "not a repeated effect");
+    }
+
+    #[test]
+    fn names_are_distinct() {
+        let names: std::collections::BTreeSet<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), Mechanism::ALL.len());
+    }
+
+    /// The embedded scenarios that expect a repeated effect: each violation is explained with
+    /// the scenario's mechanism, never "unexplained".
+    #[test]
+    fn embedded_scenarios_name_their_mechanism() {
+        let cases = [
+            ("gc-pause-v2", Mechanism::LockExpiredUnderPause),
+            ("v2-takeover-race", Mechanism::TakeoverRace),
+            ("v2-stale-takeover-skew", Mechanism::SkewTakeover),
+            ("async-confirm-crash-plain", Mechanism::CrashBeforeConfirm),
+            ("header-body-keys", Mechanism::TwoKeys),
+            ("redis-restart-everysec", Mechanism::RedisRestartLost),
+            ("redis-clock-jump", Mechanism::RedisClockJump),
+            ("canary", Mechanism::FailOpen),
+        ];
+        for (name, expected) in cases {
+            let config = crate::scenario::load(name).expect("an embedded scenario");
+            let r = crate::run::run(config.seed, &config);
+            let repeated: Vec<&Violation> = r
+                .verdict
+                .violations()
+                .iter()
+                .chain(&r.notes)
+                .filter(|v| explains(v.kind))
+                .collect();
+            assert!(!repeated.is_empty(), "{name}: no repeated effect");
+            for v in repeated {
+                let why = explain(&r.events, v).unwrap();
+                assert_eq!(why.mechanism, expected, "{name}: {v}: {why}");
+            }
+        }
     }
 }
