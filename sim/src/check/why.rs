@@ -618,8 +618,7 @@ impl History {
             let holder = self
                 .cmds
                 .iter()
-                .filter(|m| m.key == key && m.locked() && m.index < get.index)
-                .next_back()
+                .rfind(|m| m.key == key && m.locked() && m.index < get.index)
                 .and_then(|m| self.call_of(&m.from, m.t_us));
             let holder = holder.unwrap_or(y);
             let live = holder.handler_start.is_some_and(|s| s <= del.t_us)
@@ -700,8 +699,8 @@ impl History {
             .iter()
             .filter(|m| m.key == key && m.index < first_index)
             .collect();
-        let last_write = before.iter().filter(|m| m.wrote()).next_back().copied();
-        let last_del = before.iter().filter(|m| m.deleted()).next_back().copied();
+        let last_write = before.iter().rfind(|m| m.wrote()).copied();
+        let last_del = before.iter().rfind(|m| m.deleted()).copied();
         let Some(write) = last_write else {
             return why(
                 Mechanism::Unexplained,
