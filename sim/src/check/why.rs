@@ -1440,9 +1440,16 @@ mod tests {
     }
 
     #[test]
-    fn names_are_distinct() {
+    fn names_are_distinct_and_in_the_readme() {
         let names: std::collections::BTreeSet<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
         assert_eq!(names.len(), Mechanism::ALL.len());
+        let readme = include_str!("../../../README.md");
+        for name in names {
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "{name} is not in the README"
+            );
+        }
     }
 
     /// The embedded scenarios that expect a repeated effect: each violation is explained with
