@@ -503,17 +503,26 @@ impl History {
         }
         let (t, point) = s.crashed?;
         let applied = *s.applied.first()?;
-        (applied <= t && s.confirm.is_none()).then(|| {
+        // A write still in flight when the worker crashed commits all the same.
+        s.confirm.is_none().then(|| {
             let point = point.map(|p| format!(" ({})", p.name())).unwrap_or_default();
-            (
-                Mechanism::CrashBeforeConfirm,
+            let sentence = if applied <= t {
                 format!(
                     "{} committed at {} and its worker crashed at {}{point} before confirming",
                     s.name(),
                     at(applied),
                     at(t)
-                ),
-            )
+                )
+            } else {
+                format!(
+                    "{}'s worker crashed at {}{point} with its write in flight; the write \
+                     landed at {}, never confirmed",
+                    s.name(),
+                    at(t),
+                    at(applied)
+                )
+            };
+            (Mechanism::CrashBeforeConfirm, sentence)
         })
     }
 
@@ -1261,6 +1270,23 @@ mod tests {
                 "300 s lock expired",
                 "worker-2's call 1 took it at 301003 ms",
             ],
+        );
+    }
+
+    #[test]
+    fn a_crash_with_the_write_in_flight_is_a_crash_before_confirm() {
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .fault(8, Fault::Crash { node: w(1) }, None, None)
+            .applied(3000, "worker-1", 1)
+            .deliver(301_000, "worker-2", 1)
+            .lock(301_000, "worker-2", 1, KEY)
+            .applied(301_010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &["worker-1's call 1's worker crashed at 8 ms with its write in flight; the write landed at 3000 ms"],
         );
     }
 
