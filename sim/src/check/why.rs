@@ -678,11 +678,16 @@ impl History {
             return why(
                 Mechanism::StaleTakeover,
                 format!(
-                    "{} found {}'s processing record {:.0} s old (over 300 s) at {}, deleted it \
-                     and took the lock (GET, DEL, SET NX); {gone} without confirming",
+                    "{} found {}'s processing record {:.0} s old (over 300 s) by its clock{} at \
+                     {}, deleted it and took the lock (GET, DEL, SET NX); {gone} without confirming",
                     x.name(),
                     holder.name(),
                     age_s,
+                    if skew.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", skew.join(", "))
+                    },
                     at(get.t_us),
                 ),
             );
