@@ -48,11 +48,13 @@ fn header(name: &str, seed: u64, r: &RunResult) -> String {
     if let Verdict::Crash(why) = &r.verdict {
         out.push_str(&format!("crash: {why}\n"));
     }
+    // Each repeated effect with its mechanism (`why:`), as `sim` prints it.
+    let why = |v| sim::check::why::explain(&r.events, v).map_or(String::new(), |w| format!("    why: {w}\n"));
     for v in r.verdict.violations() {
-        out.push_str(&format!("violation: {v}\n"));
+        out.push_str(&format!("violation: {v}\n{}", why(v)));
     }
     for n in &r.notes {
-        out.push_str(&format!("note: {n}\n"));
+        out.push_str(&format!("note: {n}\n{}", why(n)));
     }
     let faults: Vec<String> = r.faults.iter().map(|(k, n)| format!("{k}:{n}")).collect();
     out.push_str(&format!(

@@ -13,6 +13,9 @@
 //! | [`double_invocation`] | correctness | one `process()` call that ran the handler more than once |
 //! | [`confirm_effect`] | correctness / note | `confirm_without_effect` (a bug), `effect_without_confirm` at quiescence with its cause (a note) |
 //! | [`kafka`] | correctness / liveness | the Kafka model's own history: `lost`, `nonmonotonic_commit`, `stale_commit_accepted`, `poll_skip` |
+//!
+//! [`why`] is no checker: under each repeated effect it names the mechanism that let the
+//! second handler in.
 
 pub mod confirm_effect;
 pub mod double_invocation;
@@ -24,6 +27,7 @@ pub mod lost_event;
 pub mod registry;
 pub mod stuck_lock;
 pub mod ttl_lifecycle;
+pub mod why;
 
 use crate::model::db::{DbMode, DbModel};
 use crate::model::redis::Persistence;

@@ -161,10 +161,16 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
             .and_then(|i| result.events.get(i))
             .map(|e| format!("\n    first seen: {}", e.human().trim()));
         let _ = writeln!(out, "violation: {v}{}", at.unwrap_or_default());
+        if let Some(why) = crate::check::why::explain(&result.events, v) {
+            let _ = writeln!(out, "    why: {why}");
+        }
     }
     print_rest(out, "violations", violations.len(), printed_max);
     for n in result.notes.iter().take(printed_max) {
         let _ = writeln!(out, "note: {n}");
+        if let Some(why) = crate::check::why::explain(&result.events, n) {
+            let _ = writeln!(out, "    why: {why}");
+        }
     }
     print_rest(out, "notes", result.notes.len(), printed_max);
     if let crate::run::Verdict::Crash(msg) = &result.verdict {

@@ -458,13 +458,12 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
                     vec![format!("seed {} NON-DETERMINISM: {}", f.seed, f.detail)]
                 } else {
                     let mut l = vec![format!("seed {}: {}", r.seed, summary(&r))];
-                    l.extend(
-                        r.verdict
-                            .violations()
-                            .iter()
-                            .take(3)
-                            .map(|v| format!("  violation: {v}")),
-                    );
+                    for v in r.verdict.violations().iter().take(3) {
+                        l.push(format!("  violation: {v}"));
+                        if let Some(why) = crate::check::why::explain(&r.events, v) {
+                            l.push(format!("    why: {why}"));
+                        }
+                    }
                     l
                 };
                 let mut lines = lines;

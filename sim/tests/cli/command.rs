@@ -698,3 +698,26 @@ fn each_commands_help_lists_its_own_flags() {
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("SWEEP scenario=gc-pause-v2 "), "{out}");
 }
+
+/// Under each repeated effect a run and a sweep print the mechanism that let the second
+/// handler in: the example, v2 seed 0 on a plain database (a database timeout whose
+/// write landed after the redelivery took the lock).
+#[test]
+fn a_repeated_effect_is_followed_by_its_why() {
+    let flags = ["--protocol", "v2", "--database", "plain"];
+    let (code, out) = sim(&[&["--seed", "0"][..], &flags].concat(), b"");
+    assert_ne!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("violation: duplicate_effect"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let why = lines[at + 2];
+    assert!(
+        why.starts_with("    why: db_timeout_late_write: worker-2's call 5 timed out on the database")
+            && why.contains("call 6 took the lock"),
+        "{out}"
+    );
+    let (_, swept) = sim(&[&["sweep", "--seeds", "0..1"][..], &flags].concat(), b"");
+    assert!(swept.contains("\n    why: db_timeout_late_write: "), "{swept}");
+}

@@ -1,0 +1,1517 @@
+//! Why: for a repeated effect (`duplicate_effect`, `fail_open_duplicate`, `lock_overlap`), the
+//! mechanism that let the second handler in, read from the recorded history alone (deliveries,
+//! acquire outcomes, Redis commands with their replies and the Redis node's clock, database
+//! effects, faults), never from what a worker believed. Named in the words of the v2 protocol
+//! document (`shared/docs/v2-protocol.md`): fail-open, stale-lock takeover, the non-atomic
+//! takeover race, unchecked release, two keys for one event, a lock expiring under a pause, ...
+//!
+//! The explanation is derived, not recorded: the trace is unchanged. [`explain`] is pure; its
+//! [`Mechanism::name`] is stable (a shrinker's fingerprint may use it) and its sentence
+//! ([`Why`]'s `Display`) names the workers, calls and times. A repeated effect that matches no
+//! mechanism is [`Mechanism::Unexplained`]: a finding too.
+
+use super::Violation;
+use crate::fault::{Fault, FaultPoint};
+use crate::net::topology::NodeName;
+use crate::trace::{AcquireOutcome, Event, Typed};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What let a second handler apply (or hold) what a first one had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mechanism {
+    /// A handler ran unprotected: Redis failed and the decorator failed open (v2 step 5).
+    FailOpen,
+    /// A processing record older than 300 s by the reader's clock was deleted and taken over
+    /// (GET, DEL, SET NX) after its holder had stopped.
+    StaleTakeover,
+    /// A live lock was taken over as stale because a clock was skewed (v2 weakness C).
+    SkewTakeover,
+    /// Two workers saw the same stale record and both took it over (v2 weakness B).
+    TakeoverRace,
+    /// A worker crashed after its transaction committed and before it confirmed; the lock
+    /// expired and the event was processed again.
+    CrashBeforeConfirm,
+    /// The confirm failed (logged and swallowed); the processing lock expired and the event
+    /// was processed again (v2 weakness F).
+    FailedConfirm,
+    /// The holder was paused (or ran) past the lock's TTL; the lock expired under it and
+    /// another worker took it (v2 weakness D).
+    LockExpiredUnderPause,
+    /// A release (DEL) not checked against its owner deleted another holder's lock (v2
+    /// weakness D).
+    UncheckedRelease,
+    /// One event under two keys (header path and body path hash differently, v2 weakness E).
+    TwoKeys,
+    /// A Redis crash lost the key's record (the writes since the last fsync).
+    RedisRestartLost,
+    /// The Redis node's clock jumped past the lock's TTL, expiring it.
+    RedisClockJump,
+    /// A database call timed out on the client, the lock was released and the event
+    /// redelivered; the first write was applied anyway (it landed late, or its answer was lost).
+    DbTimeoutLateWrite,
+    /// A group member removed past its session or max.poll.interval kept processing while
+    /// its partition's records went to another member.
+    RebalanceZombie,
+    /// None of the above: a finding too.
+    Unexplained,
+}
+
+impl Mechanism {
+    /// Every mechanism, in the order the README lists them.
+    pub const ALL: [Mechanism; 14] = [
+        Mechanism::FailOpen,
+        Mechanism::StaleTakeover,
+        Mechanism::SkewTakeover,
+        Mechanism::TakeoverRace,
+        Mechanism::CrashBeforeConfirm,
+        Mechanism::FailedConfirm,
+        Mechanism::LockExpiredUnderPause,
+        Mechanism::UncheckedRelease,
+        Mechanism::TwoKeys,
+        Mechanism::RedisRestartLost,
+        Mechanism::RedisClockJump,
+        Mechanism::DbTimeoutLateWrite,
+        Mechanism::RebalanceZombie,
+        Mechanism::Unexplained,
+    ];
+
+    /// Its stable short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::FailOpen => "fail_open",
+            Mechanism::StaleTakeover => "stale_takeover",
+            Mechanism::SkewTakeover => "skew_takeover",
+            Mechanism::TakeoverRace => "takeover_race",
+            Mechanism::CrashBeforeConfirm => "crash_before_confirm",
+            Mechanism::FailedConfirm => "failed_confirm",
+            Mechanism::LockExpiredUnderPause => "lock_expired_under_pause",
+            Mechanism::UncheckedRelease => "unchecked_release",
+            Mechanism::TwoKeys => "two_keys",
+            Mechanism::RedisRestartLost => "redis_restart_lost",
+            Mechanism::RedisClockJump => "redis_clock_jump",
+            Mechanism::DbTimeoutLateWrite => "db_timeout_late_write",
+            Mechanism::RebalanceZombie => "rebalance_zombie",
+            Mechanism::Unexplained => "unexplained",
+        }
+    }
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A mechanism and the sentence that shows it in this history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Why {
+    /// The mechanism.
+    pub mechanism: Mechanism,
+    /// One sentence naming the workers, calls and times.
+    pub sentence: String,
+}
+
+impl fmt::Display for Why {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.mechanism.name(), self.sentence)
+    }
+}
+
+/// Whether `kind` is a repeated effect that [`explain`] explains.
+pub fn explains(kind: &str) -> bool {
+    matches!(kind, "duplicate_effect" | "fail_open_duplicate" | "lock_overlap")
+}
+
+/// The mechanism behind `v`, from `trace` alone; `None` when `v` is not a repeated effect.
+pub fn explain(trace: &[Event], v: &Violation) -> Option<Why> {
+    if !explains(v.kind) {
+        return None;
+    }
+    let h = History::read(trace);
+    let pair = if v.kind == "lock_overlap" {
+        h.overlap_pair(v)
+    } else {
+        h.applied_pair(&v.event_id)
+    };
+    Some(match pair {
+        Some((a, b)) => h.why(a, b),
+        None => Why {
+            mechanism: Mechanism::Unexplained,
+            sentence: "the history does not show two handlers of the event".into(),
+        },
+    })
+}
+
+/// A `process()` call: (worker, incarnation, call).
+type CallId = (String, u64, u64);
+
+/// What the history shows of one `process()` call.
+#[derive(Clone, Debug, Default)]
+struct Call {
+    worker: String,
+    incarnation: u64,
+    call: u64,
+    deliver_us: u64,
+    member: String,
+    acquire: Option<(u64, AcquireOutcome)>,
+    unprotected: Option<String>,
+    handler_start: Option<u64>,
+    handler_end: Option<(u64, String)>,
+    confirm: Option<(u64, String)>,
+    applied: Vec<u64>,
+    crashed: Option<(u64, Option<FaultPoint>)>,
+}
+
+impl Call {
+    fn name(&self) -> String {
+        if self.incarnation > 1 {
+            format!("{}#{}'s call {}", self.worker, self.incarnation, self.call)
+        } else {
+            format!("{}'s call {}", self.worker, self.call)
+        }
+    }
+
+    fn key(&self) -> Option<&str> {
+        self.acquire
+            .as_ref()
+            .and_then(|(_, o)| o.running())
+            .map(|(_, k)| k)
+            .filter(|k| !k.is_empty())
+    }
+
+    /// When it stopped holding: its handler's end or its worker's crash.
+    fn stopped_us(&self) -> Option<u64> {
+        match (self.handler_end.as_ref().map(|h| h.0), self.crashed.map(|c| c.0)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A Redis command of the history.
+#[derive(Clone, Debug)]
+struct Cmd {
+    index: usize,
+    t_us: u64,
+    from: String,
+    cmd: String,
+    key: String,
+    args: Vec<serde_json::Value>,
+    reply: String,
+    clock_us: i64,
+}
+
+impl Cmd {
+    /// Whether it wrote a record on its key (a lock taken or a confirm).
+    fn wrote(&self) -> bool {
+        match self.cmd.as_str() {
+            "SET" | "SETEX" => self.reply == "OK",
+            "EVALSHA:acquire" => self.reply.starts_with("[\"acquired\""),
+            "EVALSHA:confirm" => self.reply == "1",
+            _ => false,
+        }
+    }
+
+    /// Whether it took a lock.
+    fn locked(&self) -> bool {
+        self.wrote() && matches!(self.cmd.as_str(), "SET" | "EVALSHA:acquire")
+    }
+
+    /// Whether it deleted its key's record.
+    fn deleted(&self) -> bool {
+        matches!(self.cmd.as_str(), "DEL" | "EVALSHA:release") && self.reply == "1"
+    }
+
+    /// The TTL it set (ms), if it wrote one.
+    fn ttl_ms(&self) -> Option<i64> {
+        let num = |v: &serde_json::Value| v.as_i64();
+        match self.cmd.as_str() {
+            "SET" => self
+                .args
+                .iter()
+                .position(|a| a.as_str() == Some("EX"))
+                .and_then(|i| self.args.get(i + 1))
+                .and_then(num)
+                .map(|s| s * 1000),
+            "SETEX" => self.args.first().and_then(num).map(|s| s * 1000),
+            "EVALSHA:acquire" => self.args.get(1).and_then(num),
+            _ => None,
+        }
+    }
+
+    /// The `started_at` (s) of a processing record it read.
+    fn read_processing_started_at(&self) -> Option<f64> {
+        if self.cmd != "GET" {
+            return None;
+        }
+        // The reply is the value as text, quoted (a bulk string) or bare.
+        let text = serde_json::from_str::<String>(&self.reply).unwrap_or_else(|_| self.reply.clone());
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        (v.get("status")?.as_str()? == "processing")
+            .then(|| v.get("started_at").and_then(|s| s.as_f64()).unwrap_or(0.0))
+    }
+}
+
+/// A fault of the history.
+#[derive(Clone, Debug)]
+struct FaultAt {
+    t_us: u64,
+    fault: Fault,
+    lasts_ms: Option<u64>,
+    lost_keys: Vec<String>,
+}
+
+/// The history, indexed for the explainer.
+#[derive(Default)]
+struct History {
+    calls: BTreeMap<CallId, Call>,
+    /// Each event's applications, in order: (trace index, call).
+    applied: BTreeMap<String, Vec<(usize, CallId)>>,
+    /// Each handler start: (trace index) → call.
+    starts: BTreeMap<usize, CallId>,
+    cmds: Vec<Cmd>,
+    faults: Vec<FaultAt>,
+    removed: Vec<(u64, String, String)>,
+    /// Clock faults and their heals: (time, node, offset ms; 0 once healed).
+    clocks: Vec<(u64, String, i64)>,
+    ttl_ms: i64,
+}
+
+/// A duration, readably.
+fn dur(us: u64) -> String {
+    if us >= 10_000_000 {
+        format!("{} s", us / 1_000_000)
+    } else if us >= 1_000_000 {
+        format!("{:.1} s", us as f64 / 1e6)
+    } else {
+        format!("{} ms", us / 1000)
+    }
+}
+
+/// A virtual time, readably.
+fn at(us: u64) -> String {
+    format!("{} ms", us / 1000)
+}
+
+impl History {
+    fn read(trace: &[Event]) -> History {
+        let mut h = History {
+            ttl_ms: 300_000,
+            ..History::default()
+        };
+        let mut incarnation: BTreeMap<String, u64> = BTreeMap::new();
+        // Each worker's current call.
+        let mut current: BTreeMap<String, CallId> = BTreeMap::new();
+        for (i, e) in trace.iter().enumerate() {
+            let node = e.node.as_str();
+            let inc = incarnation.get(node).copied().unwrap_or(1);
+            let id = |call: u64| (node.to_owned(), inc, call);
+            match e.typed() {
+                Typed::Config { config, .. } => {
+                    if let Some(s) = config.get("processing_ttl_s").and_then(|v| v.as_i64()) {
+                        h.ttl_ms = s * 1000;
+                    }
+                }
+                Typed::Start { incarnation: n } => {
+                    incarnation.insert(node.to_owned(), *n);
+                    current.remove(node);
+                }
+                Typed::Deliver { call, member, .. } => {
+                    let c = h.calls.entry(id(*call)).or_default();
+                    *c = Call {
+                        worker: node.to_owned(),
+                        incarnation: inc,
+                        call: *call,
+                        deliver_us: e.t_us,
+                        member: member.clone(),
+                        ..Call::default()
+                    };
+                    current.insert(node.to_owned(), id(*call));
+                }
+                Typed::Acquire { outcome, call, .. } => {
+                    h.call(id(*call)).acquire = Some((e.t_us, outcome.clone()));
+                }
+                Typed::Unprotected { reason, call, .. } => {
+                    h.call(id(*call)).unprotected = Some(reason.clone());
+                }
+                Typed::HandlerStart { call, .. } => {
+                    h.call(id(*call)).handler_start = Some(e.t_us);
+                    h.starts.insert(i, id(*call));
+                }
+                Typed::HandlerEnd { result, call, .. } => {
+                    h.call(id(*call)).handler_end = Some((e.t_us, result.clone()));
+                }
+                Typed::Confirm { result, call, .. } => {
+                    h.call(id(*call)).confirm = Some((e.t_us, result.clone()));
+                }
+                Typed::EffectApplied {
+                    event_id,
+                    worker,
+                    incarnation,
+                    call,
+                    ..
+                } => {
+                    let cid = (worker.clone(), *incarnation, *call);
+                    h.call(cid.clone()).applied.push(e.t_us);
+                    h.applied.entry(event_id.clone()).or_default().push((i, cid));
+                }
+                Typed::Redis {
+                    from,
+                    cmd,
+                    key,
+                    args,
+                    reply,
+                    clock_us,
+                } => h.cmds.push(Cmd {
+                    index: i,
+                    t_us: e.t_us,
+                    from: from.clone(),
+                    cmd: cmd.clone(),
+                    key: key.clone(),
+                    args: args.clone(),
+                    reply: reply.clone(),
+                    clock_us: *clock_us,
+                }),
+                Typed::Fault {
+                    fault,
+                    lasts_ms,
+                    lost_keys,
+                    point,
+                    ..
+                } => {
+                    if let Fault::Crash {
+                        node: Some(NodeName::Worker(n)),
+                    } = fault
+                    {
+                        let w = format!("worker-{n}");
+                        if let Some(cid) = current.get(&w) {
+                            let c = h.call(cid.clone());
+                            if c.handler_end.is_none() && c.crashed.is_none() {
+                                c.crashed = Some((e.t_us, *point));
+                            }
+                        }
+                    }
+                    if let Fault::Clock {
+                        node: Some(n),
+                        offset_ms,
+                    } = fault
+                    {
+                        h.clocks.push((e.t_us, n.to_string(), *offset_ms));
+                    }
+                    h.faults.push(FaultAt {
+                        t_us: e.t_us,
+                        fault: fault.clone(),
+                        lasts_ms: *lasts_ms,
+                        lost_keys: lost_keys.clone().unwrap_or_default(),
+                    });
+                }
+                Typed::Heal {
+                    heal, node: Some(n), ..
+                } if heal == "clock" => h.clocks.push((e.t_us, n.to_string(), 0)),
+                Typed::MemberRemoved { member, reason } => {
+                    h.removed.push((e.t_us, member.clone(), reason.clone()));
+                }
+                _ => {}
+            }
+        }
+        h
+    }
+
+    fn call(&mut self, id: CallId) -> &mut Call {
+        let (worker, incarnation, call) = id.clone();
+        self.calls.entry(id).or_insert_with(|| Call {
+            worker,
+            incarnation,
+            call,
+            ..Call::default()
+        })
+    }
+
+    /// The first two calls that applied `event_id`.
+    fn applied_pair(&self, event_id: &str) -> Option<(&Call, &Call)> {
+        let apps = self.applied.get(event_id)?;
+        let a = &apps.first()?.1;
+        let b = &apps.iter().find(|(_, c)| c != a)?.1;
+        Some((self.calls.get(a)?, self.calls.get(b)?))
+    }
+
+    /// The two holders of a `lock_overlap`: the second is the handler starting at the
+    /// violation's trace event; the first, the latest other holder of that key still holding.
+    fn overlap_pair(&self, v: &Violation) -> Option<(&Call, &Call)> {
+        let b = self.calls.get(self.starts.get(&v.first_event?)?)?;
+        let (key, start) = (b.key()?, b.handler_start?);
+        let a = self
+            .calls
+            .values()
+            .filter(|c| c.worker != b.worker || c.incarnation != b.incarnation || c.call != b.call)
+            .filter(|c| matches!(c.acquire, Some((_, AcquireOutcome::Acquired { .. }))))
+            .filter(|c| c.key() == Some(key))
+            .filter(|c| c.handler_start.is_some_and(|s| s <= start))
+            .filter(|c| c.stopped_us().is_none_or(|end| end > start))
+            .max_by_key(|c| c.handler_start)?;
+        Some((a, b))
+    }
+
+    /// The call of `worker` open at `t_us` (its latest delivery before).
+    fn call_of(&self, worker: &str, t_us: u64) -> Option<&Call> {
+        self.calls
+            .values()
+            .filter(|c| c.worker == worker && c.deliver_us <= t_us)
+            .max_by_key(|c| (c.deliver_us, c.incarnation, c.call))
+    }
+
+    /// `c`'s Redis commands on `key` while it acquired.
+    fn acquire_cmds<'a>(&'a self, c: &Call, key: &'a str) -> impl Iterator<Item = &'a Cmd> + 'a {
+        let (from, to) = (c.deliver_us, c.acquire.as_ref().map_or(0, |a| a.0));
+        let worker = c.worker.clone();
+        self.cmds
+            .iter()
+            .filter(move |m| m.from == worker && m.key == key && (from..=to).contains(&m.t_us))
+    }
+
+    /// The clock offset of `node` at `t_us` (ms; its latest clock fault not yet healed).
+    fn clock_offset(&self, node: &str, t_us: u64) -> Option<i64> {
+        self.clocks
+            .iter()
+            .filter(|(t, n, _)| *t <= t_us && n == node)
+            .map(|(_, _, o)| *o)
+            .next_back()
+    }
+
+    /// `c`'s member's removal from the group while `c` ran (before `until_us`).
+    fn removal(&self, c: &Call, until_us: u64) -> Option<&(u64, String, String)> {
+        self.removed
+            .iter()
+            .find(|(t, m, _)| *m == c.member && *t >= c.deliver_us && *t <= until_us)
+    }
+
+    /// Why `s` left its processing record behind after committing: a failed confirm, or a
+    /// crash between its commit and its confirm.
+    fn unconfirmed(&self, s: &Call) -> Option<(Mechanism, String)> {
+        if let Some((t, result)) = &s.confirm {
+            if result != "confirmed" && result != "noop" {
+                return Some((
+                    Mechanism::FailedConfirm,
+                    format!(
+                        "{}'s confirm failed at {} ({result}), leaving the processing record",
+                        s.name(),
+                        at(*t)
+                    ),
+                ));
+            }
+        }
+        let (t, point) = s.crashed?;
+        let applied = *s.applied.first()?;
+        // A write still in flight when the worker crashed commits all the same.
+        s.confirm.is_none().then(|| {
+            let point = point.map(|p| format!(" ({})", p.name())).unwrap_or_default();
+            let sentence = if applied <= t {
+                format!(
+                    "{} committed at {} and its worker crashed at {}{point} before confirming",
+                    s.name(),
+                    at(applied),
+                    at(t)
+                )
+            } else {
+                format!(
+                    "{}'s worker crashed at {}{point} with its write in flight; the write \
+                     landed at {}, never confirmed",
+                    s.name(),
+                    at(t),
+                    at(applied)
+                )
+            };
+            (Mechanism::CrashBeforeConfirm, sentence)
+        })
+    }
+
+    fn why(&self, a: &Call, b: &Call) -> Why {
+        // The second handler is the one that acquired (or ran) later.
+        let when = |c: &Call| c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
+        let (a, b) = if when(b) < when(a) { (b, a) } else { (a, b) };
+        let why = |mechanism, sentence: String| Why { mechanism, sentence };
+        // 1. A write applied after its call gave up on the database (timed out, released).
+        for (late, other) in [(a, b), (b, a)] {
+            if let (Some((end, result)), Some(&landed)) = (&late.handler_end, late.applied.first()) {
+                if result.starts_with("error") && result.contains("database") {
+                    let took = other.acquire.as_ref().map_or(0, |x| x.0);
+                    let when = if landed > *end {
+                        format!("its write landed {} later", dur(landed - end))
+                    } else {
+                        "its write had committed, its answer lost".to_owned()
+                    };
+                    return why(
+                        Mechanism::DbTimeoutLateWrite,
+                        format!(
+                            "{} timed out on the database at {} and released the lock; {when}, \
+                             while {} took the lock at {} and applied it again",
+                            late.name(),
+                            at(*end),
+                            other.name(),
+                            at(took)
+                        ),
+                    );
+                }
+            }
+        }
+        // 2. Fail-open: a handler ran unprotected.
+        for c in [b, a] {
+            let open = matches!(c.acquire, Some((_, AcquireOutcome::Unprotected { .. })));
+            if open || c.unprotected.is_some() {
+                let reason = c.unprotected.clone().unwrap_or_else(|| "Redis failed".into());
+                let t = c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
+                return why(
+                    Mechanism::FailOpen,
+                    format!(
+                        "{} ran the handler unprotected at {} (fail-open: {reason}), with no lock \
+                         and a no-op confirm",
+                        c.name(),
+                        at(t)
+                    ),
+                );
+            }
+        }
+        // 3. Two keys for one event.
+        if let (Some(ka), Some(kb)) = (a.key(), b.key()) {
+            if ka != kb {
+                return why(
+                    Mechanism::TwoKeys,
+                    format!(
+                        "{} locked {} and {} locked {}: one event under two keys (header path \
+                         and body path hash differently)",
+                        a.name(),
+                        short(ka),
+                        b.name(),
+                        short(kb)
+                    ),
+                );
+            }
+        }
+        let Some(key) = b.key().or(a.key()) else {
+            return why(Mechanism::Unexplained, "neither handler held a lock".into());
+        };
+        // 4. A takeover: the second's acquire deleted a processing record it read as stale.
+        for (x, y) in [(b, a), (a, b)] {
+            let cmds: Vec<&Cmd> = self.acquire_cmds(x, key).collect();
+            let Some(get) = cmds.iter().find(|m| m.read_processing_started_at().is_some()) else {
+                continue;
+            };
+            let Some(del) = cmds.iter().find(|m| m.cmd == "DEL" && m.index > get.index) else {
+                continue;
+            };
+            // Another worker took the lock between this one's GET and DEL: the DEL deleted it.
+            if let Some(set) = self.cmds.iter().find(|m| {
+                m.key == key && m.locked() && m.from != x.worker && get.index < m.index && m.index < del.index
+            }) {
+                return why(
+                    Mechanism::TakeoverRace,
+                    format!(
+                        "{} read the stale record at {} (GET), {} took it over at {}, then {}'s \
+                         DEL at {} deleted that fresh lock and its SET NX won too: v2's \
+                         takeover is GET, DEL, SET NX, not atomic",
+                        x.name(),
+                        at(get.t_us),
+                        set.from,
+                        at(set.t_us),
+                        x.worker,
+                        at(del.t_us)
+                    ),
+                );
+            }
+            let started_at = get.read_processing_started_at().unwrap_or(0.0);
+            // The age by the reader's clock: Redis's clock without its offset, with the reader's.
+            let offset_ms = |n: &str| self.clock_offset(n, get.t_us).unwrap_or(0);
+            let reader_us = get.clock_us - offset_ms("redis") * 1000 + offset_ms(&x.worker) * 1000;
+            let age_s = reader_us as f64 / 1e6 - started_at;
+            let holder = self
+                .cmds
+                .iter()
+                .rfind(|m| m.key == key && m.locked() && m.index < get.index)
+                .and_then(|m| self.call_of(&m.from, m.t_us));
+            let holder = holder.unwrap_or(y);
+            let live = holder.handler_start.is_some_and(|s| s <= del.t_us)
+                && holder.stopped_us().is_none_or(|end| end > del.t_us)
+                || holder.acquire.as_ref().is_some_and(|(t, _)| *t >= get.t_us);
+            let skew: Vec<String> = [x.worker.as_str(), holder.worker.as_str()]
+                .iter()
+                .filter_map(|w| {
+                    self.clock_offset(w, get.t_us)
+                        .filter(|o| *o != 0)
+                        .map(|o| format!("{w}'s clock {o:+} ms"))
+                })
+                .collect();
+            if let Some(root) = self.unconfirmed(holder) {
+                return why(
+                    root.0,
+                    format!(
+                        "{}; {} found its processing record {:.0} s old by its clock at {}, \
+                         deleted it and took the lock (GET, DEL, SET NX: the stale-lock takeover)",
+                        root.1,
+                        x.name(),
+                        age_s,
+                        at(get.t_us)
+                    ),
+                );
+            }
+            if live {
+                return why(
+                    Mechanism::SkewTakeover,
+                    format!(
+                        "{} read {}'s live processing record as {:.0} s old by its clock ({}) at {}, deleted \
+                         it and took the lock while {} still held it: the stale rule compares \
+                         wall clocks across hosts",
+                        x.name(),
+                        holder.name(),
+                        age_s,
+                        if skew.is_empty() { "no clock fault".to_owned() } else { skew.join(", ") },
+                        at(del.t_us),
+                        holder.worker
+                    ),
+                );
+            }
+            let gone = match holder.stopped_us() {
+                Some(t) if holder.crashed.is_some() => format!("{} had crashed at {}", holder.worker, at(t)),
+                Some(t) => format!("{}'s handler had ended at {}", holder.worker, at(t)),
+                None => format!("{} had stopped", holder.worker),
+            };
+            return why(
+                Mechanism::StaleTakeover,
+                format!(
+                    "{} found {}'s processing record {:.0} s old (over 300 s) by its clock{} at \
+                     {}, deleted it and took the lock (GET, DEL, SET NX); {gone} without confirming",
+                    x.name(),
+                    holder.name(),
+                    age_s,
+                    if skew.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", skew.join(", "))
+                    },
+                    at(get.t_us),
+                ),
+            );
+        }
+        // 5. The key was free when the second acquired: what freed it?
+        let first_cmd = self.acquire_cmds(b, key).next().map(|m| m.index);
+        let b_acq = b.acquire.as_ref().map_or(b.deliver_us, |x| x.0);
+        let Some(first_index) = first_cmd.or_else(|| {
+            self.cmds
+                .iter()
+                .filter(|m| m.t_us <= b_acq)
+                .map(|m| m.index)
+                .next_back()
+        }) else {
+            return why(
+                Mechanism::Unexplained,
+                format!("no Redis command of {} on its key", b.name()),
+            );
+        };
+        let reader = self.cmds.iter().find(|m| m.index == first_index);
+        let before: Vec<&Cmd> = self
+            .cmds
+            .iter()
+            .filter(|m| m.key == key && m.index < first_index)
+            .collect();
+        let last_write = before.iter().rfind(|m| m.wrote()).copied();
+        let last_del = before.iter().rfind(|m| m.deleted()).copied();
+        let Some(write) = last_write else {
+            return why(
+                Mechanism::Unexplained,
+                format!(
+                    "no record was ever written on the key before {} acquired it",
+                    b.name()
+                ),
+            );
+        };
+        // A Redis crash after the last write that lost the key.
+        if let Some(crash) = self.faults.iter().find(|f| {
+            matches!(
+                f.fault,
+                Fault::Crash {
+                    node: Some(NodeName::Redis)
+                }
+            ) && f.t_us >= write.t_us
+                && f.t_us <= b_acq
+                && f.lost_keys.iter().any(|k| k == key)
+        }) {
+            let what = if write.cmd.contains("confirm") || write.cmd == "SETEX" {
+                "completed"
+            } else {
+                "processing"
+            };
+            return why(
+                Mechanism::RedisRestartLost,
+                format!(
+                    "Redis crashed at {} and lost the key's {what} record (written by {} at {}), \
+                     so {} found the key free",
+                    at(crash.t_us),
+                    write.from,
+                    at(write.t_us),
+                    b.name()
+                ),
+            );
+        }
+        let setter = self.call_of(&write.from, write.t_us);
+        if let Some(del) = last_del.filter(|d| d.index > write.index) {
+            let deleter = self.call_of(&del.from, del.t_us);
+            let same = match (deleter, setter) {
+                (Some(d), Some(s)) => {
+                    (d.worker.as_str(), d.incarnation, d.call) == (s.worker.as_str(), s.incarnation, s.call)
+                }
+                _ => del.from == write.from,
+            };
+            if !same {
+                return why(
+                    Mechanism::UncheckedRelease,
+                    format!(
+                        "{}'s release at {} (DEL, not checked against its owner) deleted the lock \
+                         {} had taken at {}, so {} found the key free",
+                        deleter.map_or(del.from.clone(), Call::name),
+                        at(del.t_us),
+                        setter.map_or(write.from.clone(), Call::name),
+                        at(write.t_us),
+                        b.name()
+                    ),
+                );
+            }
+            return why(
+                Mechanism::Unexplained,
+                format!(
+                    "{} released its own lock at {} and the event was processed again",
+                    deleter.map_or(del.from.clone(), Call::name),
+                    at(del.t_us)
+                ),
+            );
+        }
+        // Nothing removed the record: it expired.
+        let ttl = write.ttl_ms().unwrap_or(self.ttl_ms);
+        let read_clock = reader.map_or(write.clock_us, |r| r.clock_us);
+        let read_t = reader.map_or(b_acq, |r| r.t_us);
+        let redis_ms = (read_clock - write.clock_us) / 1000;
+        let virtual_ms = (read_t as i64 - write.t_us as i64) / 1000;
+        if redis_ms >= ttl && redis_ms - virtual_ms > 1000 {
+            let jump = redis_ms - virtual_ms;
+            return why(
+                Mechanism::RedisClockJump,
+                format!(
+                    "the Redis node's clock jumped {} forward between {}'s lock at {} and {}'s \
+                     acquire at {}: {} s of Redis time in {} of virtual time expired the {} s lock",
+                    dur(jump as u64 * 1000),
+                    write.from,
+                    at(write.t_us),
+                    b.name(),
+                    at(read_t),
+                    redis_ms / 1000,
+                    dur(virtual_ms.max(0) as u64 * 1000),
+                    ttl / 1000
+                ),
+            );
+        }
+        if redis_ms < ttl {
+            return why(
+                Mechanism::Unexplained,
+                format!(
+                    "the record {} wrote at {} with a {} s TTL was gone {} s later by Redis's clock when {} acquired",
+                    write.from,
+                    at(write.t_us),
+                    ttl / 1000,
+                    redis_ms / 1000,
+                    b.name()
+                ),
+            );
+        }
+        let Some(s) = setter else {
+            return why(
+                Mechanism::Unexplained,
+                format!("the lock {} took at {} expired", write.from, at(write.t_us)),
+            );
+        };
+        let expired = format!(
+            "its {} s lock expired and {} took it at {}",
+            ttl / 1000,
+            b.name(),
+            at(b_acq)
+        );
+        if let Some((mechanism, root)) = self.unconfirmed(s) {
+            return why(mechanism, format!("{root}; {expired}"));
+        }
+        let start = s.handler_start.unwrap_or(s.deliver_us);
+        let pause = self.faults.iter().find(|f| {
+            matches!(&f.fault, Fault::Pause { node: Some(n) } if n.to_string() == s.worker)
+                && f.t_us >= start
+                && s.stopped_us().is_none_or(|end| f.t_us <= end)
+                && f.t_us <= b_acq
+        });
+        let zombie = self
+            .removal(s, b_acq)
+            .map(|(t, m, r)| format!("; its member {m} was removed at {} ({r})", at(*t)))
+            .unwrap_or_default();
+        if let Some(p) = pause {
+            return why(
+                Mechanism::LockExpiredUnderPause,
+                format!(
+                    "{} was paused at {} for {} while holding the lock; {expired}{zombie}",
+                    s.name(),
+                    at(p.t_us),
+                    p.lasts_ms.map_or("long".into(), |l| dur(l * 1000)),
+                ),
+            );
+        }
+        if s.stopped_us().is_none_or(|end| end > b_acq) {
+            if !zombie.is_empty() {
+                return why(
+                    Mechanism::RebalanceZombie,
+                    format!(
+                        "{} was still processing when {} got the record{zombie}; {expired}",
+                        s.name(),
+                        b.name()
+                    ),
+                );
+            }
+            return why(
+                Mechanism::LockExpiredUnderPause,
+                format!("{} ran past its lock's TTL; {expired}", s.name()),
+            );
+        }
+        why(
+            Mechanism::Unexplained,
+            format!(
+                "the lock {} took at {} expired before {} acquired",
+                s.name(),
+                at(write.t_us),
+                b.name()
+            ),
+        )
+    }
+}
+
+/// A key's last part (the hash), shortened.
+fn short(key: &str) -> String {
+    let mut parts = key.rsplit(':');
+    let hash: String = parts.next().unwrap_or(key).chars().take(8).collect();
+    match parts.next() {
+        Some(kind) => format!("{kind}:{hash}"),
+        None => hash,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::test_event as ev;
+    use crate::check::Severity;
+    use crate::trace::AcquireOutcome;
+
+    const KEY: &str = "huleedu:idempotency:v2:sim_worker:huleedu_t_v1:abcdef1234";
+    const E: &str = "e1";
+    const EPOCH_US: i64 = 1_764_315_200_000_000;
+
+    /// A hand-made history, built event by event at virtual milliseconds.
+    #[derive(Default)]
+    struct H(Vec<Event>);
+
+    impl H {
+        fn at(mut self, t_ms: u64, node: &str, t: Typed) -> Self {
+            self.0.push(ev(t_ms, node, t));
+            self
+        }
+        fn deliver(self, t: u64, w: &str, call: u64) -> Self {
+            let member = format!("{w}-1");
+            self.at(
+                t,
+                w,
+                Typed::Deliver {
+                    topic: "events".into(),
+                    partition: 0,
+                    offset: 0,
+                    event_id: E.into(),
+                    attempt: 1,
+                    delivery: 1,
+                    call,
+                    member,
+                    generation: 1,
+                },
+            )
+        }
+        /// A Redis command from `w`, the Redis clock `skew_ms` off true time.
+        fn redis(
+            self,
+            t: u64,
+            w: &str,
+            cmd: &str,
+            args: Vec<serde_json::Value>,
+            reply: &str,
+            skew_ms: i64,
+        ) -> Self {
+            self.at(
+                t,
+                "redis",
+                Typed::Redis {
+                    from: w.into(),
+                    cmd: cmd.into(),
+                    key: KEY.into(),
+                    args,
+                    reply: reply.into(),
+                    clock_us: EPOCH_US + (t as i64 + skew_ms) * 1000,
+                },
+            )
+        }
+        /// v2's plain acquire: GET nil, SET NX EX 300 OK.
+        fn lock(self, t: u64, w: &str, call: u64, key: &str) -> Self {
+            let set = vec![
+                processing(t as f64 / 1000.0).into(),
+                "NX".into(),
+                "EX".into(),
+                300.into(),
+            ];
+            self.redis(t + 1, w, "GET", vec![], "nil", 0)
+                .redis(t + 2, w, "SET", set, "OK", 0)
+                .acquired(t + 3, w, call, key)
+        }
+        fn acquired(self, t: u64, w: &str, call: u64, key: &str) -> Self {
+            let outcome = AcquireOutcome::Acquired {
+                fence: None,
+                key: key.into(),
+            };
+            self.at(
+                t,
+                w,
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome,
+                    call,
+                },
+            )
+            .at(
+                t,
+                w,
+                Typed::HandlerStart {
+                    event_id: E.into(),
+                    fence: None,
+                    call,
+                },
+            )
+        }
+        fn applied(self, t: u64, w: &str, call: u64) -> Self {
+            self.at(
+                t,
+                "db",
+                Typed::EffectApplied {
+                    event_id: E.into(),
+                    worker: w.into(),
+                    incarnation: 1,
+                    call,
+                    fence: None,
+                },
+            )
+        }
+        fn end(self, t: u64, w: &str, call: u64, result: &str) -> Self {
+            self.at(
+                t,
+                w,
+                Typed::HandlerEnd {
+                    event_id: E.into(),
+                    result: result.into(),
+                    call,
+                },
+            )
+        }
+        fn confirm(self, t: u64, w: &str, call: u64, result: &str) -> Self {
+            self.at(
+                t,
+                w,
+                Typed::Confirm {
+                    event_id: E.into(),
+                    result: result.into(),
+                    call,
+                },
+            )
+        }
+        fn fault(self, t: u64, fault: Fault, lasts_ms: Option<u64>, lost: Option<Vec<String>>) -> Self {
+            self.at(
+                t,
+                "nemesis",
+                Typed::Fault {
+                    fault,
+                    by: "nemesis".into(),
+                    lasts_ms,
+                    lost_keys: lost,
+                    point: None,
+                    event_id: None,
+                },
+            )
+        }
+        /// The mechanism named for the event's duplicate.
+        fn why(&self) -> Why {
+            let v = Violation {
+                kind: "duplicate_effect",
+                severity: Severity::Correctness,
+                event_id: E.into(),
+                detail: String::new(),
+                first_event: None,
+            };
+            explain(&self.0, &v).expect("a repeated effect is explained")
+        }
+    }
+
+    fn processing(started_at_s: f64) -> String {
+        format!(
+            "{{\"status\": \"processing\", \"started_at\": {}, \"event_id\": \"{E}\"}}",
+            EPOCH_US as f64 / 1e6 + started_at_s
+        )
+    }
+
+    fn w(n: u8) -> Option<NodeName> {
+        Some(NodeName::Worker(n))
+    }
+
+    /// Asserts the mechanism and that the sentence names what it must.
+    fn assert_why(h: &H, m: Mechanism, words: &[&str]) {
+        let why = h.why();
+        assert_eq!(why.mechanism, m, "{why}");
+        for word in words {
+            assert!(why.sentence.contains(word), "{word:?} not in: {why}");
+        }
+    }
+
+    #[test]
+    fn a_database_timeout_whose_write_landed_late() {
+        let h = H::default()
+            .deliver(0, "worker-2", 5)
+            .lock(0, "worker-2", 5, KEY)
+            .end(1100, "worker-2", 5, "error: database: timeout")
+            .redis(1101, "worker-2", "DEL", vec![], "1", 0)
+            .deliver(1300, "worker-2", 6)
+            .lock(1300, "worker-2", 6, KEY)
+            .applied(1500, "worker-2", 5)
+            .applied(1600, "worker-2", 6);
+        assert_why(
+            &h,
+            Mechanism::DbTimeoutLateWrite,
+            &[
+                "worker-2's call 5 timed out on the database at 1100 ms",
+                "landed 400 ms later",
+                "call 6 took the lock at 1303 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_handler_run_unprotected_is_fail_open() {
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .deliver(20, "worker-2", 1)
+            .at(
+                21,
+                "worker-2",
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: "redis timed out".into(),
+                    call: 1,
+                },
+            )
+            .at(
+                21,
+                "worker-2",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Unprotected {
+                        fence: None,
+                        key: String::new(),
+                    },
+                    call: 1,
+                },
+            )
+            .applied(30, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::FailOpen,
+            &["worker-2's call 1", "unprotected", "redis timed out"],
+        );
+    }
+
+    #[test]
+    fn two_keys_for_one_event() {
+        let other = "huleedu:idempotency:v2:sim_worker:huleedu_t_v1:99999999aa";
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .acquired(1, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .deliver(20, "worker-2", 1)
+            .acquired(21, "worker-2", 1, other)
+            .applied(30, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::TwoKeys,
+            &["huleedu_t_v1:abcdef12", "huleedu_t_v1:99999999", "header path"],
+        );
+    }
+
+    /// worker-1 holds the lock (from 0 s); worker-2 reads it at `read_s` as stale, deletes it
+    /// and takes it; `then` adds what happened to worker-1 before.
+    fn takeover(read_s: u64, then: impl Fn(H) -> H) -> H {
+        let t = read_s * 1000;
+        let h = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let h = then(h);
+        let set = vec![
+            processing(read_s as f64).into(),
+            "NX".into(),
+            "EX".into(),
+            300.into(),
+        ];
+        h.deliver(t, "worker-2", 1)
+            .redis(
+                t + 1,
+                "worker-2",
+                "GET",
+                vec![],
+                &serde_json::to_string(&processing(0.0)).unwrap(),
+                0,
+            )
+            .redis(t + 2, "worker-2", "DEL", vec![], "1", 0)
+            .redis(t + 3, "worker-2", "SET", set, "OK", 0)
+            .acquired(t + 4, "worker-2", 1, KEY)
+            .applied(t + 10, "worker-2", 1)
+    }
+
+    #[test]
+    fn a_stale_lock_taken_over_after_its_holder_stopped() {
+        // worker-1 applied, its handler ended without confirming (no crash, no failed confirm).
+        let h = takeover(301, |h| h.applied(10, "worker-1", 1).end(20, "worker-1", 1, "ok"));
+        assert_why(
+            &h,
+            Mechanism::StaleTakeover,
+            &[
+                "worker-2's call 1 found worker-1's call 1's processing record 301 s old",
+                "GET, DEL, SET NX",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_live_lock_taken_over_under_clock_skew() {
+        let h = takeover(1, |h| {
+            h.fault(
+                500,
+                Fault::Clock {
+                    node: w(2),
+                    offset_ms: 400_000,
+                },
+                None,
+                None,
+            )
+            .applied(10, "worker-1", 1)
+        });
+        // worker-1's handler never ended: it still held the lock.
+        assert_why(
+            &h,
+            Mechanism::SkewTakeover,
+            &[
+                "live processing record",
+                "401 s old by its clock",
+                "worker-2's clock +400000 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn the_non_atomic_takeover_race() {
+        // worker-1 crashed holding; worker-2 and worker-3 both read the stale record; worker-2
+        // takes over first, then worker-3's DEL deletes worker-2's fresh lock.
+        let stale = serde_json::to_string(&processing(0.0)).unwrap();
+        let set = |s: f64| vec![processing(s).into(), "NX".into(), "EX".into(), 300.into()];
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .fault(5, Fault::Crash { node: w(1) }, None, None)
+            .deliver(301_000, "worker-2", 1)
+            .deliver(301_000, "worker-3", 1)
+            .redis(301_001, "worker-2", "GET", vec![], &stale, 0)
+            .redis(301_002, "worker-3", "GET", vec![], &stale, 0)
+            .redis(301_003, "worker-2", "DEL", vec![], "1", 0)
+            .redis(301_004, "worker-2", "SET", set(301.0), "OK", 0)
+            .acquired(301_005, "worker-2", 1, KEY)
+            .redis(301_006, "worker-3", "DEL", vec![], "1", 0)
+            .redis(301_007, "worker-3", "SET", set(301.0), "OK", 0)
+            .acquired(301_008, "worker-3", 1, KEY)
+            .applied(301_010, "worker-2", 1)
+            .applied(301_011, "worker-3", 1);
+        assert_why(
+            &h,
+            Mechanism::TakeoverRace,
+            &[
+                "worker-3's call 1 read the stale record at 301002 ms",
+                "worker-2 took it over at 301004 ms",
+                "not atomic",
+            ],
+        );
+    }
+
+    /// worker-1 locks at 0 and applies at 10 ms; `then` adds what follows; worker-2 locks the
+    /// key at `t2_ms` and applies.
+    fn relocked(t2_ms: u64, then: impl Fn(H) -> H) -> H {
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1);
+        then(h)
+            .deliver(t2_ms, "worker-2", 1)
+            .lock(t2_ms, "worker-2", 1, KEY)
+            .applied(t2_ms + 10, "worker-2", 1)
+    }
+
+    #[test]
+    fn a_crash_after_commit_before_confirm() {
+        let h = relocked(301_000, |h| h.fault(12, Fault::Crash { node: w(1) }, None, None));
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &[
+                "worker-1's call 1 committed at 10 ms",
+                "crashed at 12 ms",
+                "300 s lock expired",
+                "worker-2's call 1 took it at 301003 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_crash_with_the_write_in_flight_is_a_crash_before_confirm() {
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .fault(8, Fault::Crash { node: w(1) }, None, None)
+            .applied(3000, "worker-1", 1)
+            .deliver(301_000, "worker-2", 1)
+            .lock(301_000, "worker-2", 1, KEY)
+            .applied(301_010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &["worker-1's call 1's worker crashed at 8 ms with its write in flight; the write landed at 3000 ms"],
+        );
+    }
+
+    #[test]
+    fn a_failed_confirm() {
+        let h = relocked(301_000, |h| {
+            h.confirm(12, "worker-1", 1, "redis error reply: ERR injected fault")
+                .end(12, "worker-1", 1, "ok")
+        });
+        assert_why(
+            &h,
+            Mechanism::FailedConfirm,
+            &["worker-1's call 1's confirm failed at 12 ms (redis error reply: ERR injected fault)"],
+        );
+    }
+
+    #[test]
+    fn a_lock_expiring_under_a_long_pause() {
+        let h = relocked(301_000, |h| {
+            h.fault(5, Fault::Pause { node: w(1) }, Some(400_000), None)
+        });
+        assert_why(
+            &h,
+            Mechanism::LockExpiredUnderPause,
+            &["worker-1's call 1 was paused at 5 ms for 400 s while holding the lock"],
+        );
+    }
+
+    #[test]
+    fn an_unchecked_release_deletes_another_holders_lock() {
+        // worker-3's lock expired under a pause; worker-1 took it; worker-3 woke, failed and
+        // deleted worker-1's lock; worker-2 then took the free key.
+        let h = H::default()
+            .deliver(0, "worker-3", 1)
+            .at(
+                1,
+                "worker-3",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Busy,
+                    call: 1,
+                },
+            )
+            .deliver(2, "worker-1", 1)
+            .lock(2, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .deliver(15, "worker-3", 2)
+            .redis(20, "worker-3", "DEL", vec![], "1", 0)
+            .deliver(30, "worker-2", 1)
+            .lock(30, "worker-2", 1, KEY)
+            .applied(40, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::UncheckedRelease,
+            &[
+                "worker-3's call 2's release at 20 ms",
+                "deleted the lock worker-1's call 1 had taken at 4 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_redis_restart_losing_the_record() {
+        let h = relocked(2000, |h| {
+            h.redis(
+                12,
+                "worker-1",
+                "SETEX",
+                vec![86400.into(), "{\"status\": \"completed\"}".into()],
+                "OK",
+                0,
+            )
+            .confirm(13, "worker-1", 1, "confirmed")
+            .fault(
+                100,
+                Fault::Crash {
+                    node: Some(NodeName::Redis),
+                },
+                Some(1000),
+                Some(vec![KEY.into()]),
+            )
+        });
+        assert_why(
+            &h,
+            Mechanism::RedisRestartLost,
+            &["Redis crashed at 100 ms and lost the key's completed record"],
+        );
+        // A crash that lost other keys explains nothing.
+        let other = relocked(2000, |h| {
+            h.redis(12, "worker-1", "SETEX", vec![86400.into(), "{}".into()], "OK", 0)
+                .fault(
+                    100,
+                    Fault::Crash {
+                        node: Some(NodeName::Redis),
+                    },
+                    Some(1000),
+                    Some(vec!["other".into()]),
+                )
+        });
+        assert_eq!(other.why().mechanism, Mechanism::Unexplained, "{}", other.why());
+    }
+
+    #[test]
+    fn a_redis_clock_jump() {
+        // Redis's clock jumps 600 s forward between the two acquires, 1 s apart.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .fault(
+                500,
+                Fault::Clock {
+                    node: Some(NodeName::Redis),
+                    offset_ms: 600_000,
+                },
+                None,
+                None,
+            )
+            .deliver(1000, "worker-2", 1)
+            .redis(1001, "worker-2", "GET", vec![], "nil", 600_000)
+            .redis(
+                1002,
+                "worker-2",
+                "SET",
+                vec!["{}".into(), "NX".into(), "EX".into(), 300.into()],
+                "OK",
+                600_000,
+            )
+            .acquired(1003, "worker-2", 1, KEY)
+            .applied(1010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::RedisClockJump,
+            &["jumped 600 s forward", "600 s of Redis time in 999 ms"],
+        );
+    }
+
+    #[test]
+    fn a_rebalance_zombie() {
+        let h = relocked(301_000, |h| {
+            h.at(
+                10_000,
+                "kafka",
+                Typed::MemberRemoved {
+                    member: "worker-1-1".into(),
+                    reason: "max_poll_interval".into(),
+                },
+            )
+        });
+        assert_why(
+            &h,
+            Mechanism::RebalanceZombie,
+            &[
+                "worker-1's call 1 was still processing",
+                "worker-1-1 was removed at 10000 ms (max_poll_interval)",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_repeat_nothing_explains_is_unexplained() {
+        // worker-1 confirmed; the completed record vanished without any recorded cause.
+        let h = relocked(2000, |h| {
+            h.redis(12, "worker-1", "SETEX", vec![86400.into(), "{}".into()], "OK", 0)
+                .confirm(13, "worker-1", 1, "confirmed")
+                .end(14, "worker-1", 1, "ok")
+        });
+        assert_eq!(h.why().mechanism, Mechanism::Unexplained);
+        let other = Violation {
+            kind: "lost_event",
+            severity: Severity::Liveness,
+            event_id: E.into(),
+            detail: String::new(),
+            first_event: None,
+        };
+        assert_eq!(explain(&h.0, &other), None, "not a repeated effect");
+    }
+
+    #[test]
+    fn names_are_distinct_and_in_the_readme() {
+        let names: std::collections::BTreeSet<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+        assert_eq!(names.len(), Mechanism::ALL.len());
+        let readme = include_str!("../../../README.md");
+        for name in names {
+            assert!(
+                readme.contains(&format!("| `{name}` |")),
+                "{name} is not in the README"
+            );
+        }
+    }
+
+    /// The embedded scenarios that expect a repeated effect: each violation is explained with
+    /// the scenario's mechanism, never "unexplained".
+    #[test]
+    fn embedded_scenarios_name_their_mechanism() {
+        let cases = [
+            ("gc-pause-v2", Mechanism::LockExpiredUnderPause),
+            ("v2-takeover-race", Mechanism::TakeoverRace),
+            ("v2-stale-takeover-skew", Mechanism::SkewTakeover),
+            ("async-confirm-crash-plain", Mechanism::CrashBeforeConfirm),
+            ("header-body-keys", Mechanism::TwoKeys),
+            ("redis-restart-everysec", Mechanism::RedisRestartLost),
+            ("redis-clock-jump", Mechanism::RedisClockJump),
+            ("canary", Mechanism::FailOpen),
+        ];
+        for (name, expected) in cases {
+            let config = crate::scenario::load(name).expect("an embedded scenario");
+            let r = crate::run::run(config.seed, &config);
+            let repeated: Vec<&Violation> = r
+                .verdict
+                .violations()
+                .iter()
+                .chain(&r.notes)
+                .filter(|v| explains(v.kind))
+                .collect();
+            assert!(!repeated.is_empty(), "{name}: no repeated effect");
+            for v in repeated {
+                let why = explain(&r.events, v).unwrap();
+                assert_eq!(why.mechanism, expected, "{name}: {v}: {why}");
+            }
+        }
+    }
+}
