@@ -6,7 +6,8 @@
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
 //! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
 //!     --seed-base git] [--duration T] [--jobs N (1..=256)] [--shard K/N|auto] [--report F]
-//!     [--junit F] [--save-failures DIR] [--stop-after-failures M] [--check-determinism]
+//!     [--junit F] [--save-failures DIR] [--shrink DIR] [--stop-after-failures M]
+//!     [--check-determinism]
 //! sim [SCENARIO FLAGS] bench [SCENARIO FLAGS] [--count N] [--jobs N] [--json F] ...
 //! sim [SCENARIO FLAGS] shrink [SCENARIO FLAGS] [--seed N] [--out FILE] [--max-runs N]
 //!     [--max-seconds S]
@@ -248,6 +249,11 @@ enum Sub {
         /// explicit), as it is found.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
+        /// Shrink the first seed of each distinct failure as it is found (as `sim shrink` does,
+        /// each within 500 runs and 60 s) and write it to DIR; the reports carry its path and
+        /// size.
+        #[arg(long, value_name = "DIR")]
+        shrink: Option<PathBuf>,
     },
     /// Shrink a failing seed: its run made explicit (faults as [[schedule]] entries), then
     /// smaller and smaller configs that fail the same way (the same violation kinds), until
@@ -392,6 +398,7 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             ref junit,
             stop_after_failures,
             ref save_failures,
+            shrink: ref shrink_dir,
         }) => match configure_for(&cli, scenario, "sweep") {
             Ok(configured) => {
                 let args = sweep::SweepArgs {
@@ -406,6 +413,7 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
                     junit: junit.clone(),
                     stop_after_failures,
                     save_failures: save_failures.clone(),
+                    shrink: shrink_dir.clone(),
                     check_determinism: check_determinism || cli.check_determinism,
                 };
                 sweep::sweep(&configured, &args, out)

@@ -62,6 +62,77 @@ fn beside(out: &Path, suffix: &str) -> PathBuf {
     out.with_file_name(format!("{stem}{suffix}.toml"))
 }
 
+/// Why a shrink gave no file.
+pub(super) enum Failed {
+    /// The run made explicit does not fail as the seed did (what it gave).
+    Differs(shrink::Fingerprint),
+    /// The run could not be made explicit, or the file not written: the message.
+    Input(String),
+}
+
+/// Shrinks `seed`'s run `result` of `config` (which fails with `target`) within `budget`,
+/// `on_step` seeing each candidate, and writes the result to `path` as a scenario file whose
+/// header says what it shows. Returns the shrink and the file's text.
+pub(super) fn shrink_to_file(
+    config: &SimConfig,
+    flags: &str,
+    seed: u64,
+    result: &crate::run::RunResult,
+    path: &Path,
+    budget: Budget,
+    on_step: &mut dyn FnMut(&shrink::Step),
+) -> Result<(Shrunk, String), Failed> {
+    let target = shrink::fingerprint(result);
+    let mut start = config.with_faults_explicit(seed, &result.drawn);
+    start
+        .validate()
+        .map_err(|e| Failed::Input(format!("cannot make the run explicit: {e}")))?;
+    start.name = format!("{}-seed-{seed}-shrunk", config.name);
+    let shrunk = match shrink::shrink(&start, &target, &mut run_outcome, budget, on_step) {
+        Ok(s) => s,
+        Err(shrink::NotShrunk::Differs(got)) => return Err(Failed::Differs(got)),
+    };
+    let mut file = shrunk.config.clone();
+    let (a, b) = (Size::of(&shrunk.original), Size::of(&file));
+    file.description = format!(
+        "seed {seed} of {}{flags} shrunk: fails with {target} ({} faults, {} events)",
+        config.name, b.faults, b.events
+    );
+    let header = [
+        format!("# Made by `sim shrink --seed {seed}{flags}`: the smallest run found that fails"),
+        format!("# as seed {seed} of `{}` does, with {target}.", config.name),
+        format!(
+            "# From {} faults, {} events, {} workers, {} trace events, {} virtual",
+            a.faults,
+            a.events,
+            a.workers,
+            shrunk.original_outcome.trace_events,
+            secs(shrunk.original_outcome.virtual_us)
+        ),
+        format!(
+            "# to {} faults, {} events, {} workers, {} trace events, {} virtual,",
+            b.faults,
+            b.events,
+            b.workers,
+            shrunk.outcome.trace_events,
+            secs(shrunk.outcome.virtual_us)
+        ),
+        format!(
+            "# in {} runs ({:.1} s; stopped: {}).",
+            shrunk.runs,
+            shrunk.elapsed.as_secs_f64(),
+            shrunk.stop
+        ),
+        "# The workload is the seed's, drawn for `events` as ever; `keep_events` lists the".into(),
+        "# events published (each as drawn). The faults are [[schedule]] entries, random off.".into(),
+        "# Replay: cargo run -p sim -- --scenario FILE".into(),
+    ];
+    let text = format!("{}\n{}", header.join("\n"), file.to_toml());
+    std::fs::write(path, &text)
+        .map_err(|e| Failed::Input(format!("cannot write {}: {e}", path.display())))?;
+    Ok((shrunk, text))
+}
+
 pub(super) fn shrink(configured: &Configured, args: &ShrinkArgs, out: &mut dyn Write) -> i32 {
     let Configured { config, flags, .. } = configured;
     let seed = args.seed.unwrap_or(config.seed);
@@ -89,26 +160,24 @@ pub(super) fn shrink(configured: &Configured, args: &ShrinkArgs, out: &mut dyn W
         args.budget.max_runs,
         args.budget.max_time.as_secs()
     );
-    let mut start = config.with_faults_explicit(seed, &result.drawn);
-    if let Err(e) = start.validate() {
-        eprintln!("error: cannot make the run explicit: {e}");
-        return EXIT_USAGE;
-    }
-    start.name = format!("{}-seed-{seed}-shrunk", config.name);
     let mut n = 0;
     let mut print = |step: &shrink::Step| {
         n += 1;
         let _ = writeln!(out, "  {n:>3}. {step}");
     };
-    let shrunk = match shrink::shrink(&start, &target, &mut run_outcome, args.budget, &mut print) {
-        Ok(s) => s,
-        Err(shrink::NotShrunk::Differs(got)) => {
+    let (shrunk, text) = match shrink_to_file(config, flags, seed, &result, &path, args.budget, &mut print) {
+        Ok(done) => done,
+        Err(Failed::Differs(got)) => {
             eprintln!(
                 "error: seed {seed} fails with {target}, but its run made explicit (its faults as \
                  [[schedule]] entries) gives {got}: it cannot be shrunk (report this: --save-scenario \
                  should replay the run)"
             );
             return EXIT_NONDETERMINISM;
+        }
+        Err(Failed::Input(e)) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
         }
     };
     let _ = writeln!(
@@ -142,56 +211,12 @@ pub(super) fn shrink(configured: &Configured, args: &ShrinkArgs, out: &mut dyn W
     for line in &necessary {
         let _ = writeln!(out, "  {line}");
     }
-    let mut config = shrunk.config.clone();
-    config.description = format!(
-        "seed {seed} of {}{flags} shrunk: fails with {target} ({} faults, {} events)",
-        configured.config.name,
-        Size::of(&config).faults,
-        Size::of(&config).events
-    );
-    let (a, b) = (Size::of(&shrunk.original), Size::of(&config));
-    let header = [
-        format!("# Made by `sim shrink --seed {seed}{flags}`: the smallest run found that fails"),
-        format!(
-            "# as seed {seed} of `{}` does, with {target}.",
-            configured.config.name
-        ),
-        format!(
-            "# From {} faults, {} events, {} workers, {} trace events, {} virtual",
-            a.faults,
-            a.events,
-            a.workers,
-            shrunk.original_outcome.trace_events,
-            secs(shrunk.original_outcome.virtual_us)
-        ),
-        format!(
-            "# to {} faults, {} events, {} workers, {} trace events, {} virtual,",
-            b.faults,
-            b.events,
-            b.workers,
-            shrunk.outcome.trace_events,
-            secs(shrunk.outcome.virtual_us)
-        ),
-        format!(
-            "# in {} runs ({:.1} s; stopped: {}).",
-            shrunk.runs,
-            shrunk.elapsed.as_secs_f64(),
-            shrunk.stop
-        ),
-        "# The workload is the seed's, drawn for `events` as ever; `keep_events` lists the".into(),
-        "# events published (each as drawn). The faults are [[schedule]] entries, random off.".into(),
-        "# Replay: cargo run -p sim -- --scenario FILE".into(),
-    ];
-    let text = format!("{}\n{}", header.join("\n"), config.to_toml());
-    if let Err(e) = std::fs::write(&path, &text) {
-        eprintln!("error: cannot write {}: {e}", path.display());
-        return EXIT_USAGE;
-    }
     let _ = writeln!(out, "written: {}", path.display());
+    let name = &shrunk.original.name;
     for (k, (fp, other)) in shrunk.others.iter().enumerate() {
         let other_path = beside(&path, &format!(".other-{}", k + 1));
         let mut other = other.clone();
-        other.name = format!("{}-other-{}", config.name, k + 1);
+        other.name = format!("{name}-other-{}", k + 1);
         other.description = format!("met while shrinking seed {seed}: fails with {fp}");
         let note = format!(
             "# Met by `sim shrink --seed {seed}{flags}`: a candidate that fails with {fp}, not\n\

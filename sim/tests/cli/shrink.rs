@@ -81,3 +81,55 @@ fn shrink_says_when_there_is_nothing_to_shrink_and_refuses_a_bad_budget() {
     assert_eq!(ran.code, 2, "{}", ran.text());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sweep --shrink DIR` shrinks the first seed of each distinct failure; the JSON and JUnit
+/// reports carry the shrunk scenario and its size next to the seed.
+#[test]
+fn sweep_shrinks_the_first_seed_of_each_distinct_failure_into_its_reports() {
+    let dir = std::env::temp_dir().join(format!("sim-sweep-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let args = [
+        "sweep",
+        "--protocol",
+        "v2",
+        "--database",
+        "plain",
+        "--from",
+        "0",
+        "--count",
+        "3",
+        "--shrink",
+        "shrunk",
+        "--report",
+        "r.json",
+        "--junit",
+        "r.xml",
+    ];
+    let ran = sim_in(Some(&dir), &args, b"");
+    assert_eq!(ran.code, 3, "{}", ran.text());
+    assert!(
+        ran.stdout
+            .contains("  shrunk: shrunk/shrunk-default-seed-0.toml (33 -> "),
+        "{}",
+        ran.text()
+    );
+    let report = std::fs::read_to_string(dir.join("r.json")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let failures = report["failures"].as_array().unwrap();
+    let first = &failures[0]["shrunk"];
+    assert_eq!(first["scenario"], "shrunk/shrunk-default-seed-0.toml", "{report}");
+    assert!(first["faults"].as_u64().unwrap() <= 3, "{report}");
+    assert!(first["trace_events"].as_u64().unwrap() * 10 <= failures[0]["trace_events"].as_u64().unwrap());
+    // Only the first seed of the one distinct failure is shrunk.
+    assert!(
+        failures[1..].iter().all(|f| f.get("shrunk").is_none()),
+        "{report}"
+    );
+    assert!(dir.join("shrunk/shrunk-default-seed-0.toml").exists());
+    let junit = std::fs::read_to_string(dir.join("r.xml")).unwrap();
+    assert!(
+        junit.contains("shrunk: shrunk/shrunk-default-seed-0.toml ("),
+        "{junit}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
