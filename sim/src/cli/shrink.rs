@@ -30,6 +30,15 @@ fn run_outcome(c: &SimConfig) -> Outcome {
     Outcome::of(&crate::run::run(c.seed, c))
 }
 
+/// `n` and `what`, plural unless one.
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 fn secs(us: u64) -> String {
     format!("{:.1} s", us as f64 / 1e6)
 }
@@ -95,8 +104,10 @@ pub(super) fn shrink_to_file(
     let mut file = shrunk.config.clone();
     let (a, b) = (Size::of(&shrunk.original), Size::of(&file));
     file.description = format!(
-        "seed {seed} of {}{flags} shrunk: fails with {target} ({} faults, {} events)",
-        config.name, b.faults, b.events
+        "seed {seed} of {}{flags} shrunk: fails with {target} ({}, {})",
+        config.name,
+        count(b.faults, "fault"),
+        count(b.events, "event")
     );
     let header = [
         format!("# Made by `sim shrink --seed {seed}{flags}`: the smallest run found that fails"),
@@ -110,10 +121,10 @@ pub(super) fn shrink_to_file(
             secs(shrunk.original_outcome.virtual_us)
         ),
         format!(
-            "# to {} faults, {} events, {} workers, {} trace events, {} virtual,",
-            b.faults,
-            b.events,
-            b.workers,
+            "# to {}, {}, {}, {} trace events, {} virtual,",
+            count(b.faults, "fault"),
+            count(b.events, "event"),
+            count(b.workers as usize, "worker"),
             shrunk.outcome.trace_events,
             secs(shrunk.outcome.virtual_us)
         ),

@@ -388,7 +388,10 @@ impl Shrinker<'_> {
             c.schedule = keep.iter().map(|&i| base.schedule[i].clone()).collect();
             c
         };
-        let label = |kept: &[usize], of: usize| format!("keep {} of {of} faults", kept.len());
+        let label = |kept: &[usize], of: usize| {
+            let at = places(kept.iter().map(|&i| i as u64));
+            format!("keep {} of {of} faults ({at} of the list)", kept.len())
+        };
         self.ddmin("faults", items, &build, &label)
     }
 
@@ -419,10 +422,8 @@ impl Shrinker<'_> {
         if !guess.is_empty() && guess.len() < kept.len() {
             let mut c = self.best.clone();
             c.keep_events = guess.clone();
-            let change = format!(
-                "keep only the {} events the violations and faults name",
-                guess.len()
-            );
+            let at = places(guess.iter().map(|&i| u64::from(i)));
+            let change = format!("keep only the events the violations and faults name ({at})");
             shrank |= self.attempt("events", change, c)?;
         }
         let kept: Vec<u32> = if self.best.keep_events.is_empty() {
@@ -436,7 +437,10 @@ impl Shrinker<'_> {
             c.keep_events = keep.to_vec();
             c
         };
-        let label = |kept: &[u32], of: usize| format!("keep {} of {of} events", kept.len());
+        let label = |kept: &[u32], of: usize| {
+            let at = places(kept.iter().map(|&i| u64::from(i)));
+            format!("keep {} of {of} events ({at})", kept.len())
+        };
         shrank |= self.ddmin("events", kept, &build, &label)?;
         // Events past the last one kept need not be drawn (each event is drawn after the ones
         // before it, so the kept ones stay the same).
@@ -606,6 +610,18 @@ impl Shrinker<'_> {
             out.push(fp != self.target);
         }
         out
+    }
+}
+
+/// The places a candidate keeps, as a step names them: `#3 #7`, or `#0..#49` for a run.
+fn places(kept: impl IntoIterator<Item = u64>) -> String {
+    let v: Vec<u64> = kept.into_iter().collect();
+    let contiguous = v.windows(2).all(|w| w[1] == w[0] + 1);
+    match (v.first(), v.last()) {
+        (Some(a), Some(b)) if contiguous && v.len() > 2 => format!("#{a}..#{b}"),
+        _ if v.len() <= 6 => v.iter().map(|x| format!("#{x}")).collect::<Vec<_>>().join(" "),
+        (Some(a), Some(b)) => format!("{} places from #{a} to #{b}", v.len()),
+        _ => String::new(),
     }
 }
 

@@ -211,3 +211,10 @@ fn ddmin_chunks_cover_the_list_in_order() {
     assert_eq!(split(&[1, 2, 3, 4, 5], 2), vec![vec![1, 2], vec![3, 4, 5]]);
     assert_eq!(split(&[1, 2, 3], 3), vec![vec![1], vec![2], vec![3]]);
 }
+
+#[test]
+fn steps_name_the_places_they_keep() {
+    assert_eq!(places([3, 7]), "#3 #7");
+    assert_eq!(places(0..50), "#0..#49");
+    assert_eq!(places([1, 2, 4, 8, 16, 32, 64]), "7 places from #1 to #64");
+}
