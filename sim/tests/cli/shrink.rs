@@ -58,6 +58,25 @@ fn shrink_takes_a_v2_failure_to_a_few_faults_that_fail_the_same_way_and_replay()
     };
     assert!(sha(&a.stdout).is_some());
     assert_eq!(sha(&a.stdout), sha(&b.stdout));
+    // `--save-scenario` round-trips `keep_events`: the saved file is the same run.
+    assert!(text.contains("keep_events = ["), "{text}");
+    let saved = sim_in(
+        Some(&dir),
+        &["--scenario", "s0.toml", "--save-scenario", "s1.toml"],
+        b"",
+    );
+    let again = std::fs::read_to_string(dir.join("s1.toml")).unwrap();
+    let keep = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("keep_events"))
+            .map(str::to_owned)
+    };
+    assert_eq!(keep(&again), keep(&text), "{again}");
+    assert_eq!(sha(&saved.stdout), sha(&a.stdout));
+    assert_eq!(
+        sha(&sim_in(Some(&dir), &["--scenario", "s1.toml"], b"").stdout),
+        sha(&a.stdout)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
