@@ -471,6 +471,18 @@ impl Shrinker<'_> {
             let change = format!("{workers} workers instead of {}", self.best.workers);
             shrank |= self.attempt("workers", change, c)?;
         }
+        // A worker below the last one out: the faults that name it go, the workers after it
+        // move down one (their names, and so their random streams, change: only a candidate).
+        for k in 1..self.best.workers {
+            let mut c = self.best.clone();
+            c.workers -= 1;
+            c.schedule = c.schedule.iter().filter_map(|f| without_worker(f, k)).collect();
+            let change = format!(
+                "{} workers instead of {}: worker-{k} out, the ones after it renumbered",
+                c.workers, self.best.workers
+            );
+            shrank |= self.attempt("workers", change, c)?;
+        }
         for partitions in [1, self.best.partitions.saturating_sub(1)] {
             if partitions == 0 || partitions >= self.best.partitions {
                 continue;
@@ -648,6 +660,42 @@ fn names_worker_above(f: &ScheduledFault, workers: u32) -> bool {
         .into_iter()
         .flatten()
         .any(|n| matches!(n, NodeName::Worker(w) if u32::from(w) > workers))
+}
+
+/// `f` with worker `k` gone: `None` if it names that worker, else with every worker after it
+/// renumbered one down.
+fn without_worker(f: &ScheduledFault, k: u32) -> Option<ScheduledFault> {
+    let mut f = f.clone();
+    let mut gone = false;
+    let mut rename = |n: &mut Option<NodeName>| {
+        if let Some(NodeName::Worker(w)) = n {
+            match u32::from(*w).cmp(&k) {
+                std::cmp::Ordering::Equal => gone = true,
+                std::cmp::Ordering::Greater => *w -= 1,
+                std::cmp::Ordering::Less => {}
+            }
+        }
+    };
+    rename(&mut f.by);
+    rename(&mut f.while_holding);
+    match &mut f.fault {
+        Fault::Crash { node }
+        | Fault::Pause { node }
+        | Fault::Clog { node }
+        | Fault::Clock { node, .. }
+        | Fault::HandlerError { node } => rename(node),
+        Fault::Partition { node, peer } => {
+            rename(node);
+            let mut p = Some(*peer);
+            rename(&mut p);
+            *peer = p.unwrap_or(*peer);
+        }
+        Fault::Latency { .. }
+        | Fault::RedisErrors { .. }
+        | Fault::AckLoss { .. }
+        | Fault::DbErrors { .. } => {}
+    }
+    (!gone).then_some(f)
 }
 
 /// The numeric fields of an entry the fields pass makes smaller.

@@ -218,3 +218,26 @@ fn steps_name_the_places_they_keep() {
     assert_eq!(places(0..50), "#0..#49");
     assert_eq!(places([1, 2, 4, 8, 16, 32, 64]), "7 places from #1 to #64");
 }
+
+/// Taking a worker out drops its faults and renumbers the ones after it.
+#[test]
+fn a_worker_taken_out_renumbers_the_ones_after_it() {
+    let mut f = with_pauses(&[1]).schedule.remove(0);
+    f.fault = Fault::Partition {
+        node: Some(NodeName::Worker(3)),
+        peer: NodeName::Worker(1),
+    };
+    f.by = Some(NodeName::Worker(3));
+    let moved = without_worker(&f, 2).unwrap();
+    assert_eq!(
+        moved.fault,
+        Fault::Partition {
+            node: Some(NodeName::Worker(2)),
+            peer: NodeName::Worker(1)
+        }
+    );
+    assert_eq!(moved.by, Some(NodeName::Worker(2)));
+    assert_eq!(without_worker(&f, 1), None);
+    assert_eq!(without_worker(&f, 3), None);
+    assert_eq!(without_worker(&f, 4), Some(f.clone()));
+}
