@@ -42,6 +42,8 @@
 //!   verbs), what is in force and when it heals ([`run::faults`]), the phases
 //!   ([`run::control`]), the verdict; many seeds through [`run::pool`]; the bench's floor.
 //! - [`report`]: the summary line and the Mermaid diagram.
+//! - [`shrink`]: from a failing run to the smallest config found that fails the same way
+//!   (pure over a "run this config" closure).
 //! - [`cli`]: one file per subcommand.
 #![deny(missing_docs)]
 
@@ -56,5 +58,6 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod trace;
 pub mod workload;

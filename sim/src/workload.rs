@@ -9,6 +9,9 @@ use rand_chacha::ChaCha8Rng;
 /// One event of the workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkloadEvent {
+    /// Its place in the drawn workload, from 0 (what a `[[schedule]]` entry's `event` names;
+    /// with `keep_events`, the place among the events drawn, not among those kept).
+    pub index: u32,
     /// The event id.
     pub event_id: String,
     /// The event type.
@@ -59,10 +62,36 @@ pub struct WorkloadConfig {
     pub headers_share: f64,
     /// The longest pause before publishing an event.
     pub produce_gap_ms_max: u64,
+    /// The places of the events to keep (sorted, each below `events`); empty: every one.
+    pub keep_events: Vec<u32>,
 }
 
-/// Draws the run's events.
+/// Draws the run's events: all `events` of them, as ever, then keeps those `keep_events`
+/// lists (if it lists any). Dropping an event never redraws another: each kept event keeps its
+/// id, key, headers, body and place, and its pause absorbs the pauses of the dropped events
+/// before it, so it is published when it would have been in the full workload (give or take
+/// the dropped events' round trips).
 pub fn workload(config: &WorkloadConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
+    let drawn = draw(config, rng);
+    if config.keep_events.is_empty() {
+        return drawn;
+    }
+    let mut kept = Vec::with_capacity(config.keep_events.len());
+    let mut carried_ms = 0;
+    for mut event in drawn {
+        if config.keep_events.binary_search(&event.index).is_ok() {
+            event.gap_ms += carried_ms;
+            carried_ms = 0;
+            kept.push(event);
+        } else {
+            carried_ms += event.gap_ms;
+        }
+    }
+    kept
+}
+
+/// Draws all `events` events from `rng`.
+fn draw(config: &WorkloadConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
     let gap_ms_max = config.produce_gap_ms_max;
     (0..config.events)
         .map(|i| {
@@ -82,6 +111,7 @@ pub fn workload(config: &WorkloadConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEv
                 "metadata": null,
             });
             let mut event = WorkloadEvent {
+                index: i,
                 event_id: event_id.clone(),
                 event_type,
                 with_headers,
@@ -95,4 +125,63 @@ pub fn workload(config: &WorkloadConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEv
             event
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Keeping some events keeps each of them as drawn (id, key, headers, body, place) and
+    /// moves its pause so it is published when it would have been among them all.
+    #[test]
+    fn keep_events_keeps_the_kept_events_as_drawn() {
+        let mut config = crate::scenario::config::SimConfig {
+            events: 10,
+            ..Default::default()
+        }
+        .workload();
+        let all = workload(&config, &mut crate::rng::stream(3, "workload"));
+        config.keep_events = vec![2, 7];
+        let kept = workload(&config, &mut crate::rng::stream(3, "workload"));
+        assert_eq!(kept.len(), 2);
+        for (k, i) in kept.iter().zip([2usize, 7]) {
+            assert_eq!(k.index as usize, i);
+            assert_eq!(
+                (&k.event_id, &k.record.key, &k.record.headers),
+                (&all[i].event_id, &all[i].record.key, &all[i].record.headers)
+            );
+            assert_eq!(k.record.value, all[i].record.value);
+        }
+        let start = |to: usize| all[..=to].iter().map(|e| e.gap_ms).sum::<u64>();
+        assert_eq!(kept[0].gap_ms, start(2));
+        assert_eq!(kept[0].gap_ms + kept[1].gap_ms, start(7));
+    }
+
+    /// `keep_events` must name drawn events, sorted, each once: the error names the entry.
+    #[test]
+    fn keep_events_is_validated() {
+        let bad = |keep: Vec<u32>| {
+            crate::scenario::config::SimConfig {
+                events: 5,
+                keep_events: keep,
+                ..Default::default()
+            }
+            .validate()
+            .unwrap_err()
+        };
+        assert!(
+            bad(vec![1, 5]).starts_with("`keep_events[1]` = 5 is out of range"),
+            "{}",
+            bad(vec![1, 5])
+        );
+        assert!(bad(vec![3, 1]).contains("`keep_events[1]` = 1: the list must be sorted"));
+        assert!(bad(vec![1, 1]).contains("each event once"));
+        let text = "name = \"x\"\nevents = 5\nkeep_events = [0, 9]\n";
+        let e = crate::scenario::parse(text, "x.toml").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_deref()),
+            (Some(3), Some("keep_events[1]")),
+            "{e}"
+        );
+    }
 }

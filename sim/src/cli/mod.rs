@@ -6,8 +6,11 @@
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
 //! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
 //!     --seed-base git] [--duration T] [--jobs N (1..=256)] [--shard K/N|auto] [--report F]
-//!     [--junit F] [--save-failures DIR] [--stop-after-failures M] [--check-determinism]
+//!     [--junit F] [--save-failures DIR] [--shrink DIR] [--stop-after-failures M]
+//!     [--check-determinism]
 //! sim [SCENARIO FLAGS] bench [SCENARIO FLAGS] [--count N] [--jobs N] [--json F] ...
+//! sim [SCENARIO FLAGS] shrink [SCENARIO FLAGS] [--seed N] [--out FILE] [--max-runs N]
+//!     [--max-seconds S]
 //! sim merge REPORTS... [--report F] [--junit F]
 //! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
@@ -31,6 +34,7 @@ mod key;
 mod merge;
 mod replay;
 mod run;
+mod shrink;
 mod sweep;
 
 pub use run::PRINTED_MAX;
@@ -245,6 +249,31 @@ enum Sub {
         /// explicit), as it is found.
         #[arg(long, value_name = "DIR")]
         save_failures: Option<PathBuf>,
+        /// Shrink the first seed of each distinct failure as it is found (as `sim shrink` does,
+        /// each within 500 runs and 60 s) and write it to DIR; the reports carry its path and
+        /// size.
+        #[arg(long, value_name = "DIR")]
+        shrink: Option<PathBuf>,
+    },
+    /// Shrink a failing seed: its run made explicit (faults as [[schedule]] entries), then
+    /// smaller and smaller configs that fail the same way (the same violation kinds), until
+    /// nothing shrinks or the budget is spent; writes the result as a scenario file and
+    /// replays it twice.
+    Shrink {
+        #[command(flatten)]
+        scenario: ScenarioFlags,
+        /// The failing seed (default: the scenario's).
+        #[arg(long, allow_hyphen_values = true, value_parser = parse_seed)]
+        seed: Option<u64>,
+        /// Write the shrunk scenario to FILE (default: shrunk-<scenario>-seed-<N>.toml).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Most runs the shrink may make.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+        max_runs: u64,
+        /// Most wall seconds the shrink may take (then it reports the best so far).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+        max_seconds: u64,
     },
     /// Run every entry of the regression corpus and check each gives the verdict it records.
     Replay {
@@ -369,6 +398,7 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             ref junit,
             stop_after_failures,
             ref save_failures,
+            shrink: ref shrink_dir,
         }) => match configure_for(&cli, scenario, "sweep") {
             Ok(configured) => {
                 let args = sweep::SweepArgs {
@@ -383,12 +413,36 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
                     junit: junit.clone(),
                     stop_after_failures,
                     save_failures: save_failures.clone(),
+                    shrink: shrink_dir.clone(),
                     check_determinism: check_determinism || cli.check_determinism,
                 };
                 sweep::sweep(&configured, &args, out)
             }
             Err(code) => code,
         },
+        Some(Sub::Shrink {
+            ref scenario,
+            seed,
+            out: ref out_file,
+            max_runs,
+            max_seconds,
+        }) => {
+            if seed.is_some() && cli.seed.is_some() {
+                eprintln!("error: --seed given both before and after `shrink`: give it once");
+                return EXIT_USAGE;
+            }
+            match configure_for(&cli, scenario, "shrink") {
+                Ok(configured) => {
+                    let args = shrink::ShrinkArgs {
+                        seed: seed.or(cli.seed),
+                        out: out_file.clone(),
+                        budget: shrink::budget(max_runs, max_seconds),
+                    };
+                    shrink::shrink(&configured, &args, out)
+                }
+                Err(code) => code,
+            }
+        }
         Some(Sub::Replay { ref dir }) => replay::replay(dir, out),
         Some(Sub::Merge {
             ref reports,
@@ -414,6 +468,7 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         Some(Sub::Sweep { .. }) => "sweep",
         Some(Sub::Merge { .. }) => "merge",
         Some(Sub::Replay { .. }) => "replay",
+        Some(Sub::Shrink { .. }) => "shrink",
         Some(Sub::Key { .. }) => "key",
     };
     // The flags of a single run only (sweep takes its seeds from --from/--count).
@@ -428,7 +483,8 @@ fn applicable(cli: &Cli) -> Result<(), String> {
     ];
     let mut rejected: Vec<&str> = single_run
         .iter()
-        .filter(|(_, set)| *set)
+        // (A shrink is of one seed: its --seed may come before `shrink`.)
+        .filter(|(flag, set)| *set && !(command == "shrink" && *flag == "--seed"))
         .map(|(f, _)| *f)
         .collect();
     if matches!(command, "scenarios" | "key" | "merge" | "replay") {

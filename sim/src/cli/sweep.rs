@@ -48,6 +48,7 @@ pub(super) struct SweepArgs {
     pub junit: Option<PathBuf>,
     pub stop_after_failures: Option<u64>,
     pub save_failures: Option<PathBuf>,
+    pub shrink: Option<PathBuf>,
     pub check_determinism: bool,
 }
 
@@ -343,7 +344,55 @@ fn failure(
         fingerprint: r.fingerprint(),
         trace_events: r.events.len(),
         reproduce: reproduce(),
+        shrunk: None,
     })
+}
+
+/// Shrinks the failing run `r` into `dir` (`sweep --shrink`): its report entry and the line
+/// the sweep prints.
+fn shrink_first(
+    config: &crate::scenario::config::SimConfig,
+    flags: &str,
+    r: &RunResult,
+    dir: &std::path::Path,
+) -> Result<(crate::report::sweep::Shrunk, String), String> {
+    use crate::shrink::Size;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("shrunk-{}-seed-{}.toml", config.name, r.seed));
+    let budget = crate::shrink::Budget::default();
+    match super::shrink::shrink_to_file(config, flags, r.seed, r, &path, budget, &mut |_| {}) {
+        Ok((s, _)) => {
+            let (a, b) = (Size::of(&s.original), Size::of(&s.config));
+            let entry = crate::report::sweep::Shrunk {
+                scenario: path.display().to_string(),
+                faults: b.faults,
+                events: b.events,
+                trace_events: s.outcome.trace_events,
+                runs: s.runs,
+                stop: s.stop.to_string(),
+            };
+            let line = format!(
+                "  shrunk: {} ({} -> {} faults, {} -> {} events, {} -> {} trace events; {} runs; {})",
+                entry.scenario,
+                a.faults,
+                b.faults,
+                a.events,
+                b.events,
+                s.original_outcome.trace_events,
+                s.outcome.trace_events,
+                s.runs,
+                s.stop
+            );
+            Ok((entry, line))
+        }
+        Err(super::shrink::Failed::Differs(got)) => Err(format!(
+            "its run made explicit fails with {got}, not as the seed did"
+        )),
+        Err(super::shrink::Failed::Input(e)) => {
+            eprintln!("error: {e}");
+            Err(e)
+        }
+    }
 }
 
 pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut dyn Write) -> i32 {
@@ -512,6 +561,17 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
                             eprintln!("error: cannot save the corpus entry: {e}");
                             report_ok = false;
                         }
+                    }
+                }
+                let mut f = f;
+                let shrinkable = matches!(f.verdict.as_str(), "correctness" | "liveness" | "crash");
+                if let (Some(dir), true, true) = (&args.shrink, first_of_its_kind, shrinkable) {
+                    match shrink_first(config, flags, &r, dir) {
+                        Ok((entry, line)) => {
+                            lines.push(line);
+                            f.shrunk = Some(entry);
+                        }
+                        Err(e) => lines.push(format!("  not shrunk: {e}")),
                     }
                 }
                 report.failures.push(f);

@@ -99,6 +99,26 @@ pub struct Failure {
     pub trace_events: usize,
     /// The command that reproduces it.
     pub reproduce: String,
+    /// With `sweep --shrink`, for the first seed of each distinct failure: its shrunk scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<Shrunk>,
+}
+
+/// A failing seed shrunk by `sweep --shrink`: where the scenario is and its size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shrunk {
+    /// The shrunk scenario file (`sim --scenario` replays it).
+    pub scenario: String,
+    /// Its `[[schedule]]` entries.
+    pub faults: usize,
+    /// Its events published.
+    pub events: usize,
+    /// Its trace's events.
+    pub trace_events: usize,
+    /// Runs the shrink made.
+    pub runs: u64,
+    /// Why the shrink stopped.
+    pub stop: String,
 }
 
 impl Failure {
@@ -292,8 +312,14 @@ impl SweepReport {
                 seeds.truncate(SEEDS_LISTED_MAX);
                 seeds.push(format!("... {} in all (see the JSON report)", d.seeds));
             }
+            let shrunk = d.first.shrunk.as_ref().map_or(String::new(), |s| {
+                format!(
+                    "shrunk: {} ({} faults, {} events, {} trace events)\n",
+                    s.scenario, s.faults, s.events, s.trace_events
+                )
+            });
             status.set_description(format!(
-                "{}\nseeds: {}\nreproduce: {}\nsmallest: {}\n",
+                "{}\nseeds: {}\nreproduce: {}\nsmallest: {}\n{shrunk}",
                 d.first.detail,
                 seeds.join(" "),
                 d.first.reproduce,
@@ -435,6 +461,7 @@ mod tests {
             fingerprint: format!("fp{seed}"),
             trace_events: events,
             reproduce: format!("cargo run -p sim -- --seed {seed}"),
+            shrunk: None,
         }
     }
 

@@ -199,11 +199,7 @@ impl World {
                     .collect(),
             ),
             deliveries: Mutex::default(),
-            event_indexes: workload
-                .iter()
-                .enumerate()
-                .map(|(i, e)| (e.event_id.clone(), i as u32))
-                .collect(),
+            event_indexes: workload.iter().map(|e| (e.event_id.clone(), e.index)).collect(),
             reported: Mutex::new(Reported {
                 drained: true,
                 ..Reported::default()

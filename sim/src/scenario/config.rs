@@ -69,6 +69,13 @@ pub struct SimConfig {
     pub partitions: u32,
     /// Events the producer publishes.
     pub events: u32,
+    /// Publish only these of the `events` drawn (their places, from 0, sorted, each once);
+    /// empty: every one. The workload is drawn for `events` as ever and the others are
+    /// dropped, so each kept event keeps its id, key, headers, body and publishing time: what
+    /// `sim shrink` writes. (Left out of the trace's config line when empty, so adding it
+    /// changed no history.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep_events: Vec<u32>,
     /// Share of events sent with `event_id`/`event_type` headers (the rest body-only).
     pub headers_share: f64,
     /// Longest pause before publishing the next event (drawn uniformly from 0 up to it).
@@ -173,6 +180,7 @@ impl Default for SimConfig {
             workers: 3,
             partitions: 3,
             events: 100,
+            keep_events: Vec::new(),
             headers_share: 0.5,
             produce_gap_ms_max: 400,
             copies: 1,
@@ -275,6 +283,7 @@ impl SimConfig {
             event_types: self.event_types.clone(),
             headers_share: self.headers_share,
             produce_gap_ms_max: self.produce_gap_ms_max,
+            keep_events: self.keep_events.clone(),
         }
     }
 

@@ -45,6 +45,20 @@ impl SimConfig {
         if self.event_types.is_empty() {
             return Err("`event_types` must not be empty".into());
         }
+        for (i, &e) in self.keep_events.iter().enumerate() {
+            if e >= self.events {
+                return Err(format!(
+                    "`keep_events[{i}]` = {e} is out of range: the workload draws {} events, numbered from 0",
+                    self.events
+                ));
+            }
+            if i > 0 && self.keep_events[i - 1] >= e {
+                return Err(format!(
+                    "`keep_events[{i}]` = {e}: the list must be sorted with each event once (after {})",
+                    self.keep_events[i - 1]
+                ));
+            }
+        }
         for (lo, hi, low, high) in [
             (
                 self.handler_ms_min,

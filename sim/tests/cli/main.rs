@@ -13,6 +13,7 @@ mod command;
 mod config_ranges;
 mod docs;
 mod scenarios;
+mod shrink;
 mod sweep_reports;
 
 use std::io::Write;
