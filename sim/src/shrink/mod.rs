@@ -26,9 +26,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// What a shrink must keep: for now the sorted set of the run's violation kinds (a crash is
-/// `crash`; a pass is the empty set). One function makes it, so the mechanism a violation's
-/// explanation names can join it later.
+/// What a shrink must keep: the sorted set of the run's violations, each as its kind and, for
+/// a repeated effect, the mechanism that let the second handler in (`check::why`), e.g.
+/// `duplicate_effect/db_timeout_late_write`; a crash is `crash`; a pass is the empty set. With
+/// the mechanism in it, a shrink cannot slip from one cause of a duplicate into another.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fingerprint(pub BTreeSet<String>);
 
@@ -54,7 +55,14 @@ pub fn fingerprint(r: &RunResult) -> Fingerprint {
     Fingerprint(match &r.verdict {
         Verdict::Pass => BTreeSet::new(),
         Verdict::Crash(_) => BTreeSet::from(["crash".to_owned()]),
-        v => v.violations().iter().map(|v| v.kind.to_owned()).collect(),
+        v => v
+            .violations()
+            .iter()
+            .map(|v| match crate::check::why::explain(&r.events, v) {
+                Some(why) => format!("{}/{}", v.kind, why.mechanism.name()),
+                None => v.kind.to_owned(),
+            })
+            .collect(),
     })
 }
 

@@ -27,8 +27,15 @@ fn shrink_takes_a_v2_failure_to_a_few_faults_that_fail_the_same_way_and_replay()
     let ran = sim_in(Some(&dir), &args, b"");
     let out = ran.text();
     assert_eq!(ran.code, 3, "a correctness violation, as the file gives:\n{out}");
-    assert!(out.contains("fails with: duplicate_effect"), "{out}");
-    assert!(out.contains("shrunk: still fails with duplicate_effect"), "{out}");
+    // The fingerprint names the duplicate's mechanism, and the shrunk run keeps it.
+    assert!(
+        out.contains("fails with: duplicate_effect/db_timeout_late_write"),
+        "{out}"
+    );
+    assert!(
+        out.contains("shrunk: still fails with duplicate_effect/db_timeout_late_write"),
+        "{out}"
+    );
     let (faults, shrunk_faults) = sizes(&out, "faults:  ");
     assert!(faults >= 20 && shrunk_faults <= 3, "{out}");
     let (trace, shrunk_trace) = sizes(&out, "trace events:");
