@@ -123,6 +123,19 @@ pub fn explains(kind: &str) -> bool {
     matches!(kind, "duplicate_effect" | "fail_open_duplicate" | "lock_overlap")
 }
 
+/// The violations as labels, sorted, each once: a repeated effect as its kind and the mechanism
+/// behind it (`duplicate_effect/db_timeout_late_write`), any other as its kind. What tells one
+/// failure from another in a shrink's fingerprint and a sweep's distinct failures.
+pub fn labels(trace: &[Event], violations: &[Violation]) -> std::collections::BTreeSet<String> {
+    violations
+        .iter()
+        .map(|v| match explain(trace, v) {
+            Some(why) => format!("{}/{}", v.kind, why.mechanism.name()),
+            None => v.kind.to_owned(),
+        })
+        .collect()
+}
+
 /// The mechanism behind `v`, from `trace` alone; `None` when `v` is not a repeated effect.
 pub fn explain(trace: &[Event], v: &Violation) -> Option<Why> {
     if !explains(v.kind) {

@@ -339,6 +339,13 @@ fn failure(
         seed: r.seed,
         verdict,
         exit_code,
+        causes: if diff.is_some() || !violations.iter().any(|v| crate::check::why::explains(v.kind)) {
+            Vec::new()
+        } else {
+            crate::check::why::labels(&r.events, violations)
+                .into_iter()
+                .collect()
+        },
         kinds: if diff.is_some() { Vec::new() } else { kinds },
         detail,
         fingerprint: r.fingerprint(),

@@ -91,6 +91,11 @@ pub struct Failure {
     pub exit_code: i32,
     /// The violation kinds shown, sorted, each once.
     pub kinds: Vec<String>,
+    /// The violations with the mechanism `why:` names for each repeated effect
+    /// (`duplicate_effect/db_timeout_late_write`), sorted, each once (`check::why::labels`);
+    /// empty when no violation is a repeated effect.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
     /// The first violation (or the crash message, or where two runs parted).
     pub detail: String,
     /// SHA-256 of the canonical trace.
@@ -122,9 +127,10 @@ pub struct Shrunk {
 }
 
 impl Failure {
-    /// What makes two failures the same bug: the verdict and the violation kinds; for a crash
-    /// or a non-determinism, the detail with its digits taken out (seeds, times and counts
-    /// differ from seed to seed, the message does not).
+    /// What makes two failures the same bug: the verdict and the violation kinds, each repeated
+    /// effect with its mechanism ([`Failure::causes`]); for a crash or a non-determinism, the
+    /// detail with its digits taken out (seeds, times and counts differ from seed to seed, the
+    /// message does not).
     pub fn signature(&self) -> String {
         if self.kinds.is_empty() {
             let line = self.detail.lines().next().unwrap_or("");
@@ -140,6 +146,8 @@ impl Failure {
             }
             shape.truncate(120);
             format!("{}: {shape}", self.verdict)
+        } else if !self.causes.is_empty() {
+            format!("{}: {}", self.verdict, self.causes.join(" + "))
         } else {
             format!("{}: {}", self.verdict, self.kinds.join(" + "))
         }
@@ -457,6 +465,7 @@ mod tests {
             verdict: "correctness".into(),
             exit_code: 3,
             kinds: kinds.iter().map(|k| k.to_string()).collect(),
+            causes: Vec::new(),
             detail: format!("{} event=e{seed} seen", kinds.first().unwrap_or(&"")),
             fingerprint: format!("fp{seed}"),
             trace_events: events,
@@ -525,8 +534,31 @@ mod tests {
         assert_eq!(d[0].signature, "correctness: lost_event");
         assert_eq!((d[0].seeds, d[0].first.seed, d[0].smallest.seed), (2, 3, 5));
         assert_eq!((d[1].seeds, d[1].first.seed), (1, 6));
+        // Two duplicates of different mechanisms are two distinct failures.
+        let caused = |seed, cause: &str| Failure {
+            causes: vec![format!("duplicate_effect/{cause}")],
+            ..failure(seed, &["duplicate_effect"], 10)
+        };
+        let r = report(
+            None,
+            vec![
+                caused(1, "fail_open"),
+                caused(2, "db_timeout_late_write"),
+                caused(3, "fail_open"),
+            ],
+            8,
+        );
+        let d = r.distinct();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].signature, "correctness: duplicate_effect/fail_open");
+        assert_eq!((d[0].seeds, d[0].first.seed), (2, 1));
+        assert_eq!(
+            d[1].signature,
+            "correctness: duplicate_effect/db_timeout_late_write"
+        );
         let crash = |detail: &str| Failure {
             kinds: Vec::new(),
+            causes: Vec::new(),
             verdict: "crash".into(),
             detail: detail.into(),
             ..failure(1, &[], 1)

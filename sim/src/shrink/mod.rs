@@ -55,14 +55,7 @@ pub fn fingerprint(r: &RunResult) -> Fingerprint {
     Fingerprint(match &r.verdict {
         Verdict::Pass => BTreeSet::new(),
         Verdict::Crash(_) => BTreeSet::from(["crash".to_owned()]),
-        v => v
-            .violations()
-            .iter()
-            .map(|v| match crate::check::why::explain(&r.events, v) {
-                Some(why) => format!("{}/{}", v.kind, why.mechanism.name()),
-                None => v.kind.to_owned(),
-            })
-            .collect(),
+        v => crate::check::why::labels(&r.events, v.violations()),
     })
 }
 
