@@ -701,14 +701,11 @@ impl fmt::Display for Varied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (held, n) = (self.held(), self.tried.len());
         let verdict = if held == n {
-            format!("can vary (fails the same way on {held} of {n} tried)")
+            format!("can vary ({held} of {n} tried hold)")
         } else if held == 0 {
-            format!(
-                "must stay near {} (none of {n} tried fails the same way)",
-                self.now
-            )
+            format!("none tried holds (0 of {n})")
         } else {
-            format!("varies in part (fails the same way on {held} of {n} tried)")
+            format!("some tried hold ({held} of {n})")
         };
         let each: Vec<String> = self
             .tried
