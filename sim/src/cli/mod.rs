@@ -10,7 +10,7 @@
 //!     [--check-determinism]
 //! sim [SCENARIO FLAGS] bench [SCENARIO FLAGS] [--count N] [--jobs N] [--json F] ...
 //! sim [SCENARIO FLAGS] shrink [SCENARIO FLAGS] [--seed N] [--out FILE] [--max-runs N]
-//!     [--max-seconds S]
+//!     [--max-seconds S] [--mermaid FILE] [--save-corpus DIR [--note TEXT]]
 //! sim merge REPORTS... [--report F] [--junit F]
 //! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
@@ -274,6 +274,17 @@ enum Sub {
         /// Most wall seconds the shrink may take (then it reports the best so far).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
         max_seconds: u64,
+        /// Write the shrunk run as a Mermaid sequence diagram (in Markdown) to FILE, focused on
+        /// its violating event.
+        #[arg(long, value_name = "FILE")]
+        mermaid: Option<PathBuf>,
+        /// Save the shrunk run to DIR as a corpus entry (expecting what it shows); see `sim
+        /// replay`.
+        #[arg(long, value_name = "DIR")]
+        save_corpus: Option<PathBuf>,
+        /// With --save-corpus: the entry's one-line note.
+        #[arg(long, value_name = "TEXT", requires = "save_corpus")]
+        note: Option<String>,
     },
     /// Run every entry of the regression corpus and check each gives the verdict it records.
     Replay {
@@ -426,6 +437,9 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             out: ref out_file,
             max_runs,
             max_seconds,
+            ref mermaid,
+            ref save_corpus,
+            ref note,
         }) => {
             if seed.is_some() && cli.seed.is_some() {
                 eprintln!("error: --seed given both before and after `shrink`: give it once");
@@ -437,6 +451,9 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
                         seed: seed.or(cli.seed),
                         out: out_file.clone(),
                         budget: shrink::budget(max_runs, max_seconds),
+                        mermaid: mermaid.clone(),
+                        save_corpus: save_corpus.clone(),
+                        note: note.clone(),
                     };
                     shrink::shrink(&configured, &args, out)
                 }

@@ -9,7 +9,7 @@ use crate::report::{first_difference, summary};
 use crate::scenario::config::SimConfig;
 use crate::trace;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Violations (and notes) printed per run without `-v`; the rest are counted (`-v` prints
 /// every one).
@@ -94,12 +94,8 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         }
     }
     if let Some(path) = &cli.mermaid {
-        let title = format!("{} — seed {seed}", config.name);
-        let ending = crate::report::Ending::of(&result);
-        let diagram =
-            crate::report::mermaid_markdown(&result.events, Some(&ending), cli.focus.as_deref(), &title);
-        if let Err(e) = std::fs::write(path, diagram) {
-            eprintln!("error: cannot write {}: {e}", path.display());
+        if let Err(e) = write_mermaid(path, &config.name, seed, &result, cli.focus.as_deref()) {
+            eprintln!("error: {e}");
             return EXIT_USAGE;
         }
     }
@@ -125,29 +121,11 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         }
     }
     if let Some(dir) = &cli.save_corpus {
-        let shown: Vec<&str> = result.verdict.violations().iter().map(|v| v.kind).collect();
         let origin = format!("cargo run -p sim -- --seed {seed}{flags}");
-        let note = cli.note.as_deref().unwrap_or("saved by --save-corpus");
-        let saved = crate::scenario::corpus::save_entry(
-            dir,
-            config,
-            seed,
-            &result.drawn,
-            &shown,
-            crate::scenario::config::CorpusMeta {
-                found: super::now_utc(),
-                origin,
-                note: note.to_string(),
-            },
-        );
-        match saved {
-            Ok((path, written)) => eprintln!(
-                "corpus: {} {}",
-                if written { "saved" } else { "kept the existing" },
-                path.display()
-            ),
+        match save_corpus(dir, config, seed, &result, origin, cli.note.as_deref()) {
+            Ok(line) => eprintln!("{line}"),
             Err(e) => {
-                eprintln!("error: cannot save the corpus entry: {e}");
+                eprintln!("error: {e}");
                 return EXIT_USAGE;
             }
         }
@@ -223,6 +201,57 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
         let _ = writeln!(out, "reproduce: {reproduce}{check}");
     }
     code
+}
+
+/// Writes `result`'s trace (a run of seed `seed` of the scenario `name`) to `path` as a
+/// Mermaid sequence diagram in Markdown, only what concerns the event `focus` when given: what
+/// `--mermaid` writes (`sim shrink --mermaid` too).
+pub(super) fn write_mermaid(
+    path: &Path,
+    name: &str,
+    seed: u64,
+    result: &crate::run::RunResult,
+    focus: Option<&str>,
+) -> Result<(), String> {
+    let title = format!("{name} — seed {seed}");
+    let ending = crate::report::Ending::of(result);
+    let diagram = crate::report::mermaid_markdown(&result.events, Some(&ending), focus, &title);
+    std::fs::write(path, diagram).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Saves seed `seed`'s run `result` of `config` to the corpus `dir` (its drawn faults made
+/// explicit, expecting the violations it showed), found by the command `origin`, with `note`:
+/// what `--save-corpus` does (`sim shrink --save-corpus` too). Returns the line saying where.
+pub(super) fn save_corpus(
+    dir: &Path,
+    config: &SimConfig,
+    seed: u64,
+    result: &crate::run::RunResult,
+    origin: String,
+    note: Option<&str>,
+) -> Result<String, String> {
+    let shown: Vec<&str> = result.verdict.violations().iter().map(|v| v.kind).collect();
+    let note = note.unwrap_or("saved by --save-corpus");
+    let saved = crate::scenario::corpus::save_entry(
+        dir,
+        config,
+        seed,
+        &result.drawn,
+        &shown,
+        crate::scenario::config::CorpusMeta {
+            found: super::now_utc(),
+            origin,
+            note: note.to_string(),
+        },
+    );
+    match saved {
+        Ok((path, written)) => Ok(format!(
+            "corpus: {} {}",
+            if written { "saved" } else { "kept the existing" },
+            path.display()
+        )),
+        Err(e) => Err(format!("cannot save the corpus entry: {e}")),
+    }
 }
 
 /// What `--focus` takes for a violation's event: the id's first group (a focus needs at least

@@ -4,7 +4,10 @@
 //!
 //! It prints each candidate (what it changed; still failing the same way, passing, or failing
 //! differently), the final size against the original, which faults are each necessary, any
-//! other failure met on the way (each written as its own scenario file), and why it stopped.
+//! which knobs could vary without losing the failure (each tried alone on the result), any
+//! other failure met on the way (each written as its own scenario file), and why it stopped;
+//! with `--mermaid FILE` the shrunk run's diagram, focused on its violating event, and with
+//! `--save-corpus DIR [--note TEXT]` the shrunk run as a corpus entry.
 //! Exit codes: 0 when the seed passes (nothing to shrink), 2 bad input, 6 when the explicit
 //! config does not fail as the seed did or the result does not replay identically; otherwise
 //! the shrunk run's own code (3 correctness, 4 liveness, 5 crash), as running the file gives.
@@ -24,6 +27,12 @@ pub(super) struct ShrinkArgs {
     pub out: Option<PathBuf>,
     /// The budget.
     pub budget: Budget,
+    /// Where to write the shrunk run's diagram, focused on its violating event.
+    pub mermaid: Option<PathBuf>,
+    /// The corpus to save the shrunk run to.
+    pub save_corpus: Option<PathBuf>,
+    /// The corpus entry's note.
+    pub note: Option<String>,
 }
 
 fn run_outcome(c: &SimConfig) -> Outcome {
@@ -63,6 +72,21 @@ fn sizes(s: &Shrunk) -> Vec<String> {
             secs(s.outcome.virtual_us)
         ),
     ]
+}
+
+/// The "could vary:" section: each knob tried at other values on the result and whether the
+/// failure held (empty when the budget stopped the shrink before).
+fn could_vary(s: &Shrunk) -> Vec<String> {
+    let Some(varied) = &s.varied else {
+        return Vec::new();
+    };
+    let mut out =
+        vec!["could vary (each knob tried alone on the result; \"holds\": fails the same way):".to_owned()];
+    out.extend(varied.iter().map(|v| format!("  {v}")));
+    if varied.is_empty() {
+        out.push("  nothing tried: the budget ended first".to_owned());
+    }
+    out
 }
 
 /// The file a finding is written to: `out` with `suffix` before its extension.
@@ -109,7 +133,7 @@ pub(super) fn shrink_to_file(
         count(b.faults, "fault"),
         count(b.events, "event")
     );
-    let header = [
+    let mut header = vec![
         format!("# Made by `sim shrink --seed {seed}{flags}`: the smallest run found that fails"),
         format!("# as seed {seed} of `{}` does, with {target}.", config.name),
         format!(
@@ -138,6 +162,7 @@ pub(super) fn shrink_to_file(
         "# events published (each as drawn). The faults are [[schedule]] entries, random off.".into(),
         "# Replay: cargo run -p sim -- --scenario FILE".into(),
     ];
+    header.extend(could_vary(&shrunk).into_iter().map(|l| format!("# {l}")));
     let text = format!("{}\n{}", header.join("\n"), file.to_toml());
     std::fs::write(path, &text)
         .map_err(|e| Failed::Input(format!("cannot write {}: {e}", path.display())))?;
@@ -151,7 +176,7 @@ pub(super) fn shrink(configured: &Configured, args: &ShrinkArgs, out: &mut dyn W
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("shrunk-{}-seed-{seed}.toml", config.name)));
-    if let Err(e) = super::run::check_writable(&[&Some(path.clone())]) {
+    if let Err(e) = super::run::check_writable(&[&Some(path.clone()), &args.mermaid]) {
         eprintln!("error: {e}");
         return EXIT_USAGE;
     }
@@ -222,6 +247,9 @@ pub(super) fn shrink(configured: &Configured, args: &ShrinkArgs, out: &mut dyn W
     for line in &necessary {
         let _ = writeln!(out, "  {line}");
     }
+    for line in could_vary(&shrunk) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out, "written: {}", path.display());
     let name = &shrunk.original.name;
     for (k, (fp, other)) in shrunk.others.iter().enumerate() {
@@ -262,6 +290,35 @@ pub(super) fn shrink(configured: &Configured, args: &ShrinkArgs, out: &mut dyn W
         out,
         "replayed twice: identical traces (trace_sha256={f1}), fails with {target}"
     );
+    if let Some(file) = &args.mermaid {
+        let violations = first.verdict.violations();
+        let focus = violations.iter().find_map(|v| super::run::focus_of(&v.event_id));
+        if let Err(e) = super::run::write_mermaid(file, &replayed.name, replayed.seed, &first, focus) {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+        let on = focus.map(|f| format!(", focused on {f}")).unwrap_or_default();
+        let _ = writeln!(out, "diagram: {}{on}", file.display());
+    }
+    if let Some(dir) = &args.save_corpus {
+        let origin = format!("cargo run -p sim -- shrink --seed {seed}{flags}");
+        match super::run::save_corpus(
+            dir,
+            &replayed,
+            replayed.seed,
+            &first,
+            origin,
+            args.note.as_deref(),
+        ) {
+            Ok(line) => {
+                let _ = writeln!(out, "{line}");
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     let _ = writeln!(
         out,
         "reproduce: cargo run -p sim -- --scenario {}",

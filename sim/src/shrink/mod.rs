@@ -220,6 +220,10 @@ pub struct Shrunk {
     /// For each of the result's `[[schedule]]` entries, whether it is necessary (removing it
     /// alone loses the failure); `None` when the budget stopped the shrink (left unknown).
     pub necessary: Option<Vec<bool>>,
+    /// The knobs other than the fault list tried at other values on the result (see
+    /// [`variations`]), each with whether the failure held; `None` when the budget stopped the
+    /// shrink. A variation the budget left no run for is left out.
+    pub varied: Option<Vec<Varied>>,
     /// Runs made (the trusting run included).
     pub runs: u64,
     /// Wall time spent.
@@ -272,6 +276,7 @@ pub fn shrink(
         }
     };
     let necessary = (stop == Stop::Done).then(|| s.necessary());
+    let varied = (stop == Stop::Done).then(|| s.vary());
     Ok(Shrunk {
         target: target.clone(),
         original: start.clone(),
@@ -281,6 +286,7 @@ pub fn shrink(
         steps: s.steps,
         others: s.others,
         necessary,
+        varied,
         runs: s.runs,
         elapsed: started.elapsed(),
         stop,
@@ -624,6 +630,183 @@ impl Shrinker<'_> {
         }
         out
     }
+
+    /// The result's knobs tried at other values ([`variations`]), each run at most once and
+    /// within the budget of runs and time (the ones left when it ends are left out); none is
+    /// accepted: the result stays as it is.
+    fn vary(&mut self) -> Vec<Varied> {
+        let mut out: Vec<Varied> = Vec::new();
+        for (knob, now, value, c) in variations(&self.best) {
+            let text = c.to_toml();
+            let outcome = match self.seen.get(&text) {
+                Some(o) => o.clone(),
+                None => {
+                    if self.runs >= self.budget.max_runs || self.started.elapsed() >= self.budget.max_time {
+                        break;
+                    }
+                    let o = (self.run)(&c);
+                    self.runs += 1;
+                    self.seen.insert(text, o.clone());
+                    o
+                }
+            };
+            let tried = if outcome.fingerprint == self.target {
+                Tried::Kept
+            } else if outcome.fingerprint.passes() {
+                Tried::Passed
+            } else {
+                Tried::Other(outcome.fingerprint)
+            };
+            match out.last_mut() {
+                Some(v) if v.knob == knob => v.tried.push((value, tried)),
+                _ => out.push(Varied {
+                    knob,
+                    now,
+                    tried: vec![(value, tried)],
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// One knob of a shrink's result tried at other values (Hypothesis's explain phase: what
+/// could vary without losing the failure).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Varied {
+    /// The knob, as a scenario file names it (`seed`, `handler_ms_max`,
+    /// `schedule[0].at_ms`).
+    pub knob: String,
+    /// Its value in the result.
+    pub now: String,
+    /// Each value tried, with what the run did (`Kept`: it failed the same way).
+    pub tried: Vec<(String, Tried)>,
+}
+
+impl Varied {
+    /// How many of the values tried kept the failure.
+    pub fn held(&self) -> usize {
+        self.tried.iter().filter(|(_, t)| *t == Tried::Kept).count()
+    }
+}
+
+impl fmt::Display for Varied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (held, n) = (self.held(), self.tried.len());
+        let verdict = if held == n {
+            format!("can vary ({held} of {n} tried hold)")
+        } else if held == 0 {
+            format!("none tried holds (0 of {n})")
+        } else {
+            format!("some tried hold ({held} of {n})")
+        };
+        let each: Vec<String> = self
+            .tried
+            .iter()
+            .map(|(value, tried)| match tried {
+                Tried::Kept => format!("{value} holds"),
+                Tried::Passed => format!("{value} passes"),
+                Tried::Other(fp) => format!("{value} fails differently ({fp})"),
+            })
+            .collect();
+        write!(f, "{} = {}: {verdict}: {}", self.knob, self.now, each.join(", "))
+    }
+}
+
+/// How many other seeds [`variations`] tries.
+pub const OTHER_SEEDS: u64 = 5;
+
+/// The variations tried on a shrink's result, a fixed list made from it alone (at most 13
+/// runs): the next [`OTHER_SEEDS`] seeds (each draws its own workload and timings; the faults
+/// stay as listed); the handler's longest run halved (not below the shortest) and four times
+/// as long; the network's highest latency four times as high; the Redis and call timeouts
+/// doubled; the first `[[schedule]]` entry a tenth earlier and later (at least 100 ms) and
+/// twice as long (at least 100 ms; the safety phase made long enough). Each as (knob, its value now, the value tried, the
+/// config); invalid configs and values equal to the result's are left out.
+pub fn variations(c: &SimConfig) -> Vec<(String, String, String, SimConfig)> {
+    let mut out = Vec::new();
+    let mut push = |knob: &str, now: u64, to: u64, c2: SimConfig| {
+        if to != now && c2.validate().is_ok() {
+            out.push((knob.to_owned(), now.to_string(), to.to_string(), c2));
+        }
+    };
+    for k in 1..=OTHER_SEEDS {
+        let to = c.seed.wrapping_add(k);
+        push(
+            "seed",
+            c.seed,
+            to,
+            SimConfig {
+                seed: to,
+                ..c.clone()
+            },
+        );
+    }
+    let now = c.handler_ms_max;
+    for to in [(now / 2).max(c.handler_ms_min), now.saturating_mul(4)] {
+        push(
+            "handler_ms_max",
+            now,
+            to,
+            SimConfig {
+                handler_ms_max: to,
+                ..c.clone()
+            },
+        );
+    }
+    let now = c.latency_ms_max;
+    let to = now.max(1).saturating_mul(4);
+    push(
+        "latency_ms_max",
+        now,
+        to,
+        SimConfig {
+            latency_ms_max: to,
+            ..c.clone()
+        },
+    );
+    let now = c.redis_timeout_ms;
+    let to = now.saturating_mul(2);
+    push(
+        "redis_timeout_ms",
+        now,
+        to,
+        SimConfig {
+            redis_timeout_ms: to,
+            ..c.clone()
+        },
+    );
+    let now = c.call_timeout_ms;
+    let to = now.saturating_mul(2);
+    push(
+        "call_timeout_ms",
+        now,
+        to,
+        SimConfig {
+            call_timeout_ms: to,
+            ..c.clone()
+        },
+    );
+    if let Some(first) = c.schedule.first() {
+        if let Some(at) = first.at_ms {
+            let d = (at / 10).max(100);
+            for to in [at.saturating_sub(d), at.saturating_add(d)] {
+                let mut c2 = c.clone();
+                c2.schedule[0].at_ms = Some(to);
+                // (The safety phase made as long as the later time needs, as the shrink made
+                // it as short as the fault allowed.)
+                c2.safety_s = c2.safety_s.max(to / 1000 + 1);
+                push("schedule[0].at_ms", at, to, c2);
+            }
+        }
+        if let Some(d) = first.duration_ms {
+            let to = d.saturating_mul(2).max(100);
+            let mut c2 = c.clone();
+            c2.schedule[0].duration_ms = Some(to);
+            push("schedule[0].duration_ms", d, to, c2);
+        }
+    }
+    out
 }
 
 /// The places a candidate keeps, as a step names them: `#3 #7`, or `#0..#49` for a run.

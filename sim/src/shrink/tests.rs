@@ -241,3 +241,64 @@ fn a_worker_taken_out_renumbers_the_ones_after_it() {
     assert_eq!(without_worker(&f, 3), None);
     assert_eq!(without_worker(&f, 4), Some(f.clone()));
 }
+
+/// After the shrink, the result's other knobs are tried at other values, within the budget
+/// and counted in its runs: the fake depends only on the pauses' times, so every seed and
+/// timing holds, and the first pause's time must stay where it is.
+#[test]
+fn the_knobs_that_could_vary_are_tried_on_the_result() {
+    let start = with_pauses(&[1000, 3000, 5000, 7000]);
+    let target = fp(&["duplicate_effect"]);
+    let mut runs = 0;
+    let mut counting = |c: &SimConfig| {
+        runs += 1;
+        fake(c)
+    };
+    let s = shrink_with(&start, &target, &mut counting, Budget::default()).unwrap();
+    assert_eq!(s.runs, runs);
+    let varied = s.varied.clone().unwrap();
+    let of = |knob: &str| varied.iter().find(|v| v.knob == knob).cloned().unwrap();
+    let seed = of("seed");
+    assert_eq!(seed.tried.len(), OTHER_SEEDS as usize);
+    assert_eq!(seed.held(), 5);
+    assert_eq!(seed.tried[0].0, "43");
+    assert!(
+        seed.to_string()
+            .starts_with("seed = 42: can vary (5 of 5 tried hold): 43 holds"),
+        "{seed}"
+    );
+    assert_eq!(of("handler_ms_max").held(), 2);
+    assert_eq!(of("call_timeout_ms").held(), 1);
+    // The pause at 3000 ms moved 300 ms either way: both pass.
+    let at = of("schedule[0].at_ms");
+    assert_eq!(at.held(), 0);
+    assert_eq!(
+        at.to_string(),
+        "schedule[0].at_ms = 3000: none tried holds (0 of 2): 2700 passes, 3300 passes"
+    );
+    // The result itself is not changed by the variations.
+    assert_eq!(ats(&s.config), BTreeSet::from([3000, 7000]));
+    // Each variation is a run at most: the list is at most 13 long.
+    assert!(variations(&s.config).len() <= 13);
+
+    // With the budget ending during the variations, the ones left are left out.
+    let budget = Budget {
+        max_runs: s.runs - 3,
+        ..Budget::default()
+    };
+    let short = shrink_with(&start, &target, &mut fake, budget).unwrap();
+    assert_eq!(short.stop, Stop::Done);
+    assert_eq!(short.runs, budget.max_runs);
+    let tried: usize = short.varied.unwrap().iter().map(|v| v.tried.len()).sum();
+    let all: usize = varied.iter().map(|v| v.tried.len()).sum();
+    assert!(tried < all, "{tried} of {all}");
+    // A shrink stopped by its budget varies nothing.
+    let budget = Budget {
+        max_runs: 9,
+        ..Budget::default()
+    };
+    assert_eq!(
+        shrink_with(&start, &target, &mut fake, budget).unwrap().varied,
+        None
+    );
+}

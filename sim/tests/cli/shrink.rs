@@ -22,7 +22,21 @@ fn shrink_takes_a_v2_failure_to_a_few_faults_that_fail_the_same_way_and_replay()
     let dir = std::env::temp_dir().join(format!("sim-shrink-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let flags = ["--protocol", "v2", "--database", "plain"];
-    let mut args = vec!["shrink", "--seed", "0", "--out", "s0.toml", "--max-runs", "120"];
+    let mut args = vec![
+        "shrink",
+        "--seed",
+        "0",
+        "--out",
+        "s0.toml",
+        "--max-runs",
+        "120",
+        "--mermaid",
+        "s0.md",
+        "--save-corpus",
+        "corpus",
+        "--note",
+        "one pause of the database",
+    ];
     args.extend(flags);
     let ran = sim_in(Some(&dir), &args, b"");
     let out = ran.text();
@@ -44,12 +58,38 @@ fn shrink_takes_a_v2_failure_to_a_few_faults_that_fail_the_same_way_and_replay()
     assert!(events == 100 && shrunk_events < 10, "{out}");
     assert!(out.contains("replayed twice: identical traces"), "{out}");
     assert!(out.contains(": necessary"), "{out}");
+    // Which knobs could vary: each tried alone on the result, the next 5 seeds among them.
+    let section = out
+        .split("could vary (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no could vary section in:\n{out}"));
+    assert!(section.contains("\n  seed = 0: "), "{out}");
+    assert!(
+        section.contains(" of 5)") || section.contains(" of 5 tried"),
+        "{out}"
+    );
+    assert!(section.contains("\n  call_timeout_ms = 1000: "), "{out}");
+    assert!(section.contains("\n  schedule[0].at_ms = "), "{out}");
+    // The diagram, focused on the violating event, and the corpus entry.
+    let diagram = std::fs::read_to_string(dir.join("s0.md")).unwrap();
+    assert!(diagram.contains("```mermaid"), "{diagram}");
+    assert!(out.contains("diagram: s0.md, focused on "), "{out}");
+    let focus = out.split("focused on ").nth(1).unwrap().lines().next().unwrap();
+    assert!(diagram.contains(focus), "{diagram}");
+    let entry = dir.join("corpus/default-seed-0-shrunk-seed0.toml");
+    let entry = std::fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{e}:\n{out}"));
+    assert!(entry.contains("expect = \"duplicate_effect\""), "{entry}");
+    assert!(entry.contains("note = \"one pause of the database\""), "{entry}");
+    let replayed = sim_in(Some(&dir), &["replay", "corpus"], b"");
+    assert_eq!(replayed.code, 0, "{}", replayed.text());
     // The file: its header says what it shows; it fails the same way, identically twice.
     let text = std::fs::read_to_string(dir.join("s0.toml")).unwrap();
     assert!(
         text.starts_with("# Made by `sim shrink --seed 0 --protocol v2 --database plain`"),
         "{text}"
     );
+    assert!(text.contains("\n# could vary ("), "{text}");
+    assert!(text.contains("\n#   seed = 0: "), "{text}");
     assert!(
         text.contains("random = false") && text.contains("[[schedule]]"),
         "{text}"
