@@ -730,63 +730,50 @@ pub fn variations(c: &SimConfig) -> Vec<(String, String, String, SimConfig)> {
             out.push((knob.to_owned(), now.to_string(), to.to_string(), c2));
         }
     };
-    for k in 1..=OTHER_SEEDS {
-        let to = c.seed.wrapping_add(k);
-        push(
+    // Each knob tried as (name, its value now, the values tried, how to set it).
+    type Set = fn(&mut SimConfig, u64);
+    let knobs: [(&str, u64, Vec<u64>, Set); 5] = [
+        (
             "seed",
             c.seed,
-            to,
-            SimConfig {
-                seed: to,
-                ..c.clone()
-            },
-        );
-    }
-    let now = c.handler_ms_max;
-    for to in [(now / 2).max(c.handler_ms_min), now.saturating_mul(4)] {
-        push(
+            (1..=OTHER_SEEDS).map(|k| c.seed.wrapping_add(k)).collect(),
+            |c, v| c.seed = v,
+        ),
+        (
             "handler_ms_max",
-            now,
-            to,
-            SimConfig {
-                handler_ms_max: to,
-                ..c.clone()
-            },
-        );
+            c.handler_ms_max,
+            vec![
+                (c.handler_ms_max / 2).max(c.handler_ms_min),
+                c.handler_ms_max.saturating_mul(4),
+            ],
+            |c, v| c.handler_ms_max = v,
+        ),
+        (
+            "latency_ms_max",
+            c.latency_ms_max,
+            vec![c.latency_ms_max.max(1).saturating_mul(4)],
+            |c, v| c.latency_ms_max = v,
+        ),
+        (
+            "redis_timeout_ms",
+            c.redis_timeout_ms,
+            vec![c.redis_timeout_ms.saturating_mul(2)],
+            |c, v| c.redis_timeout_ms = v,
+        ),
+        (
+            "call_timeout_ms",
+            c.call_timeout_ms,
+            vec![c.call_timeout_ms.saturating_mul(2)],
+            |c, v| c.call_timeout_ms = v,
+        ),
+    ];
+    for (knob, now, tried, set) in knobs {
+        for to in tried {
+            let mut c2 = c.clone();
+            set(&mut c2, to);
+            push(knob, now, to, c2);
+        }
     }
-    let now = c.latency_ms_max;
-    let to = now.max(1).saturating_mul(4);
-    push(
-        "latency_ms_max",
-        now,
-        to,
-        SimConfig {
-            latency_ms_max: to,
-            ..c.clone()
-        },
-    );
-    let now = c.redis_timeout_ms;
-    let to = now.saturating_mul(2);
-    push(
-        "redis_timeout_ms",
-        now,
-        to,
-        SimConfig {
-            redis_timeout_ms: to,
-            ..c.clone()
-        },
-    );
-    let now = c.call_timeout_ms;
-    let to = now.saturating_mul(2);
-    push(
-        "call_timeout_ms",
-        now,
-        to,
-        SimConfig {
-            call_timeout_ms: to,
-            ..c.clone()
-        },
-    );
     if let Some(first) = c.schedule.first() {
         if let Some(at) = first.at_ms {
             let d = (at / 10).max(100);
