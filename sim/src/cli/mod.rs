@@ -30,6 +30,7 @@
 //! `bench` and `key`.
 
 mod bench;
+mod findings;
 mod key;
 mod merge;
 mod replay;
@@ -286,6 +287,45 @@ enum Sub {
         #[arg(long, value_name = "TEXT", requires = "save_corpus")]
         note: Option<String>,
     },
+    /// Swarm sweeps of every arm (v2 on a plain database, fenced with each database guard,
+    /// fenced failing closed) and the findings table: per finding, the seeds that show it in
+    /// each arm, the features of a seed's draw that trigger and suppress it, and with --shrink
+    /// its first seed shrunk and saved as a corpus entry.
+    Findings {
+        /// The base: a swarm (`swarm = true`), or any scenario to compare its findings with.
+        #[arg(long, value_name = "NAME|PATH", default_value = "swarm")]
+        scenario: String,
+        /// First seed.
+        #[arg(long, default_value_t = 0, value_parser = parse_seed)]
+        from: u64,
+        /// Seeds per arm.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        count: u64,
+        /// Seeds run at once (at most 256).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=MAX_JOBS))]
+        jobs: u64,
+        /// Run only shard K of N of the seeds; `--merge` adds the shards' reports up.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+        /// Only these arms, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',', value_name = "ARM,...")]
+        arms: Vec<String>,
+        /// Write the counts as JSON to FILE (what --merge reads).
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Add up these reports instead of running seeds.
+        #[arg(long, value_name = "REPORT", num_args = 1..)]
+        merge: Vec<PathBuf>,
+        /// Rewrite the findings table in FILE (between its findings markers).
+        #[arg(long, value_name = "FILE")]
+        readme: Option<PathBuf>,
+        /// Shrink each finding's first seed and save it in DIR as a corpus entry.
+        #[arg(long, value_name = "DIR")]
+        shrink: Option<PathBuf>,
+        /// Wall seconds each shrink may take.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+        shrink_seconds: u64,
+    },
     /// Run every entry of the regression corpus and check each gives the verdict it records.
     Replay {
         /// The corpus: a directory of entries (scenario files).
@@ -461,6 +501,39 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             }
         }
         Some(Sub::Replay { ref dir }) => replay::replay(dir, out),
+        Some(Sub::Findings {
+            ref scenario,
+            from,
+            count,
+            jobs,
+            ref shard,
+            ref arms,
+            ref report,
+            ref merge,
+            ref readme,
+            shrink: ref shrink_dir,
+            shrink_seconds,
+        }) => match crate::scenario::load(scenario) {
+            Ok(base) => {
+                let args = findings::FindingsArgs {
+                    from,
+                    count,
+                    jobs: jobs as usize,
+                    shard: shard.clone(),
+                    arms: arms.clone(),
+                    report: report.clone(),
+                    merge: merge.clone(),
+                    readme: readme.clone(),
+                    shrink: shrink_dir.clone(),
+                    shrink_seconds,
+                };
+                findings::findings(&base, &args, out)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_USAGE
+            }
+        },
         Some(Sub::Merge {
             ref reports,
             ref report,
@@ -485,6 +558,7 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         Some(Sub::Sweep { .. }) => "sweep",
         Some(Sub::Merge { .. }) => "merge",
         Some(Sub::Replay { .. }) => "replay",
+        Some(Sub::Findings { .. }) => "findings",
         Some(Sub::Shrink { .. }) => "shrink",
         Some(Sub::Key { .. }) => "key",
     };
@@ -504,7 +578,7 @@ fn applicable(cli: &Cli) -> Result<(), String> {
         .filter(|(flag, set)| *set && !(command == "shrink" && *flag == "--seed"))
         .map(|(f, _)| *f)
         .collect();
-    if matches!(command, "scenarios" | "key" | "merge" | "replay") {
+    if matches!(command, "scenarios" | "key" | "merge" | "replay" | "findings") {
         rejected.extend(cli.scenario.any());
     }
     if command != "sweep" && cli.check_determinism {

@@ -75,8 +75,13 @@ pub(super) fn run(cli: &Cli, out: &mut dyn Write) -> i32 {
     for line in configured.header() {
         let _ = writeln!(out, "{line}");
     }
+    // A swarm base's seed runs its own draw: say what was drawn, and show its knobs.
+    let this_run = config.for_seed(seed);
+    if config.swarm {
+        let _ = writeln!(out, "{}", this_run.description);
+    }
     if cli.verbose {
-        for knob in config.knobs() {
+        for knob in this_run.knobs() {
             let _ = writeln!(out, "{knob}");
         }
     }
@@ -242,6 +247,7 @@ pub(super) fn save_corpus(
             found: super::now_utc(),
             origin,
             note: note.to_string(),
+            finding: None,
         },
     );
     match saved {

@@ -557,6 +557,7 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
                             found: super::now_utc(),
                             origin: f.reproduce.clone(),
                             note,
+                            finding: None,
                         },
                     );
                     match saved {

@@ -7,4 +7,5 @@ pub use mermaid::*;
 mod summary;
 pub(crate) use summary::{first_difference, summary};
 
+pub mod findings;
 pub mod sweep;

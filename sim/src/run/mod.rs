@@ -71,7 +71,8 @@ const SEED_THREAD: &str = "seed-";
 /// so far; its thread is told to stop at its next step.
 pub fn run(seed: u64, config: &SimConfig) -> RunResult {
     let watchdog = Duration::from_secs(config.watchdog_s);
-    let config = config.clone();
+    // A swarm base runs the seed's draw; any other config runs as it is.
+    let config = config.for_seed(seed);
     let world: WorldSlot = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
     let world2 = world.clone();

@@ -27,6 +27,12 @@ pub fn replay_entry(path: &Path) -> Result<Replayed, String> {
     let mut kinds: Vec<&str> = r.verdict.violations().iter().map(|v| v.kind).collect();
     kinds.sort();
     kinds.dedup();
+    // A finding's entry must still show its finding, mechanism and all: a harness that still
+    // finds the duplicate but for another reason has changed what it finds.
+    let finding = config.corpus.as_ref().and_then(|m| m.finding.clone());
+    let missing = finding
+        .as_ref()
+        .filter(|label| !crate::shrink::fingerprint(&r).0.contains(label.as_str()));
     let verdict = match &r.verdict {
         Verdict::Crash(m) => format!("crash: {}", m.lines().next().unwrap_or("")),
         v if kinds.is_empty() => v.name().to_string(),
@@ -34,12 +40,20 @@ pub fn replay_entry(path: &Path) -> Result<Replayed, String> {
     };
     Ok(Replayed {
         seed: config.seed,
-        code: r.verdict.exit_code_against(&expected),
-        verdict,
-        expected: if expected.is_empty() {
-            "pass".into()
-        } else {
-            expected.join(" or ")
+        code: match missing {
+            Some(_) if r.verdict.exit_code_against(&expected) == 0 => {
+                crate::run::verdict::EXIT_EXPECTATION_UNMET
+            }
+            _ => r.verdict.exit_code_against(&expected),
+        },
+        verdict: match missing {
+            Some(_) => format!("{verdict} (without {})", finding.as_deref().unwrap_or_default()),
+            None => verdict,
+        },
+        expected: match (&finding, expected.is_empty()) {
+            (Some(label), _) => format!("{} with {label}", expected.join(" or ")),
+            (None, true) => "pass".into(),
+            (None, false) => expected.join(" or "),
         },
     })
 }

@@ -63,6 +63,10 @@ pub struct SimConfig {
     pub expect_on_every_seed: bool,
     /// The seed its snapshot and examples use.
     pub seed: u64,
+    /// A swarm base: each seed first draws its own faults, topology and timing from it (see
+    /// [`super::swarm`]); the draw is what runs. (Left out of the trace's config line when off.)
+    #[serde(skip_serializing_if = "is_false")]
+    pub swarm: bool,
     /// Worker nodes.
     pub workers: u32,
     /// Partitions of the topic.
@@ -157,6 +161,10 @@ pub struct SimConfig {
     pub corpus: Option<CorpusMeta>,
 }
 
+fn is_false(b: &bool) -> bool {
+    !b
+}
+
 /// The `[corpus]` table of a corpus entry (see [`super::corpus`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +175,10 @@ pub struct CorpusMeta {
     pub origin: String,
     /// One line on what it shows.
     pub note: String,
+    /// For a finding of `sim findings`: the label (`duplicate_effect/two_keys`: the violation
+    /// kind and the mechanism `why:` names) the replay must still show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finding: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -177,6 +189,7 @@ impl Default for SimConfig {
                 "3 workers, 3 partitions, 100 events, fenced protocol, unique database, random faults".into(),
             expect: Expect::default(),
             seed: 42,
+            swarm: false,
             workers: 3,
             partitions: 3,
             events: 100,
@@ -269,11 +282,20 @@ impl SimConfig {
     /// This config with the nemesis's decisions of a run made explicit: `drawn` appended to
     /// the schedule, random faults off, and `seed` pinned. Running it gives the same run.
     pub fn with_faults_explicit(&self, seed: u64, drawn: &[ScheduledFault]) -> SimConfig {
-        let mut c = self.clone();
+        let mut c = self.for_seed(seed);
         c.seed = seed;
         c.schedule.extend(drawn.iter().cloned());
         c.faults.random = false;
         c
+    }
+
+    /// What seed `seed` runs: this config, or for a swarm base the seed's draw.
+    pub fn for_seed(&self, seed: u64) -> SimConfig {
+        if self.swarm {
+            super::swarm::draw(seed, self).0
+        } else {
+            self.clone()
+        }
     }
 
     /// The workload's knobs.

@@ -120,6 +120,7 @@ mod tests {
             found: found.into(),
             origin: origin.into(),
             note: note.into(),
+            finding: None,
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod corpus;
 mod ranges;
+pub mod swarm;
 mod validate;
 
 use crate::scenario::config::SimConfig;
@@ -17,6 +18,7 @@ use std::fmt;
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("default", include_str!("../../../scenarios/default.toml")),
     ("canary", include_str!("../../../scenarios/canary.toml")),
+    ("swarm", include_str!("../../../scenarios/swarm.toml")),
     (
         "async-confirm-crash-plain",
         include_str!("../../../scenarios/async-confirm-crash-plain.toml"),

@@ -12,6 +12,7 @@ mod ci_examples;
 mod command;
 mod config_ranges;
 mod docs;
+mod findings;
 mod scenarios;
 mod shrink;
 mod sweep_reports;
