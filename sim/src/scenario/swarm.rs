@@ -60,6 +60,8 @@ pub struct Drawn {
     pub slow_handler: bool,
     /// `max.poll.interval` above the lock's TTL (a long-handler consumer).
     pub long_poll_interval: bool,
+    /// A session timeout above the lock's TTL: a paused member stays in the group.
+    pub long_session: bool,
 }
 
 impl Drawn {
@@ -75,6 +77,7 @@ impl Drawn {
         out.push(("mixed_headers".into(), self.mixed_headers));
         out.push(("slow_handler".into(), self.slow_handler));
         out.push(("long_poll_interval".into(), self.long_poll_interval));
+        out.push(("long_session".into(), self.long_session));
         out
     }
 }
@@ -166,7 +169,9 @@ pub fn draw(seed: u64, base: &SimConfig) -> (SimConfig, Drawn) {
     } else {
         30_000
     };
-    c.kafka.session_timeout_ms = pick(&mut rng, &[10_000, 45_000]);
+    // The session timeout too: a paused process sends no heartbeats, so only a session longer
+    // than the pause keeps a paused holder in the group while its lock expires under it.
+    c.kafka.session_timeout_ms = pick(&mut rng, &[10_000, 45_000, 2 * ttl_ms]);
 
     // The faults: a random subset of the kinds, each with its own weight; then sizes by regime.
     c.faults.random = true;
@@ -234,6 +239,7 @@ pub fn draw(seed: u64, base: &SimConfig) -> (SimConfig, Drawn) {
         mixed_headers: !c.copy_headers.is_empty(),
         slow_handler,
         long_poll_interval,
+        long_session: c.kafka.session_timeout_ms > ttl_ms,
     };
     c.description = describe(seed, &c, &drawn);
     debug_assert!(c.validate().is_ok(), "{:?}", c.validate());
