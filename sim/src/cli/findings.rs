@@ -505,8 +505,10 @@ pub fn render(tally: &Tally, shrunk: &BTreeMap<String, ShrunkFinding>) -> String
                     .partial_cmp(&(a.share - a.base).abs())
                     .expect("shares are numbers")
             });
+            // The three that move the share most: the rest are in the report.
             let parts: Vec<String> = picked
                 .iter()
+                .take(3)
                 .map(|c| {
                     format!(
                         "{} {} [{}–{}] vs {}",
