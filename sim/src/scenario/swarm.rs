@@ -119,7 +119,7 @@ pub fn draw(seed: u64, base: &SimConfig) -> (SimConfig, Drawn) {
     };
     c.copy_partitions = Vec::new();
     c.copy_gap_ms = if c.copies > 1 {
-        pick(&mut rng, &[0, 0, 50, 1_000, 30_000])
+        pick(&mut rng, &[0, 0, 0, 50, 1_000, 30_000])
     } else {
         0
     };
@@ -229,8 +229,12 @@ pub fn draw(seed: u64, base: &SimConfig) -> (SimConfig, Drawn) {
     // Time enough for the liveness phase to finish every handler even one after another on
     // one worker, each twice (a redelivery after a crash or a lost lock): an event not applied
     // because the run ended first would be a `lost_event` that is not true.
+    // The producer publishes one event (and its copies, `copy_gap_ms` apart) after another,
+    // so publishing alone may take long too: 126 events with copies 30 s apart take an hour.
     let serial_s = u64::from(c.events) * u64::from(c.copies) * c.handler_ms_max.div_ceil(1000);
-    c.liveness_s_max = base.liveness_s_max.max(2 * serial_s + 2 * TTL_S);
+    let publish_s = (u64::from(c.events) * (c.produce_gap_ms_max + c.copy_gap_ms * u64::from(c.copies - 1)))
+        .div_ceil(1000);
+    c.liveness_s_max = base.liveness_s_max.max(2 * (serial_s + publish_s) + 2 * TTL_S);
 
     let drawn = Drawn {
         regime,
@@ -361,9 +365,15 @@ mod tests {
         assert!(long.iter().any(|c| c.faults.down_ms_max > ttl_ms));
         assert!(long.iter().any(|c| c.handler_ms_max > ttl_ms));
         assert!(long.iter().all(|c| c.safety_s > TTL_S));
-        for c in &long {
+        for c in (0..2_000).map(|s| draw(s, &base).0) {
             let serial_ms = u64::from(c.events) * u64::from(c.copies) * c.handler_ms_max;
-            assert!(c.liveness_s_max * 1000 >= 2 * serial_ms, "{}", c.to_toml());
+            let publish_ms =
+                u64::from(c.events) * (c.produce_gap_ms_max + c.copy_gap_ms * u64::from(c.copies - 1));
+            assert!(
+                c.liveness_s_max * 1000 >= 2 * (serial_ms + publish_ms),
+                "{}",
+                c.to_toml()
+            );
         }
     }
 }
