@@ -351,6 +351,7 @@ fn failure(
         fingerprint: r.fingerprint(),
         trace_events: r.events.len(),
         reproduce: reproduce(),
+        drawn: None,
         shrunk: None,
     })
 }
@@ -507,13 +508,20 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
         let reproduce = || format!("cargo run -p sim -- --seed {}{flags}{check}", r.seed);
         match failure(&r, diff, &expected, config.expect_on_every_seed, reproduce) {
             None => c.as_expected += 1,
-            Some(f) => {
+            Some(mut f) => {
+                // A swarm seed's failure says what the seed drew (the run printed it too).
+                if config.swarm {
+                    f.drawn = Some(config.for_seed(r.seed).description);
+                }
                 c.failed += 1;
                 let signature = f.signature();
                 let lines: Vec<String> = if f.verdict == "nondeterminism" {
                     vec![format!("seed {} NON-DETERMINISM: {}", f.seed, f.detail)]
                 } else {
                     let mut l = vec![format!("seed {}: {}", r.seed, summary(&r))];
+                    if let Some(d) = &f.drawn {
+                        l.push(format!("  drawn: {d}"));
+                    }
                     for v in r.verdict.violations().iter().take(3) {
                         l.push(format!("  violation: {v}"));
                         if let Some(why) = crate::check::why::explain(&r.events, v) {

@@ -104,6 +104,9 @@ pub struct Failure {
     pub trace_events: usize,
     /// The command that reproduces it.
     pub reproduce: String,
+    /// For a seed of a swarm: what it drew (its regime, the fault kinds on, the shapes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drawn: Option<String>,
     /// With `sweep --shrink`, for the first seed of each distinct failure: its shrunk scenario.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shrunk: Option<Shrunk>,
@@ -470,6 +473,7 @@ mod tests {
             fingerprint: format!("fp{seed}"),
             trace_events: events,
             reproduce: format!("cargo run -p sim -- --seed {seed}"),
+            drawn: None,
             shrunk: None,
         }
     }

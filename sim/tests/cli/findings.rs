@@ -161,3 +161,42 @@ fn bad_input_is_refused_with_exit_2() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_swarm_sweep_prints_and_reports_what_each_failing_seed_drew() {
+    let dir = scratch("sweep");
+    let report = dir.join("r.json");
+    let r = sim_in(
+        None,
+        &[
+            "sweep",
+            "--scenario",
+            "swarm",
+            "--protocol",
+            "v2",
+            "--database",
+            "plain",
+            "--from",
+            "0",
+            "--count",
+            "12",
+            "--report",
+            &report.display().to_string(),
+        ],
+        b"",
+    );
+    let failures = json(&report)["failures"].as_array().unwrap().clone();
+    assert!(
+        !failures.is_empty(),
+        "v2 fails some of 12 swarm seeds: {}",
+        r.text()
+    );
+    for f in failures {
+        let seed = f["seed"].as_u64().unwrap();
+        let drawn = f["drawn"].as_str().unwrap();
+        assert!(drawn.starts_with(&format!("swarm seed {seed}: ")), "{drawn}");
+        assert!(drawn.contains("faults on: "), "{drawn}");
+    }
+    assert!(r.stdout.contains("  drawn: swarm seed "), "{}", r.stdout);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
