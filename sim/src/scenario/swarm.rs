@@ -2,7 +2,7 @@
 //!
 //! A scenario with `swarm = true` is a base, not a run: every seed first draws, from its own
 //! `swarm` stream, which fault kinds are on (a random subset: how many is uniform from none to
-//! all, then which), their weights
+//! all), their weights
 //! and sizes, a regime ("short and many" faults, or "long and few" that outlast the lock's
 //! TTL), the topology, the handler's timing, copies and their header mix, and the broker's
 //! `max.poll.interval` against the lock's TTL. Swarm testing (Groce et al., 2012; TigerBeetle's
@@ -177,14 +177,16 @@ pub fn draw(seed: u64, base: &SimConfig) -> (SimConfig, Drawn) {
     c.faults.random = true;
     let mut weights = serde_json::to_value(&c.faults).expect("faults serialize");
     let mut kinds_on = Vec::new();
-    // How many kinds are on is uniform (0 to all), then which: a seed with no faults, or one
-    // kind alone, is as likely as any other count (with each kind on by a coin, one in 4,096
-    // seeds would be quiet).
-    let count = rng.gen_range(0..=KINDS.len());
-    let chosen = rand::seq::index::sample(&mut rng, KINDS.len(), count);
-    for (i, kind) in KINDS.iter().enumerate() {
-        let on = chosen.iter().any(|c| c == i);
-        let weight = if on { rng.gen_range(1..=10u32) } else { 0 };
+    // A density first, then each kind on with that probability from its own stream: how many
+    // kinds are on is then uniform from none to all (a Beta(1, 1) mixture of binomials), so a
+    // quiet seed or one kind alone is as likely as any other count (with a fair coin per
+    // kind, one seed in 4,096 would be quiet); and a kind added to the nemesis leaves every
+    // other kind's draw as it was.
+    let density: f64 = rng.gen();
+    for kind in KINDS {
+        let mut own = crate::rng::stream(seed, &format!("swarm/{}", kind.name));
+        let on = own.gen::<f64>() < density;
+        let weight = if on { own.gen_range(1..=10u32) } else { 0 };
         let field = format!("{}_weight", kind.name);
         let slot = weights
             .get_mut(&field)
@@ -336,6 +338,24 @@ mod tests {
         for (i, (name, _)) in draws[0].features().iter().enumerate() {
             assert!(draws.iter().any(|d| d.features()[i].1), "{name} on somewhere");
             assert!(draws.iter().any(|d| !d.features()[i].1), "{name} off somewhere");
+        }
+    }
+
+    #[test]
+    fn how_many_kinds_are_on_is_uniform_from_none_to_all() {
+        let base = base();
+        let n = KINDS.len();
+        let mut counts = vec![0u32; n + 1];
+        let draws = 6_000;
+        for seed in 0..draws {
+            counts[draw(seed, &base).1.kinds_on.len()] += 1;
+        }
+        let expected = f64::from(draws as u32) / (n + 1) as f64;
+        for (k, &c) in counts.iter().enumerate() {
+            assert!(
+                f64::from(c) > 0.6 * expected && f64::from(c) < 1.4 * expected,
+                "{k} kinds on in {c} of {draws} seeds (uniform: {expected:.0}): {counts:?}"
+            );
         }
     }
 
