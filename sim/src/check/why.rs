@@ -5,6 +5,11 @@
 //! document (`shared/docs/v2-protocol.md`): fail-open, stale-lock takeover, the non-atomic
 //! takeover race, unchecked release, two keys for one event, a lock expiring under a pause, ...
 //!
+//! Calls that held the key between the two handlers without applying the event (a chain of
+//! redeliveries: each took the key, failed or crashed, and let it go) are looked through: the
+//! mechanism is what let the first of them past the first handler's record, or that handler's
+//! missing confirm when it finished unconfirmed after the key had already left it.
+//!
 //! The explanation is derived, not recorded: the trace is unchanged. [`explain`] is pure; its
 //! [`Mechanism::name`] is stable (a shrinker's fingerprint may use it) and its sentence
 //! ([`Why`]'s `Display`) names the workers, calls and times. A repeated effect that matches no
@@ -500,17 +505,18 @@ impl History {
     }
 
     /// Why `s` left its processing record behind after committing: a failed confirm, or a
-    /// crash between its commit and its confirm.
-    fn unconfirmed(&self, s: &Call) -> Option<(Mechanism, String)> {
+    /// crash between its commit and its confirm. `own_lock`: the key still held `s`'s lock.
+    fn unconfirmed(&self, s: &Call, own_lock: bool) -> Option<(Mechanism, String)> {
         if let Some((t, result)) = &s.confirm {
             if result != "confirmed" && result != "noop" {
+                let left = if own_lock {
+                    "leaving the processing record"
+                } else {
+                    "so no completed record was written"
+                };
                 return Some((
                     Mechanism::FailedConfirm,
-                    format!(
-                        "{}'s confirm failed at {} ({result}), leaving the processing record",
-                        s.name(),
-                        at(*t)
-                    ),
+                    format!("{}'s confirm failed at {} ({result}), {left}", s.name(), at(*t)),
                 ));
             }
         }
@@ -540,6 +546,111 @@ impl History {
     }
 
     fn why(&self, a: &Call, b: &Call) -> Why {
+        self.why_in(a, b, true)
+    }
+
+    /// The call that sent `m` (its worker's latest delivery before it).
+    fn owner(&self, m: &Cmd) -> Option<&Call> {
+        self.call_of(&m.from, m.t_us)
+    }
+
+    /// Whether `c` relayed the key from `a` to `b`: another call that held it and had not
+    /// applied the event by the time `b` acquired.
+    fn is_relay(c: &Call, a: &Call, b: &Call, b_acq: u64) -> bool {
+        !same(c, a) && !same(c, b) && c.applied.first().is_none_or(|t| *t > b_acq)
+    }
+
+    /// The mechanism behind `a` and `b` when calls that never applied the event held the key
+    /// between them (a chain of redeliveries: each relay took the key, failed or crashed, and
+    /// its lock expired or was released). The relays are transparent: what let `b` in is what
+    /// let the first relay past `a`'s record (the analysis of `a` and the first relay), or,
+    /// when the key had already left `a` while `a` ran and `a` then finished without
+    /// confirming, that missing confirm. `before`: the first trace index of `b`'s acquire;
+    /// `how`: how the last relay's hold ended. `None` when no relay lies between them.
+    fn relayed(&self, a: &Call, b: &Call, key: &str, before: usize, b_acq: u64, how: String) -> Option<Why> {
+        let aw = self
+            .cmds
+            .iter()
+            .filter(|m| m.key == key && m.index < before && m.wrote())
+            .rfind(|m| self.owner(m).is_some_and(|o| same(o, a)))?;
+        let mut relays: Vec<&Call> = Vec::new();
+        let mut first_lock = None;
+        for m in self
+            .cmds
+            .iter()
+            .filter(|m| m.key == key && m.locked() && m.index > aw.index && m.index < before)
+        {
+            let o = self.owner(m)?;
+            if !Self::is_relay(o, a, b, b_acq) {
+                return None;
+            }
+            if !relays.iter().any(|r| same(r, o)) {
+                relays.push(o);
+            }
+            first_lock.get_or_insert(m.t_us);
+        }
+        let (r1, first_lock) = (*relays.first()?, first_lock?);
+        let held = match relays.as_slice() {
+            [one] => format!("{} held the key without applying the event ({how})", one.name()),
+            [.., last] => {
+                let names: Vec<String> = relays.iter().take(3).map(|r| r.name()).collect();
+                let more = relays.len().saturating_sub(3);
+                let list = if more > 0 {
+                    let calls = if more == 1 { "call" } else { "calls" };
+                    format!("{} and {more} more {calls}", names.join(", "))
+                } else {
+                    let (last_name, rest) = names.split_last()?;
+                    format!("{} and {last_name}", rest.join(", "))
+                };
+                format!(
+                    "{list} held the key in turn without applying the event (the last, {}: {how})",
+                    last.name()
+                )
+            }
+            [] => return None,
+        };
+        let chain = format!("; then {held}, and {} took it at {}", b.name(), at(b_acq));
+        // The key left `a` while it ran, and `a` then stopped without confirming: had it
+        // confirmed, its completed record would have stopped `b` whoever held the key before.
+        if a.stopped_us().is_some_and(|s| s <= b_acq && first_lock < s) {
+            if let Some((mechanism, root)) = self.unconfirmed(a, false) {
+                return Some(Why {
+                    mechanism,
+                    sentence: format!(
+                        "{root}; its lock had already gone while it ran ({} took the key at {}){chain}",
+                        r1.name(),
+                        at(first_lock)
+                    ),
+                });
+            }
+        }
+        let mut inner = self.why_in(a, r1, false);
+        let unconfirmed = self.unconfirmed(a, false);
+        if inner.mechanism == Mechanism::Unexplained {
+            if let Some((mechanism, root)) = self.unconfirmed(a, true) {
+                inner = Why {
+                    mechanism,
+                    sentence: root,
+                };
+            }
+        }
+        // `a` finished before `b` came without confirming: say so too, or a reader would ask
+        // why its completed record did not stop `b`.
+        let root = match unconfirmed {
+            Some((m, root)) if m != inner.mechanism && a.stopped_us().is_some_and(|s| s <= b_acq) => {
+                format!("; {root}")
+            }
+            _ => String::new(),
+        };
+        Some(Why {
+            mechanism: inner.mechanism,
+            sentence: format!("{}{root}{chain}", inner.sentence),
+        })
+    }
+
+    /// [`History::why`]; `relays`: whether to look through calls that held the key between
+    /// `a` and `b` without applying the event ([`History::relayed`]; once, not recursively).
+    fn why_in(&self, a: &Call, b: &Call, relays: bool) -> Why {
         // The second handler is the one that acquired (or ran) later.
         let when = |c: &Call| c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
         let (a, b) = if when(b) < when(a) { (b, a) } else { (a, b) };
@@ -643,6 +754,13 @@ impl History {
                 .rfind(|m| m.key == key && m.locked() && m.index < get.index)
                 .and_then(|m| self.call_of(&m.from, m.t_us));
             let holder = holder.unwrap_or(y);
+            let x_acq = x.acquire.as_ref().map_or(x.deliver_us, |t| t.0);
+            if relays && same(x, b) && Self::is_relay(holder, a, b, x_acq) {
+                let how = format!("{} took over its record as stale", x.name());
+                if let Some(w) = self.relayed(a, b, key, get.index, x_acq, how) {
+                    return w;
+                }
+            }
             let live = holder.handler_start.is_some_and(|s| s <= del.t_us)
                 && holder.stopped_us().is_none_or(|end| end > del.t_us)
                 || holder.acquire.as_ref().is_some_and(|(t, _)| *t >= get.t_us);
@@ -654,7 +772,7 @@ impl History {
                         .map(|o| format!("{w}'s clock {o:+} ms"))
                 })
                 .collect();
-            if let Some(root) = self.unconfirmed(holder) {
+            if let Some(root) = self.unconfirmed(holder, true) {
                 return why(
                     root.0,
                     format!(
@@ -737,17 +855,40 @@ impl History {
                 ),
             );
         };
+        let setter = self.call_of(&write.from, write.t_us);
         // A Redis crash after the last write that lost the key.
-        if let Some(crash) = self.faults.iter().find(|f| {
-            matches!(
-                f.fault,
-                Fault::Crash {
-                    node: Some(NodeName::Redis)
-                }
-            ) && f.t_us >= write.t_us
-                && f.t_us <= b_acq
-                && f.lost_keys.iter().any(|k| k == key)
-        }) {
+        let lost = |write: &Cmd| {
+            self.faults.iter().find(move |f| {
+                matches!(
+                    f.fault,
+                    Fault::Crash {
+                        node: Some(NodeName::Redis)
+                    }
+                ) && f.t_us >= write.t_us
+                    && f.t_us <= b_acq
+                    && f.lost_keys.iter().any(|k| k == key)
+            })
+        };
+        if let Some(s) = setter.filter(|s| relays && Self::is_relay(s, a, b, b_acq)) {
+            let how = match last_del.filter(|d| d.index > write.index) {
+                Some(d) => match self.owner(d) {
+                    Some(o) if same(o, s) => format!("it released its lock at {}", at(d.t_us)),
+                    o => format!(
+                        "{}'s release deleted its lock at {}",
+                        o.map_or(d.from.clone(), Call::name),
+                        at(d.t_us)
+                    ),
+                },
+                None => match lost(write) {
+                    Some(crash) => format!("a Redis crash at {} lost its lock", at(crash.t_us)),
+                    None => "its lock expired".to_owned(),
+                },
+            };
+            if let Some(w) = self.relayed(a, b, key, first_index, b_acq, how) {
+                return w;
+            }
+        }
+        if let Some(crash) = lost(write) {
             let what = if write.cmd.contains("confirm") || write.cmd == "SETEX" {
                 "completed"
             } else {
@@ -765,7 +906,6 @@ impl History {
                 ),
             );
         }
-        let setter = self.call_of(&write.from, write.t_us);
         if let Some(del) = last_del.filter(|d| d.index > write.index) {
             let deleter = self.call_of(&del.from, del.t_us);
             let same = match (deleter, setter) {
@@ -775,11 +915,17 @@ impl History {
                 _ => del.from == write.from,
             };
             if !same {
+                let record = if write.cmd == "SETEX" || write.cmd.contains("confirm") {
+                    "completed record"
+                } else {
+                    "lock"
+                };
+                let verb = if record == "lock" { "taken" } else { "written" };
                 return why(
                     Mechanism::UncheckedRelease,
                     format!(
-                        "{}'s release at {} (DEL, not checked against its owner) deleted the lock \
-                         {} had taken at {}, so {} found the key free",
+                        "{}'s release at {} (DEL, not checked against its owner) deleted the {record} \
+                         {} had {verb} at {}, so {} found the key free",
                         deleter.map_or(del.from.clone(), Call::name),
                         at(del.t_us),
                         setter.map_or(write.from.clone(), Call::name),
@@ -821,6 +967,48 @@ impl History {
                 ),
             );
         }
+        // The reading clock is short of the TTL, yet a command in between saw the Redis clock
+        // past the record's expiry, more than a second ahead of virtual time (the model, like
+        // Redis's active expiry, removes it then): the clock jumped and was set back.
+        let expire_ms = write.clock_us / 1000 + ttl;
+        let ahead = |m: &&Cmd| {
+            let lead_us = (m.clock_us - write.clock_us) - (m.t_us as i64 - write.t_us as i64);
+            m.index > write.index
+                && m.index < first_index
+                && m.clock_us / 1000 > expire_ms
+                && lead_us > 1_000_000
+        };
+        if let Some(m) = self.cmds.iter().find(ahead).filter(|_| redis_ms < ttl) {
+            let base = self.clock_offset("redis", write.t_us).unwrap_or(0);
+            let jumped = self
+                .clocks
+                .iter()
+                .rfind(|(t, n, o)| n == "redis" && *t <= m.t_us && *o > base)
+                .map_or("ran ahead".to_owned(), |(t, _, o)| {
+                    format!("jumped {} forward at {}", dur((o - base) as u64 * 1000), at(*t))
+                });
+            return why(
+                Mechanism::RedisClockJump,
+                format!(
+                    "the Redis node's clock {jumped}: at {} it read {} s of Redis time after \
+                     {}'s lock at {} ({} of virtual time), past the {} s TTL, and was set back \
+                     before {} acquired at {} ({})",
+                    at(m.t_us),
+                    (m.clock_us - write.clock_us) / 1_000_000,
+                    write.from,
+                    at(write.t_us),
+                    dur(m.t_us.saturating_sub(write.t_us)),
+                    ttl / 1000,
+                    b.name(),
+                    at(read_t),
+                    if redis_ms < 0 {
+                        format!("Redis's clock then read {} s before the lock", -redis_ms / 1000)
+                    } else {
+                        format!("{} s after the lock by Redis's clock", redis_ms / 1000)
+                    }
+                ),
+            );
+        }
         if redis_ms < ttl {
             return why(
                 Mechanism::Unexplained,
@@ -846,7 +1034,7 @@ impl History {
             b.name(),
             at(b_acq)
         );
-        if let Some((mechanism, root)) = self.unconfirmed(s) {
+        if let Some((mechanism, root)) = self.unconfirmed(s, true) {
             return why(mechanism, format!("{root}; {expired}"));
         }
         let start = s.handler_start.unwrap_or(s.deliver_us);
@@ -897,6 +1085,11 @@ impl History {
             ),
         )
     }
+}
+
+/// Whether `x` and `y` are the same `process()` call.
+fn same(x: &Call, y: &Call) -> bool {
+    (x.worker.as_str(), x.incarnation, x.call) == (y.worker.as_str(), y.incarnation, y.call)
 }
 
 /// A key's last part (the hash), shortened.
@@ -1460,6 +1653,317 @@ mod tests {
             &[
                 "worker-1's call 1 was still processing",
                 "worker-1-1 was removed at 10000 ms (max_poll_interval)",
+            ],
+        );
+    }
+
+    /// A crash that leaves no lock behind: `w`'s call `call` locks at `t` and crashes at
+    /// `t + 5` without applying (a relay: it held the key and never applied the event).
+    fn relay_crashes(h: H, t: u64, worker: &str, call: u64, n: u8) -> H {
+        h.deliver(t, worker, call).lock(t, worker, call, KEY).fault(
+            t + 5,
+            Fault::Crash { node: w(n) },
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_crash_before_confirm_relayed_by_a_call_that_never_applied() {
+        // Swarm seeds 236 and 1858: worker-1 committed and crashed; its lock expired;
+        // worker-2 took the key and crashed before applying; its lock expired too; worker-3
+        // applied again. The relay changes nothing: worker-1 never confirmed.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .fault(12, Fault::Crash { node: w(1) }, None, None);
+        let h = relay_crashes(h, 301_000, "worker-2", 1, 2)
+            .deliver(602_000, "worker-3", 1)
+            .lock(602_000, "worker-3", 1, KEY)
+            .applied(602_010, "worker-3", 1);
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &[
+                "worker-1's call 1 committed at 10 ms and its worker crashed at 12 ms",
+                "300 s lock expired and worker-2's call 1 took it at 301003 ms",
+                "then worker-2's call 1 held the key without applying the event (its lock expired)",
+                "worker-3's call 1 took it at 602003 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_failed_confirm_relayed_by_calls_that_released_their_own_locks() {
+        // Swarm seeds 714, 598 and 1302: worker-1's confirm failed; its lock expired;
+        // worker-2's call 1 took the key, failed on the database and released its own lock;
+        // its call 2 applied again.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .confirm(12, "worker-1", 1, "confirm failed: redis timed out")
+            .end(12, "worker-1", 1, "ok")
+            .deliver(301_000, "worker-2", 1)
+            .lock(301_000, "worker-2", 1, KEY)
+            .end(301_100, "worker-2", 1, "error: database: connection refused")
+            .redis(301_101, "worker-2", "DEL", vec![], "1", 0)
+            .deliver(301_300, "worker-2", 2)
+            .lock(301_300, "worker-2", 2, KEY)
+            .applied(301_310, "worker-2", 2);
+        assert_why(
+            &h,
+            Mechanism::FailedConfirm,
+            &[
+                "worker-1's call 1's confirm failed at 12 ms",
+                "worker-2's call 1 took it at 301003 ms",
+                "(it released its lock at 301101 ms)",
+                "worker-2's call 2 took it at 301303 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_lost_completed_record_relayed_by_a_call_that_never_applied() {
+        // Swarm seeds 864 and 1318: worker-1 confirmed; a Redis crash lost the completed
+        // record; worker-2's call 1 took the free key and released it after a database error;
+        // its call 2 applied again.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .redis(12, "worker-1", "SETEX", vec![86400.into(), "{}".into()], "OK", 0)
+            .confirm(13, "worker-1", 1, "confirmed")
+            .end(13, "worker-1", 1, "ok")
+            .fault(
+                100,
+                Fault::Crash {
+                    node: Some(NodeName::Redis),
+                },
+                Some(1000),
+                Some(vec![KEY.into()]),
+            )
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .end(2100, "worker-2", 1, "error: database: connection refused")
+            .redis(2101, "worker-2", "DEL", vec![], "1", 0)
+            .deliver(2300, "worker-2", 2)
+            .lock(2300, "worker-2", 2, KEY)
+            .applied(2310, "worker-2", 2);
+        assert_why(
+            &h,
+            Mechanism::RedisRestartLost,
+            &[
+                "Redis crashed at 100 ms and lost the key's completed record (written by worker-1 at 12 ms)",
+                "worker-2's call 2 took it at 2303 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_relayed_explanation_also_names_the_first_handlers_missing_confirm() {
+        // Swarm seeds 1302 and 1009: what let the relay in (here a Redis crash losing the
+        // lock) is the mechanism; that the first handler never confirmed is said too.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .fault(12, Fault::Crash { node: w(1) }, None, None)
+            .fault(
+                100,
+                Fault::Crash {
+                    node: Some(NodeName::Redis),
+                },
+                Some(1000),
+                Some(vec![KEY.into()]),
+            )
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .end(2100, "worker-2", 1, "error: database: connection refused")
+            .redis(2101, "worker-2", "DEL", vec![], "1", 0)
+            .deliver(2300, "worker-2", 2)
+            .lock(2300, "worker-2", 2, KEY)
+            .applied(2310, "worker-2", 2);
+        assert_why(
+            &h,
+            Mechanism::RedisRestartLost,
+            &[
+                "Redis crashed at 100 ms and lost the key's processing record (written by worker-1 at 2 ms)",
+                "; worker-1's call 1 committed at 10 ms and its worker crashed at 12 ms before confirming; then",
+                "worker-2's call 2 took it at 2303 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_lock_expired_under_a_pause_relayed_by_a_call_that_never_applied() {
+        // Swarm seeds 337 and 1943: worker-1 was paused holding the lock; it expired; worker-2
+        // took the key and crashed; worker-3 took it after that lock expired and applied;
+        // worker-1 woke and applied too.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .fault(5, Fault::Pause { node: w(1) }, Some(700_000), None);
+        let h = relay_crashes(h, 301_000, "worker-2", 1, 2)
+            .deliver(602_000, "worker-3", 1)
+            .lock(602_000, "worker-3", 1, KEY)
+            .applied(602_010, "worker-3", 1)
+            .applied(700_010, "worker-1", 1);
+        assert_why(
+            &h,
+            Mechanism::LockExpiredUnderPause,
+            &[
+                "worker-1's call 1 was paused at 5 ms for 700 s while holding the lock",
+                "worker-2's call 1 took it at 301003 ms",
+                "worker-3's call 1 took it at 602003 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_failed_confirm_after_the_lock_was_taken_while_it_ran() {
+        // Swarm seed 212: worker-3's unchecked release deleted worker-1's lock while worker-1
+        // ran; worker-2 took the key and crashed without applying; worker-1 applied and its
+        // confirm failed; worker-3's call 2 took the key after worker-2's lock expired. Had the
+        // confirm written the completed record, the release would not have mattered.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .deliver(50, "worker-3", 1)
+            .redis(100, "worker-3", "DEL", vec![], "1", 0);
+        let h = relay_crashes(h, 200, "worker-2", 1, 2)
+            .applied(1000, "worker-1", 1)
+            .confirm(1001, "worker-1", 1, "confirm failed: redis timed out")
+            .end(1001, "worker-1", 1, "ok")
+            .deliver(301_000, "worker-3", 2)
+            .lock(301_000, "worker-3", 2, KEY)
+            .applied(301_010, "worker-3", 2);
+        assert_why(
+            &h,
+            Mechanism::FailedConfirm,
+            &[
+                "worker-1's call 1's confirm failed at 1001 ms",
+                "then worker-2's call 1 held the key without applying the event (its lock expired)",
+                "worker-3's call 2 took it at 301003 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_stale_record_of_a_relay_taken_over() {
+        // worker-1 committed and crashed; worker-2 took the expired key and crashed without
+        // applying; worker-3 read worker-2's record as stale and took it over. The takeover let
+        // worker-3 past worker-2, who never applied: worker-1's missing confirm is the cause.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .fault(12, Fault::Crash { node: w(1) }, None, None);
+        let h = relay_crashes(h, 301_000, "worker-2", 1, 2);
+        let set = vec![processing(602.0).into(), "NX".into(), "EX".into(), 300.into()];
+        let h = h
+            .deliver(602_000, "worker-3", 1)
+            .redis(
+                602_001,
+                "worker-3",
+                "GET",
+                vec![],
+                &serde_json::to_string(&processing(301.0)).unwrap(),
+                0,
+            )
+            .redis(602_002, "worker-3", "DEL", vec![], "1", 0)
+            .redis(602_003, "worker-3", "SET", set, "OK", 0)
+            .acquired(602_004, "worker-3", 1, KEY)
+            .applied(602_010, "worker-3", 1);
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &[
+                "worker-1's call 1 committed at 10 ms",
+                "then worker-2's call 1 held the key without applying the event (worker-3's call 1 took over its record as stale)",
+            ],
+        );
+    }
+
+    #[test]
+    fn an_unchecked_release_of_a_completed_record_relayed() {
+        // Swarm seed 1726: worker-1's call 1 had taken the key while worker-3 ran; worker-3
+        // confirmed; worker-1's call 1 failed on the database and its release (DEL) deleted
+        // worker-3's completed record; worker-1's call 2 took the key and crashed; worker-2
+        // applied again after that lock expired.
+        let h = H::default()
+            .deliver(0, "worker-3", 1)
+            .lock(0, "worker-3", 1, KEY)
+            .applied(10, "worker-3", 1)
+            .redis(12, "worker-3", "SETEX", vec![86400.into(), "{}".into()], "OK", 0)
+            .confirm(13, "worker-3", 1, "confirmed")
+            .end(13, "worker-3", 1, "ok")
+            .deliver(50, "worker-1", 1)
+            .end(99, "worker-1", 1, "error: database: timeout")
+            .redis(100, "worker-1", "DEL", vec![], "1", 0);
+        let h = relay_crashes(h, 200, "worker-1", 2, 1)
+            .deliver(301_000, "worker-2", 1)
+            .lock(301_000, "worker-2", 1, KEY)
+            .applied(301_010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::UncheckedRelease,
+            &[
+                "worker-1's call 1's release at 100 ms (DEL, not checked against its owner) deleted the \
+                 completed record worker-3's call 1 had written at 12 ms, so worker-1's call 2 found the key free",
+                "then worker-1's call 2 held the key without applying the event (its lock expired)",
+                "worker-2's call 1 took it at 301003 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_redis_clock_jump_set_back_before_the_next_acquire() {
+        // Swarm seeds 1009 and 1991: the Redis clock jumped 600 s forward (a command at that
+        // clock expired every lock past its TTL) and was set back before worker-2 read the key,
+        // so the reading clock shows only 2 s since the lock.
+        let other = Typed::Redis {
+            from: "worker-3".into(),
+            cmd: "GET".into(),
+            key: "other".into(),
+            args: vec![],
+            reply: "nil".into(),
+            clock_us: EPOCH_US + (600 + 600_000) * 1000,
+        };
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .fault(
+                500,
+                Fault::Clock {
+                    node: Some(NodeName::Redis),
+                    offset_ms: 600_000,
+                },
+                None,
+                None,
+            )
+            .at(600, "redis", other)
+            .fault(
+                900,
+                Fault::Clock {
+                    node: Some(NodeName::Redis),
+                    offset_ms: 0,
+                },
+                None,
+                None,
+            )
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .applied(2010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::RedisClockJump,
+            &[
+                "the Redis node's clock jumped 600 s forward at 500 ms",
+                "600 s of Redis time after worker-1's lock at 2 ms",
+                "set back before worker-2's call 1 acquired at 2001 ms",
             ],
         );
     }
