@@ -53,13 +53,19 @@ pub enum Mechanism {
     /// A group member removed past its session or max.poll.interval kept processing while
     /// its partition's records went to another member.
     RebalanceZombie,
+    /// A Redis command ran but its reply was lost: the caller timed out and failed open,
+    /// and an acquire that won left a lock nobody knew it held.
+    LostReply,
+    /// Redis failed over to a replica that lagged: the key's record, written within the lag,
+    /// never reached it.
+    FailoverLost,
     /// None of the above: a finding too.
     Unexplained,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order the README lists them.
-    pub const ALL: [Mechanism; 14] = [
+    pub const ALL: [Mechanism; 16] = [
         Mechanism::FailOpen,
         Mechanism::StaleTakeover,
         Mechanism::SkewTakeover,
@@ -73,6 +79,8 @@ impl Mechanism {
         Mechanism::RedisClockJump,
         Mechanism::DbTimeoutLateWrite,
         Mechanism::RebalanceZombie,
+        Mechanism::LostReply,
+        Mechanism::FailoverLost,
         Mechanism::Unexplained,
     ];
 
@@ -92,6 +100,8 @@ impl Mechanism {
             Mechanism::RedisClockJump => "redis_clock_jump",
             Mechanism::DbTimeoutLateWrite => "db_timeout_late_write",
             Mechanism::RebalanceZombie => "rebalance_zombie",
+            Mechanism::LostReply => "lost_reply",
+            Mechanism::FailoverLost => "failover_lost",
             Mechanism::Unexplained => "unexplained",
         }
     }
@@ -213,6 +223,8 @@ struct Cmd {
     args: Vec<serde_json::Value>,
     reply: String,
     clock_us: i64,
+    /// It ran, but its reply was lost on the way back.
+    reply_lost: bool,
 }
 
 impl Cmd {
@@ -376,6 +388,7 @@ impl History {
                     args,
                     reply,
                     clock_us,
+                    reply_lost,
                 } => h.cmds.push(Cmd {
                     index: i,
                     t_us: e.t_us,
@@ -385,6 +398,7 @@ impl History {
                     args: args.clone(),
                     reply: reply.clone(),
                     clock_us: *clock_us,
+                    reply_lost: *reply_lost,
                 }),
                 Typed::Fault {
                     fault,
@@ -574,6 +588,29 @@ impl History {
             if open || c.unprotected.is_some() {
                 let reason = c.unprotected.clone().unwrap_or_else(|| "Redis failed".into());
                 let t = c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
+                // Redis did not fail: a command of the acquire ran and its reply was lost.
+                if let Some(m) = self
+                    .cmds
+                    .iter()
+                    .find(|m| m.from == c.worker && m.reply_lost && (c.deliver_us..=t).contains(&m.t_us))
+                {
+                    let left = if m.locked() {
+                        "it had taken the lock, which nobody knew it held"
+                    } else {
+                        "it had run"
+                    };
+                    return why(
+                        Mechanism::LostReply,
+                        format!(
+                            "{}'s {} at {} ran on Redis ({left}) but its reply was lost; the worker \
+                             timed out and ran the handler unprotected at {} (fail-open: {reason})",
+                            c.name(),
+                            m.cmd,
+                            at(m.t_us),
+                            at(t)
+                        ),
+                    );
+                }
                 return why(
                     Mechanism::FailOpen,
                     format!(
@@ -737,6 +774,29 @@ impl History {
                 ),
             );
         };
+        // A failover to a lagging replica after the last write that lost the key.
+        if let Some(f) = self.faults.iter().find(|f| {
+            matches!(f.fault, Fault::Failover { .. })
+                && f.t_us >= write.t_us
+                && f.t_us <= b_acq
+                && f.lost_keys.iter().any(|k| k == key)
+        }) {
+            let lag_ms = match f.fault {
+                Fault::Failover { lag_ms } => lag_ms,
+                _ => 0,
+            };
+            return why(
+                Mechanism::FailoverLost,
+                format!(
+                    "Redis failed over at {} to a replica {lag_ms} ms behind, which lacked \
+                     the key's last record (written by {} at {}), so {} found the key free",
+                    at(f.t_us),
+                    write.from,
+                    at(write.t_us),
+                    b.name()
+                ),
+            );
+        }
         // A Redis crash after the last write that lost the key.
         if let Some(crash) = self.faults.iter().find(|f| {
             matches!(
@@ -967,6 +1027,7 @@ mod tests {
                     args,
                     reply: reply.into(),
                     clock_us: EPOCH_US + (t as i64 + skew_ms) * 1000,
+                    reply_lost: false,
                 },
             )
         }
@@ -1364,6 +1425,94 @@ mod tests {
                 "deleted the lock worker-1's call 1 had taken at 4 ms",
             ],
         );
+    }
+
+    #[test]
+    fn an_acquire_whose_reply_was_lost_is_a_lost_reply() {
+        // worker-1's SET NX ran and won, its reply was lost: it failed open, and worker-2
+        // acquired once the orphaned lock had expired.
+        let h = |lost: bool| {
+            let mut h = H::default().deliver(0, "worker-1", 1);
+            let set = vec![processing(0.0).into(), "NX".into(), "EX".into(), 300.into()];
+            h = h.redis(1, "worker-1", "GET", vec![], "nil", 0).at(
+                2,
+                "redis",
+                Typed::Redis {
+                    from: "worker-1".into(),
+                    cmd: "SET".into(),
+                    key: KEY.into(),
+                    args: set,
+                    reply: "OK".into(),
+                    clock_us: EPOCH_US + 2000,
+                    reply_lost: lost,
+                },
+            );
+            h.at(
+                502,
+                "worker-1",
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: "redis timed out".into(),
+                    call: 1,
+                },
+            )
+            .at(
+                502,
+                "worker-1",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Unprotected {
+                        fence: None,
+                        key: KEY.into(),
+                    },
+                    call: 1,
+                },
+            )
+            .applied(510, "worker-1", 1)
+            .deliver(301_000, "worker-2", 1)
+            .lock(301_000, "worker-2", 1, KEY)
+            .applied(301_010, "worker-2", 1)
+        };
+        assert_why(
+            &h(true),
+            Mechanism::LostReply,
+            &[
+                "worker-1's call 1's SET at 2 ms ran on Redis (it had taken the lock",
+                "reply was lost",
+                "fail-open: redis timed out",
+            ],
+        );
+        // The same history with the reply delivered is plain fail-open.
+        assert_eq!(
+            h(false).why().mechanism,
+            Mechanism::FailOpen,
+            "{}",
+            h(false).why()
+        );
+    }
+
+    #[test]
+    fn a_failover_to_a_lagging_replica_losing_the_record() {
+        let failover = |lost: &str| {
+            relocked(2000, |h| {
+                h.fault(
+                    100,
+                    Fault::Failover { lag_ms: 500 },
+                    Some(1000),
+                    Some(vec![lost.into()]),
+                )
+            })
+        };
+        assert_why(
+            &failover(KEY),
+            Mechanism::FailoverLost,
+            &[
+                "Redis failed over at 100 ms to a replica 500 ms behind",
+                "written by worker-1 at 2 ms",
+            ],
+        );
+        let other = failover("other");
+        assert_eq!(other.why().mechanism, Mechanism::Unexplained, "{}", other.why());
     }
 
     #[test]

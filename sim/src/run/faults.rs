@@ -147,6 +147,17 @@ impl FaultState {
                 verbs.clog(*n);
                 true
             }
+            Fault::Failover { lag_ms } => {
+                let up = self.set(
+                    NodeName::Redis,
+                    &[NodeStatus::Up, NodeStatus::Paused],
+                    NodeStatus::Down,
+                );
+                if up {
+                    lost_keys = verbs.fail_over(*lag_ms);
+                }
+                up
+            }
             Fault::Partition { node: Some(a), peer } => {
                 verbs.cut(*a, *peer);
                 true
@@ -225,6 +236,12 @@ impl FaultState {
                     return;
                 }
                 verbs.resume(*n);
+            }
+            Fault::Failover { .. } => {
+                if !self.set(NodeName::Redis, &[NodeStatus::Down], NodeStatus::Up) {
+                    return;
+                }
+                verbs.restart(NodeName::Redis);
             }
             Fault::Clog { node: Some(n) } => verbs.unclog(*n),
             Fault::Partition { node: Some(a), peer } => {
