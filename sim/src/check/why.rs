@@ -595,9 +595,9 @@ impl History {
                     .find(|m| m.from == c.worker && m.reply_lost && (c.deliver_us..=t).contains(&m.t_us))
                 {
                     let left = if m.locked() {
-                        "it had taken the lock, which nobody knew it held"
+                        "it had taken the lock, which nobody knew it held".to_owned()
                     } else {
-                        "it had run"
+                        format!("it answered {}", m.reply)
                     };
                     return why(
                         Mechanism::LostReply,
@@ -745,6 +745,41 @@ impl History {
         // 5. The key was free when the second acquired: what freed it?
         let first_cmd = self.acquire_cmds(b, key).next().map(|m| m.index);
         let b_acq = b.acquire.as_ref().map_or(b.deliver_us, |x| x.0);
+        // A failover after the first acquired lost its record, and it never confirmed after
+        // it: the key was free from then on, whatever later calls took and released.
+        if let Some((f, lag_ms)) = a.acquire.as_ref().and_then(|(a_acq, _)| {
+            self.faults.iter().find_map(|f| match f.fault {
+                Fault::Failover { lag_ms }
+                    if f.t_us >= *a_acq && f.t_us <= b_acq && f.lost_keys.iter().any(|k| k == key) =>
+                {
+                    Some((f, lag_ms))
+                }
+                _ => None,
+            })
+        }) {
+            let confirmed_after = a
+                .confirm
+                .as_ref()
+                .is_some_and(|(t, r)| *t > f.t_us && r == "confirmed");
+            if !confirmed_after {
+                let record = match &a.confirm {
+                    Some((t, r)) if r == "confirmed" => {
+                        format!("{}'s completed record (confirmed at {})", a.name(), at(*t))
+                    }
+                    Some((t, r)) => format!("{}'s lock, and its confirm at {} said {r}", a.name(), at(*t)),
+                    None => format!("{}'s lock, and it never confirmed", a.name()),
+                };
+                return why(
+                    Mechanism::FailoverLost,
+                    format!(
+                        "Redis failed over at {} to a replica {lag_ms} ms behind, which lacked \
+                         {record}, so the key was free when {} acquired it",
+                        at(f.t_us),
+                        b.name()
+                    ),
+                );
+            }
+        }
         let Some(first_index) = first_cmd.or_else(|| {
             self.cmds
                 .iter()
@@ -1508,11 +1543,58 @@ mod tests {
             Mechanism::FailoverLost,
             &[
                 "Redis failed over at 100 ms to a replica 500 ms behind",
-                "written by worker-1 at 2 ms",
+                "worker-1's call 1's lock",
             ],
         );
         let other = failover("other");
         assert_eq!(other.why().mechanism, Mechanism::Unexplained, "{}", other.why());
+    }
+
+    #[test]
+    fn a_failover_losing_a_lock_whose_confirm_failed_frees_the_key_for_good() {
+        // worker-1 took the lock and applied; Redis failed over and lost the lock, and its
+        // confirm was refused during the promotion. A later call of worker-1 took the free
+        // key and released it after a database error; worker-2 then applied again.
+        let h = |lost: &str| {
+            H::default()
+                .deliver(0, "worker-1", 1)
+                .lock(0, "worker-1", 1, KEY)
+                .fault(
+                    5,
+                    Fault::Failover { lag_ms: 500 },
+                    Some(3000),
+                    Some(vec![lost.into()]),
+                )
+                .applied(10, "worker-1", 1)
+                .confirm(
+                    20,
+                    "worker-1",
+                    1,
+                    "confirm failed: redis unavailable: connection refused",
+                )
+                .deliver(4000, "worker-1", 2)
+                .lock(4000, "worker-1", 2, KEY)
+                .end(4100, "worker-1", 2, "error: database: connection refused")
+                .redis(4101, "worker-1", "DEL", vec![], "1", 0)
+                .deliver(5000, "worker-2", 1)
+                .lock(5000, "worker-2", 1, KEY)
+                .applied(5010, "worker-2", 1)
+        };
+        assert_why(
+            &h(KEY),
+            Mechanism::FailoverLost,
+            &[
+                "Redis failed over at 5 ms to a replica 500 ms behind",
+                "worker-1's call 1's lock, and its confirm at 20 ms said confirm failed",
+            ],
+        );
+        // Without the failover losing the key, it reads as the own release it also was.
+        assert_eq!(
+            h("other").why().mechanism,
+            Mechanism::Unexplained,
+            "{}",
+            h("other").why()
+        );
     }
 
     #[test]

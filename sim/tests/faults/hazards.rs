@@ -162,8 +162,10 @@ duration_ms = 2000
     assert_eq!(applied_ms(&r).len(), 2);
     let why = mechanisms(&r);
     assert!(
-        why.iter()
-            .any(|w| w.starts_with("failover_lost: Redis failed over at 226 ms to a replica 1000 ms behind")),
+        why.iter().any(|w| w.starts_with(
+            "failover_lost: Redis failed over at 226 ms to a replica 1000 ms behind, which \
+                 lacked worker-1's call 1's completed record"
+        )),
         "{why:?}"
     );
     // `appendfsync always` does not help: the replica never had the write. The fencing token
