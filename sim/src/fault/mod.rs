@@ -113,6 +113,18 @@ pub enum Fault {
         /// How far the replica lags behind the primary, in virtual time.
         lag_ms: u64,
     },
+    /// Slow a node's links (or its link to `peer` alone) down: each message on them takes
+    /// `latency_ms_min`..=`latency_ms_max` (a slow Redis, a slow database, a congested host).
+    SlowLink {
+        /// The node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+        /// Only its link to this node; every link of `node` if left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<NodeName>,
+        /// The highest one-way latency on those links meanwhile.
+        latency_ms_max: u64,
+    },
 }
 
 impl Fault {
@@ -140,6 +152,11 @@ impl Fault {
                 command: Some("SET".into()),
             },
             Fault::Failover { lag_ms: 1 },
+            Fault::SlowLink {
+                node,
+                peer: Some(NodeName::Db),
+                latency_ms_max: 1,
+            },
         ]
     }
 
@@ -158,6 +175,7 @@ impl Fault {
             Fault::DbErrors { .. } => "db_errors",
             Fault::LostReplies { .. } => "lost_replies",
             Fault::Failover { .. } => "failover",
+            Fault::SlowLink { .. } => "slow_link",
         }
     }
 
@@ -169,6 +187,7 @@ impl Fault {
             | Fault::Clog { node }
             | Fault::Partition { node, .. }
             | Fault::Clock { node, .. }
+            | Fault::SlowLink { node, .. }
             | Fault::HandlerError { node } => *node,
             Fault::Latency { .. }
             | Fault::RedisErrors { .. }
@@ -201,6 +220,7 @@ impl Fault {
             | Fault::Clog { node: n }
             | Fault::Partition { node: n, .. }
             | Fault::Clock { node: n, .. }
+            | Fault::SlowLink { node: n, .. }
             | Fault::HandlerError { node: n } => {
                 if n.is_none() {
                     *n = node;
@@ -242,6 +262,7 @@ impl Fault {
             Fault::DbErrors { .. } => "db_errors",
             Fault::LostReplies { .. } => "lost_replies",
             Fault::Failover { .. } => "promoted",
+            Fault::SlowLink { .. } => "slow_link",
             Fault::HandlerError { .. } | Fault::AckLoss { .. } => return None,
         })
     }
@@ -261,6 +282,14 @@ impl Fault {
         }
         match self {
             Fault::Partition { peer, .. } => known("peer", *peer)?,
+            Fault::SlowLink {
+                node, peer: Some(p), ..
+            } => {
+                known("peer", *p)?;
+                if *node == Some(*p) {
+                    return Err(format!("`peer`: {p} is `node` itself; a link has two ends"));
+                }
+            }
             Fault::RedisErrors { share } | Fault::DbErrors { share } | Fault::LostReplies { share, .. }
                 if !(0.0..=1.0).contains(share) =>
             {
@@ -390,6 +419,9 @@ pub trait Verbs {
     /// whose data set is the primary's as of `lag_ms` ago. Returns the keys it lost, as
     /// [`Verbs::kill`] does.
     fn fail_over(&self, lag_ms: u64) -> Option<Vec<String>>;
+    /// Gives the links of `node` (to `peer` alone, if given) the latency range up to
+    /// `latency_ms_max`, ahead of the configured ones; `None` takes that range away again.
+    fn slow_link(&self, node: NodeName, peer: Option<NodeName>, latency_ms_max: Option<u64>);
     /// Sets `node`'s clock offset from true time. Returns the offset it had.
     fn set_clock_offset_ms(&self, node: NodeName, offset_ms: i64) -> i64;
     /// The node that carries out its own faults.

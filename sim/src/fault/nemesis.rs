@@ -100,6 +100,16 @@ pub struct FaultConfig {
     /// Longest promotion of a failover (commands are refused meanwhile).
     #[serde(skip_serializing_if = "at_default::promote_ms_max")]
     pub promote_ms_max: u64,
+    /// Weight of: slow every link of one node (a worker, Redis, the database or the broker)
+    /// down for a while.
+    #[serde(skip_serializing_if = "at_default::is_zero")]
+    pub slow_link_weight: u32,
+    /// Highest one-way latency on a slowed node's links.
+    #[serde(skip_serializing_if = "at_default::slow_link_latency_ms_max")]
+    pub slow_link_latency_ms_max: u64,
+    /// Longest a node's links stay slow.
+    #[serde(skip_serializing_if = "at_default::slow_link_ms_max")]
+    pub slow_link_ms_max: u64,
 }
 
 /// Whether a knob added after the first histories is at its default (then it is left out of
@@ -109,6 +119,14 @@ mod at_default {
     pub(super) const LOST_REPLIES_MS_MAX: u64 = 3_000;
     pub(super) const FAILOVER_LAG_MS_MAX: u64 = 1_000;
     pub(super) const PROMOTE_MS_MAX: u64 = 5_000;
+    pub(super) const SLOW_LINK_LATENCY_MS_MAX: u64 = 300;
+    pub(super) const SLOW_LINK_MS_MAX: u64 = 10_000;
+    pub(super) fn slow_link_latency_ms_max(v: &u64) -> bool {
+        *v == SLOW_LINK_LATENCY_MS_MAX
+    }
+    pub(super) fn slow_link_ms_max(v: &u64) -> bool {
+        *v == SLOW_LINK_MS_MAX
+    }
     pub(super) fn is_zero(w: &u32) -> bool {
         *w == 0
     }
@@ -160,6 +178,9 @@ impl Default for FaultConfig {
             failover_weight: 0,
             failover_lag_ms_max: at_default::FAILOVER_LAG_MS_MAX,
             promote_ms_max: at_default::PROMOTE_MS_MAX,
+            slow_link_weight: 0,
+            slow_link_latency_ms_max: at_default::SLOW_LINK_LATENCY_MS_MAX,
+            slow_link_ms_max: at_default::SLOW_LINK_MS_MAX,
         }
     }
 }
@@ -201,6 +222,9 @@ pub const RANGES: &[(&str, Range)] = &[
     ("faults.failover_weight", WEIGHT),
     ("faults.failover_lag_ms_max", Range::Int(0, MAX_LAG_MS)),
     ("faults.promote_ms_max", Range::Int(0, MS)),
+    ("faults.slow_link_weight", WEIGHT),
+    ("faults.slow_link_latency_ms_max", Range::Int(0, 60_000)),
+    ("faults.slow_link_ms_max", Range::Int(0, MS)),
 ];
 
 /// The longest replication lag a failover may have (the Redis model keeps that much of its
@@ -365,6 +389,21 @@ pub const KINDS: &[Kind] = &[
             ScheduledFault::at(at_ms, Fault::Failover { lag_ms }, Some(promote))
         },
     },
+    Kind {
+        name: "slow_link",
+        weight: |c| c.slow_link_weight,
+        draw: |n, at_ms| {
+            let node = n.pick(&n.servers.clone());
+            let latency_ms_max = n.rng.gen_range(1..=n.cfg.slow_link_latency_ms_max.max(1));
+            let lasts = n.rng.gen_range(1..=n.cfg.slow_link_ms_max.max(1));
+            let fault = Fault::SlowLink {
+                node: Some(node),
+                peer: None,
+                latency_ms_max,
+            };
+            ScheduledFault::at(at_ms, fault, Some(lasts))
+        },
+    },
 ];
 
 /// The nemesis's state: its stream and when it acts next.
@@ -469,6 +508,7 @@ mod tests {
             db_errors_weight: 1,
             lost_replies_weight: 1,
             failover_weight: 1,
+            slow_link_weight: 1,
             ..FaultConfig::default()
         };
         let entries = list(&mut nemesis(every_kind), 600_000_000);

@@ -147,6 +147,14 @@ impl FaultState {
                 verbs.clog(*n);
                 true
             }
+            Fault::SlowLink {
+                node: Some(n),
+                peer,
+                latency_ms_max,
+            } => {
+                verbs.slow_link(*n, *peer, Some(*latency_ms_max));
+                true
+            }
             Fault::Failover { lag_ms } => {
                 let up = self.set(
                     NodeName::Redis,
@@ -244,6 +252,12 @@ impl FaultState {
                 verbs.restart(NodeName::Redis);
             }
             Fault::Clog { node: Some(n) } => verbs.unclog(*n),
+            Fault::SlowLink {
+                node: Some(n), peer, ..
+            } => {
+                verbs.slow_link(*n, *peer, None);
+                peer_of = *peer;
+            }
             Fault::Partition { node: Some(a), peer } => {
                 verbs.repair(*a, *peer);
                 peer_of = Some(*peer);

@@ -12,7 +12,7 @@ use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, S
 use crate::model::db::DbModel;
 use crate::model::kafka::KafkaModel;
 use crate::net::topology::NodeName;
-use crate::net::transport::{Network, Rules};
+use crate::net::transport::{LinkLatency, Network, Rules};
 use crate::node::clock::NodeClock;
 use crate::node::db::DbNode;
 use crate::node::kafka::KafkaNode;
@@ -478,6 +478,26 @@ impl Verbs for World {
             clock_us,
         );
         Some(lost)
+    }
+    fn slow_link(&self, node: NodeName, peer: Option<NodeName>, latency_ms_max: Option<u64>) {
+        let lo = self.config.latency_ms_min;
+        self.net.update(|r| match latency_ms_max {
+            // First, so it wins over the configured ranges of the same links.
+            Some(ms) => r.links.insert(
+                0,
+                LinkLatency {
+                    node,
+                    peer,
+                    ms_min: lo,
+                    ms_max: ms.max(lo),
+                },
+            ),
+            None => {
+                if let Some(i) = r.links.iter().position(|l| l.node == node && l.peer == peer) {
+                    r.links.remove(i);
+                }
+            }
+        });
     }
     fn restart(&self, node: NodeName) {
         Handle::current().restart(self.node_id(node));

@@ -486,6 +486,9 @@ mod tests {
         every.faults.failover_weight = 1;
         every.faults.failover_lag_ms_max = 1;
         every.faults.promote_ms_max = 1;
+        every.faults.slow_link_weight = 1;
+        every.faults.slow_link_latency_ms_max = 1;
+        every.faults.slow_link_ms_max = 1;
         let json = serde_json::to_value(&every).unwrap();
         // A knob's value by its dotted name; a list's first element stands for each.
         let at = |name: &str| {

@@ -861,6 +861,10 @@ fn without_worker(f: &ScheduledFault, k: u32) -> Option<ScheduledFault> {
             rename(&mut p);
             *peer = p.unwrap_or(*peer);
         }
+        Fault::SlowLink { node, peer, .. } => {
+            rename(node);
+            rename(peer);
+        }
         Fault::Latency { .. }
         | Fault::RedisErrors { .. }
         | Fault::AckLoss { .. }
@@ -925,7 +929,9 @@ fn get(f: &ScheduledFault, field: &str) -> Option<f64> {
         ("at_ms", _) => int(f.at_ms),
         ("after_ms", _) => int(f.after_ms),
         ("on_delivery", _) => f.on_delivery.map(f64::from),
-        ("latency_ms_max", Fault::Latency { latency_ms_max }) => Some(*latency_ms_max as f64),
+        ("latency_ms_max", Fault::Latency { latency_ms_max } | Fault::SlowLink { latency_ms_max, .. }) => {
+            Some(*latency_ms_max as f64)
+        }
         ("offset_ms", Fault::Clock { offset_ms, .. }) => Some(*offset_ms as f64),
         (
             "share",
@@ -943,7 +949,9 @@ fn set(f: &mut ScheduledFault, field: &str, v: f64) {
         ("at_ms", _) => f.at_ms = Some(v as u64),
         ("after_ms", _) => f.after_ms = Some(v as u64),
         ("on_delivery", _) => f.on_delivery = Some(v as u32),
-        ("latency_ms_max", Fault::Latency { latency_ms_max }) => *latency_ms_max = v as u64,
+        ("latency_ms_max", Fault::Latency { latency_ms_max } | Fault::SlowLink { latency_ms_max, .. }) => {
+            *latency_ms_max = v as u64
+        }
         ("offset_ms", Fault::Clock { offset_ms, .. }) => *offset_ms = v as i64,
         (
             "share",

@@ -1,6 +1,6 @@
 //! Hazards real systems hit, as faults of the one vocabulary: a reply lost after its command
 //! ran (`lost_replies`), a failover to a replica that lags (`failover`), and slow links
-//! (`[[link_latency]]`). Each test shows the hazard's consequence in a run, and the `why` that
+//! (`[[link_latency]]`, and the `slow_link` fault). Each test shows the hazard's consequence in a run, and the `why` that
 //! names it where it repeats an effect.
 
 use sim::check::why;
@@ -281,6 +281,24 @@ fn a_slow_redis_link_times_commands_out_and_only_where_it_is_slow() {
 }
 
 #[test]
+fn a_slow_link_fault_slows_a_node_until_it_heals() {
+    // Redis's links up to 2 s each way for the first 20 s: commands time out meanwhile.
+    let r = slow(
+        "[[schedule]]\nat_ms = 0\nfault = \"slow_link\"\nnode = \"redis\"\nlatency_ms_max = 2000\nduration_ms = 20000\n",
+    );
+    assert!(!timed_out(&r).is_empty());
+    let heal = r
+        .events
+        .iter()
+        .find(|e| matches!(e.typed(), Typed::Heal { heal, .. } if heal == "slow_link"))
+        .expect("healed");
+    assert_eq!(heal.t_us, 20_000_000);
+    // After the heal no command times out.
+    assert!(!r.events.iter().any(|e| e.t_us > 21_000_000
+        && matches!(e.typed(), Typed::Unprotected { reason, .. } if reason.contains("timed out"))));
+}
+
+#[test]
 fn link_latency_mistakes_name_the_entry_and_field() {
     let base = "name = \"x\"\nworkers = 2\n[faults]\nrandom = false\n";
     for (entry, says) in [
@@ -311,7 +329,7 @@ fn link_latency_mistakes_name_the_entry_and_field() {
 #[test]
 fn the_new_kinds_are_drawn_at_random_and_heal() {
     // Off by default; with weights, the nemesis draws them and every failover is promoted.
-    let text = "name = \"x\"\nprotocol = \"v2\"\ndatabase = \"plain\"\n[faults]\nlost_replies_weight = 4\nfailover_weight = 4\n";
+    let text = "name = \"x\"\nprotocol = \"v2\"\ndatabase = \"plain\"\n[faults]\nlost_replies_weight = 4\nfailover_weight = 4\nslow_link_weight = 4\n";
     let config = scenario::parse(text, "x.toml").expect("loads");
     let mut seen = std::collections::BTreeSet::new();
     for seed in 0..5 {
