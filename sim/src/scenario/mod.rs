@@ -473,22 +473,27 @@ mod tests {
         let range_of = |name: &str| ranges.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
         // Knobs left out of the config line at their default (added after the first
         // histories) are set, so that they show too.
-        let mut every = SimConfig::default();
-        every.link_latency = vec![crate::scenario::config::LinkLatency {
-            node: crate::net::topology::NodeName::Redis,
-            peer: Some(crate::net::topology::NodeName::Db),
-            ms_min: 1,
-            ms_max: 2,
-        }];
-        every.faults.lost_replies_weight = 1;
-        every.faults.lost_reply_share_max = 0.25;
-        every.faults.lost_replies_ms_max = 1;
-        every.faults.failover_weight = 1;
-        every.faults.failover_lag_ms_max = 1;
-        every.faults.promote_ms_max = 1;
-        every.faults.slow_link_weight = 1;
-        every.faults.slow_link_latency_ms_max = 1;
-        every.faults.slow_link_ms_max = 1;
+        let every = SimConfig {
+            link_latency: vec![crate::scenario::config::LinkLatency {
+                node: crate::net::topology::NodeName::Redis,
+                peer: Some(crate::net::topology::NodeName::Db),
+                ms_min: 1,
+                ms_max: 2,
+            }],
+            faults: crate::scenario::config::FaultConfig {
+                lost_replies_weight: 1,
+                lost_reply_share_max: 0.25,
+                lost_replies_ms_max: 1,
+                failover_weight: 1,
+                failover_lag_ms_max: 1,
+                promote_ms_max: 1,
+                slow_link_weight: 1,
+                slow_link_latency_ms_max: 1,
+                slow_link_ms_max: 1,
+                ..Default::default()
+            },
+            ..SimConfig::default()
+        };
         let json = serde_json::to_value(&every).unwrap();
         // A knob's value by its dotted name; a list's first element stands for each.
         let at = |name: &str| {
