@@ -210,6 +210,7 @@ mod tests {
             args: vec![Value::from(ttl_s), "{}".into()],
             reply: "OK".into(),
             clock_us: clock_ms * 1000,
+            reply_lost: false,
         }
         .event(clock_ms as u64 * 1000, "redis")
     }

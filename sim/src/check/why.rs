@@ -58,13 +58,19 @@ pub enum Mechanism {
     /// A group member removed past its session or max.poll.interval kept processing while
     /// its partition's records went to another member.
     RebalanceZombie,
+    /// A Redis command ran but its reply was lost: the caller timed out and failed open,
+    /// and an acquire that won left a lock nobody knew it held.
+    LostReply,
+    /// Redis failed over to a replica that lagged: the key's record, written within the lag,
+    /// never reached it.
+    FailoverLost,
     /// None of the above: a finding too.
     Unexplained,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order the README lists them.
-    pub const ALL: [Mechanism; 14] = [
+    pub const ALL: [Mechanism; 16] = [
         Mechanism::FailOpen,
         Mechanism::StaleTakeover,
         Mechanism::SkewTakeover,
@@ -78,6 +84,8 @@ impl Mechanism {
         Mechanism::RedisClockJump,
         Mechanism::DbTimeoutLateWrite,
         Mechanism::RebalanceZombie,
+        Mechanism::LostReply,
+        Mechanism::FailoverLost,
         Mechanism::Unexplained,
     ];
 
@@ -97,6 +105,8 @@ impl Mechanism {
             Mechanism::RedisClockJump => "redis_clock_jump",
             Mechanism::DbTimeoutLateWrite => "db_timeout_late_write",
             Mechanism::RebalanceZombie => "rebalance_zombie",
+            Mechanism::LostReply => "lost_reply",
+            Mechanism::FailoverLost => "failover_lost",
             Mechanism::Unexplained => "unexplained",
         }
     }
@@ -218,6 +228,8 @@ struct Cmd {
     args: Vec<serde_json::Value>,
     reply: String,
     clock_us: i64,
+    /// It ran, but its reply was lost on the way back.
+    reply_lost: bool,
 }
 
 impl Cmd {
@@ -381,6 +393,7 @@ impl History {
                     args,
                     reply,
                     clock_us,
+                    reply_lost,
                 } => h.cmds.push(Cmd {
                     index: i,
                     t_us: e.t_us,
@@ -390,6 +403,7 @@ impl History {
                     args: args.clone(),
                     reply: reply.clone(),
                     clock_us: *clock_us,
+                    reply_lost: *reply_lost,
                 }),
                 Typed::Fault {
                     fault,
@@ -685,6 +699,29 @@ impl History {
             if open || c.unprotected.is_some() {
                 let reason = c.unprotected.clone().unwrap_or_else(|| "Redis failed".into());
                 let t = c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
+                // Redis did not fail: a command of the acquire ran and its reply was lost.
+                if let Some(m) = self
+                    .cmds
+                    .iter()
+                    .find(|m| m.from == c.worker && m.reply_lost && (c.deliver_us..=t).contains(&m.t_us))
+                {
+                    let left = if m.locked() {
+                        "it had taken the lock, which nobody knew it held".to_owned()
+                    } else {
+                        format!("it answered {}", m.reply)
+                    };
+                    return why(
+                        Mechanism::LostReply,
+                        format!(
+                            "{}'s {} at {} ran on Redis ({left}) but its reply was lost; the worker \
+                             timed out and ran the handler unprotected at {} (fail-open: {reason})",
+                            c.name(),
+                            m.cmd,
+                            at(m.t_us),
+                            at(t)
+                        ),
+                    );
+                }
                 return why(
                     Mechanism::FailOpen,
                     format!(
@@ -826,6 +863,40 @@ impl History {
         // 5. The key was free when the second acquired: what freed it?
         let first_cmd = self.acquire_cmds(b, key).next().map(|m| m.index);
         let b_acq = b.acquire.as_ref().map_or(b.deliver_us, |x| x.0);
+        // A failover after the first acquired lost its record, and it never confirmed after
+        // it: the key was free from then on, whatever later calls took and released.
+        let a_acq = a.acquire.as_ref().map_or(a.deliver_us, |x| x.0);
+        if let Some((f, lag_ms)) = self.faults.iter().find_map(|f| match f.fault {
+            Fault::Failover { lag_ms }
+                if f.t_us >= a_acq && f.t_us <= b_acq && f.lost_keys.iter().any(|k| k == key) =>
+            {
+                Some((f, lag_ms))
+            }
+            _ => None,
+        }) {
+            let confirmed_after = a
+                .confirm
+                .as_ref()
+                .is_some_and(|(t, r)| *t > f.t_us && r == "confirmed");
+            if !confirmed_after {
+                let record = match &a.confirm {
+                    Some((t, r)) if r == "confirmed" => {
+                        format!("{}'s completed record (confirmed at {})", a.name(), at(*t))
+                    }
+                    Some((t, r)) => format!("{}'s lock, and its confirm at {} said {r}", a.name(), at(*t)),
+                    None => format!("{}'s lock, and it never confirmed", a.name()),
+                };
+                return why(
+                    Mechanism::FailoverLost,
+                    format!(
+                        "Redis failed over at {} to a replica {lag_ms} ms behind, which lacked \
+                         {record}, so the key was free when {} acquired it",
+                        at(f.t_us),
+                        b.name()
+                    ),
+                );
+            }
+        }
         let Some(first_index) = first_cmd.or_else(|| {
             self.cmds
                 .iter()
@@ -856,6 +927,29 @@ impl History {
             );
         };
         let setter = self.call_of(&write.from, write.t_us);
+        // A failover to a lagging replica after the last write that lost the key.
+        if let Some(f) = self.faults.iter().find(|f| {
+            matches!(f.fault, Fault::Failover { .. })
+                && f.t_us >= write.t_us
+                && f.t_us <= b_acq
+                && f.lost_keys.iter().any(|k| k == key)
+        }) {
+            let lag_ms = match f.fault {
+                Fault::Failover { lag_ms } => lag_ms,
+                _ => 0,
+            };
+            return why(
+                Mechanism::FailoverLost,
+                format!(
+                    "Redis failed over at {} to a replica {lag_ms} ms behind, which lacked \
+                     the key's last record (written by {} at {}), so {} found the key free",
+                    at(f.t_us),
+                    write.from,
+                    at(write.t_us),
+                    b.name()
+                ),
+            );
+        }
         // A Redis crash after the last write that lost the key.
         let lost = |write: &Cmd| {
             self.faults.iter().find(move |f| {
@@ -1160,6 +1254,7 @@ mod tests {
                     args,
                     reply: reply.into(),
                     clock_us: EPOCH_US + (t as i64 + skew_ms) * 1000,
+                    reply_lost: false,
                 },
             )
         }
@@ -1560,6 +1655,141 @@ mod tests {
     }
 
     #[test]
+    fn an_acquire_whose_reply_was_lost_is_a_lost_reply() {
+        // worker-1's SET NX ran and won, its reply was lost: it failed open, and worker-2
+        // acquired once the orphaned lock had expired.
+        let h = |lost: bool| {
+            let mut h = H::default().deliver(0, "worker-1", 1);
+            let set = vec![processing(0.0).into(), "NX".into(), "EX".into(), 300.into()];
+            h = h.redis(1, "worker-1", "GET", vec![], "nil", 0).at(
+                2,
+                "redis",
+                Typed::Redis {
+                    from: "worker-1".into(),
+                    cmd: "SET".into(),
+                    key: KEY.into(),
+                    args: set,
+                    reply: "OK".into(),
+                    clock_us: EPOCH_US + 2000,
+                    reply_lost: lost,
+                },
+            );
+            h.at(
+                502,
+                "worker-1",
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: "redis timed out".into(),
+                    call: 1,
+                },
+            )
+            .at(
+                502,
+                "worker-1",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Unprotected {
+                        fence: None,
+                        key: KEY.into(),
+                    },
+                    call: 1,
+                },
+            )
+            .applied(510, "worker-1", 1)
+            .deliver(301_000, "worker-2", 1)
+            .lock(301_000, "worker-2", 1, KEY)
+            .applied(301_010, "worker-2", 1)
+        };
+        assert_why(
+            &h(true),
+            Mechanism::LostReply,
+            &[
+                "worker-1's call 1's SET at 2 ms ran on Redis (it had taken the lock",
+                "reply was lost",
+                "fail-open: redis timed out",
+            ],
+        );
+        // The same history with the reply delivered is plain fail-open.
+        assert_eq!(
+            h(false).why().mechanism,
+            Mechanism::FailOpen,
+            "{}",
+            h(false).why()
+        );
+    }
+
+    #[test]
+    fn a_failover_to_a_lagging_replica_losing_the_record() {
+        let failover = |lost: &str| {
+            relocked(2000, |h| {
+                h.fault(
+                    100,
+                    Fault::Failover { lag_ms: 500 },
+                    Some(1000),
+                    Some(vec![lost.into()]),
+                )
+            })
+        };
+        assert_why(
+            &failover(KEY),
+            Mechanism::FailoverLost,
+            &[
+                "Redis failed over at 100 ms to a replica 500 ms behind",
+                "worker-1's call 1's lock",
+            ],
+        );
+        let other = failover("other");
+        assert_eq!(other.why().mechanism, Mechanism::Unexplained, "{}", other.why());
+    }
+
+    #[test]
+    fn a_failover_losing_a_lock_whose_confirm_failed_frees_the_key_for_good() {
+        // worker-1 took the lock and applied; Redis failed over and lost the lock, and its
+        // confirm was refused during the promotion. A later call of worker-1 took the free
+        // key and released it after a database error; worker-2 then applied again.
+        let h = |lost: &str| {
+            H::default()
+                .deliver(0, "worker-1", 1)
+                .lock(0, "worker-1", 1, KEY)
+                .fault(
+                    5,
+                    Fault::Failover { lag_ms: 500 },
+                    Some(3000),
+                    Some(vec![lost.into()]),
+                )
+                .applied(10, "worker-1", 1)
+                .confirm(
+                    20,
+                    "worker-1",
+                    1,
+                    "confirm failed: redis unavailable: connection refused",
+                )
+                .deliver(4000, "worker-1", 2)
+                .lock(4000, "worker-1", 2, KEY)
+                .end(4100, "worker-1", 2, "error: database: connection refused")
+                .redis(4101, "worker-1", "DEL", vec![], "1", 0)
+                .deliver(5000, "worker-2", 1)
+                .lock(5000, "worker-2", 1, KEY)
+                .applied(5010, "worker-2", 1)
+        };
+        assert_why(
+            &h(KEY),
+            Mechanism::FailoverLost,
+            &[
+                "Redis failed over at 5 ms to a replica 500 ms behind",
+                "worker-1's call 1's lock, and its confirm at 20 ms said confirm failed",
+            ],
+        );
+        // Without the failover losing the key, the failover is not what freed it.
+        assert_ne!(
+            h("other").why().mechanism,
+            Mechanism::FailoverLost,
+            "{}",
+            h("other").why()
+        );
+    }
+
+    #[test]
     fn a_redis_restart_losing_the_record() {
         let h = relocked(2000, |h| {
             h.redis(
@@ -1930,6 +2160,7 @@ mod tests {
             args: vec![],
             reply: "nil".into(),
             clock_us: EPOCH_US + (600 + 600_000) * 1000,
+            reply_lost: false,
         };
         let h = H::default()
             .deliver(0, "worker-1", 1)

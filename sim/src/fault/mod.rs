@@ -57,7 +57,8 @@ pub enum Fault {
         /// The other side.
         peer: NodeName,
     },
-    /// Raise the network's highest latency (every link: madsim's network has one range).
+    /// Raise the highest latency of every link (a link with a `link_latency` range of its own keeps
+    /// its range, raised to this if it is higher).
     Latency {
         /// The highest latency.
         #[serde(alias = "latency_ms")]
@@ -93,6 +94,37 @@ pub enum Fault {
         /// The share, within 0..=1.
         share: f64,
     },
+    /// Lose a share of Redis replies after their commands ran: the server executed the
+    /// command, its answer never reaches the caller, who times out (an acquire that won leaves
+    /// a lock its caller does not know it holds).
+    LostReplies {
+        /// The share, within 0..=1.
+        share: f64,
+        /// Only the replies to this command (as the trace names it: `SET`, `GET`,
+        /// `EVALSHA:acquire`, ...); every command's if left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+    },
+    /// Fail the Redis primary over to a replica that lags by `lag_ms` of writes, as Sentinel
+    /// promotes one (replication is asynchronous; `WAIT` is best-effort): the writes of the
+    /// last `lag_ms` are lost, every connection is reset, and commands are refused until the
+    /// replica is promoted (the fault's duration). The replica's keys expire by its own clock.
+    Failover {
+        /// How far the replica lags behind the primary, in virtual time.
+        lag_ms: u64,
+    },
+    /// Slow a node's links (or its link to `peer` alone) down: each message on them takes
+    /// `latency_ms_min`..=`latency_ms_max` (a slow Redis, a slow database, a congested host).
+    SlowLink {
+        /// The node.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<NodeName>,
+        /// Only its link to this node; every link of `node` if left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<NodeName>,
+        /// The highest one-way latency on those links meanwhile.
+        latency_ms_max: u64,
+    },
 }
 
 impl Fault {
@@ -115,6 +147,16 @@ impl Fault {
             },
             Fault::AckLoss { acks: 1 },
             Fault::DbErrors { share: 0.5 },
+            Fault::LostReplies {
+                share: 0.5,
+                command: Some("SET".into()),
+            },
+            Fault::Failover { lag_ms: 1 },
+            Fault::SlowLink {
+                node,
+                peer: Some(NodeName::Db),
+                latency_ms_max: 1,
+            },
         ]
     }
 
@@ -131,6 +173,9 @@ impl Fault {
             Fault::HandlerError { .. } => "handler_error",
             Fault::AckLoss { .. } => "ack_loss",
             Fault::DbErrors { .. } => "db_errors",
+            Fault::LostReplies { .. } => "lost_replies",
+            Fault::Failover { .. } => "failover",
+            Fault::SlowLink { .. } => "slow_link",
         }
     }
 
@@ -142,11 +187,14 @@ impl Fault {
             | Fault::Clog { node }
             | Fault::Partition { node, .. }
             | Fault::Clock { node, .. }
+            | Fault::SlowLink { node, .. }
             | Fault::HandlerError { node } => *node,
             Fault::Latency { .. }
             | Fault::RedisErrors { .. }
             | Fault::AckLoss { .. }
-            | Fault::DbErrors { .. } => None,
+            | Fault::DbErrors { .. }
+            | Fault::LostReplies { .. }
+            | Fault::Failover { .. } => None,
         }
     }
 
@@ -158,6 +206,8 @@ impl Fault {
                 | Fault::RedisErrors { .. }
                 | Fault::AckLoss { .. }
                 | Fault::DbErrors { .. }
+                | Fault::LostReplies { .. }
+                | Fault::Failover { .. }
         )
     }
 
@@ -170,6 +220,7 @@ impl Fault {
             | Fault::Clog { node: n }
             | Fault::Partition { node: n, .. }
             | Fault::Clock { node: n, .. }
+            | Fault::SlowLink { node: n, .. }
             | Fault::HandlerError { node: n } => {
                 if n.is_none() {
                     *n = node;
@@ -178,7 +229,9 @@ impl Fault {
             Fault::Latency { .. }
             | Fault::RedisErrors { .. }
             | Fault::AckLoss { .. }
-            | Fault::DbErrors { .. } => {}
+            | Fault::DbErrors { .. }
+            | Fault::LostReplies { .. }
+            | Fault::Failover { .. } => {}
         }
         f
     }
@@ -187,7 +240,7 @@ impl Fault {
     /// world does from outside, through [`Verbs`]).
     pub fn local_to(&self) -> Option<NodeName> {
         match self {
-            Fault::RedisErrors { .. } => Some(NodeName::Redis),
+            Fault::RedisErrors { .. } | Fault::LostReplies { .. } => Some(NodeName::Redis),
             Fault::AckLoss { .. } => Some(NodeName::Kafka),
             Fault::DbErrors { .. } => Some(NodeName::Db),
             Fault::HandlerError { node } => *node,
@@ -207,6 +260,9 @@ impl Fault {
             Fault::RedisErrors { .. } => "redis_errors",
             Fault::Clock { .. } => "clock",
             Fault::DbErrors { .. } => "db_errors",
+            Fault::LostReplies { .. } => "lost_replies",
+            Fault::Failover { .. } => "promoted",
+            Fault::SlowLink { .. } => "slow_link",
             Fault::HandlerError { .. } | Fault::AckLoss { .. } => return None,
         })
     }
@@ -226,8 +282,24 @@ impl Fault {
         }
         match self {
             Fault::Partition { peer, .. } => known("peer", *peer)?,
-            Fault::RedisErrors { share } | Fault::DbErrors { share } if !(0.0..=1.0).contains(share) => {
+            Fault::SlowLink {
+                node, peer: Some(p), ..
+            } => {
+                known("peer", *p)?;
+                if *node == Some(*p) {
+                    return Err(format!("`peer`: {p} is `node` itself; a link has two ends"));
+                }
+            }
+            Fault::RedisErrors { share } | Fault::DbErrors { share } | Fault::LostReplies { share, .. }
+                if !(0.0..=1.0).contains(share) =>
+            {
                 return Err("`share` must be within 0..=1".into())
+            }
+            Fault::LostReplies { command: Some(c), .. } if !REDIS_COMMANDS.contains(&c.as_str()) => {
+                return Err(format!(
+                    "`command`: unknown Redis command {c:?}; valid: {}",
+                    REDIS_COMMANDS.join(", ")
+                ))
             }
             Fault::HandlerError { node: Some(n) } if !n.is_worker() => {
                 return Err(format!("`node`: {n} is not a worker; a handler runs on a worker"))
@@ -248,7 +320,7 @@ impl Fault {
 
     /// The names of the fields any fault may have, as the trace needs them (`'static`).
     pub fn field_name(name: &str) -> &'static str {
-        const NAMES: [&str; 7] = [
+        const NAMES: [&str; 9] = [
             "fault",
             "node",
             "peer",
@@ -256,6 +328,8 @@ impl Fault {
             "share",
             "offset_ms",
             "acks",
+            "lag_ms",
+            "command",
         ];
         NAMES
             .into_iter()
@@ -263,6 +337,22 @@ impl Fault {
             .unwrap_or_else(|| panic!("the fault field {name:?} is missing from Fault::field_name"))
     }
 }
+
+/// The Redis commands the workers send, as the trace names them (a `lost_replies` fault's
+/// `command`).
+pub const REDIS_COMMANDS: [&str; 11] = [
+    "GET",
+    "SET",
+    "SETEX",
+    "DEL",
+    "PEXPIRE",
+    "PTTL",
+    "INCR",
+    "EVALSHA:acquire",
+    "EVALSHA:renew",
+    "EVALSHA:confirm",
+    "EVALSHA:release",
+];
 
 /// A place in the handler path where the nemesis can crash a worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -324,6 +414,14 @@ pub trait Verbs {
     fn repair(&self, a: NodeName, b: NodeName);
     /// Sets the network's highest latency (`None`: back to the configured one).
     fn set_latency_ms_max(&self, ms: Option<u64>);
+    /// Fails the Redis primary over to a replica `lag_ms` behind: its connections reset, the
+    /// node goes down (commands are refused) until [`Verbs::restart`] promotes the replica,
+    /// whose data set is the primary's as of `lag_ms` ago. Returns the keys it lost, as
+    /// [`Verbs::kill`] does.
+    fn fail_over(&self, lag_ms: u64) -> Option<Vec<String>>;
+    /// Gives the links of `node` (to `peer` alone, if given) the latency range up to
+    /// `latency_ms_max`, ahead of the configured ones; `None` takes that range away again.
+    fn slow_link(&self, node: NodeName, peer: Option<NodeName>, latency_ms_max: Option<u64>);
     /// Sets `node`'s clock offset from true time. Returns the offset it had.
     fn set_clock_offset_ms(&self, node: NodeName, offset_ms: i64) -> i64;
     /// The node that carries out its own faults.

@@ -77,6 +77,71 @@ pub struct FaultConfig {
     pub db_error_share_max: f64,
     /// Longest database error window.
     pub db_errors_ms_max: u64,
+    /// Weight of: lose a share of Redis replies after their commands ran, for a while (the
+    /// caller times out; an acquire that won leaves a lock nobody knows it holds). This and
+    /// the knobs below are off or at their defaults unless set, and left out of the trace's
+    /// config line then, so adding them changed no history.
+    #[serde(skip_serializing_if = "at_default::is_zero")]
+    pub lost_replies_weight: u32,
+    /// Largest share of Redis replies lost during a lost-reply window.
+    #[serde(skip_serializing_if = "at_default::lost_reply_share_max")]
+    pub lost_reply_share_max: f64,
+    /// Longest lost-reply window.
+    #[serde(skip_serializing_if = "at_default::lost_replies_ms_max")]
+    pub lost_replies_ms_max: u64,
+    /// Weight of: fail Redis over to a replica that lags (the writes of its lag are lost,
+    /// connections reset, commands refused until the replica is promoted).
+    #[serde(skip_serializing_if = "at_default::is_zero")]
+    pub failover_weight: u32,
+    /// Largest replication lag of a failover: the writes of up to this much virtual time are
+    /// lost.
+    #[serde(skip_serializing_if = "at_default::failover_lag_ms_max")]
+    pub failover_lag_ms_max: u64,
+    /// Longest promotion of a failover (commands are refused meanwhile).
+    #[serde(skip_serializing_if = "at_default::promote_ms_max")]
+    pub promote_ms_max: u64,
+    /// Weight of: slow every link of one node (a worker, Redis, the database or the broker)
+    /// down for a while.
+    #[serde(skip_serializing_if = "at_default::is_zero")]
+    pub slow_link_weight: u32,
+    /// Highest one-way latency on a slowed node's links.
+    #[serde(skip_serializing_if = "at_default::slow_link_latency_ms_max")]
+    pub slow_link_latency_ms_max: u64,
+    /// Longest a node's links stay slow.
+    #[serde(skip_serializing_if = "at_default::slow_link_ms_max")]
+    pub slow_link_ms_max: u64,
+}
+
+/// Whether a knob added after the first histories is at its default (then it is left out of
+/// the trace's config line, so those histories keep their fingerprints).
+mod at_default {
+    pub(super) const LOST_REPLY_SHARE_MAX: f64 = 0.5;
+    pub(super) const LOST_REPLIES_MS_MAX: u64 = 3_000;
+    pub(super) const FAILOVER_LAG_MS_MAX: u64 = 1_000;
+    pub(super) const PROMOTE_MS_MAX: u64 = 5_000;
+    pub(super) const SLOW_LINK_LATENCY_MS_MAX: u64 = 300;
+    pub(super) const SLOW_LINK_MS_MAX: u64 = 10_000;
+    pub(super) fn slow_link_latency_ms_max(v: &u64) -> bool {
+        *v == SLOW_LINK_LATENCY_MS_MAX
+    }
+    pub(super) fn slow_link_ms_max(v: &u64) -> bool {
+        *v == SLOW_LINK_MS_MAX
+    }
+    pub(super) fn is_zero(w: &u32) -> bool {
+        *w == 0
+    }
+    pub(super) fn lost_reply_share_max(v: &f64) -> bool {
+        *v == LOST_REPLY_SHARE_MAX
+    }
+    pub(super) fn lost_replies_ms_max(v: &u64) -> bool {
+        *v == LOST_REPLIES_MS_MAX
+    }
+    pub(super) fn failover_lag_ms_max(v: &u64) -> bool {
+        *v == FAILOVER_LAG_MS_MAX
+    }
+    pub(super) fn promote_ms_max(v: &u64) -> bool {
+        *v == PROMOTE_MS_MAX
+    }
 }
 
 impl Default for FaultConfig {
@@ -107,6 +172,15 @@ impl Default for FaultConfig {
             db_errors_weight: 0,
             db_error_share_max: 0.5,
             db_errors_ms_max: 3_000,
+            lost_replies_weight: 0,
+            lost_reply_share_max: at_default::LOST_REPLY_SHARE_MAX,
+            lost_replies_ms_max: at_default::LOST_REPLIES_MS_MAX,
+            failover_weight: 0,
+            failover_lag_ms_max: at_default::FAILOVER_LAG_MS_MAX,
+            promote_ms_max: at_default::PROMOTE_MS_MAX,
+            slow_link_weight: 0,
+            slow_link_latency_ms_max: at_default::SLOW_LINK_LATENCY_MS_MAX,
+            slow_link_ms_max: at_default::SLOW_LINK_MS_MAX,
         }
     }
 }
@@ -142,7 +216,20 @@ pub const RANGES: &[(&str, Range)] = &[
     ("faults.db_errors_weight", WEIGHT),
     ("faults.db_error_share_max", Range::Real(0.0, 1.0)),
     ("faults.db_errors_ms_max", Range::Int(0, MS)),
+    ("faults.lost_replies_weight", WEIGHT),
+    ("faults.lost_reply_share_max", Range::Real(0.0, 1.0)),
+    ("faults.lost_replies_ms_max", Range::Int(0, MS)),
+    ("faults.failover_weight", WEIGHT),
+    ("faults.failover_lag_ms_max", Range::Int(0, MAX_LAG_MS)),
+    ("faults.promote_ms_max", Range::Int(0, MS)),
+    ("faults.slow_link_weight", WEIGHT),
+    ("faults.slow_link_latency_ms_max", Range::Int(0, 60_000)),
+    ("faults.slow_link_ms_max", Range::Int(0, MS)),
 ];
+
+/// The longest replication lag a failover may have (the Redis model keeps that much of its
+/// write stream).
+pub const MAX_LAG_MS: i64 = 600_000;
 
 /// One kind of random fault: its name (as [`Fault::kind`] or a variation of one), its weight,
 /// and how one is drawn.
@@ -283,6 +370,40 @@ pub const KINDS: &[Kind] = &[
             ScheduledFault::at(at_ms, Fault::DbErrors { share }, Some(lasts))
         },
     },
+    Kind {
+        name: "lost_replies",
+        weight: |c| c.lost_replies_weight,
+        draw: |n, at_ms| {
+            let share = n.rng.gen_range(0.0..=n.cfg.lost_reply_share_max);
+            let lasts = n.rng.gen_range(1..=n.cfg.lost_replies_ms_max.max(1));
+            let fault = Fault::LostReplies { share, command: None };
+            ScheduledFault::at(at_ms, fault, Some(lasts))
+        },
+    },
+    Kind {
+        name: "failover",
+        weight: |c| c.failover_weight,
+        draw: |n, at_ms| {
+            let lag_ms = n.rng.gen_range(0..=n.cfg.failover_lag_ms_max);
+            let promote = n.rng.gen_range(1..=n.cfg.promote_ms_max.max(1));
+            ScheduledFault::at(at_ms, Fault::Failover { lag_ms }, Some(promote))
+        },
+    },
+    Kind {
+        name: "slow_link",
+        weight: |c| c.slow_link_weight,
+        draw: |n, at_ms| {
+            let node = n.pick(&n.servers.clone());
+            let latency_ms_max = n.rng.gen_range(1..=n.cfg.slow_link_latency_ms_max.max(1));
+            let lasts = n.rng.gen_range(1..=n.cfg.slow_link_ms_max.max(1));
+            let fault = Fault::SlowLink {
+                node: Some(node),
+                peer: None,
+                latency_ms_max,
+            };
+            ScheduledFault::at(at_ms, fault, Some(lasts))
+        },
+    },
 ];
 
 /// The nemesis's state: its stream and when it acts next.
@@ -385,6 +506,9 @@ mod tests {
     fn every_kind_is_drawn_and_every_node_fault_lasts_a_bounded_time() {
         let every_kind = FaultConfig {
             db_errors_weight: 1,
+            lost_replies_weight: 1,
+            failover_weight: 1,
+            slow_link_weight: 1,
             ..FaultConfig::default()
         };
         let entries = list(&mut nemesis(every_kind), 600_000_000);
@@ -397,7 +521,11 @@ mod tests {
             });
             if matches!(
                 e.fault,
-                Fault::Crash { .. } | Fault::Pause { .. } | Fault::Clog { .. } | Fault::Partition { .. }
+                Fault::Crash { .. }
+                    | Fault::Pause { .. }
+                    | Fault::Clog { .. }
+                    | Fault::Partition { .. }
+                    | Fault::Failover { .. }
             ) {
                 assert!(e.duration_ms.is_some_and(|l| l <= 60_000), "{e:?}");
             }

@@ -14,7 +14,9 @@
 //! and one [`Fault`] (its fields flattened into the entry): `crash`, `pause`, `clog`,
 //! `partition` (with `peer`), `latency` (with `latency_ms_max`; `latency_ms` is read too),
 //! `redis_errors` (with `share`), `clock` (with `offset_ms`), `handler_error` (the worker's next
-//! handler fails) or `ack_loss` (with `acks`). `duration_ms` says when it heals (a crashed node
+//! handler fails), `ack_loss` (with `acks`), `db_errors` (with `share`), `lost_replies` (with
+//! `share`, optionally `command`) or `failover` (with `lag_ms`; its duration is the promotion).
+//! `duration_ms` says when it heals (a crashed node
 //! restarts, a paused one resumes, ...); without it the fault lasts until the liveness phase.
 //! Events are numbered by their place in the workload, from 0. Every entry fires at most once.
 

@@ -3,7 +3,9 @@
 //!
 //! It stands for the TCP connections the real clients keep (Redis, Kafka and database
 //! clients all use TCP), as far as the harness needs them:
-//! - a message takes a latency drawn from the run's `net` stream, uniform in the rules' range;
+//! - a message takes a latency drawn from the run's `net` stream, uniform in its link's range:
+//!   the run's one range, unless a [`LinkLatency`] names the link or one of its ends (a slow
+//!   Redis, a slow database);
 //! - a client has one call in flight at a time ([`super::rpc::Client`] takes turns), and a
 //!   server takes its requests from one queue in arrival order: nothing overtakes anything, so
 //!   no request is ever applied out of order;
@@ -27,6 +29,7 @@ use super::topology::NodeName;
 use madsim::time::Instant;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -48,11 +51,44 @@ pub enum CallError {
     Reset,
 }
 
+/// A latency range of its own for the links of one node (`peer` left out), or for one link
+/// (both ways): a scenario's `[[link_latency]]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkLatency {
+    /// One end.
+    pub node: NodeName,
+    /// The other end; every peer of `node` if left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<NodeName>,
+    /// Lowest one-way latency on it.
+    pub ms_min: u64,
+    /// Highest one-way latency on it (a latency spike raises it to the spike's, if higher).
+    pub ms_max: u64,
+}
+
+impl LinkLatency {
+    /// Whether it names the link between `a` and `b` exactly (`Some(true)`), by one end only
+    /// (`Some(false)`), or not at all.
+    fn names(&self, a: NodeName, b: NodeName) -> Option<bool> {
+        match self.peer {
+            Some(p) => ((self.node, p) == (a, b) || (self.node, p) == (b, a)).then_some(true),
+            None => (self.node == a || self.node == b).then_some(false),
+        }
+    }
+}
+
 /// What the network lets through, and how fast.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rules {
-    /// Each message's latency, drawn uniformly from `[min, max]` µs.
+    /// Each message's latency, drawn uniformly from `[min, max]` µs (on a link no
+    /// [`LinkLatency`] names).
     pub latency_us: (u64, u64),
+    /// Links with ranges of their own: the first entry naming both ends wins, else the first
+    /// naming one end with no peer.
+    pub links: Vec<LinkLatency>,
+    /// A latency spike in force: the highest latency on every link, in µs, if above its own.
+    pub spike_us: Option<u64>,
     /// Nodes that can neither send nor receive.
     pub clogged: BTreeSet<NodeName>,
     /// Links cut both ways, each pair stored lowest node first.
@@ -65,8 +101,26 @@ impl Rules {
         assert!(latency_us.0 <= latency_us.1, "latency range {latency_us:?}");
         Rules {
             latency_us,
+            links: Vec::new(),
+            spike_us: None,
             clogged: BTreeSet::new(),
             cut: BTreeSet::new(),
+        }
+    }
+
+    /// The latency range of the link between `a` and `b`, in µs.
+    pub fn latency_of(&self, a: NodeName, b: NodeName) -> (u64, u64) {
+        let link = self
+            .links
+            .iter()
+            .find(|l| l.names(a, b) == Some(true))
+            .or_else(|| self.links.iter().find(|l| l.names(a, b) == Some(false)));
+        match link {
+            None => self.latency_us,
+            Some(l) => {
+                let (min, max) = (l.ms_min * 1000, l.ms_max * 1000);
+                (min, max.max(self.spike_us.unwrap_or(0)))
+            }
         }
     }
 
@@ -190,9 +244,10 @@ impl Network {
         }
     }
 
-    /// One latency draw.
-    fn draw(st: &mut State) -> u64 {
-        let (min, max) = st.rules.latency_us;
+    /// One latency draw for a message between `a` and `b` (one draw of the stream whatever
+    /// the link, so a run without link ranges draws as before they existed).
+    fn draw(st: &mut State, a: NodeName, b: NodeName) -> u64 {
+        let (min, max) = st.rules.latency_of(a, b);
         st.rng.gen_range(min..=max)
     }
 
@@ -211,7 +266,7 @@ impl Network {
             let mut st = self.state.lock().expect("network");
             *st.calls.entry((from, to, kind)).or_default() += 1;
             let connected = st.listeners.get(&to).map(|(id, _)| *id);
-            (Self::draw(&mut st), connected)
+            (Self::draw(&mut st, from, to), connected)
         };
         let slot = Arc::new(Slot::default());
         let exchange = async {
@@ -310,7 +365,7 @@ impl Network {
         if !st.rules.passes(server, caller) {
             return;
         }
-        let lands_at = Instant::now() + Duration::from_micros(Self::draw(st));
+        let lands_at = Instant::now() + Duration::from_micros(Self::draw(st, server, caller));
         let mut s = slot.inner.lock().expect("slot");
         s.0 = Some((what, lands_at));
         if let Some(w) = s.1.take() {
@@ -609,6 +664,71 @@ mod tests {
             h.resume(server.id());
             assert_eq!(waiting.await.expect("the waiting call"), Ok(11));
             assert_eq!(ask(&net, 20, 1000).await, Ok(21));
+        });
+    }
+
+    #[test]
+    fn a_link_range_slows_that_link_alone_and_a_spike_raises_it() {
+        run(async {
+            let net = net();
+            net.update(|r| {
+                r.links = vec![
+                    LinkLatency {
+                        node: NodeName::Redis,
+                        peer: Some(NodeName::Worker(2)),
+                        ms_min: 1,
+                        ms_max: 1,
+                    },
+                    LinkLatency {
+                        node: NodeName::Redis,
+                        peer: None,
+                        ms_min: 50,
+                        ms_max: 60,
+                    },
+                ]
+            });
+            echo(&net, NodeName::Redis, Duration::ZERO);
+            echo(&net, NodeName::Db, Duration::ZERO);
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let took = |from: NodeName, to: NodeName| {
+                let net = net.clone();
+                async move {
+                    let t0 = Instant::now();
+                    net.call(from, to, "ask", Box::new(1u64), Duration::from_secs(5))
+                        .await
+                        .expect("served");
+                    t0.elapsed().as_micros() as u64
+                }
+            };
+            for _ in 0..10 {
+                // Redis's links: 50..=60 ms each way; worker-2's own link to it: 1 ms.
+                let slow = took(NodeName::Worker(1), NodeName::Redis).await;
+                assert!((100 * MS..=120 * MS).contains(&slow), "{slow} µs");
+                let own = took(NodeName::Worker(2), NodeName::Redis).await;
+                assert!((2 * MS..=3 * MS).contains(&own), "{own} µs");
+                // Another node keeps the run's range (1..=10 ms).
+                let db = took(NodeName::Worker(1), NodeName::Db).await;
+                assert!((2 * MS..=20 * MS).contains(&db), "{db} µs");
+            }
+            // A spike raises a link's highest latency if it is higher, never lowers it.
+            net.update(|r| r.spike_us = Some(500 * MS));
+            assert_eq!(
+                net.state
+                    .lock()
+                    .unwrap()
+                    .rules
+                    .latency_of(NodeName::Redis, NodeName::Worker(3)),
+                (50 * MS, 500 * MS)
+            );
+            net.update(|r| r.spike_us = Some(20 * MS));
+            assert_eq!(
+                net.state
+                    .lock()
+                    .unwrap()
+                    .rules
+                    .latency_of(NodeName::Worker(3), NodeName::Redis),
+                (50 * MS, 60 * MS)
+            );
         });
     }
 

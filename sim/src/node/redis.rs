@@ -32,8 +32,14 @@ pub struct RedisState {
     pub disk: RedisModel,
     /// Share of commands failed on purpose (the nemesis sets it).
     pub error_share: f64,
-    /// Draws which commands fail.
+    /// Share of replies dropped after their command ran (the nemesis sets it).
+    pub lost_reply_share: f64,
+    /// Only replies to this command are dropped (`None`: any).
+    pub lost_reply_command: Option<String>,
+    /// Draws which commands fail and which replies are lost.
     pub rng: ChaCha8Rng,
+    /// How much of the write stream the model keeps for a failover (0: none).
+    pub journal_us: u64,
 }
 
 impl RedisState {
@@ -43,8 +49,36 @@ impl RedisState {
             model: RedisModel::new(),
             disk: RedisModel::new(),
             error_share: 0.0,
+            lost_reply_share: 0.0,
+            lost_reply_command: None,
             rng,
+            journal_us: 0,
         }
+    }
+
+    /// Keeps `window_us` of the write stream, for failovers to a replica lagging up to that
+    /// much (0: none, as before failovers existed).
+    pub fn keep_writes_for(&mut self, window_us: u64) {
+        self.journal_us = window_us;
+        if window_us > 0 {
+            self.model.keep_writes_for(window_us);
+        }
+    }
+
+    /// What the data set becomes when the primary fails over, at virtual time `now_us` (the
+    /// Redis clock reading `clock_us`), to a replica lagging `lag_us` behind: the primary's
+    /// data set as of `now_us - lag_us`, which the promoted replica also has on its disk.
+    /// Returns the keys it loses, sorted, as [`RedisState::crash`] does.
+    pub fn fail_over(&mut self, lag_us: u64, now_us: u64, clock_us: i64) -> Vec<String> {
+        let before = self.model.live_keys(clock_us);
+        self.model.roll_back_to(now_us.saturating_sub(lag_us));
+        self.disk = self.model.data();
+        self.model.mark_synced();
+        before
+            .into_iter()
+            .filter(|(k, v, _)| self.model.get_raw(k, clock_us) != Some(v.as_slice()))
+            .map(|(k, _, _)| k)
+            .collect()
     }
 
     /// What the data set becomes when the server crashes at the Redis clock `now_us`.
@@ -54,11 +88,13 @@ impl RedisState {
         let before = self.model.live_keys(now_us);
         match persistence {
             Persistence::None => self.model = RedisModel::new(),
-            Persistence::Everysec => self.model = self.disk.clone(),
+            Persistence::Everysec => self.model = self.disk.data(),
             Persistence::Always => {}
         }
-        self.disk = self.model.clone();
+        self.disk = self.model.data();
         self.model.mark_synced();
+        // The replicas resync from the restarted primary: the write stream starts anew.
+        self.keep_writes_for(self.journal_us);
         before
             .into_iter()
             .filter(|(k, v, _)| self.model.get_raw(k, now_us) != Some(v.as_slice()))
@@ -172,23 +208,35 @@ pub struct RedisNode {
 impl RedisNode {
     /// The data set now, at the node's clock.
     pub fn snapshot(&self) -> RedisModel {
-        self.state.lock().expect("redis state").model.clone()
+        self.state.lock().expect("redis state").model.data()
     }
 }
 
 impl NodeFaults for RedisNode {
     fn inject(&self, fault: &Fault) -> bool {
-        let Fault::RedisErrors { share } = fault else {
-            return false;
-        };
-        self.state.lock().expect("redis state").error_share = *share;
+        let mut st = self.state.lock().expect("redis state");
+        match fault {
+            Fault::RedisErrors { share } => st.error_share = *share,
+            Fault::LostReplies { share, command } => {
+                st.lost_reply_share = *share;
+                st.lost_reply_command = command.clone();
+            }
+            _ => return false,
+        }
         true
     }
-    fn heal(&self, _: &Fault) {
-        self.heal_all();
+    fn heal(&self, fault: &Fault) {
+        let mut st = self.state.lock().expect("redis state");
+        match fault {
+            Fault::RedisErrors { .. } => st.error_share = 0.0,
+            Fault::LostReplies { .. } => st.lost_reply_share = 0.0,
+            _ => {}
+        }
     }
     fn heal_all(&self) {
-        self.state.lock().expect("redis state").error_share = 0.0;
+        let mut st = self.state.lock().expect("redis state");
+        st.error_share = 0.0;
+        st.lost_reply_share = 0.0;
     }
     fn crashed(&self) -> Option<Vec<String>> {
         let now_us = self.clock.now_unix_us();
@@ -244,13 +292,19 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
     let (net, me) = (ctx.net.clone(), ctx.name);
     rpc::serve(&net, me, move |cmd: Command, from: NodeName| {
         let now_us = node.clock.now_unix_us();
-        let reply = {
+        let (reply, reply_lost) = {
             let mut st = node.state.lock().expect("redis state");
             let share = st.error_share;
             if share > 0.0 && st.rng.gen_bool(share) {
-                Err(StoreError::Reply("ERR injected fault".into()))
+                (Err(StoreError::Reply("ERR injected fault".into())), false)
             } else {
-                st.model.exec(&cmd, now_us)
+                st.model.at(crate::trace::now_us());
+                let reply = st.model.exec(&cmd, now_us);
+                // The command ran; its answer may still be lost on the way back (drawn only
+                // while the fault is on, so runs without it keep their stream).
+                let lost = st.lost_reply_share;
+                let this = st.lost_reply_command.as_deref().is_none_or(|c| c == cmd.name());
+                (reply, lost > 0.0 && this && st.rng.gen_bool(lost))
             }
         };
         let from = from.to_string();
@@ -261,8 +315,11 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
             args: args(&cmd),
             reply: reply_text(&reply),
             clock_us: now_us,
+            reply_lost,
         });
-        Some(reply)
+        // A reply dropped here is a real loss: the responder goes unanswered and the caller's
+        // call times out (see `net::transport`'s `ReplyTo`).
+        (!reply_lost).then_some(reply)
     })
     .await
 }

@@ -147,6 +147,25 @@ impl FaultState {
                 verbs.clog(*n);
                 true
             }
+            Fault::SlowLink {
+                node: Some(n),
+                peer,
+                latency_ms_max,
+            } => {
+                verbs.slow_link(*n, *peer, Some(*latency_ms_max));
+                true
+            }
+            Fault::Failover { lag_ms } => {
+                let up = self.set(
+                    NodeName::Redis,
+                    &[NodeStatus::Up, NodeStatus::Paused],
+                    NodeStatus::Down,
+                );
+                if up {
+                    lost_keys = verbs.fail_over(*lag_ms);
+                }
+                up
+            }
             Fault::Partition { node: Some(a), peer } => {
                 verbs.cut(*a, *peer);
                 true
@@ -226,7 +245,19 @@ impl FaultState {
                 }
                 verbs.resume(*n);
             }
+            Fault::Failover { .. } => {
+                if !self.set(NodeName::Redis, &[NodeStatus::Down], NodeStatus::Up) {
+                    return;
+                }
+                verbs.restart(NodeName::Redis);
+            }
             Fault::Clog { node: Some(n) } => verbs.unclog(*n),
+            Fault::SlowLink {
+                node: Some(n), peer, ..
+            } => {
+                verbs.slow_link(*n, *peer, None);
+                peer_of = *peer;
+            }
             Fault::Partition { node: Some(a), peer } => {
                 verbs.repair(*a, *peer);
                 peer_of = Some(*peer);

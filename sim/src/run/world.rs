@@ -12,7 +12,7 @@ use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, S
 use crate::model::db::DbModel;
 use crate::model::kafka::KafkaModel;
 use crate::net::topology::NodeName;
-use crate::net::transport::{Network, Rules};
+use crate::net::transport::{LinkLatency, Network, Rules};
 use crate::node::clock::NodeClock;
 use crate::node::db::DbNode;
 use crate::node::kafka::KafkaNode;
@@ -148,7 +148,11 @@ impl World {
         World {
             seed,
             redis: Arc::new(RedisNode {
-                state: Mutex::new(RedisState::new(rng::stream(seed, "redis"))),
+                state: Mutex::new({
+                    let mut st = RedisState::new(rng::stream(seed, "redis"));
+                    st.keep_writes_for(failover_lag_ms_max(&config).saturating_mul(1000));
+                    st
+                }),
                 clock: clocks[&NodeName::Redis].clone(),
                 config: RedisConfig {
                     persistence: config.redis_persistence,
@@ -209,7 +213,10 @@ impl World {
                 ..Limits::default()
             }),
             net: Arc::new(Network::new(
-                Rules::open((config.latency_ms_min * 1000, config.latency_ms_max * 1000)),
+                Rules {
+                    links: config.link_latency.clone(),
+                    ..Rules::open((config.latency_ms_min * 1000, config.latency_ms_max * 1000))
+                },
                 rng::stream(seed, "net"),
             )),
             trace,
@@ -361,6 +368,17 @@ impl World {
     }
 }
 
+/// The longest lag any failover of the run can have (0: the run has none), so the Redis model
+/// keeps that much of its write stream and no more.
+fn failover_lag_ms_max(c: &SimConfig) -> u64 {
+    let scheduled = c.schedule.iter().filter_map(|e| match e.fault {
+        Fault::Failover { lag_ms } => Some(lag_ms),
+        _ => None,
+    });
+    let random = (c.faults.random && c.faults.failover_weight > 0).then_some(c.faults.failover_lag_ms_max);
+    scheduled.chain(random).max().unwrap_or(0)
+}
+
 /// A node's main task.
 type NodeMain = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -448,6 +466,39 @@ impl Verbs for World {
         Handle::current().kill(self.node_id(node));
         self.local(node).crashed()
     }
+    fn fail_over(&self, lag_ms: u64) -> Option<Vec<String>> {
+        // The old primary is gone: its connections reset, and nobody listens until the
+        // replica is promoted (the heal restarts the node on the replica's data set).
+        self.net.crash(NodeName::Redis);
+        Handle::current().kill(self.node_id(NodeName::Redis));
+        let clock_us = idempotency::clock::Clock::now_unix_us(&self.redis.clock);
+        let lost = self.redis.state.lock().expect("redis state").fail_over(
+            lag_ms.saturating_mul(1000),
+            now_us(),
+            clock_us,
+        );
+        Some(lost)
+    }
+    fn slow_link(&self, node: NodeName, peer: Option<NodeName>, latency_ms_max: Option<u64>) {
+        let lo = self.config.latency_ms_min;
+        self.net.update(|r| match latency_ms_max {
+            // First, so it wins over the configured ranges of the same links.
+            Some(ms) => r.links.insert(
+                0,
+                LinkLatency {
+                    node,
+                    peer,
+                    ms_min: lo,
+                    ms_max: ms.max(lo),
+                },
+            ),
+            None => {
+                if let Some(i) = r.links.iter().position(|l| l.node == node && l.peer == peer) {
+                    r.links.remove(i);
+                }
+            }
+        });
+    }
     fn restart(&self, node: NodeName) {
         Handle::current().restart(self.node_id(node));
     }
@@ -475,7 +526,10 @@ impl Verbs for World {
     }
     fn set_latency_ms_max(&self, ms: Option<u64>) {
         let range = self.network_latency_us(ms.unwrap_or(self.config.latency_ms_max));
-        self.net.update(|r| r.latency_us = range);
+        self.net.update(|r| {
+            r.latency_us = range;
+            r.spike_us = ms.map(|m| m * 1000);
+        });
     }
     fn set_clock_offset_ms(&self, node: NodeName, offset_ms: i64) -> i64 {
         let clock = self.clock(node);

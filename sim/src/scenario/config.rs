@@ -16,6 +16,7 @@ pub use crate::fault::schedule::ScheduledFault;
 pub use crate::model::db::DbMode;
 pub use crate::model::kafka::{Assignor, KafkaConfig};
 pub use crate::model::redis::Persistence;
+pub use crate::net::transport::LinkLatency;
 pub use crate::node::worker::{BusyPolicy, FailurePolicyKind, OffsetCommit, ProtocolKind};
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +135,14 @@ pub struct SimConfig {
     pub latency_ms_min: u64,
     /// Highest one-way network latency (outside spikes).
     pub latency_ms_max: u64,
+    /// Latency ranges of their own for the links of a node (a slow Redis, a slow database)
+    /// or for one link: each `[[link_latency]]` entry names `node`, optionally `peer`, and
+    /// `ms_min`..=`ms_max`. A link named by both ends takes the first such entry, else the
+    /// first naming one end with no `peer`; any other link keeps `latency_ms_min`..=
+    /// `latency_ms_max`. (Left out of the trace's config line when empty, so adding it changed
+    /// no history.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub link_latency: Vec<LinkLatency>,
     /// Virtual time of the safety phase (faults on).
     pub safety_s: u64,
     /// Longest virtual time of the liveness phase (healed; the run must converge in it).
@@ -223,6 +232,7 @@ impl Default for SimConfig {
             call_timeout_ms: 1_000,
             latency_ms_min: 1,
             latency_ms_max: 5,
+            link_latency: Vec::new(),
             safety_s: 30,
             liveness_s_max: 3_600,
             steps_max: 20_000_000,

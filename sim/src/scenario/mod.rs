@@ -473,9 +473,40 @@ mod tests {
         let ranges: Vec<_> = crate::scenario::config::ranges().collect();
         let readme = include_str!("../../../scenarios/README.md");
         let range_of = |name: &str| ranges.iter().find(|(n, _)| *n == name).map(|(_, r)| r);
-        let json = serde_json::to_value(SimConfig::default()).unwrap();
-        for knob in SimConfig::default().knobs() {
+        // Knobs left out of the config line at their default (added after the first
+        // histories) are set, so that they show too.
+        let every = SimConfig {
+            link_latency: vec![crate::scenario::config::LinkLatency {
+                node: crate::net::topology::NodeName::Redis,
+                peer: Some(crate::net::topology::NodeName::Db),
+                ms_min: 1,
+                ms_max: 2,
+            }],
+            faults: crate::scenario::config::FaultConfig {
+                lost_replies_weight: 1,
+                lost_reply_share_max: 0.25,
+                lost_replies_ms_max: 1,
+                failover_weight: 1,
+                failover_lag_ms_max: 1,
+                promote_ms_max: 1,
+                slow_link_weight: 1,
+                slow_link_latency_ms_max: 1,
+                slow_link_ms_max: 1,
+                ..Default::default()
+            },
+            ..SimConfig::default()
+        };
+        let json = serde_json::to_value(&every).unwrap();
+        // A knob's value by its dotted name; a list's first element stands for each.
+        let at = |name: &str| {
+            name.split('.').fold(json.clone(), |v, k| match v {
+                serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default()[k].clone(),
+                v => v[k].clone(),
+            })
+        };
+        for knob in every.knobs() {
             let name = knob.split('=').next().unwrap();
+            let name = name.split('[').next().unwrap();
             if name == "schedule" {
                 assert!(readme.contains("## `[[schedule]]`"), "no schedule section");
                 continue;
@@ -488,7 +519,7 @@ mod tests {
                 "`{name}`: field | default | range | meaning: {cells:?}"
             );
             assert!(!cells[2].is_empty(), "`{name}` has no documented range");
-            let value = name.split('.').fold(&json, |v, k| &v[k]);
+            let value = at(name);
             if value.is_number() {
                 assert!(
                     range_of(name).is_some(),
@@ -534,7 +565,7 @@ mod tests {
         for (name, _) in &ranges {
             let known = match name.strip_prefix("schedule.") {
                 Some(f) => entry.get(f).is_some(),
-                None => name.split('.').fold(&json, |v, k| &v[k]) != &serde_json::Value::Null,
+                None => at(name) != serde_json::Value::Null,
             };
             assert!(known, "RANGES names `{name}`, which is no knob");
         }

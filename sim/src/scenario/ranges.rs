@@ -12,6 +12,8 @@ pub const MAX_EVENT_TYPES: usize = 64;
 pub const MAX_SCHEDULE: usize = 10_000;
 /// Most entries of `outage_windows_ms`.
 pub const MAX_OUTAGE_WINDOWS: usize = 100;
+/// Most entries of `link_latency`.
+pub const MAX_LINK_LATENCIES: usize = 100;
 
 pub use crate::knob::Range;
 
@@ -44,6 +46,8 @@ const OWN_RANGES: &[(&str, Range)] = &[
     ("call_timeout_ms", Range::Int(1, 600_000)),
     ("latency_ms_min", Range::Int(0, 60_000)),
     ("latency_ms_max", Range::Int(0, 60_000)),
+    ("link_latency.ms_min", Range::Int(0, 60_000)),
+    ("link_latency.ms_max", Range::Int(0, 60_000)),
     ("safety_s", Range::Int(0, S)),
     ("liveness_s_max", Range::Int(1, S)),
     ("steps_max", Range::Int(1_000, 1_000_000_000)),
@@ -63,6 +67,10 @@ const OWN_RANGES: &[(&str, Range)] = &[
     ("schedule.share", Range::Real(0.0, 1.0)),
     ("schedule.offset_ms", Range::Int(-MS, MS)),
     ("schedule.acks", Range::Int(1, 100)),
+    (
+        "schedule.lag_ms",
+        Range::Int(0, crate::fault::nemesis::MAX_LAG_MS),
+    ),
 ];
 
 /// Every numeric knob's range, by its dotted name: the scenario's own, then the nemesis's

@@ -187,16 +187,19 @@ pub fn draw(seed: u64, base: &SimConfig) -> (SimConfig, Drawn) {
         let mut own = crate::rng::stream(seed, &format!("swarm/{}", kind.name));
         let on = own.gen::<f64>() < density;
         let weight = if on { own.gen_range(1..=10u32) } else { 0 };
+        // Set by name (a knob at its default may be left out of the serialized config); a
+        // kind without a `<name>_weight` knob is refused below by `deny_unknown_fields`.
         let field = format!("{}_weight", kind.name);
-        let slot = weights
-            .get_mut(&field)
-            .unwrap_or_else(|| panic!("the nemesis kind {} has no `{field}` knob", kind.name));
-        *slot = weight.into();
+        weights
+            .as_object_mut()
+            .expect("faults are a table")
+            .insert(field, weight.into());
         if on {
             kinds_on.push(kind.name);
         }
     }
-    c.faults = serde_json::from_value(weights).expect("faults deserialize");
+    c.faults = serde_json::from_value(weights)
+        .unwrap_or_else(|e| panic!("every nemesis kind has a `<name>_weight` knob: {e}"));
     let f = &mut c.faults;
     match regime {
         Regime::ShortMany => {

@@ -5,7 +5,8 @@
 //! accepts.
 
 use super::config::{Expect, SimConfig};
-use super::ranges::{MAX_EVENT_TYPES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE};
+use super::ranges::{MAX_EVENT_TYPES, MAX_LINK_LATENCIES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE};
+use crate::net::topology::NodeName;
 
 impl SimConfig {
     /// Checks that the run can be built and stays bounded: every numeric knob within its
@@ -31,6 +32,7 @@ impl SimConfig {
                 self.outage_windows_ms.len(),
                 MAX_OUTAGE_WINDOWS,
             ),
+            ("link_latency", self.link_latency.len(), MAX_LINK_LATENCIES),
         ] {
             if len > max {
                 return Err(format!("`{name}` has {len} entries; at most {max} are allowed"));
@@ -136,6 +138,30 @@ impl SimConfig {
         } {
             if !known.contains(&k.as_str()) {
                 return Err(format!("`expect`: unknown {k:?}; valid: {}", known.join(", ")));
+            }
+        }
+        for (i, l) in self.link_latency.iter().enumerate() {
+            for (field, n) in [("node", Some(l.node)), ("peer", l.peer)] {
+                if let Some(NodeName::Worker(w)) = n {
+                    if u32::from(w) > self.workers {
+                        return Err(format!(
+                            "`link_latency[{i}].{field}`: unknown node \"worker-{w}\"; valid: redis, kafka, db, producer, worker-1 to worker-{}",
+                            self.workers
+                        ));
+                    }
+                }
+            }
+            if l.peer == Some(l.node) {
+                return Err(format!(
+                    "`link_latency[{i}].peer`: {} is `node` itself; a link has two ends",
+                    l.node
+                ));
+            }
+            if l.ms_min > l.ms_max {
+                return Err(format!(
+                    "`link_latency[{i}].ms_min` ({}) must be <= `link_latency[{i}].ms_max` ({})",
+                    l.ms_min, l.ms_max
+                ));
             }
         }
         for w in &self.outage_windows_ms {

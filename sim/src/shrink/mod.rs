@@ -861,16 +861,22 @@ fn without_worker(f: &ScheduledFault, k: u32) -> Option<ScheduledFault> {
             rename(&mut p);
             *peer = p.unwrap_or(*peer);
         }
+        Fault::SlowLink { node, peer, .. } => {
+            rename(node);
+            rename(peer);
+        }
         Fault::Latency { .. }
         | Fault::RedisErrors { .. }
         | Fault::AckLoss { .. }
-        | Fault::DbErrors { .. } => {}
+        | Fault::DbErrors { .. }
+        | Fault::LostReplies { .. }
+        | Fault::Failover { .. } => {}
     }
     (!gone).then_some(f)
 }
 
 /// The numeric fields of an entry the fields pass makes smaller.
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "duration_ms",
     "at_ms",
     "after_ms",
@@ -879,6 +885,7 @@ const FIELDS: [&str; 8] = [
     "offset_ms",
     "share",
     "acks",
+    "lag_ms",
 ];
 
 /// The smallest value `field` is shrunk towards.
@@ -922,10 +929,16 @@ fn get(f: &ScheduledFault, field: &str) -> Option<f64> {
         ("at_ms", _) => int(f.at_ms),
         ("after_ms", _) => int(f.after_ms),
         ("on_delivery", _) => f.on_delivery.map(f64::from),
-        ("latency_ms_max", Fault::Latency { latency_ms_max }) => Some(*latency_ms_max as f64),
+        ("latency_ms_max", Fault::Latency { latency_ms_max } | Fault::SlowLink { latency_ms_max, .. }) => {
+            Some(*latency_ms_max as f64)
+        }
         ("offset_ms", Fault::Clock { offset_ms, .. }) => Some(*offset_ms as f64),
-        ("share", Fault::RedisErrors { share } | Fault::DbErrors { share }) => Some(*share),
+        (
+            "share",
+            Fault::RedisErrors { share } | Fault::DbErrors { share } | Fault::LostReplies { share, .. },
+        ) => Some(*share),
         ("acks", Fault::AckLoss { acks }) => Some(f64::from(*acks)),
+        ("lag_ms", Fault::Failover { lag_ms }) => Some(*lag_ms as f64),
         _ => None,
     }
 }
@@ -936,10 +949,16 @@ fn set(f: &mut ScheduledFault, field: &str, v: f64) {
         ("at_ms", _) => f.at_ms = Some(v as u64),
         ("after_ms", _) => f.after_ms = Some(v as u64),
         ("on_delivery", _) => f.on_delivery = Some(v as u32),
-        ("latency_ms_max", Fault::Latency { latency_ms_max }) => *latency_ms_max = v as u64,
+        ("latency_ms_max", Fault::Latency { latency_ms_max } | Fault::SlowLink { latency_ms_max, .. }) => {
+            *latency_ms_max = v as u64
+        }
         ("offset_ms", Fault::Clock { offset_ms, .. }) => *offset_ms = v as i64,
-        ("share", Fault::RedisErrors { share } | Fault::DbErrors { share }) => *share = v,
+        (
+            "share",
+            Fault::RedisErrors { share } | Fault::DbErrors { share } | Fault::LostReplies { share, .. },
+        ) => *share = v,
         ("acks", Fault::AckLoss { acks }) => *acks = v as u32,
+        ("lag_ms", Fault::Failover { lag_ms }) => *lag_ms = v as u64,
         _ => {}
     }
 }

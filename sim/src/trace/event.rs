@@ -340,6 +340,9 @@ pub enum Typed {
         reply: String,
         /// The Redis node's clock (µs since the epoch).
         clock_us: i64,
+        /// The command ran but its reply was dropped on purpose (a `lost_replies` fault): the
+        /// caller times out. Written only when true, so histories without it are unchanged.
+        reply_lost: bool,
     },
     /// Every live key's PTTL.
     PttlProbe {
@@ -444,7 +447,7 @@ fn trace_name(name: &'static str) -> &'static str {
 }
 
 /// The fields a [`Fault`] itself has (the rest of a `fault` event is about its injection).
-const FAULT_FIELDS: [&str; 7] = [
+const FAULT_FIELDS: [&str; 9] = [
     "fault",
     "node",
     "peer",
@@ -452,6 +455,8 @@ const FAULT_FIELDS: [&str; 7] = [
     "share",
     "offset_ms",
     "acks",
+    "lag_ms",
+    "command",
 ];
 
 impl Typed {
@@ -708,13 +713,15 @@ impl Typed {
                 args,
                 reply,
                 clock_us,
+                reply_lost,
             } => p
                 .put("from", from)
                 .put("cmd", cmd)
                 .put("key", key)
                 .put("args", args)
                 .put("reply", reply)
-                .put("clock_us", clock_us),
+                .put("clock_us", clock_us)
+                .opt("reply_lost", reply_lost.then_some(true)),
             Typed::PttlProbe { clock_us, keys } => p.put("clock_us", clock_us).put("keys", keys),
             Typed::Fault {
                 fault,
@@ -914,6 +921,7 @@ impl Typed {
                 args: f.get("args")?,
                 reply: f.get("reply")?,
                 clock_us: f.get("clock_us")?,
+                reply_lost: f.opt("reply_lost")?.unwrap_or(false),
             },
             "pttl_probe" => Typed::PttlProbe {
                 clock_us: f.get("clock_us")?,
@@ -1115,6 +1123,7 @@ impl Typed {
                 args: vec!["{}".into(), "NX".into(), "EX".into(), 300.into()],
                 reply: "OK".into(),
                 clock_us: 1_764_315_200_000_000,
+                reply_lost: true,
             },
             Typed::PttlProbe {
                 clock_us: 1_764_315_200_000_000,

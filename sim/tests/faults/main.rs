@@ -4,6 +4,7 @@
 
 mod db;
 mod fences;
+mod hazards;
 mod heals;
 mod kafka;
 mod kinds;

@@ -72,7 +72,7 @@ pub use persistence::Persistence;
 pub(crate) use sha1::sha1_hex;
 
 use idempotency::store::{Command, Expiry, Reply, SetCondition, StoreError};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 /// One stored string and its absolute expiry.
@@ -101,6 +101,20 @@ pub struct RedisModel {
     /// Keys written, deleted or expired since the last [`RedisModel::sync_to`]: what an
     /// `everysec` fsync has to write (bookkeeping only, not part of the data set).
     changed: BTreeSet<String>,
+    /// The recent writes, kept for a failover to a lagging replica (off unless
+    /// [`RedisModel::keep_writes_for`] turned it on; not part of the data set).
+    journal: Option<Box<Journal>>,
+}
+
+/// The write stream of the last `window_us`, as undo records: what a replica that lags by up to
+/// that much has not applied yet. Each record is a key's entry before one change (a write, a
+/// delete or an expiry), stamped with the virtual time of the change.
+#[derive(Clone, Default)]
+struct Journal {
+    window_us: u64,
+    /// The virtual time of the changes being made now ([`RedisModel::at`]).
+    stamp_us: u64,
+    undo: VecDeque<(u64, String, Option<Entry>)>,
 }
 
 impl PartialEq for RedisModel {
@@ -229,12 +243,77 @@ impl RedisModel {
         );
     }
 
+    /// A copy of the data set alone (no journal): what a disk or a snapshot keeps.
+    pub fn data(&self) -> RedisModel {
+        RedisModel {
+            entries: self.entries.clone(),
+            expiries: self.expiries.clone(),
+            changed: self.changed.clone(),
+            journal: None,
+        }
+    }
+
     /// Forgets what changed (the disk was just made equal to this data set).
     pub fn mark_synced(&mut self) {
         self.changed.clear();
     }
 
+    // ---- failover ------------------------------------------------------------------------
+
+    /// Keeps the writes of the last `window_us` of virtual time, so that
+    /// [`RedisModel::roll_back_to`] can give the data set a replica lagging by up to that much
+    /// holds. Off by default: a run without failovers keeps nothing.
+    pub fn keep_writes_for(&mut self, window_us: u64) {
+        self.journal = Some(Box::new(Journal {
+            window_us,
+            ..Journal::default()
+        }));
+    }
+
+    /// The changes from now on happen at virtual time `stamp_us` (never before the last one):
+    /// the journal's clock, which is true time, not the node's wall clock (replication lag is
+    /// measured in true time). Writes older than the window are forgotten.
+    pub fn at(&mut self, stamp_us: u64) {
+        if let Some(j) = &mut self.journal {
+            j.stamp_us = j.stamp_us.max(stamp_us);
+            let oldest = j.stamp_us.saturating_sub(j.window_us);
+            while j.undo.front().is_some_and(|(t, _, _)| *t < oldest) {
+                j.undo.pop_front();
+            }
+        }
+    }
+
+    /// The data set as a replica holds it that has applied the primary's write stream up to
+    /// virtual time `stamp_us` (a prefix of it: every change stamped later is undone, expiries
+    /// included, since a replica only deletes an expired key when the primary's `DEL` reaches
+    /// it; keys past their expiry then expire by the promoted node's clock at its next
+    /// command). Returns whether the journal reached back that far (changes older than its
+    /// window are kept as they are).
+    pub fn roll_back_to(&mut self, stamp_us: u64) -> bool {
+        let Some(mut j) = self.journal.take() else {
+            return false;
+        };
+        let covered = j.stamp_us.saturating_sub(j.window_us) <= stamp_us;
+        while j.undo.back().is_some_and(|(t, _, _)| *t > stamp_us) {
+            let (_, key, old) = j.undo.pop_back().expect("checked");
+            self.remove(&key);
+            if let Some(e) = old {
+                self.put(&key, e.value, e.expire_at_ms);
+            }
+        }
+        self.journal = Some(j);
+        covered
+    }
+
     // ---- storage -------------------------------------------------------------------------
+
+    /// Journals `key`'s entry before a change (with the journal on).
+    fn note(&mut self, key: &str) {
+        if let Some(j) = &mut self.journal {
+            j.undo
+                .push_back((j.stamp_us, key.to_owned(), self.entries.get(key).cloned()));
+        }
+    }
 
     fn expire_until(&mut self, now_ms: i64) {
         while let Some((at, _)) = self.expiries.first() {
@@ -242,6 +321,7 @@ impl RedisModel {
                 break;
             }
             if let Some((_, key)) = self.expiries.pop_first() {
+                self.note(&key);
                 self.entries.remove(&key);
                 self.changed.insert(key);
             }
@@ -249,7 +329,8 @@ impl RedisModel {
     }
 
     fn put(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
-        self.remove(key);
+        self.note(key);
+        self.unlink(key);
         if let Some(at) = expire_at_ms {
             self.expiries.insert((at, key.to_owned()));
         }
@@ -258,6 +339,14 @@ impl RedisModel {
     }
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
+        if self.entries.contains_key(key) {
+            self.note(key);
+        }
+        self.unlink(key)
+    }
+
+    /// Removes `key` without journaling it.
+    fn unlink(&mut self, key: &str) -> Option<Entry> {
         let old = self.entries.remove(key)?;
         if let Some(at) = old.expire_at_ms {
             self.expiries.remove(&(at, key.to_owned()));

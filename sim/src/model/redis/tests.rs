@@ -816,3 +816,69 @@ fn a_sync_that_misses_a_change_is_caught() {
     disk.put("stale", b"v".to_vec(), None);
     model.sync_to(&mut disk);
 }
+
+/// A failover to a replica lagging by `lag` gives the primary's data set as of `lag` ago: every
+/// change stamped later (writes, deletes, expiries, the fence counter) is undone, and a key
+/// restored past its expiry expires at the promoted node's next command, by its clock.
+#[test]
+fn a_failover_rolls_back_to_a_prefix_of_the_write_stream() {
+    let mut m = RedisModel::new();
+    m.keep_writes_for(10 * S as u64);
+    // Virtual time 0: a, b (expiring 1 s later by the node's clock) and the counter.
+    m.at(0);
+    ok(&mut m, put("a", b"1"), T0);
+    ok(&mut m, put_px("b", b"2", 1000), T0);
+    ok(&mut m, incr("f"), T0);
+    // 2 s later: a rewritten, c written, the counter raised, b expired on the primary.
+    m.at(2 * S as u64);
+    ok(&mut m, put("a", b"new"), T0 + 2 * S);
+    ok(&mut m, put("c", b"3"), T0 + 2 * S);
+    ok(&mut m, incr("f"), T0 + 2 * S);
+    // 3 s: a deleted.
+    m.at(3 * S as u64);
+    assert_eq!(ok(&mut m, del(&["a"]), T0 + 3 * S), Reply::Int(1));
+    let mut replica = m.clone();
+    // A replica 1.5 s behind has everything up to 1.5 s: none of the later changes.
+    assert!(replica.roll_back_to(3 * S as u64 - 1_500_000));
+    let now = T0 + 3 * S;
+    assert_eq!(replica.get_raw("a", now), Some(&b"1"[..]));
+    assert_eq!(replica.get_raw("c", now), None);
+    assert_eq!(ok(&mut replica, get("f"), now), bulk(b"1"));
+    // b's expiry had not reached it; b is past its expiry, so the promoted node expires it.
+    assert_eq!(ok(&mut replica, get("b"), now), Reply::Nil);
+    // A replica 0.5 s behind has the changes of 2 s, not the delete of 3 s.
+    let mut near = m.clone();
+    assert!(near.roll_back_to(3 * S as u64 - 500_000));
+    assert_eq!(near.get_raw("a", now), Some(&b"new"[..]));
+    assert_eq!(near.get_raw("c", now), Some(&b"3"[..]));
+    assert_eq!(ok(&mut near, get("f"), now), bulk(b"2"));
+    // No lag: nothing is lost.
+    let mut same = m.clone();
+    assert!(same.roll_back_to(3 * S as u64));
+    assert_eq!(same, m);
+}
+
+#[test]
+fn a_failover_journal_keeps_its_window_and_is_off_unless_asked() {
+    // Off: nothing is kept, a rollback changes nothing and says so.
+    let mut off = RedisModel::new();
+    off.at(0);
+    ok(&mut off, put("a", b"1"), T0);
+    let before = off.clone();
+    assert!(!off.roll_back_to(0));
+    assert_eq!(off, before);
+    // A 1 s window: the write of 0 is forgotten by 5 s, so rolling back to before it cannot
+    // undo it (and says the journal did not reach back that far).
+    let mut m = RedisModel::new();
+    m.keep_writes_for(S as u64);
+    m.at(0);
+    ok(&mut m, put("a", b"1"), T0);
+    m.at(5 * S as u64);
+    ok(&mut m, put("b", b"2"), T0 + 5 * S);
+    assert!(!m.roll_back_to(0));
+    assert_eq!(m.get_raw("a", T0 + 5 * S), Some(&b"1"[..]));
+    assert_eq!(m.get_raw("b", T0 + 5 * S), None);
+    // The data copy has no journal: a disk never grows one.
+    let mut disk = m.data();
+    assert!(!disk.roll_back_to(0));
+}

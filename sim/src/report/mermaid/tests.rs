@@ -52,6 +52,7 @@ fn redis(from: &str, cmd: &str, key: &str, args: Vec<Value>, reply: &str) -> Typ
         args,
         reply: reply.into(),
         clock_us: 1,
+        reply_lost: false,
     }
 }
 
