@@ -266,6 +266,7 @@ impl Cmd {
                 .map(|s| s * 1000),
             "SETEX" => self.args.first().and_then(num).map(|s| s * 1000),
             "EVALSHA:acquire" => self.args.get(1).and_then(num),
+            "EVALSHA:renew" => self.args.get(2).and_then(num),
             _ => None,
         }
     }
@@ -1037,7 +1038,15 @@ impl History {
                 ),
             );
         }
-        // Nothing removed the record: it expired.
+        // Nothing removed the record: it expired. Its TTL is the last one set: the write's, or
+        // a later renewal's, which sets it anew from the Redis clock of that moment (a renewal
+        // while the clock was set back leaves an expiry a later forward jump passes at once).
+        let write = self
+            .cmds
+            .iter()
+            .filter(|m| m.key == key && m.index > write.index && m.index < first_index)
+            .rfind(|m| m.cmd == "EVALSHA:renew" && m.reply == "1")
+            .unwrap_or(write);
         let ttl = write.ttl_ms().unwrap_or(self.ttl_ms);
         let read_clock = reader.map_or(write.clock_us, |r| r.clock_us);
         let read_t = reader.map_or(b_acq, |r| r.t_us);
@@ -2146,6 +2155,37 @@ mod tests {
                 "worker-2's call 1 took it at 301003 ms",
             ],
         );
+    }
+
+    #[test]
+    fn a_lease_renewed_while_the_redis_clock_was_set_back_expires_at_its_jump_forward() {
+        // Swarm seed 416 (fenced, unique): the Redis clock was set 383 s back, the holder
+        // renewed its lease (300 s from the set-back clock), and the clock jumped forward
+        // again: the lease expired 17 s after its lock by the lock's clock, and worker-2
+        // took the key while worker-1 still held it.
+        let renew = |t: u64, skew_ms: i64| {
+            move |h: H| {
+                h.redis(
+                    t,
+                    "worker-1",
+                    "EVALSHA:renew",
+                    vec!["tail".into(), "record".into(), 300_000.into()],
+                    "1",
+                    skew_ms,
+                )
+            }
+        };
+        let h = renew(100_000, -383_000)(
+            H::default()
+                .deliver(0, "worker-1", 1)
+                .lock(0, "worker-1", 1, KEY)
+                .applied(10, "worker-1", 1),
+        )
+        .deliver(200_000, "worker-2", 1)
+        .redis(200_000, "worker-2", "GET", vec![], "nil", -10_000)
+        .lock(200_001, "worker-2", 1, KEY)
+        .applied(200_010, "worker-2", 1);
+        assert_why(&h, Mechanism::RedisClockJump, &["the Redis node's clock jumped"]);
     }
 
     #[test]
