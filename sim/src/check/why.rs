@@ -53,13 +53,18 @@ pub enum Mechanism {
     /// A group member removed past its session or max.poll.interval kept processing while
     /// its partition's records went to another member.
     RebalanceZombie,
+    /// The Python original's exception path (v2 weakness A, `python-v2`): the handler raised,
+    /// the decorator's outer fail-open branch called it again in the same call, without a lock
+    /// and with a no-op confirm; the first call's write had committed too, or the second
+    /// call's success left no key for the next delivery.
+    HandlerCalledTwice,
     /// None of the above: a finding too.
     Unexplained,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order the README lists them.
-    pub const ALL: [Mechanism; 14] = [
+    pub const ALL: [Mechanism; 15] = [
         Mechanism::FailOpen,
         Mechanism::StaleTakeover,
         Mechanism::SkewTakeover,
@@ -73,6 +78,7 @@ impl Mechanism {
         Mechanism::RedisClockJump,
         Mechanism::DbTimeoutLateWrite,
         Mechanism::RebalanceZombie,
+        Mechanism::HandlerCalledTwice,
         Mechanism::Unexplained,
     ];
 
@@ -92,6 +98,7 @@ impl Mechanism {
             Mechanism::RedisClockJump => "redis_clock_jump",
             Mechanism::DbTimeoutLateWrite => "db_timeout_late_write",
             Mechanism::RebalanceZombie => "rebalance_zombie",
+            Mechanism::HandlerCalledTwice => "handler_called_twice",
             Mechanism::Unexplained => "unexplained",
         }
     }
@@ -142,6 +149,11 @@ pub fn explain(trace: &[Event], v: &Violation) -> Option<Why> {
         return None;
     }
     let h = History::read(trace);
+    if v.kind != "lock_overlap" {
+        if let Some(why) = h.applied_twice_by_one_call(&v.event_id) {
+            return Some(why);
+        }
+    }
     let pair = if v.kind == "lock_overlap" {
         h.overlap_pair(v)
     } else {
@@ -174,6 +186,17 @@ struct Call {
     confirm: Option<(u64, String)>,
     applied: Vec<u64>,
     crashed: Option<(u64, Option<FaultPoint>)>,
+    /// `python-v2`: the handler called a second time in this call after its first run raised
+    /// (when, and the second run's end); `acquire`, `handler_start` and `handler_end` stay the
+    /// first run's.
+    again: Option<Again>,
+}
+
+/// The second run of a handler in one call (`python-v2`'s exception path).
+#[derive(Clone, Debug, Default)]
+struct Again {
+    t_us: u64,
+    end: Option<(u64, String)>,
 }
 
 impl Call {
@@ -342,18 +365,46 @@ impl History {
                     };
                     current.insert(node.to_owned(), id(*call));
                 }
+                // A call whose handler already ran and acquires again is `python-v2` running
+                // it a second time: that run's records go to `again`.
                 Typed::Acquire { outcome, call, .. } => {
-                    h.call(id(*call)).acquire = Some((e.t_us, outcome.clone()));
+                    let c = h.call(id(*call));
+                    if c.handler_end.is_some() {
+                        c.again.get_or_insert_with(|| Again {
+                            t_us: e.t_us,
+                            end: None,
+                        });
+                    } else {
+                        c.acquire = Some((e.t_us, outcome.clone()));
+                    }
                 }
+                // Fail-open traces its reason after its one run; `python-v2` traces it
+                // between a run that held the lock and the second run.
                 Typed::Unprotected { reason, call, .. } => {
-                    h.call(id(*call)).unprotected = Some(reason.clone());
+                    let c = h.call(id(*call));
+                    let held = matches!(c.acquire, Some((_, AcquireOutcome::Acquired { .. })));
+                    if held && c.handler_end.is_some() {
+                        c.again.get_or_insert_with(|| Again {
+                            t_us: e.t_us,
+                            end: None,
+                        });
+                    } else {
+                        c.unprotected = Some(reason.clone());
+                    }
                 }
                 Typed::HandlerStart { call, .. } => {
-                    h.call(id(*call)).handler_start = Some(e.t_us);
+                    let c = h.call(id(*call));
+                    if c.again.is_none() {
+                        c.handler_start = Some(e.t_us);
+                    }
                     h.starts.insert(i, id(*call));
                 }
                 Typed::HandlerEnd { result, call, .. } => {
-                    h.call(id(*call)).handler_end = Some((e.t_us, result.clone()));
+                    let c = h.call(id(*call));
+                    match &mut c.again {
+                        Some(again) => again.end = Some((e.t_us, result.clone())),
+                        None => c.handler_end = Some((e.t_us, result.clone())),
+                    }
                 }
                 Typed::Confirm { result, call, .. } => {
                     h.call(id(*call)).confirm = Some((e.t_us, result.clone()));
@@ -438,6 +489,44 @@ impl History {
             incarnation,
             call,
             ..Call::default()
+        })
+    }
+
+    /// `python-v2`'s exception path when the first two applications of `event_id` are one
+    /// call's: its handler raised after its write had gone to the database, and the second run
+    /// applied it again.
+    fn applied_twice_by_one_call(&self, event_id: &str) -> Option<Why> {
+        let apps = self.applied.get(event_id)?;
+        let (first, second) = (&apps.first()?.1, &apps.get(1)?.1);
+        if first != second {
+            return None;
+        }
+        let c = self.calls.get(first)?;
+        let times = format!("{} and {}", at(*c.applied.first()?), at(*c.applied.get(1)?));
+        let Some(again) = &c.again else {
+            return Some(Why {
+                mechanism: Mechanism::Unexplained,
+                sentence: format!(
+                    "{} applied the effect twice ({times}) with one handler run",
+                    c.name()
+                ),
+            });
+        };
+        let raised = c
+            .handler_end
+            .as_ref()
+            .map(|(t, r)| format!(" at {} ({r})", at(*t)))
+            .unwrap_or_default();
+        Some(Why {
+            mechanism: Mechanism::HandlerCalledTwice,
+            sentence: format!(
+                "{}'s handler raised{raised} after its write had gone to the database; the \
+                 decorator's fail-open branch called it again at {} without a lock, and both \
+                 writes were applied ({times}): the Python original's exception path (v2 \
+                 weakness A)",
+                c.name(),
+                at(again.t_us)
+            ),
         })
     }
 
@@ -544,6 +633,30 @@ impl History {
         let when = |c: &Call| c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
         let (a, b) = if when(b) < when(a) { (b, a) } else { (a, b) };
         let why = |mechanism, sentence: String| Why { mechanism, sentence };
+        // 0. The first applied in a second run of its handler (`python-v2`), which succeeded
+        // with a no-op confirm after the first run had released the lock: no key was left.
+        if let (Some(again), Some(&applied)) = (&a.again, a.applied.first()) {
+            if applied >= again.t_us && again.end.as_ref().is_some_and(|(_, r)| r == "ok") {
+                let raised = a
+                    .handler_end
+                    .as_ref()
+                    .map(|(t, r)| format!(" at {} ({r})", at(*t)))
+                    .unwrap_or_default();
+                return why(
+                    Mechanism::HandlerCalledTwice,
+                    format!(
+                        "{}'s handler raised{raised} and released the lock; the decorator's \
+                         fail-open branch called it again at {} without a lock, applied it at \
+                         {} and swallowed the error with a no-op confirm, leaving no key, so {} \
+                         found the key free: the Python original's exception path (v2 weakness A)",
+                        a.name(),
+                        at(again.t_us),
+                        at(applied),
+                        b.name()
+                    ),
+                );
+            }
+        }
         // 1. A write applied after its call gave up on the database (timed out, released).
         for (late, other) in [(a, b), (b, a)] {
             if let (Some((end, result)), Some(&landed)) = (&late.handler_end, late.applied.first()) {
@@ -1464,6 +1577,102 @@ mod tests {
         );
     }
 
+    /// `python-v2`'s exception path as the worker traces it: call `call` of `w` raises with
+    /// `error` at `t` ms, deletes its lock and runs the handler again, unprotected.
+    fn raised_and_called_again(h: H, t: u64, w: &str, call: u64, error: &str) -> H {
+        h.end(t, w, call, error)
+            .redis(t + 1, w, "DEL", vec![], "1", 0)
+            .at(
+                t + 2,
+                w,
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: format!("python-v2: the handler raised ({error})"),
+                    call,
+                },
+            )
+            .at(
+                t + 2,
+                w,
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Unprotected {
+                        fence: None,
+                        key: KEY.into(),
+                    },
+                    call,
+                },
+            )
+            .at(
+                t + 2,
+                w,
+                Typed::HandlerStart {
+                    event_id: E.into(),
+                    fence: None,
+                    call,
+                },
+            )
+    }
+
+    #[test]
+    fn one_call_applying_twice_is_the_handler_called_twice() {
+        // The first run's write waits in a paused database; the call times out, and the
+        // second run's write and the first's both land.
+        let h = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let h = raised_and_called_again(h, 1100, "worker-1", 1, "error: database: timeout")
+            .applied(1500, "worker-1", 1)
+            .applied(1500, "worker-1", 1)
+            .confirm(1501, "worker-1", 1, "noop")
+            .end(1501, "worker-1", 1, "ok");
+        assert_why(
+            &h,
+            Mechanism::HandlerCalledTwice,
+            &[
+                "worker-1's call 1's handler raised at 1100 ms (error: database: timeout)",
+                "called it again at 1102 ms without a lock",
+                "both writes were applied (1500 ms and 1500 ms)",
+                "weakness A",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_second_run_that_left_no_key_is_the_handler_called_twice() {
+        // worker-1's first run fails before its write; the second run applies and confirms
+        // with a no-op; worker-2 later finds the key free and applies again.
+        let h = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let h = raised_and_called_again(h, 100, "worker-1", 1, "error: injected handler error")
+            .applied(150, "worker-1", 1)
+            .confirm(151, "worker-1", 1, "noop")
+            .end(151, "worker-1", 1, "ok")
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .applied(2010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::HandlerCalledTwice,
+            &[
+                "worker-1's call 1's handler raised at 100 ms (error: injected handler error)",
+                "applied it at 150 ms",
+                "leaving no key, so worker-2's call 1 found the key free",
+            ],
+        );
+        // A second run that failed too left the event to be redelivered: that is not it.
+        let failed = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let failed = raised_and_called_again(failed, 100, "worker-1", 1, "error: injected handler error")
+            .applied(150, "worker-1", 1)
+            .end(151, "worker-1", 1, "error: stale fence (highest 3)")
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .applied(2010, "worker-2", 1);
+        assert_ne!(
+            failed.why().mechanism,
+            Mechanism::HandlerCalledTwice,
+            "{}",
+            failed.why()
+        );
+    }
+
     #[test]
     fn a_repeat_nothing_explains_is_unexplained() {
         // worker-1 confirmed; the completed record vanished without any recorded cause.
@@ -1509,6 +1718,7 @@ mod tests {
             ("redis-restart-everysec", Mechanism::RedisRestartLost),
             ("redis-clock-jump", Mechanism::RedisClockJump),
             ("canary", Mechanism::FailOpen),
+            ("python-v2-exception", Mechanism::HandlerCalledTwice),
         ];
         for (name, expected) in cases {
             let config = crate::scenario::load(name).expect("an embedded scenario");

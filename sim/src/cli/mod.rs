@@ -1,7 +1,7 @@
 //! The command line: run a seed, check its determinism, or key a message.
 //!
 //! ```text
-//! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced] [--database plain|unique|fenced]
+//! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced|python-v2] [--database plain|unique|fenced]
 //!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
 //! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
@@ -112,7 +112,8 @@ struct ScenarioFlags {
     /// The scenario: an embedded one by name (see `sim scenarios`) or a TOML file.
     #[arg(long, value_name = "NAME|PATH")]
     scenario: Option<String>,
-    /// The idempotency protocol the workers run.
+    /// The idempotency protocol the workers run (python-v2: v2 with the Python original's
+    /// exception path, which calls a failed handler again without a lock).
     #[arg(long, value_enum)]
     protocol: Option<ProtocolArg>,
     /// How the database guards effects.
@@ -331,6 +332,7 @@ enum SeedBaseArg {
 enum ProtocolArg {
     V2,
     Fenced,
+    PythonV2,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -591,8 +593,9 @@ fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
         config.protocol = match p {
             ProtocolArg::V2 => ProtocolKind::V2,
             ProtocolArg::Fenced => ProtocolKind::Fenced,
+            ProtocolArg::PythonV2 => ProtocolKind::PythonV2,
         };
-        flags.push_str(&format!(" --protocol {}", config.protocol.to_lib().name()));
+        flags.push_str(&format!(" --protocol {}", config.protocol.name()));
     }
     if let Some(d) = cli.database {
         config.database = match d {

@@ -75,6 +75,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/race-five-workers.toml"),
     ),
     (
+        "python-v2-exception",
+        include_str!("../../../scenarios/python-v2-exception.toml"),
+    ),
+    (
         "redis-clock-jump",
         include_str!("../../../scenarios/redis-clock-jump.toml"),
     ),

@@ -120,7 +120,7 @@ fn broken_scenario_files_are_refused_with_the_place_and_the_field() {
         ),
         (
             "name = \"x\"\nprotocol = \"v3\"\n",
-            &["field `protocol`", "expected `v2` or `fenced`"],
+            &["field `protocol`", "expected one of `v2`, `fenced`, `python-v2`"],
         ),
         (
             "name = \"x\"\n[faults]\ngap_ms_min = 0\n",

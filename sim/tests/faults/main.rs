@@ -7,4 +7,5 @@ mod fences;
 mod heals;
 mod kafka;
 mod kinds;
+mod protocols;
 mod resend;
