@@ -58,13 +58,18 @@ pub enum Mechanism {
     /// and with a no-op confirm; the first call's write had committed too, or the second
     /// call's success left no key for the next delivery.
     HandlerCalledTwice,
+    /// A mixed fleet: a v2 worker took over a fenced worker's live lease, judging its record by
+    /// `started_at` alone (v2 weakness C's last sentence; renewal keeps it fresh only for a
+    /// reader whose clock is right); v2's commit carries no fencing token, so even a fenced
+    /// database lets both effects in.
+    V2TookFencedLease,
     /// None of the above: a finding too.
     Unexplained,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order the README lists them.
-    pub const ALL: [Mechanism; 15] = [
+    pub const ALL: [Mechanism; 16] = [
         Mechanism::FailOpen,
         Mechanism::StaleTakeover,
         Mechanism::SkewTakeover,
@@ -79,6 +84,7 @@ impl Mechanism {
         Mechanism::DbTimeoutLateWrite,
         Mechanism::RebalanceZombie,
         Mechanism::HandlerCalledTwice,
+        Mechanism::V2TookFencedLease,
         Mechanism::Unexplained,
     ];
 
@@ -99,6 +105,7 @@ impl Mechanism {
             Mechanism::DbTimeoutLateWrite => "db_timeout_late_write",
             Mechanism::RebalanceZombie => "rebalance_zombie",
             Mechanism::HandlerCalledTwice => "handler_called_twice",
+            Mechanism::V2TookFencedLease => "v2_took_fenced_lease",
             Mechanism::Unexplained => "unexplained",
         }
     }
@@ -589,10 +596,11 @@ impl History {
     }
 
     /// Why `s` left its processing record behind after committing: a failed confirm, or a
-    /// crash between its commit and its confirm.
-    fn unconfirmed(&self, s: &Call) -> Option<(Mechanism, String)> {
+    /// crash between its commit and its confirm, before `until_us` (a confirm that failed
+    /// because the record had already been taken over is a consequence, not a cause).
+    fn unconfirmed(&self, s: &Call, until_us: u64) -> Option<(Mechanism, String)> {
         if let Some((t, result)) = &s.confirm {
-            if result != "confirmed" && result != "noop" {
+            if result != "confirmed" && result != "noop" && *t <= until_us {
                 return Some((
                     Mechanism::FailedConfirm,
                     format!(
@@ -603,7 +611,7 @@ impl History {
                 ));
             }
         }
-        let (t, point) = s.crashed?;
+        let (t, point) = s.crashed.filter(|(t, _)| *t <= until_us)?;
         let applied = *s.applied.first()?;
         // A write still in flight when the worker crashed commits all the same.
         s.confirm.is_none().then(|| {
@@ -767,7 +775,7 @@ impl History {
                         .map(|o| format!("{w}'s clock {o:+} ms"))
                 })
                 .collect();
-            if let Some(root) = self.unconfirmed(holder) {
+            if let Some(root) = self.unconfirmed(holder, del.t_us) {
                 return why(
                     root.0,
                     format!(
@@ -777,6 +785,31 @@ impl History {
                         x.name(),
                         age_s,
                         at(get.t_us)
+                    ),
+                );
+            }
+            let fence_of = |c: &Call| match &c.acquire {
+                Some((_, AcquireOutcome::Acquired { fence, .. })) => *fence,
+                _ => None,
+            };
+            if let (true, Some(fence), None) = (live, fence_of(holder), fence_of(x)) {
+                return why(
+                    Mechanism::V2TookFencedLease,
+                    format!(
+                        "{} (v2) read {}'s live fenced lease (fence {fence}) as {:.0} s old by \
+                         its clock ({}) at {}, deleted it and took the key while {} still held \
+                         it: v2 judges a record by its started_at alone, never by the lease's \
+                         TTL or owner, and its commit carries no fencing token",
+                        x.name(),
+                        holder.name(),
+                        age_s,
+                        if skew.is_empty() {
+                            "no clock fault".to_owned()
+                        } else {
+                            skew.join(", ")
+                        },
+                        at(del.t_us),
+                        holder.worker
                     ),
                 );
             }
@@ -959,7 +992,7 @@ impl History {
             b.name(),
             at(b_acq)
         );
-        if let Some((mechanism, root)) = self.unconfirmed(s) {
+        if let Some((mechanism, root)) = self.unconfirmed(s, b_acq) {
             return why(mechanism, format!("{root}; {expired}"));
         }
         let start = s.handler_start.unwrap_or(s.deliver_us);
@@ -1344,6 +1377,72 @@ mod tests {
     }
 
     #[test]
+    fn a_v2_worker_taking_over_a_live_fenced_lease() {
+        // worker-1 (fenced) holds a lease with fence 7; worker-2 (v2), its clock 400 s ahead,
+        // reads the record as stale, deletes it and takes the key.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .at(
+                3,
+                "worker-1",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Acquired {
+                        fence: Some(7),
+                        key: KEY.into(),
+                    },
+                    call: 1,
+                },
+            )
+            .at(
+                3,
+                "worker-1",
+                Typed::HandlerStart {
+                    event_id: E.into(),
+                    fence: Some(7),
+                    call: 1,
+                },
+            )
+            .fault(
+                500,
+                Fault::Clock {
+                    node: w(2),
+                    offset_ms: 400_000,
+                },
+                None,
+                None,
+            );
+        let set = vec![processing(401.0).into(), "NX".into(), "EX".into(), 300.into()];
+        let h = h
+            .deliver(1000, "worker-2", 1)
+            .redis(
+                1001,
+                "worker-2",
+                "GET",
+                vec![],
+                &serde_json::to_string(&processing(0.0)).unwrap(),
+                0,
+            )
+            .redis(1002, "worker-2", "DEL", vec![], "1", 0)
+            .redis(1003, "worker-2", "SET", set, "OK", 0)
+            .acquired(1004, "worker-2", 1, KEY)
+            .applied(1010, "worker-2", 1)
+            .applied(5000, "worker-1", 1)
+            .confirm(5001, "worker-1", 1, "lease lost: another worker holds the key");
+        assert_why(
+            &h,
+            Mechanism::V2TookFencedLease,
+            &[
+                "worker-2's call 1 (v2) read worker-1's call 1's live fenced lease (fence 7)",
+                "worker-2's clock +400000 ms",
+                "no fencing token",
+            ],
+        );
+        // The confirm that failed because of the takeover is not its cause.
+        assert!(!h.why().sentence.contains("confirm failed"), "{}", h.why());
+    }
+
+    #[test]
     fn the_non_atomic_takeover_race() {
         // worker-1 crashed holding; worker-2 and worker-3 both read the stale record; worker-2
         // takes over first, then worker-3's DEL deletes worker-2's fresh lock.
@@ -1719,6 +1818,7 @@ mod tests {
             ("redis-clock-jump", Mechanism::RedisClockJump),
             ("canary", Mechanism::FailOpen),
             ("python-v2-exception", Mechanism::HandlerCalledTwice),
+            ("mixed-fleet-v2-takeover", Mechanism::V2TookFencedLease),
         ];
         for (name, expected) in cases {
             let config = crate::scenario::load(name).expect("an embedded scenario");

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced|python-v2] [--database plain|unique|fenced]
+//!     [--worker-protocols P1,P2,...]
 //!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
 //! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
@@ -15,8 +16,9 @@
 //! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
-//! SCENARIO FLAGS are `--scenario`, `--protocol` and `--database`: a single run's, and each
-//! seed's of a sweep or a bench, given before the subcommand or after it (not both).
+//! SCENARIO FLAGS are `--scenario`, `--protocol`, `--database` and `--worker-protocols`: a
+//! single run's, and each seed's of a sweep or a bench, given before the subcommand or after
+//! it (not both).
 //!
 //! Exit codes, judged against the scenario's `expect`: 0 as expected (a pass, or exactly the
 //! expected violations), 2 bad usage or input, 3 a correctness violation, 4 a liveness
@@ -119,6 +121,10 @@ struct ScenarioFlags {
     /// How the database guards effects.
     #[arg(long, value_enum)]
     database: Option<DatabaseArg>,
+    /// Each worker's protocol, comma-separated (worker-N runs the N-th): a mixed fleet on
+    /// the same Redis keys, e.g. `v2,fenced,fenced`.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PROTOCOLS")]
+    worker_protocols: Option<Vec<ProtocolArg>>,
 }
 
 impl ScenarioFlags {
@@ -132,6 +138,9 @@ impl ScenarioFlags {
         }
         if self.database.is_some() {
             set.push("--database");
+        }
+        if self.worker_protocols.is_some() {
+            set.push("--worker-protocols");
         }
         set
     }
@@ -154,6 +163,10 @@ impl ScenarioFlags {
             scenario: after.scenario.clone().or_else(|| self.scenario.clone()),
             protocol: after.protocol.or(self.protocol),
             database: after.database.or(self.database),
+            worker_protocols: after
+                .worker_protocols
+                .clone()
+                .or_else(|| self.worker_protocols.clone()),
         })
     }
 }
@@ -333,6 +346,16 @@ enum ProtocolArg {
     V2,
     Fenced,
     PythonV2,
+}
+
+impl ProtocolArg {
+    fn kind(self) -> ProtocolKind {
+        match self {
+            ProtocolArg::V2 => ProtocolKind::V2,
+            ProtocolArg::Fenced => ProtocolKind::Fenced,
+            ProtocolArg::PythonV2 => ProtocolKind::PythonV2,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -590,12 +613,13 @@ fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
     };
     let file = config.clone();
     if let Some(p) = cli.protocol {
-        config.protocol = match p {
-            ProtocolArg::V2 => ProtocolKind::V2,
-            ProtocolArg::Fenced => ProtocolKind::Fenced,
-            ProtocolArg::PythonV2 => ProtocolKind::PythonV2,
-        };
+        config.protocol = p.kind();
         flags.push_str(&format!(" --protocol {}", config.protocol.name()));
+    }
+    if let Some(list) = &cli.worker_protocols {
+        config.worker_protocols = list.iter().map(|p| p.kind()).collect();
+        let names: Vec<&str> = config.worker_protocols.iter().map(|p| p.name()).collect();
+        flags.push_str(&format!(" --worker-protocols {}", names.join(",")));
     }
     if let Some(d) = cli.database {
         config.database = match d {

@@ -75,6 +75,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/race-five-workers.toml"),
     ),
     (
+        "mixed-fleet-v2-takeover",
+        include_str!("../../../scenarios/mixed-fleet-v2-takeover.toml"),
+    ),
+    (
         "python-v2-exception",
         include_str!("../../../scenarios/python-v2-exception.toml"),
     ),

@@ -76,3 +76,77 @@ fn the_python_v2_scenario_run_by_the_library_s_v2_is_a_late_write_and_one_run_pe
     assert!(!double, "v2 ran the handler twice in one call");
     assert_eq!(mechanisms, [Mechanism::DbTimeoutLateWrite]);
 }
+
+/// The protocol each worker's acquires show: fenced ones carry a token, v2 ones none.
+fn acquire_kinds(config: &SimConfig, seed: u64) -> std::collections::BTreeMap<String, bool> {
+    use sim::trace::{AcquireOutcome, Typed};
+    let r = run::run(seed, config);
+    r.events
+        .iter()
+        .filter_map(|e| match e.typed() {
+            Typed::Acquire {
+                outcome: AcquireOutcome::Acquired { fence, .. },
+                ..
+            } => Some((e.node.clone(), fence.is_some())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn worker_protocols_gives_each_worker_its_own_protocol() {
+    let config = SimConfig {
+        worker_protocols: vec![ProtocolKind::Fenced, ProtocolKind::V2, ProtocolKind::Fenced],
+        faults: sim::scenario::config::FaultConfig {
+            random: false,
+            ..Default::default()
+        },
+        ..SimConfig::default()
+    };
+    let fenced = acquire_kinds(&config, 3);
+    let expected: std::collections::BTreeMap<String, bool> = [
+        ("worker-1".to_owned(), true),
+        ("worker-2".to_owned(), false),
+        ("worker-3".to_owned(), true),
+    ]
+    .into();
+    assert_eq!(fenced, expected);
+    // Empty: every worker runs `protocol`.
+    let all_v2 = SimConfig {
+        protocol: ProtocolKind::V2,
+        worker_protocols: Vec::new(),
+        ..config.clone()
+    };
+    assert!(acquire_kinds(&all_v2, 3).values().all(|fenced| !fenced));
+}
+
+#[test]
+fn a_v2_worker_taking_over_a_fenced_lease_doubles_the_effect_on_a_fenced_database_not_on_a_unique_one() {
+    let scenario = sim::scenario::load("mixed-fleet-v2-takeover").unwrap();
+    let (_, mechanisms) = findings(scenario.seed, &scenario);
+    assert!(
+        mechanisms.contains(&Mechanism::V2TookFencedLease),
+        "{mechanisms:?}"
+    );
+    let r = run::run(scenario.seed, &scenario);
+    assert!(r
+        .verdict
+        .violations()
+        .iter()
+        .any(|v| v.kind == "duplicate_effect"));
+    // The event id as the effect store's unique key keeps one effect whatever the fleet.
+    let unique = SimConfig {
+        database: DbMode::Unique,
+        ..scenario.clone()
+    };
+    let r = run::run(unique.seed, &unique);
+    let kinds: Vec<&str> = r.verdict.violations().iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, ["lock_overlap"], "{kinds:?}");
+    // The same fleet all fenced: the fast clock takes nothing over.
+    let fenced = SimConfig {
+        worker_protocols: vec![ProtocolKind::Fenced, ProtocolKind::Fenced],
+        ..scenario.clone()
+    };
+    let r = run::run(fenced.seed, &fenced);
+    assert!(r.verdict.violations().is_empty(), "{:?}", r.verdict.violations());
+}
