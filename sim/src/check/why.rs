@@ -377,7 +377,7 @@ impl History {
                 Typed::Acquire { outcome, call, .. } => {
                     let c = h.call(id(*call));
                     if c.handler_end.is_some() {
-                        c.again.get_or_insert_with(|| Again {
+                        c.again.get_or_insert(Again {
                             t_us: e.t_us,
                             end: None,
                         });
@@ -391,7 +391,7 @@ impl History {
                     let c = h.call(id(*call));
                     let held = matches!(c.acquire, Some((_, AcquireOutcome::Acquired { .. })));
                     if held && c.handler_end.is_some() {
-                        c.again.get_or_insert_with(|| Again {
+                        c.again.get_or_insert(Again {
                             t_us: e.t_us,
                             end: None,
                         });
@@ -797,9 +797,10 @@ impl History {
                     Mechanism::V2TookFencedLease,
                     format!(
                         "{} (v2) read {}'s live fenced lease (fence {fence}) as {:.0} s old by \
-                         its clock ({}) at {}, deleted it and took the key while {} still held \
-                         it: v2 judges a record by its started_at alone, never by the lease's \
-                         TTL or owner, and its commit carries no fencing token",
+                         its clock (offsets: {}) at {}, deleted it and took the key while {} still held \
+                         it: v2 judges a record by its started_at alone (written by the \
+                         holder's clock), never by the lease's TTL or owner, and its commit \
+                         carries no fencing token",
                         x.name(),
                         holder.name(),
                         age_s,
@@ -1434,7 +1435,7 @@ mod tests {
             Mechanism::V2TookFencedLease,
             &[
                 "worker-2's call 1 (v2) read worker-1's call 1's live fenced lease (fence 7)",
-                "worker-2's clock +400000 ms",
+                "offsets: worker-2's clock +400000 ms",
                 "no fencing token",
             ],
         );

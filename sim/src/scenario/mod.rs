@@ -75,6 +75,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/race-five-workers.toml"),
     ),
     (
+        "mixed-fleet-harsh",
+        include_str!("../../../scenarios/mixed-fleet-harsh.toml"),
+    ),
+    (
         "mixed-fleet-v2-takeover",
         include_str!("../../../scenarios/mixed-fleet-v2-takeover.toml"),
     ),
