@@ -488,6 +488,11 @@ impl Shrinker<'_> {
             c.workers -= 1;
             c.schedule = c.schedule.iter().filter_map(|f| without_worker(f, k)).collect();
             if !c.worker_protocols.is_empty() {
+                // `k` counts up to the workers the loop began with; a kept candidate has
+                // fewer, and a fleet has no entry for a worker no longer there.
+                if k as usize > c.worker_protocols.len() {
+                    continue;
+                }
                 c.worker_protocols.remove(k as usize - 1);
             }
             let change = format!(

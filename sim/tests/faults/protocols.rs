@@ -1,7 +1,10 @@
 //! The protocols side by side on the same seeds: `python-v2` (the Python original's exception
 //! path, v2's weakness A) calls a failed handler a second time in one `process()` call, which
 //! the `double_invocation` checker catches and `handler_called_twice` explains, while the
-//! library's v2 on the same seeds never does.
+//! library's v2 on the same seeds never does. Mixed fleets (`worker_protocols`, a rolling
+//! migration): each worker runs its own protocol, a v2 worker takes over a live fenced lease
+//! (`v2_took_fenced_lease`) and doubles the effect on a fenced database but not on a unique
+//! one, and the command line and `sim shrink` keep the fleet.
 
 use sim::check::why::{self, Mechanism};
 use sim::model::db::DbMode;
@@ -149,4 +152,78 @@ fn a_v2_worker_taking_over_a_fenced_lease_doubles_the_effect_on_a_fenced_databas
     };
     let r = run::run(fenced.seed, &fenced);
     assert!(r.verdict.violations().is_empty(), "{:?}", r.verdict.violations());
+}
+
+#[test]
+fn the_command_line_takes_a_fleet_prints_it_and_reproduces_it() {
+    use std::process::Command;
+    let sim = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = sim(&[
+        "--seed",
+        "0",
+        "--database",
+        "plain",
+        "--worker-protocols",
+        "v2,fenced,python-v2",
+        "-v",
+    ]);
+    assert_eq!(code, Some(3), "{text}");
+    assert!(
+        text.contains("\nworker_protocols=[\"v2\",\"fenced\",\"python-v2\"]\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("overrides: database=plain worker_protocols=[\"v2\",\"fenced\",\"python-v2\"]"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().last().unwrap(),
+        "reproduce: cargo run -p sim -- --seed 0 --worker-protocols v2,fenced,python-v2 --database plain"
+    );
+    let (code, text) = sim(&["--seed", "0", "--worker-protocols", "v2,fenced"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("`worker_protocols` has 2 entries but `workers` = 3"),
+        "{text}"
+    );
+    let (code, text) = sim(&["--seed", "0", "--worker-protocols", "v2,fenzed,v2"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("possible values: v2, fenced, python-v2"), "{text}");
+}
+
+#[test]
+fn shrinking_a_fleet_keeps_one_protocol_per_worker_and_both_kinds() {
+    let out = std::env::temp_dir().join(format!("sim-fleet-shrink-{}.toml", std::process::id()));
+    let ran = std::process::Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args([
+            "shrink",
+            "--scenario",
+            "mixed-fleet-harsh",
+            "--max-runs",
+            "80",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ran.stdout).into_owned() + &String::from_utf8_lossy(&ran.stderr);
+    // The shrunk run's own code: a correctness violation.
+    assert_eq!(ran.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("shrunk: still fails with lock_overlap/v2_took_fenced_lease"),
+        "{text}"
+    );
+    let shrunk = sim::scenario::load(out.to_str().unwrap()).unwrap();
+    std::fs::remove_file(&out).ok();
+    assert!(shrunk.workers < 4, "{text}");
+    assert_eq!(shrunk.worker_protocols.len(), shrunk.workers as usize);
+    assert!(shrunk.worker_protocols.contains(&ProtocolKind::V2));
+    assert!(shrunk.worker_protocols.contains(&ProtocolKind::Fenced));
 }
