@@ -921,6 +921,22 @@ impl History {
                 }
                 _ => del.from == write.from,
             };
+            // A record its holder had already left behind (committed, then crashed or failed
+            // to confirm) would have expired and let the event in all the same: the release
+            // only came sooner.
+            let left = setter.and_then(|s| self.unconfirmed(s, del.t_us));
+            if let (false, Some((mechanism, root))) = (same, left) {
+                return why(
+                    mechanism,
+                    format!(
+                        "{root}; {}'s release at {} (DEL, not checked against its owner) deleted \
+                         that record before its TTL ran out, so {} found the key free",
+                        deleter.map_or(del.from.clone(), Call::name),
+                        at(del.t_us),
+                        b.name()
+                    ),
+                );
+            }
             if !same {
                 return why(
                     Mechanism::UncheckedRelease,
@@ -1575,6 +1591,36 @@ mod tests {
             &[
                 "worker-3's call 2's release at 20 ms",
                 "deleted the lock worker-1's call 1 had taken at 4 ms",
+            ],
+        );
+    }
+
+    #[test]
+    fn an_unchecked_release_of_a_record_left_behind_names_why_it_was_left() {
+        // worker-1 commits and its confirm fails: its record would expire in 300 s. worker-3's
+        // release deletes it sooner; the cause is the failed confirm, not the release.
+        let h = H::default()
+            .deliver(2, "worker-1", 1)
+            .lock(2, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .confirm(
+                12,
+                "worker-1",
+                1,
+                "confirm failed: redis error reply: ERR injected fault",
+            )
+            .end(12, "worker-1", 1, "ok")
+            .deliver(15, "worker-3", 2)
+            .redis(20, "worker-3", "DEL", vec![], "1", 0)
+            .deliver(30, "worker-2", 1)
+            .lock(30, "worker-2", 1, KEY)
+            .applied(40, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::FailedConfirm,
+            &[
+                "worker-1's call 1's confirm failed at 12 ms",
+                "worker-3's call 2's release at 20 ms (DEL, not checked against its owner) deleted that record",
             ],
         );
     }
