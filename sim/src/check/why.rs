@@ -64,13 +64,23 @@ pub enum Mechanism {
     /// Redis failed over to a replica that lagged: the key's record, written within the lag,
     /// never reached it.
     FailoverLost,
+    /// The Python original's exception path (v2 weakness A, `python-v2`): the handler raised,
+    /// the decorator's outer fail-open branch called it again in the same call, without a lock
+    /// and with a no-op confirm; the first call's write had committed too, or the second
+    /// call's success left no key for the next delivery.
+    HandlerCalledTwice,
+    /// A mixed fleet: a v2 worker took over a fenced worker's live lease, judging its record by
+    /// `started_at` alone (v2 weakness C's last sentence; renewal keeps it fresh only for a
+    /// reader whose clock is right); v2's commit carries no fencing token, so even a fenced
+    /// database lets both effects in.
+    V2TookFencedLease,
     /// None of the above: a finding too.
     Unexplained,
 }
 
 impl Mechanism {
     /// Every mechanism, in the order the README lists them.
-    pub const ALL: [Mechanism; 16] = [
+    pub const ALL: [Mechanism; 18] = [
         Mechanism::FailOpen,
         Mechanism::StaleTakeover,
         Mechanism::SkewTakeover,
@@ -86,6 +96,8 @@ impl Mechanism {
         Mechanism::RebalanceZombie,
         Mechanism::LostReply,
         Mechanism::FailoverLost,
+        Mechanism::HandlerCalledTwice,
+        Mechanism::V2TookFencedLease,
         Mechanism::Unexplained,
     ];
 
@@ -107,6 +119,8 @@ impl Mechanism {
             Mechanism::RebalanceZombie => "rebalance_zombie",
             Mechanism::LostReply => "lost_reply",
             Mechanism::FailoverLost => "failover_lost",
+            Mechanism::HandlerCalledTwice => "handler_called_twice",
+            Mechanism::V2TookFencedLease => "v2_took_fenced_lease",
             Mechanism::Unexplained => "unexplained",
         }
     }
@@ -157,6 +171,11 @@ pub fn explain(trace: &[Event], v: &Violation) -> Option<Why> {
         return None;
     }
     let h = History::read(trace);
+    if v.kind != "lock_overlap" {
+        if let Some(why) = h.applied_twice_by_one_call(&v.event_id) {
+            return Some(why);
+        }
+    }
     let pair = if v.kind == "lock_overlap" {
         h.overlap_pair(v)
     } else {
@@ -189,6 +208,17 @@ struct Call {
     confirm: Option<(u64, String)>,
     applied: Vec<u64>,
     crashed: Option<(u64, Option<FaultPoint>)>,
+    /// `python-v2`: the handler called a second time in this call after its first run raised
+    /// (when, and the second run's end); `acquire`, `handler_start` and `handler_end` stay the
+    /// first run's.
+    again: Option<Again>,
+}
+
+/// The second run of a handler in one call (`python-v2`'s exception path).
+#[derive(Clone, Debug, Default)]
+struct Again {
+    t_us: u64,
+    end: Option<(u64, String)>,
 }
 
 impl Call {
@@ -360,18 +390,46 @@ impl History {
                     };
                     current.insert(node.to_owned(), id(*call));
                 }
+                // A call whose handler already ran and acquires again is `python-v2` running
+                // it a second time: that run's records go to `again`.
                 Typed::Acquire { outcome, call, .. } => {
-                    h.call(id(*call)).acquire = Some((e.t_us, outcome.clone()));
+                    let c = h.call(id(*call));
+                    if c.handler_end.is_some() {
+                        c.again.get_or_insert(Again {
+                            t_us: e.t_us,
+                            end: None,
+                        });
+                    } else {
+                        c.acquire = Some((e.t_us, outcome.clone()));
+                    }
                 }
+                // Fail-open traces its reason after its one run; `python-v2` traces it
+                // between a run that held the lock and the second run.
                 Typed::Unprotected { reason, call, .. } => {
-                    h.call(id(*call)).unprotected = Some(reason.clone());
+                    let c = h.call(id(*call));
+                    let held = matches!(c.acquire, Some((_, AcquireOutcome::Acquired { .. })));
+                    if held && c.handler_end.is_some() {
+                        c.again.get_or_insert(Again {
+                            t_us: e.t_us,
+                            end: None,
+                        });
+                    } else {
+                        c.unprotected = Some(reason.clone());
+                    }
                 }
                 Typed::HandlerStart { call, .. } => {
-                    h.call(id(*call)).handler_start = Some(e.t_us);
+                    let c = h.call(id(*call));
+                    if c.again.is_none() {
+                        c.handler_start = Some(e.t_us);
+                    }
                     h.starts.insert(i, id(*call));
                 }
                 Typed::HandlerEnd { result, call, .. } => {
-                    h.call(id(*call)).handler_end = Some((e.t_us, result.clone()));
+                    let c = h.call(id(*call));
+                    match &mut c.again {
+                        Some(again) => again.end = Some((e.t_us, result.clone())),
+                        None => c.handler_end = Some((e.t_us, result.clone())),
+                    }
                 }
                 Typed::Confirm { result, call, .. } => {
                     h.call(id(*call)).confirm = Some((e.t_us, result.clone()));
@@ -461,6 +519,44 @@ impl History {
         })
     }
 
+    /// `python-v2`'s exception path when the first two applications of `event_id` are one
+    /// call's: its handler raised after its write had gone to the database, and the second run
+    /// applied it again.
+    fn applied_twice_by_one_call(&self, event_id: &str) -> Option<Why> {
+        let apps = self.applied.get(event_id)?;
+        let (first, second) = (&apps.first()?.1, &apps.get(1)?.1);
+        if first != second {
+            return None;
+        }
+        let c = self.calls.get(first)?;
+        let times = format!("{} and {}", at(*c.applied.first()?), at(*c.applied.get(1)?));
+        let Some(again) = &c.again else {
+            return Some(Why {
+                mechanism: Mechanism::Unexplained,
+                sentence: format!(
+                    "{} applied the effect twice ({times}) with one handler run",
+                    c.name()
+                ),
+            });
+        };
+        let raised = c
+            .handler_end
+            .as_ref()
+            .map(|(t, r)| format!(" at {} ({r})", at(*t)))
+            .unwrap_or_default();
+        Some(Why {
+            mechanism: Mechanism::HandlerCalledTwice,
+            sentence: format!(
+                "{}'s handler raised{raised} after its write had gone to the database; the \
+                 decorator's fail-open branch called it again at {} without a lock, and both \
+                 writes were applied ({times}): the Python original's exception path (v2 \
+                 weakness A)",
+                c.name(),
+                at(again.t_us)
+            ),
+        })
+    }
+
     /// The first two calls that applied `event_id`.
     fn applied_pair(&self, event_id: &str) -> Option<(&Call, &Call)> {
         let apps = self.applied.get(event_id)?;
@@ -520,10 +616,12 @@ impl History {
     }
 
     /// Why `s` left its processing record behind after committing: a failed confirm, or a
-    /// crash between its commit and its confirm. `own_lock`: the key still held `s`'s lock.
-    fn unconfirmed(&self, s: &Call, own_lock: bool) -> Option<(Mechanism, String)> {
+    /// crash between its commit and its confirm, before `until_us` (a confirm that failed
+    /// because the record had already been taken over is a consequence, not a cause).
+    /// `own_lock`: the key still held `s`'s lock.
+    fn unconfirmed(&self, s: &Call, own_lock: bool, until_us: u64) -> Option<(Mechanism, String)> {
         if let Some((t, result)) = &s.confirm {
-            if result != "confirmed" && result != "noop" {
+            if result != "confirmed" && result != "noop" && *t <= until_us {
                 let left = if own_lock {
                     "leaving the processing record"
                 } else {
@@ -535,7 +633,7 @@ impl History {
                 ));
             }
         }
-        let (t, point) = s.crashed?;
+        let (t, point) = s.crashed.filter(|(t, _)| *t <= until_us)?;
         let applied = *s.applied.first()?;
         // A write still in flight when the worker crashed commits all the same.
         s.confirm.is_none().then(|| {
@@ -628,7 +726,7 @@ impl History {
         // The key left `a` while it ran, and `a` then stopped without confirming: had it
         // confirmed, its completed record would have stopped `b` whoever held the key before.
         if a.stopped_us().is_some_and(|s| s <= b_acq && first_lock < s) {
-            if let Some((mechanism, root)) = self.unconfirmed(a, false) {
+            if let Some((mechanism, root)) = self.unconfirmed(a, false, b_acq) {
                 return Some(Why {
                     mechanism,
                     sentence: format!(
@@ -640,9 +738,9 @@ impl History {
             }
         }
         let mut inner = self.why_in(a, r1, false);
-        let unconfirmed = self.unconfirmed(a, false);
+        let unconfirmed = self.unconfirmed(a, false, b_acq);
         if inner.mechanism == Mechanism::Unexplained {
-            if let Some((mechanism, root)) = self.unconfirmed(a, true) {
+            if let Some((mechanism, root)) = self.unconfirmed(a, true, b_acq) {
                 inner = Why {
                     mechanism,
                     sentence: root,
@@ -670,6 +768,30 @@ impl History {
         let when = |c: &Call| c.acquire.as_ref().map_or(c.deliver_us, |x| x.0);
         let (a, b) = if when(b) < when(a) { (b, a) } else { (a, b) };
         let why = |mechanism, sentence: String| Why { mechanism, sentence };
+        // 0. The first applied in a second run of its handler (`python-v2`), which succeeded
+        // with a no-op confirm after the first run had released the lock: no key was left.
+        if let (Some(again), Some(&applied)) = (&a.again, a.applied.first()) {
+            if applied >= again.t_us && again.end.as_ref().is_some_and(|(_, r)| r == "ok") {
+                let raised = a
+                    .handler_end
+                    .as_ref()
+                    .map(|(t, r)| format!(" at {} ({r})", at(*t)))
+                    .unwrap_or_default();
+                return why(
+                    Mechanism::HandlerCalledTwice,
+                    format!(
+                        "{}'s handler raised{raised} and released the lock; the decorator's \
+                         fail-open branch called it again at {} without a lock, applied it at \
+                         {} and swallowed the error with a no-op confirm, leaving no key, so {} \
+                         found the key free: the Python original's exception path (v2 weakness A)",
+                        a.name(),
+                        at(again.t_us),
+                        at(applied),
+                        b.name()
+                    ),
+                );
+            }
+        }
         // 1. A write applied after its call gave up on the database (timed out, released).
         for (late, other) in [(a, b), (b, a)] {
             if let (Some((end, result)), Some(&landed)) = (&late.handler_end, late.applied.first()) {
@@ -810,7 +932,7 @@ impl History {
                         .map(|o| format!("{w}'s clock {o:+} ms"))
                 })
                 .collect();
-            if let Some(root) = self.unconfirmed(holder, true) {
+            if let Some(root) = self.unconfirmed(holder, true, del.t_us) {
                 return why(
                     root.0,
                     format!(
@@ -820,6 +942,32 @@ impl History {
                         x.name(),
                         age_s,
                         at(get.t_us)
+                    ),
+                );
+            }
+            let fence_of = |c: &Call| match &c.acquire {
+                Some((_, AcquireOutcome::Acquired { fence, .. })) => *fence,
+                _ => None,
+            };
+            if let (true, Some(fence), None) = (live, fence_of(holder), fence_of(x)) {
+                return why(
+                    Mechanism::V2TookFencedLease,
+                    format!(
+                        "{} (v2) read {}'s live fenced lease (fence {fence}) as {:.0} s old by \
+                         its clock (offsets: {}) at {}, deleted it and took the key while {} still held \
+                         it: v2 judges a record by its started_at alone (written by the \
+                         holder's clock), never by the lease's TTL or owner, and its commit \
+                         carries no fencing token",
+                        x.name(),
+                        holder.name(),
+                        age_s,
+                        if skew.is_empty() {
+                            "no clock fault".to_owned()
+                        } else {
+                            skew.join(", ")
+                        },
+                        at(del.t_us),
+                        holder.worker
                     ),
                 );
             }
@@ -1009,6 +1157,22 @@ impl History {
                 }
                 _ => del.from == write.from,
             };
+            // A record its holder had already left behind (committed, then crashed or failed
+            // to confirm) would have expired and let the event in all the same: the release
+            // only came sooner.
+            let left = setter.and_then(|s| self.unconfirmed(s, true, del.t_us));
+            if let (false, Some((mechanism, root))) = (same, left) {
+                return why(
+                    mechanism,
+                    format!(
+                        "{root}; {}'s release at {} (DEL, not checked against its owner) deleted \
+                         that record before its TTL ran out, so {} found the key free",
+                        deleter.map_or(del.from.clone(), Call::name),
+                        at(del.t_us),
+                        b.name()
+                    ),
+                );
+            }
             if !same {
                 let record = if write.cmd == "SETEX" || write.cmd.contains("confirm") {
                     "completed record"
@@ -1137,7 +1301,7 @@ impl History {
             b.name(),
             at(b_acq)
         );
-        if let Some((mechanism, root)) = self.unconfirmed(s, true) {
+        if let Some((mechanism, root)) = self.unconfirmed(s, true, b_acq) {
             return why(mechanism, format!("{root}; {expired}"));
         }
         let start = s.handler_start.unwrap_or(s.deliver_us);
@@ -1525,6 +1689,72 @@ mod tests {
                 "worker-2's clock +400000 ms",
             ],
         );
+    }
+
+    #[test]
+    fn a_v2_worker_taking_over_a_live_fenced_lease() {
+        // worker-1 (fenced) holds a lease with fence 7; worker-2 (v2), its clock 400 s ahead,
+        // reads the record as stale, deletes it and takes the key.
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .at(
+                3,
+                "worker-1",
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Acquired {
+                        fence: Some(7),
+                        key: KEY.into(),
+                    },
+                    call: 1,
+                },
+            )
+            .at(
+                3,
+                "worker-1",
+                Typed::HandlerStart {
+                    event_id: E.into(),
+                    fence: Some(7),
+                    call: 1,
+                },
+            )
+            .fault(
+                500,
+                Fault::Clock {
+                    node: w(2),
+                    offset_ms: 400_000,
+                },
+                None,
+                None,
+            );
+        let set = vec![processing(401.0).into(), "NX".into(), "EX".into(), 300.into()];
+        let h = h
+            .deliver(1000, "worker-2", 1)
+            .redis(
+                1001,
+                "worker-2",
+                "GET",
+                vec![],
+                &serde_json::to_string(&processing(0.0)).unwrap(),
+                0,
+            )
+            .redis(1002, "worker-2", "DEL", vec![], "1", 0)
+            .redis(1003, "worker-2", "SET", set, "OK", 0)
+            .acquired(1004, "worker-2", 1, KEY)
+            .applied(1010, "worker-2", 1)
+            .applied(5000, "worker-1", 1)
+            .confirm(5001, "worker-1", 1, "lease lost: another worker holds the key");
+        assert_why(
+            &h,
+            Mechanism::V2TookFencedLease,
+            &[
+                "worker-2's call 1 (v2) read worker-1's call 1's live fenced lease (fence 7)",
+                "offsets: worker-2's clock +400000 ms",
+                "no fencing token",
+            ],
+        );
+        // The confirm that failed because of the takeover is not its cause.
+        assert!(!h.why().sentence.contains("confirm failed"), "{}", h.why());
     }
 
     #[test]
@@ -2284,6 +2514,8 @@ mod tests {
             ("redis-restart-everysec", Mechanism::RedisRestartLost),
             ("redis-clock-jump", Mechanism::RedisClockJump),
             ("canary", Mechanism::FailOpen),
+            ("python-v2-exception", Mechanism::HandlerCalledTwice),
+            ("mixed-fleet-v2-takeover", Mechanism::V2TookFencedLease),
         ];
         for (name, expected) in cases {
             let config = crate::scenario::load(name).expect("an embedded scenario");
@@ -2301,5 +2533,131 @@ mod tests {
                 assert_eq!(why.mechanism, expected, "{name}: {v}: {why}");
             }
         }
+    }
+
+    /// `python-v2`'s exception path as the worker traces it: call `call` of `w` raises with
+    /// `error` at `t` ms, deletes its lock and runs the handler again, unprotected.
+    fn raised_and_called_again(h: H, t: u64, w: &str, call: u64, error: &str) -> H {
+        h.end(t, w, call, error)
+            .redis(t + 1, w, "DEL", vec![], "1", 0)
+            .at(
+                t + 2,
+                w,
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: format!("python-v2: the handler raised ({error})"),
+                    call,
+                },
+            )
+            .at(
+                t + 2,
+                w,
+                Typed::Acquire {
+                    event_id: E.into(),
+                    outcome: AcquireOutcome::Unprotected {
+                        fence: None,
+                        key: KEY.into(),
+                    },
+                    call,
+                },
+            )
+            .at(
+                t + 2,
+                w,
+                Typed::HandlerStart {
+                    event_id: E.into(),
+                    fence: None,
+                    call,
+                },
+            )
+    }
+
+    #[test]
+    fn one_call_applying_twice_is_the_handler_called_twice() {
+        // The first run's write waits in a paused database; the call times out, and the
+        // second run's write and the first's both land.
+        let h = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let h = raised_and_called_again(h, 1100, "worker-1", 1, "error: database: timeout")
+            .applied(1500, "worker-1", 1)
+            .applied(1500, "worker-1", 1)
+            .confirm(1501, "worker-1", 1, "noop")
+            .end(1501, "worker-1", 1, "ok");
+        assert_why(
+            &h,
+            Mechanism::HandlerCalledTwice,
+            &[
+                "worker-1's call 1's handler raised at 1100 ms (error: database: timeout)",
+                "called it again at 1102 ms without a lock",
+                "both writes were applied (1500 ms and 1500 ms)",
+                "weakness A",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_second_run_that_left_no_key_is_the_handler_called_twice() {
+        // worker-1's first run fails before its write; the second run applies and confirms
+        // with a no-op; worker-2 later finds the key free and applies again.
+        let h = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let h = raised_and_called_again(h, 100, "worker-1", 1, "error: injected handler error")
+            .applied(150, "worker-1", 1)
+            .confirm(151, "worker-1", 1, "noop")
+            .end(151, "worker-1", 1, "ok")
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .applied(2010, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::HandlerCalledTwice,
+            &[
+                "worker-1's call 1's handler raised at 100 ms (error: injected handler error)",
+                "applied it at 150 ms",
+                "leaving no key, so worker-2's call 1 found the key free",
+            ],
+        );
+        // A second run that failed too left the event to be redelivered: that is not it.
+        let failed = H::default().deliver(0, "worker-1", 1).lock(0, "worker-1", 1, KEY);
+        let failed = raised_and_called_again(failed, 100, "worker-1", 1, "error: injected handler error")
+            .applied(150, "worker-1", 1)
+            .end(151, "worker-1", 1, "error: stale fence (highest 3)")
+            .deliver(2000, "worker-2", 1)
+            .lock(2000, "worker-2", 1, KEY)
+            .applied(2010, "worker-2", 1);
+        assert_ne!(
+            failed.why().mechanism,
+            Mechanism::HandlerCalledTwice,
+            "{}",
+            failed.why()
+        );
+    }
+
+    #[test]
+    fn an_unchecked_release_of_a_record_left_behind_names_why_it_was_left() {
+        // worker-1 commits and its confirm fails: its record would expire in 300 s. worker-3's
+        // release deletes it sooner; the cause is the failed confirm, not the release.
+        let h = H::default()
+            .deliver(2, "worker-1", 1)
+            .lock(2, "worker-1", 1, KEY)
+            .applied(10, "worker-1", 1)
+            .confirm(
+                12,
+                "worker-1",
+                1,
+                "confirm failed: redis error reply: ERR injected fault",
+            )
+            .end(12, "worker-1", 1, "ok")
+            .deliver(15, "worker-3", 2)
+            .redis(20, "worker-3", "DEL", vec![], "1", 0)
+            .deliver(30, "worker-2", 1)
+            .lock(30, "worker-2", 1, KEY)
+            .applied(40, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::FailedConfirm,
+            &[
+                "worker-1's call 1's confirm failed at 12 ms",
+                "worker-3's call 2's release at 20 ms (DEL, not checked against its owner) deleted that record",
+            ],
+        );
     }
 }

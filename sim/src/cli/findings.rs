@@ -50,6 +50,7 @@ impl Arm {
     fn flags(&self) -> String {
         let protocol = match self.protocol {
             ProtocolKind::V2 => "v2",
+            ProtocolKind::PythonV2 => "python-v2",
             ProtocolKind::Fenced => "fenced",
         };
         let database = match self.database {
@@ -61,12 +62,19 @@ impl Arm {
     }
 }
 
-/// Every arm, in the table's column order: v2 as the Python services run it, then the fenced
+/// Every arm, in the table's column order: v2 as the Python services run it (the library's
+/// v2, and `python-v2` with the Python original's exception path), then the fenced
 /// protocol with each database guard, and fenced failing closed.
 pub const ARMS: &[Arm] = &[
     Arm {
         name: "v2+plain",
         protocol: ProtocolKind::V2,
+        database: DbMode::Plain,
+        on_redis_failure: FailurePolicyKind::FailOpen,
+    },
+    Arm {
+        name: "python-v2+plain",
+        protocol: ProtocolKind::PythonV2,
         database: DbMode::Plain,
         on_redis_failure: FailurePolicyKind::FailOpen,
     },

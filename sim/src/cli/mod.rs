@@ -1,7 +1,8 @@
 //! The command line: run a seed, check its determinism, or key a message.
 //!
 //! ```text
-//! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced] [--database plain|unique|fenced]
+//! sim [--seed N] [--scenario NAME|PATH] [--protocol v2|fenced|python-v2] [--database plain|unique|fenced]
+//!     [--worker-protocols P1,P2,...]
 //!     [--trace FILE] [--mermaid FILE [--focus EVENT_ID]] [--save-scenario FILE]
 //!     [--save-corpus DIR [--note TEXT]] [--check-determinism] [-v]
 //! sim [SCENARIO FLAGS] sweep [SCENARIO FLAGS] [--seeds A..B | --from N --count M |
@@ -15,8 +16,9 @@
 //! sim replay [DIR]
 //! sim key --service NAME [--prefix P] [--header NAME=VALUE]... [FILE|-]
 //! ```
-//! SCENARIO FLAGS are `--scenario`, `--protocol` and `--database`: a single run's, and each
-//! seed's of a sweep or a bench, given before the subcommand or after it (not both).
+//! SCENARIO FLAGS are `--scenario`, `--protocol`, `--database` and `--worker-protocols`: a
+//! single run's, and each seed's of a sweep or a bench, given before the subcommand or after
+//! it (not both).
 //!
 //! Exit codes, judged against the scenario's `expect`: 0 as expected (a pass, or exactly the
 //! expected violations), 2 bad usage or input, 3 a correctness violation, 4 a liveness
@@ -113,12 +115,17 @@ struct ScenarioFlags {
     /// The scenario: an embedded one by name (see `sim scenarios`) or a TOML file.
     #[arg(long, value_name = "NAME|PATH")]
     scenario: Option<String>,
-    /// The idempotency protocol the workers run.
+    /// The idempotency protocol the workers run (python-v2: v2 with the Python original's
+    /// exception path, which calls a failed handler again without a lock).
     #[arg(long, value_enum)]
     protocol: Option<ProtocolArg>,
     /// How the database guards effects.
     #[arg(long, value_enum)]
     database: Option<DatabaseArg>,
+    /// Each worker's protocol, comma-separated (worker-N runs the N-th): a mixed fleet on
+    /// the same Redis keys, e.g. `v2,fenced,fenced`.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PROTOCOLS")]
+    worker_protocols: Option<Vec<ProtocolArg>>,
 }
 
 impl ScenarioFlags {
@@ -132,6 +139,9 @@ impl ScenarioFlags {
         }
         if self.database.is_some() {
             set.push("--database");
+        }
+        if self.worker_protocols.is_some() {
+            set.push("--worker-protocols");
         }
         set
     }
@@ -154,6 +164,10 @@ impl ScenarioFlags {
             scenario: after.scenario.clone().or_else(|| self.scenario.clone()),
             protocol: after.protocol.or(self.protocol),
             database: after.database.or(self.database),
+            worker_protocols: after
+                .worker_protocols
+                .clone()
+                .or_else(|| self.worker_protocols.clone()),
         })
     }
 }
@@ -287,8 +301,8 @@ enum Sub {
         #[arg(long, value_name = "TEXT", requires = "save_corpus")]
         note: Option<String>,
     },
-    /// Swarm sweeps of every arm (v2 on a plain database, fenced with each database guard,
-    /// fenced failing closed) and the findings table: per finding, the seeds that show it in
+    /// Swarm sweeps of every arm (v2 and python-v2 on a plain database, fenced with each
+    /// database guard, fenced failing closed) and the findings table: per finding, the seeds that show it in
     /// each arm, the features of a seed's draw that trigger and suppress it, and with --shrink
     /// its first seed shrunk and saved as a corpus entry.
     Findings {
@@ -371,6 +385,17 @@ enum SeedBaseArg {
 enum ProtocolArg {
     V2,
     Fenced,
+    PythonV2,
+}
+
+impl ProtocolArg {
+    fn kind(self) -> ProtocolKind {
+        match self {
+            ProtocolArg::V2 => ProtocolKind::V2,
+            ProtocolArg::Fenced => ProtocolKind::Fenced,
+            ProtocolArg::PythonV2 => ProtocolKind::PythonV2,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -662,11 +687,13 @@ fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
     };
     let file = config.clone();
     if let Some(p) = cli.protocol {
-        config.protocol = match p {
-            ProtocolArg::V2 => ProtocolKind::V2,
-            ProtocolArg::Fenced => ProtocolKind::Fenced,
-        };
-        flags.push_str(&format!(" --protocol {}", config.protocol.to_lib().name()));
+        config.protocol = p.kind();
+        flags.push_str(&format!(" --protocol {}", config.protocol.name()));
+    }
+    if let Some(list) = &cli.worker_protocols {
+        config.worker_protocols = list.iter().map(|p| p.kind()).collect();
+        let names: Vec<&str> = config.worker_protocols.iter().map(|p| p.name()).collect();
+        flags.push_str(&format!(" --worker-protocols {}", names.join(",")));
     }
     if let Some(d) = cli.database {
         config.database = match d {

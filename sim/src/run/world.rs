@@ -182,7 +182,14 @@ impl World {
                 NodeName::workers(config.workers)
                     .map(|w| {
                         let rng = rng::stream(seed, &w.to_string());
-                        let node = WorkerNode::new(rng, worker_config.clone(), keys.clone());
+                        let NodeName::Worker(n) = w else {
+                            unreachable!("workers() names workers")
+                        };
+                        let worker_config = WorkerConfig {
+                            protocol: config.protocol_of(u32::from(n)),
+                            ..worker_config.clone()
+                        };
+                        let node = WorkerNode::new(rng, worker_config, keys.clone());
                         (w, Arc::new(node))
                     })
                     .collect()

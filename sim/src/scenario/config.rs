@@ -101,6 +101,11 @@ pub struct SimConfig {
     pub event_types: Vec<String>,
     /// The protocol.
     pub protocol: ProtocolKind,
+    /// Each worker's protocol, a mixed fleet as in a rolling migration: worker-N runs entry
+    /// N - 1, on the same Redis keys as the others; empty: every worker runs `protocol`. (Left
+    /// out of the trace's config line when empty, so adding it changed no history.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub worker_protocols: Vec<ProtocolKind>,
     /// What workers do when Redis fails.
     pub on_redis_failure: FailurePolicyKind,
     /// What workers do with a busy event.
@@ -216,6 +221,7 @@ impl Default for SimConfig {
                 "huleedu.result_aggregator.batch.completed.v1".into(),
             ],
             protocol: ProtocolKind::Fenced,
+            worker_protocols: Vec::new(),
             on_redis_failure: FailurePolicyKind::FailOpen,
             on_busy: BusyPolicy::Retry,
             processing_ttl_s: 300,
@@ -282,6 +288,14 @@ impl SimConfig {
             &mut out,
         );
         out
+    }
+
+    /// The protocol worker `n` (from 1) runs: its `worker_protocols` entry, else `protocol`.
+    pub fn protocol_of(&self, n: u32) -> ProtocolKind {
+        let i = n.checked_sub(1).map(|i| i as usize);
+        i.and_then(|i| self.worker_protocols.get(i))
+            .copied()
+            .unwrap_or(self.protocol)
     }
 
     /// Virtual µs at which the safety phase ends (`safety_s`, checked).

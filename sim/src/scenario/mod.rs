@@ -77,6 +77,18 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../scenarios/race-five-workers.toml"),
     ),
     (
+        "mixed-fleet-harsh",
+        include_str!("../../../scenarios/mixed-fleet-harsh.toml"),
+    ),
+    (
+        "mixed-fleet-v2-takeover",
+        include_str!("../../../scenarios/mixed-fleet-v2-takeover.toml"),
+    ),
+    (
+        "python-v2-exception",
+        include_str!("../../../scenarios/python-v2-exception.toml"),
+    ),
+    (
         "redis-clock-jump",
         include_str!("../../../scenarios/redis-clock-jump.toml"),
     ),

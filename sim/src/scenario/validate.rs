@@ -131,6 +131,14 @@ impl SimConfig {
                 ));
             }
         }
+        if !self.worker_protocols.is_empty() && self.worker_protocols.len() != self.workers as usize {
+            return Err(format!(
+                "`worker_protocols` has {} entries but `workers` = {}: one protocol per worker \
+                 (worker-N runs entry N - 1), or none (every worker runs `protocol`)",
+                self.worker_protocols.len(),
+                self.workers
+            ));
+        }
         let known = crate::check::registry::expectable();
         for k in match &self.expect {
             Expect::One(s) => vec![s.clone()],

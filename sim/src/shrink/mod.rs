@@ -475,6 +475,9 @@ impl Shrinker<'_> {
             let mut c = self.best.clone();
             c.workers = workers;
             c.schedule.retain(|f| !names_worker_above(f, workers));
+            if !c.worker_protocols.is_empty() {
+                c.worker_protocols.truncate(workers as usize);
+            }
             let change = format!("{workers} workers instead of {}", self.best.workers);
             shrank |= self.attempt("workers", change, c)?;
         }
@@ -484,6 +487,14 @@ impl Shrinker<'_> {
             let mut c = self.best.clone();
             c.workers -= 1;
             c.schedule = c.schedule.iter().filter_map(|f| without_worker(f, k)).collect();
+            if !c.worker_protocols.is_empty() {
+                // `k` counts up to the workers the loop began with; a kept candidate has
+                // fewer, and a fleet has no entry for a worker no longer there.
+                if k as usize > c.worker_protocols.len() {
+                    continue;
+                }
+                c.worker_protocols.remove(k as usize - 1);
+            }
             let change = format!(
                 "{} workers instead of {}: worker-{k} out, the ones after it renumbered",
                 c.workers, self.best.workers

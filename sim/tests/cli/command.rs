@@ -114,7 +114,7 @@ fn overrides_are_named_and_the_description_does_not_contradict_them() {
 fn bad_arguments_exit_with_2_and_say_what_is_wrong() {
     for (args, says) in [
         (vec!["--seed", "x"], "invalid value 'x'"),
-        (vec!["--protocol", "v3"], "possible values: v2, fenced"),
+        (vec!["--protocol", "v3"], "possible values: v2, fenced, python-v2"),
         (
             vec!["--database", "mongo"],
             "possible values: plain, unique, fenced",

@@ -120,7 +120,24 @@ fn broken_scenario_files_are_refused_with_the_place_and_the_field() {
         ),
         (
             "name = \"x\"\nprotocol = \"v3\"\n",
-            &["field `protocol`", "expected `v2` or `fenced`"],
+            &["field `protocol`", "expected one of `v2`, `fenced`, `python-v2`"],
+        ),
+        (
+            "name = \"x\"\nworker_protocols = [\"v2\", \"fenced2\", \"v2\"]\n",
+            &[
+                "broken.toml:2",
+                "field `worker_protocols`",
+                "unknown variant `fenced2`",
+                "`v2`, `fenced`, `python-v2`",
+            ],
+        ),
+        (
+            "name = \"x\"\nworker_protocols = [\"v2\", \"fenced\"]\n",
+            &[
+                "broken.toml",
+                "`worker_protocols` has 2 entries but `workers` = 3",
+                "one protocol per worker",
+            ],
         ),
         (
             "name = \"x\"\n[faults]\ngap_ms_min = 0\n",

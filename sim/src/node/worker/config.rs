@@ -6,22 +6,50 @@ use crate::model::db::DbMode;
 use serde::{Deserialize, Serialize};
 
 /// Which idempotency protocol the workers run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProtocolKind {
-    /// The Python services' protocol.
+    /// The Python services' protocol, as the library runs it (the handler called at most once).
     V2,
     /// The safe protocol (the default).
     Fenced,
+    /// The Python original's control flow: v2, except that a handler error falls into the
+    /// decorator's outer fail-open branch, which calls the handler a second time without a
+    /// lock and with a no-op confirm (v2's weakness A). Simulated by the worker
+    /// (`delivery`), never by the library.
+    #[serde(rename = "python-v2")]
+    PythonV2,
 }
 
 impl ProtocolKind {
-    /// The library's protocol.
+    /// Every protocol, in the order the README lists them.
+    pub const ALL: [ProtocolKind; 3] = [ProtocolKind::V2, ProtocolKind::Fenced, ProtocolKind::PythonV2];
+
+    /// The library's protocol (`python-v2` runs the library's v2).
     pub fn to_lib(self) -> idempotency::Protocol {
         match self {
-            ProtocolKind::V2 => idempotency::Protocol::V2,
+            ProtocolKind::V2 | ProtocolKind::PythonV2 => idempotency::Protocol::V2,
             ProtocolKind::Fenced => idempotency::Protocol::Fenced,
         }
+    }
+
+    /// Its name as scenario files and `--protocol` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolKind::V2 => "v2",
+            ProtocolKind::Fenced => "fenced",
+            ProtocolKind::PythonV2 => "python-v2",
+        }
+    }
+
+    /// The protocol named `name`, if any.
+    pub fn from_name(name: &str) -> Option<ProtocolKind> {
+        ProtocolKind::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// Whether a handler error calls the handler again, unprotected (the Python original).
+    pub fn calls_handler_again_on_error(self) -> bool {
+        self == ProtocolKind::PythonV2
     }
 }
 

@@ -2,6 +2,11 @@
 //! outcome and mapped to done-or-retry; the business handler inside it works for a while,
 //! commits the effect to the database, then confirms. Named fault points on that path let the
 //! nemesis crash the worker at the exact moment.
+//!
+//! Under `python-v2` a handler error does what the Python original does (v2's weakness A): the
+//! library has released the lock and returned the error; the error falls into the decorator's
+//! outer fail-open branch, which calls the handler a second time within the same call, without
+//! a lock and with a no-op confirm. The library never does this; the worker does it here.
 
 use super::{BusyPolicy, Worker, BACKOFF};
 use crate::fault::FaultPoint;
@@ -9,7 +14,7 @@ use crate::model::db::{Apply, ApplyResult, DbReply, DbRequest};
 use crate::model::kafka::Record;
 use crate::net::topology::NodeName;
 use crate::trace::{AcquireOutcome, Typed};
-use idempotency::{Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
+use idempotency::{ConfirmError, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use rand::Rng;
 use std::time::Duration;
 
@@ -31,6 +36,48 @@ enum Delivery {
     Done,
     /// Deliver it again after a backoff.
     Retry,
+}
+
+/// What the business handler is given: the library's context, or (`python-v2`'s second call of
+/// the handler) the event's key and nothing else: no lock, no fencing token, a no-op confirm.
+enum Guard {
+    /// A call by the library.
+    Lib(Context),
+    /// The Python original's fail-open branch after a handler error.
+    SecondCall {
+        /// The event's Redis key ("" when it has none).
+        key: String,
+    },
+}
+
+impl Guard {
+    fn fence(&self) -> Option<u64> {
+        match self {
+            Guard::Lib(ctx) => ctx.fence(),
+            Guard::SecondCall { .. } => None,
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            Guard::Lib(ctx) => ctx.key().unwrap_or(""),
+            Guard::SecondCall { key } => key,
+        }
+    }
+
+    fn is_protected(&self) -> bool {
+        match self {
+            Guard::Lib(ctx) => ctx.is_protected(),
+            Guard::SecondCall { .. } => false,
+        }
+    }
+
+    async fn confirm(&self) -> Result<(), ConfirmError> {
+        match self {
+            Guard::Lib(ctx) => ctx.confirm().await,
+            Guard::SecondCall { .. } => Ok(()),
+        }
+    }
 }
 
 /// Where a record is delivered: its partition and offset, and the member and generation
@@ -93,9 +140,10 @@ impl Worker {
         });
         let standing = self.ctx.control.delivered(self.name, event_id, delivery);
         self.stop_if_down(standing).await;
+        let event_key = key.as_ref().map(|k| k.key.clone()).unwrap_or_default();
         let result = self
             .consumer
-            .process_keyed(key, |ctx| self.handle(ctx, event_id, call))
+            .process_keyed(key, |ctx| self.handle(Guard::Lib(ctx), event_id, call))
             .await;
         let busy_retries = self.node.config.on_busy == BusyPolicy::Retry;
         // The outcome the handler did not trace itself (it traces "acquired"/"unprotected"),
@@ -145,6 +193,26 @@ impl Worker {
             }
             _ => {}
         }
+        let retry = match &result {
+            Err(ProcessError::Handler { error, release })
+                if self.node.config.protocol.calls_handler_again_on_error()
+                    && *release != ReleaseStatus::Unprotected =>
+            {
+                // The Python original: the re-raised error lands in the outer fail-open
+                // branch, which runs the handler again unprotected. Its success swallows the
+                // error (the offset is committed, no key is left); its error propagates.
+                self.ctx.emit(Typed::Unprotected {
+                    event_id: event_id.to_owned(),
+                    reason: format!(
+                        "python-v2: the handler raised ({error}); the decorator's fail-open branch calls it again"
+                    ),
+                    call,
+                });
+                let again = Guard::SecondCall { key: event_key };
+                self.handle(again, event_id, call).await.is_err()
+            }
+            _ => retry,
+        };
         if retry {
             Delivery::Retry
         } else {
@@ -153,9 +221,9 @@ impl Worker {
     }
 
     /// The business handler: work, commit the effect, confirm.
-    async fn handle(&self, ctx: Context, event_id: &str, call: u64) -> Result<(), String> {
+    async fn handle(&self, ctx: Guard, event_id: &str, call: u64) -> Result<(), String> {
         let fence = ctx.fence();
-        let key = ctx.key().unwrap_or("").to_owned();
+        let key = ctx.key().to_owned();
         let outcome = if ctx.is_protected() {
             AcquireOutcome::Acquired { fence, key }
         } else {
@@ -194,7 +262,7 @@ impl Worker {
         }
         let apply = Apply {
             event_id: event_id.to_owned(),
-            key: ctx.key().unwrap_or("").to_owned(),
+            key: ctx.key().to_owned(),
             fence,
             worker: self.name.to_string(),
             incarnation: self.incarnation,
