@@ -200,3 +200,40 @@ fn a_swarm_sweep_prints_and_reports_what_each_failing_seed_drew() {
     assert!(r.stdout.contains("  drawn: swarm seed "), "{}", r.stdout);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_readme_findings_table_reproduces_each_row_from_a_corpus_entry_of_its_finding() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let begin = readme
+        .find("<!-- findings:begin")
+        .expect("the README has the findings table");
+    let end = readme.find("<!-- findings:end -->").unwrap();
+    let rows: Vec<&str> = readme[begin..end]
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect();
+    assert!(rows.len() >= 10, "the table has its rows: {rows:?}");
+    let mut named = Vec::new();
+    for row in rows {
+        let label = row.split('`').nth(1).unwrap();
+        let Some((_, path)) = row.split_once("--scenario seeds/") else {
+            panic!("row {label} does not reproduce from a corpus entry: {row}");
+        };
+        let file = path.split('`').next().unwrap();
+        let text = std::fs::read_to_string(root.join("seeds").join(file))
+            .unwrap_or_else(|e| panic!("{label}: seeds/{file}: {e}"));
+        assert!(
+            text.contains(&format!("finding = \"{label}\"")),
+            "seeds/{file} is not the entry of {label}"
+        );
+        named.push(file.to_owned());
+    }
+    // Every finding entry is in the table (an entry left over from an older table is not).
+    for entry in std::fs::read_dir(root.join("seeds")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with("finding-") {
+            assert!(named.contains(&name), "seeds/{name} is not in the README's table");
+        }
+    }
+}
