@@ -30,9 +30,9 @@ pub fn replay_entry(path: &Path) -> Result<Replayed, String> {
     // A finding's entry must still show its finding, mechanism and all: a harness that still
     // finds the duplicate but for another reason has changed what it finds.
     let finding = config.corpus.as_ref().and_then(|m| m.finding.clone());
-    let missing = finding
-        .as_ref()
-        .filter(|label| !crate::shrink::fingerprint(&r).0.contains(label.as_str()));
+    let missing = finding.as_ref().filter(|label| {
+        !crate::check::why::labels(&r.events, r.verdict.violations()).contains(label.as_str())
+    });
     let verdict = match &r.verdict {
         Verdict::Crash(m) => format!("crash: {}", m.lines().next().unwrap_or("")),
         v if kinds.is_empty() => v.name().to_string(),

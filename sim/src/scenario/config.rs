@@ -303,25 +303,6 @@ impl SimConfig {
         self.safety_s.saturating_mul(1_000_000)
     }
 
-    /// This config with the nemesis's decisions of a run made explicit: `drawn` appended to
-    /// the schedule, random faults off, and `seed` pinned. Running it gives the same run.
-    pub fn with_faults_explicit(&self, seed: u64, drawn: &[ScheduledFault]) -> SimConfig {
-        let mut c = self.for_seed(seed);
-        c.seed = seed;
-        c.schedule.extend(drawn.iter().cloned());
-        c.faults.random = false;
-        c
-    }
-
-    /// What seed `seed` runs: this config, or for a swarm base the seed's draw.
-    pub fn for_seed(&self, seed: u64) -> SimConfig {
-        if self.swarm {
-            super::swarm::draw(seed, self).0
-        } else {
-            self.clone()
-        }
-    }
-
     /// The workload's knobs.
     pub fn workload(&self) -> crate::workload::WorkloadConfig {
         crate::workload::WorkloadConfig {

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod corpus;
 mod ranges;
+mod resolve;
 pub mod swarm;
 mod validate;
 
