@@ -236,9 +236,15 @@ fn sweep_arms(
                 if shard.is_some_and(|s| !s.owns(args.from, seed)) {
                     return None;
                 }
-                let r = crate::run::run(seed, &config);
+                // Drawn once: the seed runs its draw, whose features classify it.
+                let (r, on) = if config.swarm {
+                    let (drawn, d) = crate::scenario::swarm::draw(seed, &config);
+                    let on: Vec<bool> = d.features().into_iter().map(|(_, on)| on).collect();
+                    (crate::run::run(seed, &drawn), on)
+                } else {
+                    (crate::run::run(seed, &config), Vec::new())
+                };
                 let labels: Vec<String> = shrink::fingerprint(&r).0.into_iter().collect();
-                let on: Vec<bool> = features(seed, &config).into_iter().map(|(_, on)| on).collect();
                 Some((on, labels))
             },
             |seed, result| {
@@ -371,12 +377,7 @@ fn shrink_one(
 ) -> Result<ShrunkFinding, String> {
     let first = crate::run::run(seed, config);
     let mut start = config.with_faults_explicit(seed, &first.drawn);
-    start.name = format!(
-        "finding-{}",
-        entry_name(arm.name, label)
-            .trim_end_matches(".toml")
-            .trim_start_matches("finding-")
-    );
+    start.name = entry_name(arm.name, label).trim_end_matches(".toml").to_owned();
     let target = Fingerprint(BTreeSet::from([label.to_owned()]));
     let mut run = |c: &SimConfig| project(Outcome::of(&crate::run::run(c.seed, c)), label);
     let budget = Budget {
@@ -390,15 +391,10 @@ fn shrink_one(
     let mut kinds: Vec<&str> = r.verdict.violations().iter().map(|v| v.kind).collect();
     kinds.sort();
     kinds.dedup();
+    let size = shrink::Size::of(&entry);
     entry.description = format!(
         "{label}: seed {seed} of the swarm, {}, shrunk ({} faults, {} events)",
-        arm.name,
-        entry.schedule.len(),
-        entry.keep_events.len().max(if entry.keep_events.is_empty() {
-            entry.events as usize
-        } else {
-            0
-        })
+        arm.name, size.faults, size.events
     );
     entry.expect = match kinds.as_slice() {
         [] => return Err("the shrunk run passes".into()),
@@ -431,12 +427,8 @@ fn shrink_one(
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(ShrunkFinding {
         path,
-        faults: entry.schedule.len(),
-        events: if entry.keep_events.is_empty() {
-            entry.events as usize
-        } else {
-            entry.keep_events.len()
-        },
+        faults: size.faults,
+        events: size.events,
         trace_events: r.events.len(),
     })
 }
