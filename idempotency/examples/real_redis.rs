@@ -60,6 +60,14 @@ impl FenceFloor for Db {
         let highest = self.row(&event.key).highest_fence;
         Box::pin(async move { Ok(highest) })
     }
+
+    fn claim<'a>(&'a self, event: &'a EventKey, fence: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+        // From now on `apply` rejects every earlier lease's commit for this key.
+        let mut rows = self.0.lock().unwrap();
+        let row = rows.entry(event.key.clone()).or_default();
+        row.highest_fence = row.highest_fence.max(fence);
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Why the handler failed.

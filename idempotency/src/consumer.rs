@@ -83,7 +83,8 @@ impl<T> Outcome<T> {
 /// Why a handler ran without protection.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Unprotected {
-    /// Redis failed while acquiring.
+    /// Redis failed while acquiring, or the effect store's fence floor could not be read or
+    /// claimed ([`FenceFloor`]).
     Redis(StoreError),
     /// The message has no key.
     Unkeyable(KeyError),
@@ -411,6 +412,19 @@ impl Consumer {
             Err(e) => return Err(ProcessError::Redis(e)),
         };
         let fence = owner.as_ref().map(|o| o.fence);
+        if let (Some(floor), Some(owner)) = (&s.floor, &owner) {
+            // Claim the token in the effect store before the handler runs (see
+            // FenceFloor::claim). A store that cannot take the claim is a store failure: give
+            // the lease back and let the policy decide, as for a floor that cannot be read.
+            if let Err(e) = floor.claim(&id, owner.fence).await {
+                // Best effort: a lease not released expires with its TTL.
+                let _ = Fenced::release(&*s.store, &id.key, owner).await;
+                if fail_open {
+                    return self.unprotected(Some(id), Unprotected::Redis(e), handler).await;
+                }
+                return Err(ProcessError::Redis(e));
+            }
+        }
         let lease = Arc::new(Lease {
             owner,
             state: Mutex::default(),
@@ -685,6 +699,102 @@ mod tests {
             assert_eq!(event.event_id_text().as_deref(), Some("e1"));
             let r = self.0.clone();
             Box::pin(async move { r })
+        }
+        fn claim<'a>(&'a self, _: &'a EventKey, _: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+            unreachable!("every acquire here is busy")
+        }
+    }
+
+    /// Grants every acquire with token 7 and records the commands it saw.
+    struct Grants(Mutex<Vec<&'static str>>);
+    impl Store for Grants {
+        fn exec(&self, cmd: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
+            let reply = match cmd {
+                Command::Script(crate::store::Script::Acquire { .. }) => {
+                    self.0.lock().unwrap().push("acquire");
+                    Reply::Array(vec![Reply::Bulk(b"acquired".to_vec()), Reply::Int(7)])
+                }
+                Command::Script(crate::store::Script::Release { .. }) => {
+                    self.0.lock().unwrap().push("release");
+                    Reply::Int(1)
+                }
+                _ => {
+                    self.0.lock().unwrap().push("other");
+                    Reply::Int(1)
+                }
+            };
+            Box::pin(async move { Ok(reply) })
+        }
+    }
+    /// A floor of 0 that records each claim and answers it with `claim`.
+    struct Claims(Mutex<Vec<u64>>, Result<(), StoreError>);
+    impl FenceFloor for Claims {
+        fn highest<'a>(&'a self, _: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>> {
+            Box::pin(async { Ok(0) })
+        }
+        fn claim<'a>(&'a self, _: &'a EventKey, fence: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+            self.0.lock().unwrap().push(fence);
+            let r = self.1.clone();
+            Box::pin(async move { r })
+        }
+    }
+
+    #[tokio::test]
+    async fn an_acquired_token_is_claimed_before_the_handler_runs_and_a_failed_claim_gives_the_lease_back() {
+        for (claim, policy) in [
+            (Ok(()), FailurePolicy::FailClosed),
+            (Err(StoreError::Timeout), FailurePolicy::FailClosed),
+            (Err(StoreError::Timeout), FailurePolicy::FailOpen),
+        ] {
+            let store = Arc::new(Grants(Mutex::default()));
+            let floor = Arc::new(Claims(Mutex::default(), claim.clone()));
+            let c = Consumer::new(
+                Config::new("svc").on_redis_failure(policy),
+                store.clone(),
+                Arc::new(Fixed),
+                "test",
+            )
+            .unwrap()
+            .with_fence_floor(floor.clone());
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let result = c
+                .process(&msg(), |ctx| {
+                    let (seen, store) = (seen.clone(), store.clone());
+                    async move {
+                        // What the store had seen when the handler started.
+                        seen.lock()
+                            .unwrap()
+                            .extend(store.0.lock().unwrap().iter().copied());
+                        Ok::<_, String>(ctx.fence())
+                    }
+                })
+                .await;
+            assert_eq!(*floor.0.lock().unwrap(), [7], "the acquired token is claimed");
+            match (claim, policy) {
+                (Ok(()), _) => {
+                    assert!(matches!(result, Ok(Outcome::Processed { value: Some(7), .. })));
+                    assert_eq!(*seen.lock().unwrap(), ["acquire"]);
+                }
+                (Err(_), FailurePolicy::FailClosed) => {
+                    assert_eq!(result, Err(ProcessError::Redis(StoreError::Timeout)));
+                    assert!(seen.lock().unwrap().is_empty(), "the handler did not run");
+                    assert_eq!(*store.0.lock().unwrap(), ["acquire", "release"]);
+                }
+                (Err(_), FailurePolicy::FailOpen) => {
+                    assert!(matches!(
+                        result,
+                        Ok(Outcome::Unprotected {
+                            value: None,
+                            reason: Unprotected::Redis(StoreError::Timeout)
+                        })
+                    ));
+                    assert_eq!(
+                        *seen.lock().unwrap(),
+                        ["acquire", "release"],
+                        "released, then unprotected"
+                    );
+                }
+            }
         }
     }
 

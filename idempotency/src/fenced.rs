@@ -20,7 +20,9 @@
 //!     is above every token the store had accepted for the key when the acquire began,
 //!     whatever Redis lost and wherever its clock is. (A commit that lands while the acquire
 //!     is in flight cannot bound it; the store then rejects the newcomer, which is fencing
-//!     doing its job.)
+//!     doing its job.) The consumer then *claims* the new token in the store
+//!     ([`FenceFloor::claim`]) before the handler runs, so a zombie's later commit is rejected
+//!     even before the new holder commits anything.
 //!
 //!   [`Consumer::with_fence_floor`]: crate::Consumer::with_fence_floor
 //! - **The lease is renewed** every third of its TTL, and at least every 100 s
@@ -155,6 +157,18 @@ pub fn fence_key(config: &Config) -> String {
 pub trait FenceFloor: Send + Sync {
     /// The highest token the effect store has accepted for `event` (0 when none).
     fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>>;
+
+    /// Raises the store's highest token for `event` to `fence` (never lowers it), right after
+    /// the acquire that issued `fence` and before the handler runs, e.g.
+    /// `INSERT INTO fences (event_key, fence) VALUES ($1, $2) ON CONFLICT (event_key) DO UPDATE
+    /// SET fence = greatest(fences.fence, $2)`.
+    ///
+    /// Why: a store that only learns a token from a commit accepts a zombie's commit (a worker
+    /// whose lease expired, still running) that lands after the takeover but before the new
+    /// holder's first commit, and then the new holder's commit too: two effects. Claimed, the
+    /// new token turns every later commit of an earlier lease into a rejected one. What is left
+    /// is a zombie commit landing inside the claim's own round trip.
+    fn claim<'a>(&'a self, event: &'a EventKey, fence: u64) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// The fenced protocol (see the module documentation).

@@ -1276,7 +1276,17 @@ impl History {
                 ),
             );
         }
-        if redis_ms < ttl {
+        // The most Redis time any command between the write and the acquire saw (on any key:
+        // the model, like Redis's active expiry, removes what has expired): a record that
+        // expired by Redis's clock of its moment is gone even if the clock was set back before
+        // the acquire read it.
+        let passed_ms = self
+            .cmds
+            .iter()
+            .filter(|m| m.index > write.index && m.index < first_index)
+            .map(|m| (m.clock_us - write.clock_us) / 1000)
+            .fold(redis_ms, i64::max);
+        if passed_ms < ttl {
             return why(
                 Mechanism::Unexplained,
                 format!(
@@ -1315,11 +1325,19 @@ impl History {
             .removal(s, b_acq)
             .map(|(t, m, r)| format!("; its member {m} was removed at {} ({r})", at(*t)))
             .unwrap_or_default();
+        // When the late holder's commit landed against the takeover: after it, fencing's
+        // business (a claimed token rejects it); before it, only a dedupe can stop the new
+        // holder from committing again (its confirm came too late to tell Redis).
+        let commit = match s.applied.first() {
+            Some(&t) if t < b_acq => format!("; it had committed at {}, before the takeover", at(t)),
+            Some(&t) => format!("; it committed at {}, after the takeover", at(t)),
+            None => String::new(),
+        };
         if let Some(p) = pause {
             return why(
                 Mechanism::LockExpiredUnderPause,
                 format!(
-                    "{} was paused at {} for {} while holding the lock; {expired}{zombie}",
+                    "{} was paused at {} for {} while holding the lock; {expired}{zombie}{commit}",
                     s.name(),
                     at(p.t_us),
                     p.lasts_ms.map_or("long".into(), |l| dur(l * 1000)),
@@ -1331,7 +1349,7 @@ impl History {
                 return why(
                     Mechanism::RebalanceZombie,
                     format!(
-                        "{} was still processing when {} got the record{zombie}; {expired}",
+                        "{} was still processing when {} got the record{zombie}; {expired}{commit}",
                         s.name(),
                         b.name()
                     ),
@@ -1339,7 +1357,7 @@ impl History {
             }
             return why(
                 Mechanism::LockExpiredUnderPause,
-                format!("{} ran past its lock's TTL; {expired}", s.name()),
+                format!("{} ran past its lock's TTL; {expired}{commit}", s.name()),
             );
         }
         why(

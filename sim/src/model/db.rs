@@ -6,6 +6,8 @@
 //!   event is rejected (the transactional-dedup remedy);
 //! - `fenced`: a commit whose fencing token is lower than the highest seen for the event's
 //!   Redis key is rejected (a commit without a token, from v2 or fail-open, is not checked).
+//!   The highest token rises with each accepted commit and with each *claim*, which a fenced
+//!   worker sends right after its acquire so that a zombie's commit is rejected from then on.
 //!
 //! Every attempt and every applied effect is recorded with the virtual time; checkers read this
 //! record, never the workers' beliefs. Commits are durable: a crash loses nothing committed.
@@ -67,6 +69,16 @@ pub enum DbRequest {
         /// Who asks.
         worker: String,
     },
+    /// Raise the highest token for a Redis key to `fence` (never lower it): a fenced acquire's
+    /// claim ([`idempotency::fenced::FenceFloor::claim`]).
+    ClaimFence {
+        /// The event's Redis key.
+        key: String,
+        /// The token the acquire was given.
+        fence: u64,
+        /// Who claims.
+        worker: String,
+    },
 }
 
 /// The database node's answer.
@@ -76,6 +88,8 @@ pub enum DbReply {
     Applied(ApplyResult),
     /// The highest token accepted for the key.
     HighestFence(u64),
+    /// The claim is in; the highest token for the key before it.
+    Claimed(u64),
 }
 
 /// What a transaction did.
@@ -173,6 +187,19 @@ impl DbModel {
         ApplyResult::Applied
     }
 
+    /// Raises the highest token for `key` to `fence` and returns the one before (a fenced
+    /// worker's claim right after its acquire: from now on every commit with a lower token is
+    /// rejected). Outside `fenced` mode nothing checks tokens, and nothing is recorded.
+    pub fn claim(&mut self, key: &str, fence: u64) -> u64 {
+        if self.mode != DbMode::Fenced {
+            return 0;
+        }
+        let highest = self.highest_fence.entry(key.to_owned()).or_insert(0);
+        let before = *highest;
+        *highest = before.max(fence);
+        before
+    }
+
     /// The highest fencing token accepted for `key` (0 when none, and always 0 outside
     /// `fenced` mode, which is the only one that checks tokens).
     pub fn highest_fence(&self, key: &str) -> u64 {
@@ -242,5 +269,21 @@ mod tests {
             "no token, no check"
         );
         assert_eq!(db.applied_count("e"), 3);
+    }
+
+    #[test]
+    fn a_claim_rejects_every_earlier_lease_before_the_claimer_commits() {
+        let mut db = DbModel::new(DbMode::Fenced);
+        assert_eq!(db.claim("k:e", 5), 0);
+        assert_eq!(
+            db.apply(&req("e", Some(4)), 1),
+            ApplyResult::StaleFence { highest: 5 },
+            "the zombie's commit after the takeover"
+        );
+        assert_eq!(db.apply(&req("e", Some(5)), 2), ApplyResult::Applied);
+        assert_eq!(db.claim("k:e", 3), 5, "a claim never lowers the token");
+        assert_eq!(db.highest_fence("k:e"), 5);
+        let mut plain = DbModel::new(DbMode::Plain);
+        assert_eq!((plain.claim("k:e", 5), plain.highest_fence("k:e")), (0, 0));
     }
 }

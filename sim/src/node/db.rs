@@ -13,6 +13,7 @@ impl crate::net::rpc::Message for DbRequest {
         match self {
             DbRequest::Apply(_) => "db.apply",
             DbRequest::HighestFence { .. } => "db.highest_fence",
+            DbRequest::ClaimFence { .. } => "db.claim_fence",
         }
     }
 }
@@ -86,6 +87,16 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
                 let highest = node.model.lock().expect("db state").highest_fence(&key);
                 ctx.emit(Typed::FenceFloor { key, worker, highest });
                 return Some(DbReply::HighestFence(highest));
+            }
+            DbRequest::ClaimFence { key, fence, worker } => {
+                let before = node.model.lock().expect("db state").claim(&key, fence);
+                ctx.emit(Typed::FenceClaim {
+                    key,
+                    worker,
+                    fence,
+                    before,
+                });
+                return Some(DbReply::Claimed(before));
             }
         };
         if node.errors.lock().expect("db errors").fails_next() {

@@ -296,6 +296,17 @@ pub enum Typed {
         /// The highest token accepted for it.
         highest: u64,
     },
+    /// A fenced acquire's token claimed in the database, before the handler runs.
+    FenceClaim {
+        /// The key.
+        key: String,
+        /// The worker.
+        worker: String,
+        /// The token claimed.
+        fence: u64,
+        /// The highest token for the key before the claim.
+        before: u64,
+    },
     /// A transaction and its result.
     EffectAttempt {
         /// The event.
@@ -486,6 +497,7 @@ impl Typed {
             Typed::OffsetCommit { .. } => "offset_commit",
             Typed::AckLost => "ack_lost",
             Typed::FenceFloor { .. } => "fence_floor",
+            Typed::FenceClaim { .. } => "fence_claim",
             Typed::EffectAttempt { .. } => "effect_attempt",
             Typed::EffectApplied { .. } => "effect_applied",
             Typed::Redis { .. } => "redis",
@@ -680,6 +692,16 @@ impl Typed {
             Typed::FenceFloor { key, worker, highest } => {
                 p.put("key", key).put("worker", worker).put("highest", highest)
             }
+            Typed::FenceClaim {
+                key,
+                worker,
+                fence,
+                before,
+            } => p
+                .put("key", key)
+                .put("worker", worker)
+                .put("fence", fence)
+                .put("before", before),
             Typed::EffectAttempt {
                 event_id,
                 worker,
@@ -899,6 +921,12 @@ impl Typed {
                 worker: f.get("worker")?,
                 highest: f.get("highest")?,
             },
+            "fence_claim" => Typed::FenceClaim {
+                key: f.get("key")?,
+                worker: f.get("worker")?,
+                fence: f.get("fence")?,
+                before: f.get("before")?,
+            },
             "effect_attempt" => Typed::EffectAttempt {
                 event_id: f.get("event_id")?,
                 worker: f.get("worker")?,
@@ -1092,6 +1120,12 @@ impl Typed {
                 key: "p:s:t:abc".into(),
                 worker: "worker-1".into(),
                 highest: 11,
+            },
+            Typed::FenceClaim {
+                key: "p:s:t:abc".into(),
+                worker: "worker-1".into(),
+                fence: 12,
+                before: 11,
             },
             Typed::EffectAttempt {
                 event_id: id(),
@@ -1293,7 +1327,7 @@ mod tests {
     fn every_kind_round_trips_through_its_fields() {
         let examples = Typed::examples();
         let kinds: BTreeSet<&str> = examples.iter().map(Typed::kind).collect();
-        assert_eq!(kinds.len(), 30, "an example of every kind: {kinds:?}");
+        assert_eq!(kinds.len(), 31, "an example of every kind: {kinds:?}");
         for t in examples {
             let fields = t.fields();
             assert_eq!(Typed::parse(t.kind(), &fields), Ok(t.clone()), "{fields:?}");

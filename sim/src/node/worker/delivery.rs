@@ -277,7 +277,9 @@ impl Worker {
             Ok(DbReply::Applied(ApplyResult::StaleFence { highest })) => {
                 Err(format!("stale fence (highest {highest})"))
             }
-            Ok(DbReply::HighestFence(_)) => Err("database: unexpected reply".to_owned()),
+            Ok(DbReply::HighestFence(_) | DbReply::Claimed(_)) => {
+                Err("database: unexpected reply".to_owned())
+            }
             Err(e) => Err(format!("database: {e}")),
         };
         if let Err(e) = result {

@@ -19,23 +19,41 @@ pub(super) struct DbFloor {
     pub(super) worker: String,
 }
 
+impl DbFloor {
+    async fn call(&self, req: DbRequest) -> Result<DbReply, StoreError> {
+        self.client
+            .call::<DbRequest, DbReply>(self.addr, req, self.timeout)
+            .await
+            .map_err(crate::node::redis::store_error)
+    }
+}
+
+/// Both by the Redis key: the simulated database keys its fences by the key its commits carry
+/// ([`crate::model::db::Apply::key`], the handler's `ctx.key()`).
 impl FenceFloor for DbFloor {
-    /// By the Redis key: the simulated database keys its fences by the key its commits carry
-    /// ([`crate::model::db::Apply::key`], the handler's `ctx.key()`).
     fn highest<'a>(&'a self, event: &'a EventKey) -> BoxFuture<'a, Result<u64, StoreError>> {
         Box::pin(async move {
             let req = DbRequest::HighestFence {
                 key: event.key.clone(),
                 worker: self.worker.clone(),
             };
-            match self
-                .client
-                .call::<DbRequest, DbReply>(self.addr, req, self.timeout)
-                .await
-            {
-                Ok(DbReply::HighestFence(h)) => Ok(h),
-                Ok(other) => Err(StoreError::Protocol(format!("fence floor: {other:?}"))),
-                Err(e) => Err(crate::node::redis::store_error(e)),
+            match self.call(req).await? {
+                DbReply::HighestFence(h) => Ok(h),
+                other => Err(StoreError::Protocol(format!("fence floor: {other:?}"))),
+            }
+        })
+    }
+
+    fn claim<'a>(&'a self, event: &'a EventKey, fence: u64) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let req = DbRequest::ClaimFence {
+                key: event.key.clone(),
+                fence,
+                worker: self.worker.clone(),
+            };
+            match self.call(req).await? {
+                DbReply::Claimed(_) => Ok(()),
+                other => Err(StoreError::Protocol(format!("fence claim: {other:?}"))),
             }
         })
     }
