@@ -186,6 +186,18 @@ pub enum Typed {
         /// The call.
         call: u64,
     },
+    /// Something a handler recorded about its own work (a user's handler: an email sent, a
+    /// call to another service), for checkers of the user's own properties.
+    Custom {
+        /// The event.
+        event_id: String,
+        /// The call.
+        call: u64,
+        /// What happened, a short stable name (`email_sent`).
+        name: String,
+        /// Anything else worth reading.
+        detail: String,
+    },
     /// The handler ends.
     HandlerEnd {
         /// The event.
@@ -485,6 +497,7 @@ impl Typed {
             Typed::Release { .. } => "release",
             Typed::Unprotected { .. } => "unprotected",
             Typed::HandlerStart { .. } => "handler_start",
+            Typed::Custom { .. } => "custom",
             Typed::HandlerEnd { .. } => "handler_end",
             Typed::Confirm { .. } => "confirm",
             Typed::ProduceRetry { .. } => "produce_retry",
@@ -517,6 +530,7 @@ impl Typed {
             | Typed::Unprotected { event_id, .. }
             | Typed::HandlerStart { event_id, .. }
             | Typed::HandlerEnd { event_id, .. }
+            | Typed::Custom { event_id, .. }
             | Typed::Confirm { event_id, .. }
             | Typed::ProduceRetry { event_id }
             | Typed::Produce { event_id, .. }
@@ -620,6 +634,16 @@ impl Typed {
                 fence,
                 call,
             } => p.put("event_id", event_id).put("fence", fence).put("call", call),
+            Typed::Custom {
+                event_id,
+                call,
+                name,
+                detail,
+            } => p
+                .put("event_id", event_id)
+                .put("call", call)
+                .put("name", name)
+                .put("detail", detail),
             Typed::HandlerEnd {
                 event_id,
                 result,
@@ -862,6 +886,12 @@ impl Typed {
                 fence: f.get("fence")?,
                 call: f.get("call")?,
             },
+            "custom" => Typed::Custom {
+                event_id: f.get("event_id")?,
+                call: f.get("call")?,
+                name: f.get("name")?,
+                detail: f.get("detail")?,
+            },
             "handler_end" => Typed::HandlerEnd {
                 event_id: f.get("event_id")?,
                 result: f.get("result")?,
@@ -1055,6 +1085,12 @@ impl Typed {
                 event_id: id(),
                 fence: None,
                 call: 9,
+            },
+            Typed::Custom {
+                event_id: id(),
+                call: 9,
+                name: "email_sent".into(),
+                detail: "to=a@example.com".into(),
             },
             Typed::HandlerEnd {
                 event_id: id(),
@@ -1327,7 +1363,7 @@ mod tests {
     fn every_kind_round_trips_through_its_fields() {
         let examples = Typed::examples();
         let kinds: BTreeSet<&str> = examples.iter().map(Typed::kind).collect();
-        assert_eq!(kinds.len(), 31, "an example of every kind: {kinds:?}");
+        assert_eq!(kinds.len(), 32, "an example of every kind: {kinds:?}");
         for t in examples {
             let fields = t.fields();
             assert_eq!(Typed::parse(t.kind(), &fields), Ok(t.clone()), "{fields:?}");
