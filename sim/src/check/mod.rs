@@ -149,24 +149,153 @@ pub fn is_end_state(kind: &str) -> bool {
     crate::check::registry::find(kind).is_some_and(|k| k.end_state)
 }
 
-/// Runs every checker.
-pub fn check(input: &Input<'_>) -> Vec<Violation> {
-    let mut out = duplicate_effect::check(input);
-    out.extend(lost_event::check(input.db, input.produced));
-    out.extend(lock_overlap::check(input));
-    out.extend(fence_monotonic::check(input));
-    out.extend(ttl_lifecycle::check(input));
-    out.extend(stuck_lock::check(input));
-    out.extend(double_invocation::check(input));
-    out.extend(confirm_effect::check(input));
-    out.extend(kafka::check(input.trace).0);
-    if !input.complete {
-        out.retain(|v| !is_end_state(v.kind));
+/// A property of a run, judged from its history and the models' state: a built-in checker or
+/// one of a user's own ("an email is sent at most once per order").
+///
+/// Its violations are named by `kind` in verdicts, reports and shrinks like any built-in
+/// one's; a `Correctness` violation fails the run, a `Liveness` one too (unless a correctness
+/// one is there as well), a `Note` is only reported.
+///
+/// ```
+/// use sim::check::{Checker, Input, Severity, Violation};
+/// use sim::trace::Typed;
+/// use std::collections::BTreeMap;
+///
+/// /// An email is sent at most once per event.
+/// struct OneEmail;
+///
+/// impl Checker for OneEmail {
+///     fn kinds(&self) -> &[&'static str] {
+///         &["email_twice"]
+///     }
+///     fn check(&self, input: &Input<'_>) -> Vec<Violation> {
+///         let mut sent: BTreeMap<&str, usize> = BTreeMap::new();
+///         let mut out = Vec::new();
+///         for (i, e) in input.trace.iter().enumerate() {
+///             if let Typed::Custom { event_id, name, .. } = e.typed() {
+///                 let n = sent.entry(event_id).or_default();
+///                 *n += 1;
+///                 if name == "email_sent" && *n == 2 {
+///                     out.push(Violation {
+///                         kind: "email_twice",
+///                         severity: Severity::Correctness,
+///                         event_id: event_id.clone(),
+///                         detail: "a second email".into(),
+///                         first_event: Some(i),
+///                     });
+///                 }
+///             }
+///         }
+///         out
+///     }
+/// }
+/// ```
+pub trait Checker: Send + Sync {
+    /// The kinds of violation it reports (its name, for most).
+    fn kinds(&self) -> &[&'static str];
+
+    /// Its violations in this run.
+    fn check(&self, input: &Input<'_>) -> Vec<Violation>;
+
+    /// Whether `kind` judges the state at the end of a run (something that must have happened
+    /// by then): such violations are left out when a limit cut the run short.
+    fn end_state(&self, kind: &str) -> bool {
+        let _ = kind;
+        false
     }
-    assert!(
-        out.iter().all(|v| crate::check::registry::find(v.kind).is_some()),
-        "a checker reported a kind missing from kinds::KINDS"
-    );
+}
+
+/// A built-in checker: the kinds it reports ([`registry::KINDS`] holds their severity and
+/// docs) and the function that judges.
+struct BuiltIn {
+    kinds: &'static [&'static str],
+    judge: fn(&Input<'_>) -> Vec<Violation>,
+}
+
+impl Checker for BuiltIn {
+    fn kinds(&self) -> &[&'static str] {
+        self.kinds
+    }
+    fn check(&self, input: &Input<'_>) -> Vec<Violation> {
+        (self.judge)(input)
+    }
+    fn end_state(&self, kind: &str) -> bool {
+        is_end_state(kind)
+    }
+}
+
+/// Every built-in checker, in the order they report.
+const BUILT_IN: &[BuiltIn] = &[
+    BuiltIn {
+        kinds: &["duplicate_effect", "fail_open_duplicate"],
+        judge: duplicate_effect::check,
+    },
+    BuiltIn {
+        kinds: &["lost_event"],
+        judge: |i| lost_event::check(i.db, i.produced),
+    },
+    BuiltIn {
+        kinds: &["lock_overlap"],
+        judge: lock_overlap::check,
+    },
+    BuiltIn {
+        kinds: &["fence_regression"],
+        judge: fence_monotonic::check,
+    },
+    BuiltIn {
+        kinds: &["ttl_lifecycle"],
+        judge: ttl_lifecycle::check,
+    },
+    BuiltIn {
+        kinds: &["stuck_lock"],
+        judge: stuck_lock::check,
+    },
+    BuiltIn {
+        kinds: &["double_invocation"],
+        judge: double_invocation::check,
+    },
+    BuiltIn {
+        kinds: &["confirm_without_effect", "effect_without_confirm"],
+        judge: confirm_effect::check,
+    },
+    BuiltIn {
+        kinds: &[
+            "lost",
+            "nonmonotonic_commit",
+            "stale_commit_accepted",
+            "poll_skip",
+        ],
+        judge: |i| kafka::check(i.trace).0,
+    },
+];
+
+/// Runs every built-in checker.
+pub fn check(input: &Input<'_>) -> Vec<Violation> {
+    check_with(input, &[])
+}
+
+/// Runs every built-in checker, then each of `more` (a user's own). Each checker reports only
+/// the kinds it declares; end-state kinds are left out of a run a limit cut short.
+pub fn check_with(input: &Input<'_>, more: &[std::sync::Arc<dyn Checker>]) -> Vec<Violation> {
+    let checkers = BUILT_IN
+        .iter()
+        .map(|c| c as &dyn Checker)
+        .chain(more.iter().map(|c| &**c));
+    let mut out = Vec::new();
+    for c in checkers {
+        let found = c.check(input);
+        assert!(
+            found.iter().all(|v| c.kinds().contains(&v.kind)),
+            "a checker reported a kind it does not declare: {:?} not in {:?}",
+            found.iter().map(|v| v.kind).collect::<Vec<_>>(),
+            c.kinds()
+        );
+        out.extend(
+            found
+                .into_iter()
+                .filter(|v| input.complete || !c.end_state(v.kind)),
+        );
+    }
     out
 }
 
@@ -321,56 +450,72 @@ pub fn only_expected(expected: &[String], violations: &[Violation]) -> bool {
 
 #[cfg(test)]
 mod registry_tests {
+    use super::BUILT_IN;
     use crate::check::registry::KINDS;
+    use std::collections::BTreeSet;
 
-    /// Every `kind: "..."` a checker file writes, and every limit the run reports, is in the
-    /// registry; every registry entry is written by its source and documented in the README.
+    /// The registry lists exactly the kinds the built-in checkers declare (each declared once),
+    /// plus the run's limits; every kind is documented in the README.
     #[test]
-    fn the_registry_lists_exactly_the_kinds_the_checkers_report() {
-        let sources: &[(&str, &str)] = &[
-            ("duplicate_effect.rs", include_str!("duplicate_effect.rs")),
-            ("lost_event.rs", include_str!("lost_event.rs")),
-            ("lock_overlap.rs", include_str!("lock_overlap.rs")),
-            ("fence_monotonic.rs", include_str!("fence_monotonic.rs")),
-            ("ttl_lifecycle.rs", include_str!("ttl_lifecycle.rs")),
-            ("stuck_lock.rs", include_str!("stuck_lock.rs")),
-            ("double_invocation.rs", include_str!("double_invocation.rs")),
-            ("confirm_effect.rs", include_str!("confirm_effect.rs")),
-            ("kafka.rs", include_str!("kafka.rs")),
-        ];
-        for (file, text) in sources {
-            // Only the checker's own code, not its tests' hand-made histories.
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            for part in code.split("kind: \"").skip(1) {
-                let name = part.split('"').next().unwrap();
-                let k = crate::check::registry::find(name)
-                    .unwrap_or_else(|| panic!("{file} reports {name:?}, not in KINDS"));
-                assert_eq!(k.source, *file, "{name}");
-            }
-        }
-        let world = include_str!("../run/mod.rs");
+    fn the_registry_lists_exactly_the_kinds_the_checkers_declare() {
+        let declared: Vec<&str> = BUILT_IN.iter().flat_map(|c| c.kinds.iter().copied()).collect();
+        let unique: BTreeSet<&str> = declared.iter().copied().collect();
+        assert_eq!(
+            unique.len(),
+            declared.len(),
+            "a kind declared twice: {declared:?}"
+        );
+        let registered: BTreeSet<&str> = KINDS
+            .iter()
+            .filter(|k| k.source != "run/mod.rs")
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(unique, registered);
         let readme = include_str!("../../../README.md");
+        let world = include_str!("../run/mod.rs");
         for k in KINDS {
-            let text = sources
-                .iter()
-                .find(|(f, _)| *f == k.source)
-                .map_or(world, |(_, t)| t);
-            let spelled = if k.source == "run/mod.rs" {
-                format!("limit_violation(\"{}\"", k.name)
-            } else {
-                format!("\"{}\"", k.name)
-            };
-            assert!(
-                text.contains(&spelled),
-                "{} is not reported by {}",
-                k.name,
-                k.source
-            );
+            if k.source == "run/mod.rs" {
+                let spelled = format!("limit_violation(\"{}\"", k.name);
+                assert!(world.contains(&spelled), "{} is not a limit of the run", k.name);
+            }
             assert!(
                 readme.contains(&format!("`{}`", k.name)),
                 "{} is not in the README",
                 k.name
             );
         }
+    }
+
+    /// A checker that reports a kind it did not declare is a bug the run refuses to hide.
+    #[test]
+    #[should_panic(expected = "a checker reported a kind it does not declare")]
+    fn an_undeclared_kind_is_refused() {
+        struct Liar;
+        impl super::Checker for Liar {
+            fn kinds(&self) -> &[&'static str] {
+                &["mine"]
+            }
+            fn check(&self, _: &super::Input<'_>) -> Vec<super::Violation> {
+                vec![super::Violation {
+                    kind: "other",
+                    severity: super::Severity::Correctness,
+                    event_id: String::new(),
+                    detail: String::new(),
+                    first_event: None,
+                }]
+            }
+        }
+        let db = crate::model::db::DbModel::new(crate::model::db::DbMode::Plain);
+        let params = super::Params::default();
+        let input = super::Input {
+            trace: &[],
+            db: &db,
+            records: &Default::default(),
+            redis_now_us: 0,
+            params: &params,
+            produced: &[],
+            complete: true,
+        };
+        super::check_with(&input, &[std::sync::Arc::new(Liar)]);
     }
 }

@@ -18,10 +18,11 @@ pub mod world;
 
 pub use verdict::{RunResult, Verdict};
 
-use crate::check::{self, Severity, Violation};
+use crate::check::{self, Checker, Severity, Violation};
 use crate::fault::nemesis::Nemesis;
 use crate::model::kafka::KafkaModel;
 use crate::net::topology::NodeName;
+use crate::node::worker::handler::{BuiltIn, Handler};
 use crate::rng;
 use crate::scenario::config::SimConfig;
 use crate::trace::{now_us, Typed};
@@ -66,20 +67,47 @@ fn is_limit_panic(thread: Option<&str>, message: &str) -> bool {
 /// The name of a run's thread begins with this (then the seed).
 const SEED_THREAD: &str = "seed-";
 
-/// Runs `seed` on a fresh thread with a fresh runtime and judges it. A run that takes longer
-/// than `watchdog_s` real seconds is a liveness failure that still judges the history recorded
-/// so far; its thread is told to stop at its next step.
+/// What a user adds to a run: the handler every worker runs and checkers beside the built-in
+/// ones. The default is the built-in handler and no more checkers: the built-in scenarios.
+#[derive(Clone)]
+pub struct Extensions {
+    /// The business handler of every worker.
+    pub handler: Arc<dyn Handler>,
+    /// Checkers run after the built-in ones.
+    pub checkers: Vec<Arc<dyn Checker>>,
+}
+
+impl Default for Extensions {
+    fn default() -> Self {
+        Extensions {
+            handler: Arc::new(BuiltIn),
+            checkers: Vec::new(),
+        }
+    }
+}
+
+/// Runs `seed` on a fresh thread with a fresh runtime and judges it, with the built-in handler
+/// and checkers (see [`run_with`]).
 pub fn run(seed: u64, config: &SimConfig) -> RunResult {
+    run_with(seed, config, &Extensions::default())
+}
+
+/// Runs `seed` on a fresh thread with a fresh runtime, its workers running `ext`'s handler,
+/// and judges it with the built-in checkers and `ext`'s. A run that takes longer than
+/// `watchdog_s` real seconds is a liveness failure that still judges the history recorded so
+/// far; its thread is told to stop at its next step.
+pub fn run_with(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
     let watchdog = Duration::from_secs(config.watchdog_s);
     // A swarm base runs the seed's draw; any other config runs as it is.
     let config = config.for_seed(seed);
     let world: WorldSlot = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
     let world2 = world.clone();
+    let ext = ext.clone();
     std::thread::Builder::new()
         .name(format!("{SEED_THREAD}{seed}"))
         .spawn(move || {
-            let _ = tx.send(run_here(seed, config, &world2));
+            let _ = tx.send(run_here(seed, config, ext, &world2));
         })
         .expect("spawn the seed's thread");
     match rx.recv_timeout(watchdog) {
@@ -151,7 +179,7 @@ fn redis_clock_at(s: &World, t_us: u64) -> i64 {
     crate::node::clock::EPOCH_UNIX_US + t_us as i64 + s.clock(NodeName::Redis).offset_us()
 }
 
-fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
+fn run_here(seed: u64, config: SimConfig, ext: Extensions, slot: &WorldSlot) -> RunResult {
     let started = Instant::now();
     // The runtime first: it seeds this thread's HashMap keys. (Its network is unused: the
     // nodes talk over the run's own transport, whose latencies come from the `net` stream.)
@@ -162,7 +190,7 @@ fn run_here(seed: u64, config: SimConfig, slot: &WorldSlot) -> RunResult {
         config.liveness_end_us().saturating_add(TIME_LIMIT_SLACK_US),
     ));
     let _log = crate::trace::log::sim_logger();
-    let s = Arc::new(World::new(seed, config));
+    let s = Arc::new(World::new(seed, config, ext));
     *slot.lock().expect("world slot") = Some(s.clone());
     let end_us = Arc::new(AtomicU64::new(0));
     let redis_end_us = Arc::new(AtomicI64::new(0));
@@ -284,7 +312,7 @@ fn judge(
         produced: &produced,
         complete: stopped.is_none(),
     };
-    let (notes, found): (Vec<Violation>, Vec<Violation>) = check::check(&input)
+    let (notes, found): (Vec<Violation>, Vec<Violation>) = check::check_with(&input, &s.ext.checkers)
         .into_iter()
         .partition(|v| v.severity == Severity::Note);
     let violations: Vec<Violation> = stopped.into_iter().chain(found).collect();

@@ -7,6 +7,7 @@
 //! and to read the models at the end for the checkers.
 
 use super::faults::{FaultState, NodeStatus};
+use super::Extensions;
 use crate::fault::schedule::{ScheduledFault, Trigger};
 use crate::fault::{Control, Fault, FaultPoint, NoFaults, NodeFaults, Progress, Standing, Verbs};
 use crate::model::db::DbModel;
@@ -124,11 +125,13 @@ pub struct World {
     pub(crate) limits: Arc<Limits>,
     /// The run's network: its rules (the network faults) and the round trips counted.
     pub(crate) net: Arc<Network>,
+    /// The user's additions: the workers' handler, more checkers.
+    pub(crate) ext: Extensions,
 }
 
 impl World {
     /// The world of `seed` under `config`, before any node runs.
-    pub(crate) fn new(seed: u64, config: SimConfig) -> Self {
+    pub(crate) fn new(seed: u64, config: SimConfig, ext: Extensions) -> Self {
         let nodes = NodeName::all(config.workers);
         let workload = Arc::new(crate::workload::workload(
             &config.workload(),
@@ -189,7 +192,7 @@ impl World {
                             protocol: config.protocol_of(u32::from(n)),
                             ..worker_config.clone()
                         };
-                        let node = WorkerNode::new(rng, worker_config, keys.clone());
+                        let node = WorkerNode::new(rng, worker_config, keys.clone(), ext.handler.clone());
                         (w, Arc::new(node))
                     })
                     .collect()
@@ -228,6 +231,7 @@ impl World {
             )),
             trace,
             config,
+            ext,
         }
     }
 

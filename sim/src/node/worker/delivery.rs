@@ -1,21 +1,20 @@
 //! One record through the library: a delivery is one `process()` call, traced with its
-//! outcome and mapped to done-or-retry; the business handler inside it works for a while,
-//! commits the effect to the database, then confirms. Named fault points on that path let the
-//! nemesis crash the worker at the exact moment.
+//! outcome and mapped to done-or-retry; inside it the worker's [`super::handler::Handler`]
+//! runs (the built-in one works for a while, commits the effect to the database, then
+//! confirms). Named fault points on that path let the nemesis crash the worker at the exact
+//! moment.
 //!
 //! Under `python-v2` a handler error does what the Python original does (v2's weakness A): the
 //! library has released the lock and returned the error; the error falls into the decorator's
 //! outer fail-open branch, which calls the handler a second time within the same call, without
 //! a lock and with a no-op confirm. The library never does this; the worker does it here.
 
+use super::handler::Cx;
 use super::{BusyPolicy, Worker, BACKOFF};
 use crate::fault::FaultPoint;
-use crate::model::db::{Apply, ApplyResult, DbReply, DbRequest};
 use crate::model::kafka::Record;
-use crate::net::topology::NodeName;
 use crate::trace::{AcquireOutcome, Typed};
 use idempotency::{ConfirmError, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
-use rand::Rng;
 use std::time::Duration;
 
 /// The retry backoff doubles per attempt up to `2^RETRY_MAX_DOUBLINGS` times [`BACKOFF`]
@@ -40,7 +39,7 @@ enum Delivery {
 
 /// What the business handler is given: the library's context, or (`python-v2`'s second call of
 /// the handler) the event's key and nothing else: no lock, no fencing token, a no-op confirm.
-enum Guard {
+pub(super) enum Guard {
     /// A call by the library.
     Lib(Context),
     /// The Python original's fail-open branch after a handler error.
@@ -51,28 +50,28 @@ enum Guard {
 }
 
 impl Guard {
-    fn fence(&self) -> Option<u64> {
+    pub(super) fn fence(&self) -> Option<u64> {
         match self {
             Guard::Lib(ctx) => ctx.fence(),
             Guard::SecondCall { .. } => None,
         }
     }
 
-    fn key(&self) -> &str {
+    pub(super) fn key(&self) -> &str {
         match self {
             Guard::Lib(ctx) => ctx.key().unwrap_or(""),
             Guard::SecondCall { key } => key,
         }
     }
 
-    fn is_protected(&self) -> bool {
+    pub(super) fn is_protected(&self) -> bool {
         match self {
             Guard::Lib(ctx) => ctx.is_protected(),
             Guard::SecondCall { .. } => false,
         }
     }
 
-    async fn confirm(&self) -> Result<(), ConfirmError> {
+    pub(super) async fn confirm(&self) -> Result<(), ConfirmError> {
         match self {
             Guard::Lib(ctx) => ctx.confirm().await,
             Guard::SecondCall { .. } => Ok(()),
@@ -220,11 +219,13 @@ impl Worker {
         }
     }
 
-    /// The business handler: work, commit the effect, confirm.
-    async fn handle(&self, ctx: Guard, event_id: &str, call: u64) -> Result<(), String> {
-        let fence = ctx.fence();
-        let key = ctx.key().to_owned();
-        let outcome = if ctx.is_protected() {
+    /// One call of the business handler ([`super::handler::Handler`]): traced as acquired (or
+    /// unprotected), then, under a lock, the `after_acquire` fault point; its start and its
+    /// end (`ok` or `error: ...`) around the handler's own work.
+    async fn handle(&self, guard: Guard, event_id: &str, call: u64) -> Result<(), String> {
+        let fence = guard.fence();
+        let key = guard.key().to_owned();
+        let outcome = if guard.is_protected() {
             AcquireOutcome::Acquired { fence, key }
         } else {
             AcquireOutcome::Unprotected { fence, key }
@@ -234,7 +235,7 @@ impl Worker {
             outcome,
             call,
         });
-        if ctx.is_protected() {
+        if guard.is_protected() {
             let standing = self.ctx.control.holding(self.name, event_id);
             self.stop_if_down(standing).await;
             self.fault_point(FaultPoint::AfterAcquire, event_id).await;
@@ -244,66 +245,22 @@ impl Worker {
             fence,
             call,
         });
-        let end = |result: &str| {
-            self.ctx.emit(Typed::HandlerEnd {
-                event_id: event_id.to_owned(),
-                result: result.to_owned(),
-                call,
-            });
-        };
-        let work_ms = {
-            let mut rng = self.node.rng.lock().expect("worker rng");
-            rng.gen_range(self.node.config.handler_ms_min..=self.node.config.handler_ms_max)
-        };
-        madsim::time::sleep(Duration::from_millis(work_ms)).await;
-        if self.node.take_handler_error() {
-            end("error: injected handler error");
-            return Err("injected handler error".into());
-        }
-        let apply = Apply {
-            event_id: event_id.to_owned(),
-            key: ctx.key().to_owned(),
-            fence,
-            worker: self.name.to_string(),
-            incarnation: self.incarnation,
+        let cx = Cx {
+            worker: self,
+            guard: &guard,
+            event_id,
             call,
         };
-        let committed = self
-            .client
-            .call::<DbRequest, DbReply>(NodeName::Db.addr(), DbRequest::Apply(apply), self.timeout())
-            .await;
-        let result = match committed {
-            Ok(DbReply::Applied(ApplyResult::Applied | ApplyResult::Duplicate)) => Ok(()),
-            Ok(DbReply::Applied(ApplyResult::StaleFence { highest })) => {
-                Err(format!("stale fence (highest {highest})"))
-            }
-            Ok(DbReply::HighestFence(_) | DbReply::Claimed(_)) => {
-                Err("database: unexpected reply".to_owned())
-            }
-            Err(e) => Err(format!("database: {e}")),
-        };
-        if let Err(e) = result {
-            end(&format!("error: {e}"));
-            return Err(e);
-        }
-        self.fault_point(FaultPoint::AfterEffectCommit, event_id).await;
-        if self.node.config.confirm_delay_ms > 0 {
-            madsim::time::sleep(Duration::from_millis(self.node.config.confirm_delay_ms)).await;
-        }
-        self.fault_point(FaultPoint::BeforeConfirm, event_id).await;
-        let confirmed = match ctx.confirm().await {
-            Ok(()) if ctx.is_protected() => "confirmed".to_owned(),
-            Ok(()) => "noop".to_owned(),
-            Err(e) => e.to_string(),
-        };
-        self.ctx.emit(Typed::Confirm {
+        let result = self.node.handler.handle(&cx).await;
+        self.ctx.emit(Typed::HandlerEnd {
             event_id: event_id.to_owned(),
-            result: confirmed,
+            result: match &result {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("error: {e}"),
+            },
             call,
         });
-        self.fault_point(FaultPoint::AfterConfirm, event_id).await;
-        end("ok");
-        Ok(())
+        result
     }
 }
 

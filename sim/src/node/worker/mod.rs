@@ -5,7 +5,9 @@
 //! - [`config`]: its settings and policies (re-exported here).
 //! - `group`: the consumer loop's I/O: join, sync, heartbeat, fetch, commit.
 //! - [`session`]: the pure state machine `group` asks where to fetch and what to commit.
-//! - `delivery`: one record through the library, and the business handler.
+//! - `delivery`: one record through the library.
+//! - [`handler`]: the business handler's seam ([`handler::Handler`], its context, the built-in
+//!   handler).
 //! - `floor`: the fenced database as the floor of fencing tokens.
 //!
 //! This file holds what outlives an incarnation ([`WorkerNode`]) and starts one ([`run`]).
@@ -14,6 +16,7 @@ pub mod config;
 mod delivery;
 mod floor;
 mod group;
+pub mod handler;
 pub mod session;
 
 pub use config::{BusyPolicy, FailurePolicyKind, OffsetCommit, ProtocolKind, WorkerConfig};
@@ -27,6 +30,7 @@ use crate::net::topology::NodeName;
 use crate::node::redis::SimRedis;
 use crate::trace::Typed;
 use floor::DbFloor;
+use handler::Handler;
 use idempotency::{Consumer, EventKey, KeyError};
 use rand_chacha::ChaCha8Rng;
 use std::cell::Cell;
@@ -56,18 +60,22 @@ pub struct WorkerNode {
     failing_handlers: Mutex<u32>,
     /// Records' keys already derived, shared by the run's workers ([`KeyMemo`]).
     keys: Arc<KeyMemo>,
+    /// The business handler every delivery runs.
+    handler: Arc<dyn Handler>,
     /// Its settings.
     pub config: WorkerConfig,
 }
 
 impl WorkerNode {
-    /// A worker drawing from `rng`, sharing `keys` with the run's other workers.
-    pub fn new(rng: ChaCha8Rng, config: WorkerConfig, keys: Arc<KeyMemo>) -> Self {
+    /// A worker drawing from `rng`, sharing `keys` with the run's other workers, running
+    /// `handler` for every delivery.
+    pub fn new(rng: ChaCha8Rng, config: WorkerConfig, keys: Arc<KeyMemo>, handler: Arc<dyn Handler>) -> Self {
         WorkerNode {
             incarnations: AtomicU64::new(0),
             rng: Mutex::new(rng),
             failing_handlers: Mutex::new(0),
             keys,
+            handler,
             config,
         }
     }
