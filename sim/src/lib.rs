@@ -16,6 +16,14 @@
 //! assert_eq!(first.fingerprint(), again.fingerprint());
 //! ```
 //!
+//! # Testing your own consumer
+//! [`Sim`] puts your [`Handler`] into every simulated worker and your [`Checker`]s beside the
+//! built-in ones, and runs a seed, a sweep or a shrink from a plain `#[test]` ([`harness`];
+//! the README's "Test your own consumer" walks through `examples/orders`). The types a test
+//! meets are re-exported here: [`Cx`], [`Commit`], [`Input`], [`Violation`], [`RunResult`],
+//! [`Verdict`], [`Failure`], [`Sweep`], [`Shrunk`], the typed history ([`Event`], [`Typed`])
+//! and faults as data ([`Fault`], [`FaultPoint`]).
+//!
 //! # The parts, from the bottom up
 //! Each layer imports only those below it (no circle; `farm-studio look` draws it).
 //! - [`net`]: the topology ([`net::topology::NodeName`], the only place names and addresses
@@ -44,12 +52,14 @@
 //! - [`report`]: the summary line and the Mermaid diagram.
 //! - [`shrink`]: from a failing run to the smallest config found that fails the same way
 //!   (pure over a "run this config" closure).
+//! - [`harness`]: the builder a user's test drives ([`Sim`]).
 //! - [`cli`]: one file per subcommand.
 #![deny(missing_docs)]
 
 pub mod check;
 pub mod cli;
 pub mod fault;
+pub mod harness;
 pub mod knob;
 pub mod model;
 pub mod net;
@@ -61,3 +71,12 @@ pub mod scenario;
 pub mod shrink;
 pub mod trace;
 pub mod workload;
+
+pub use check::{Checker, Input, Severity, Violation};
+pub use fault::{Fault, FaultPoint};
+pub use harness::{Failure, Sim, Sweep};
+pub use node::worker::handler::{Commit, Cx, Handler, HandlerFuture};
+pub use run::{RunResult, Verdict};
+pub use scenario::config::SimConfig;
+pub use shrink::{Budget, Shrunk};
+pub use trace::{Event, Typed};

@@ -35,6 +35,11 @@ impl Verdict {
         }
     }
 
+    /// Whether every check passed.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
     /// A one-word name.
     pub fn name(&self) -> &'static str {
         match self {

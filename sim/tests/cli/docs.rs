@@ -7,7 +7,8 @@
 //! not compared. A ```` ```toml ```` block right after a line naming `NAME.toml` must be
 //! `scenarios/NAME.toml`, byte for byte, and a ```` ```rust ```` block right after a line naming
 //! `PATH.rs` (from the workspace root, e.g. `idempotency/examples/real_redis.rs`) must be that
-//! file, byte for byte. `UPDATE_DOCS=1 cargo test -p sim --test cli docs`
+//! file, byte for byte, as must a ```` ```toml ```` block after a line naming a `.toml` path
+//! outside `scenarios/` (`examples/orders/Cargo.toml`). `UPDATE_DOCS=1 cargo test -p sim --test cli docs`
 //! rewrites the marked blocks from the real output (then review the diff).
 
 use std::path::{Path, PathBuf};
@@ -106,8 +107,13 @@ fn check_file(rel: &str, update: bool) -> (Vec<String>, usize, Vec<String>) {
                 })
                 .flatten()
         };
+        // A `.toml` named by a path outside `scenarios/` (`examples/orders/Cargo.toml`,
+        // `.cargo/config.toml`) is a file quoted as it is, not a scenario.
         let quoted = named("toml", ".toml")
-            .map(|w| Quoted::Scenario(w.trim_start_matches("scenarios/").to_owned()))
+            .map(|w| match w.strip_prefix("scenarios/") {
+                None if w.contains('/') => Quoted::Source(w),
+                _ => Quoted::Scenario(w.trim_start_matches("scenarios/").to_owned()),
+            })
             .or_else(|| named("rust", ".rs").map(Quoted::Source));
         if marker.is_none() && quoted.is_none() {
             i += 1;
@@ -179,6 +185,17 @@ fn the_readmes_show_real_files_and_real_output() {
         sources.extend(s);
     }
     assert!(checked >= 4, "the marked blocks were found ({checked})");
+    for example in [
+        "examples/orders/Cargo.toml",
+        ".cargo/config.toml",
+        "examples/orders/src/lib.rs",
+        "examples/orders/tests/sweep.rs",
+    ] {
+        assert!(
+            sources.iter().any(|s| s == example),
+            "README.md's \"Test your own consumer\" quotes {example}; quoted: {sources:?}"
+        );
+    }
     assert!(
         sources.iter().any(|s| s == "idempotency/examples/real_redis.rs"),
         "README.md quotes the library example (a ```rust block right after a line naming \

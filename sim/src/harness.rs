@@ -1,0 +1,355 @@
+//! Testing your own consumer: a builder that puts your [`Handler`] and your [`Checker`]s into
+//! the simulated world and runs a seed, a sweep or a shrink, from a plain `#[test]`.
+//!
+//! ```
+//! use sim::{Cx, Handler, HandlerFuture, Sim};
+//!
+//! /// Works, commits the effect, confirms: what the built-in scenarios run.
+//! struct Orders;
+//!
+//! impl Handler for Orders {
+//!     fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a> {
+//!         Box::pin(async move {
+//!             cx.work().await?;
+//!             cx.commit().await?;
+//!             cx.confirm().await.ok();
+//!             Ok(())
+//!         })
+//!     }
+//! }
+//!
+//! let sim = Sim::new("duplicate-detection").unwrap().handler(Orders);
+//! assert!(sim.run(1).verdict.is_pass());
+//! let sweep = sim.sweep(0..4);
+//! assert!(sweep.failures.is_empty(), "{sweep}");
+//! ```
+//!
+//! Every seed runs on its own thread and runtime, as the command line's do, so a test needs no
+//! runtime of its own; the same seed gives the same history, byte for byte, with your handler
+//! as with the built-in one.
+
+use crate::check::{why, Checker, Violation};
+use crate::node::worker::handler::Handler;
+use crate::run::{self, Extensions, RunResult};
+use crate::scenario::config::SimConfig;
+use crate::shrink::{self, Budget, Outcome, Shrunk, Size};
+use crate::trace::{Event, Typed};
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// A simulation to run: a scenario, the handler its workers run, and the checkers that judge
+/// it beside the built-in ones.
+#[derive(Clone)]
+pub struct Sim {
+    config: SimConfig,
+    ext: Extensions,
+    jobs: usize,
+    budget: Budget,
+}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim")
+            .field("scenario", &self.config.name)
+            .field("checkers", &self.ext.checkers.len())
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+impl Sim {
+    /// A built-in scenario by name (`default`, `duplicate-detection`, ...; see `scenarios/`),
+    /// or the scenario file at a path. The error names the file, line and field.
+    pub fn new(scenario: &str) -> Result<Sim, crate::scenario::ScenarioError> {
+        Ok(Sim::from_config(crate::scenario::load(scenario)?))
+    }
+
+    /// A simulation of `config` as it is.
+    pub fn from_config(config: SimConfig) -> Sim {
+        Sim {
+            config,
+            ext: Extensions::default(),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            budget: Budget::default(),
+        }
+    }
+
+    /// Runs `handler` in every worker instead of the built-in one.
+    pub fn handler(mut self, handler: impl Handler) -> Sim {
+        self.ext.handler = Arc::new(handler);
+        self
+    }
+
+    /// Adds `checker` to the ones that judge every run.
+    pub fn checker(mut self, checker: impl Checker + 'static) -> Sim {
+        self.ext.checkers.push(Arc::new(checker));
+        self
+    }
+
+    /// Changes the scenario's settings (events, workers, faults, ...).
+    pub fn configure(mut self, change: impl FnOnce(&mut SimConfig)) -> Sim {
+        change(&mut self.config);
+        self
+    }
+
+    /// Runs a sweep's seeds `jobs` at a time (default: the machine's cores). Results do not
+    /// depend on it.
+    pub fn jobs(mut self, jobs: usize) -> Sim {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// How long a shrink may go on (default: 500 runs or 60 s, whichever ends first).
+    pub fn shrink_budget(mut self, budget: Budget) -> Sim {
+        self.budget = budget;
+        self
+    }
+
+    /// The scenario's settings.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Runs one seed and judges it.
+    pub fn run(&self, seed: u64) -> RunResult {
+        run::run_with(seed, &self.config, &self.ext)
+    }
+
+    /// Runs every seed of `seeds` and keeps what each failing one showed (a passing run is
+    /// dropped at once: memory does not grow with the seeds).
+    pub fn sweep(&self, seeds: Range<u64>) -> Sweep {
+        let mut sweep = Sweep {
+            seeds: seeds.clone(),
+            failures: Vec::new(),
+        };
+        run::pool::in_order(
+            seeds,
+            self.jobs,
+            |seed| {
+                let r = self.run(seed);
+                (!r.verdict.is_pass()).then(|| Failure::of(&r, &self.config))
+            },
+            |_, failure| {
+                sweep.failures.extend(failure);
+                true
+            },
+        );
+        sweep
+    }
+
+    /// Shrinks the failing run of `seed` to the smallest config found that fails the same way
+    /// (the same violation kinds, and for a repeated effect the same mechanism): fewer faults,
+    /// events, workers, a shorter run. `Err` when the seed passes.
+    pub fn shrink(&self, seed: u64) -> Result<Shrunk, String> {
+        let result = self.run(seed);
+        if result.verdict.is_pass() {
+            return Err(format!("seed {seed} passes: nothing to shrink"));
+        }
+        let target = shrink::fingerprint(&result);
+        let mut start = self.config.with_faults_explicit(seed, &result.drawn);
+        start
+            .validate()
+            .map_err(|e| format!("cannot make seed {seed}'s faults explicit: {e}"))?;
+        start.name = format!("{}-seed-{seed}-shrunk", self.config.name);
+        let mut run = |c: &SimConfig| Outcome::of(&run::run_with(c.seed, c, &self.ext));
+        shrink::shrink(&start, &target, &mut run, self.budget, &mut |_| {}).map_err(
+            |shrink::NotShrunk::Differs(got)| {
+                format!("seed {seed} made explicit fails differently ({got}): cannot shrink it")
+            },
+        )
+    }
+
+    /// What a shrunk run shows, as a failure of its own (with the why of each violation).
+    pub fn explain(&self, shrunk: &Shrunk) -> Failure {
+        let r = run::run_with(shrunk.config.seed, &shrunk.config, &self.ext);
+        Failure::of(&r, &shrunk.config)
+    }
+}
+
+/// What a sweep found.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    /// The seeds it ran.
+    pub seeds: Range<u64>,
+    /// Each failing seed, in seed order.
+    pub failures: Vec<Failure>,
+}
+
+impl Sweep {
+    /// Whether every seed passed.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+impl fmt::Display for Sweep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.seeds.end.saturating_sub(self.seeds.start);
+        writeln!(
+            f,
+            "seeds {}..{}: {} of {n} failed",
+            self.seeds.start,
+            self.seeds.end,
+            self.failures.len()
+        )?;
+        for failure in &self.failures {
+            write!(f, "{failure}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One failing run: its seed, verdict and violations, each with the mechanism or the story
+/// behind it.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// The seed.
+    pub seed: u64,
+    /// The scenario's name.
+    pub scenario: String,
+    /// `correctness`, `liveness` or `crash`.
+    pub verdict: &'static str,
+    /// The violations (for a crash: none; see `crash`).
+    pub violations: Vec<Violation>,
+    /// For each violation, why it happened: the mechanism that let a second handler in, or
+    /// for any other kind the story of the event's calls.
+    pub why: Vec<String>,
+    /// A crash's message (a bug of the harness or of the handler: a panic).
+    pub crash: Option<String>,
+    /// The run's fingerprint for shrinking: violation kinds with their mechanism.
+    pub labels: Vec<String>,
+    /// Its size: faults, events, workers.
+    pub size: Size,
+    /// The faults it ran (the scenario's schedule, then what the nemesis drew), as JSON.
+    pub faults: Vec<String>,
+}
+
+impl Failure {
+    fn of(r: &RunResult, config: &SimConfig) -> Failure {
+        let violations = r.verdict.violations().to_vec();
+        let why = violations
+            .iter()
+            .map(|v| match why::explain(&r.events, v) {
+                Some(w) => format!("{}: {}", w.mechanism.name(), w.sentence),
+                None => story(&r.events, &v.event_id),
+            })
+            .collect();
+        let crash = match &r.verdict {
+            run::Verdict::Crash(msg) => Some(msg.clone()),
+            _ => None,
+        };
+        Failure {
+            seed: r.seed,
+            scenario: config.name.clone(),
+            verdict: r.verdict.name(),
+            violations,
+            why,
+            crash,
+            labels: shrink::fingerprint(r).0.into_iter().collect(),
+            size: Size::of(config),
+            faults: config
+                .schedule
+                .iter()
+                .chain(&r.drawn)
+                .map(|f| serde_json::to_string(f).expect("a fault is plain data"))
+                .collect(),
+        }
+    }
+
+    /// Whether it shows a violation of `kind`.
+    pub fn shows(&self, kind: &str) -> bool {
+        self.violations.iter().any(|v| v.kind == kind)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = |n: usize, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
+        writeln!(
+            f,
+            "seed {} of {}: {} ({}, {}, {})",
+            self.seed,
+            self.scenario,
+            self.verdict,
+            count(self.size.events, "event"),
+            count(self.size.workers as usize, "worker"),
+            count(self.faults.len(), "fault")
+        )?;
+        for fault in &self.faults {
+            writeln!(f, "  fault: {fault}")?;
+        }
+        if let Some(msg) = &self.crash {
+            writeln!(f, "  crash: {msg}")?;
+        }
+        for (v, why) in self.violations.iter().zip(&self.why) {
+            writeln!(f, "  violation: {v}")?;
+            writeln!(f, "    why: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The calls that handled `event_id`, in order, each with what it did: how a violation of a
+/// user's own kind came about, read from the history alone.
+pub fn story(trace: &[Event], event_id: &str) -> String {
+    // Each call is (worker, incarnation, call): call numbers start again in each incarnation.
+    type Call = (String, u64, u64);
+    let mut calls: Vec<(Call, Vec<String>)> = Vec::new();
+    let mut incarnations: std::collections::BTreeMap<&str, u64> = Default::default();
+    let at = |t_us: u64| format!("{} ms", t_us / 1000);
+    for e in trace {
+        if let Typed::Start { incarnation } = e.typed() {
+            incarnations.insert(&e.node, *incarnation);
+        }
+        if e.typed().event_id() != Some(event_id) {
+            continue;
+        }
+        let here = |call: u64| {
+            let incarnation = incarnations.get(e.node.as_str()).copied().unwrap_or(1);
+            (e.node.clone(), incarnation, call)
+        };
+        let step = match e.typed() {
+            Typed::HandlerStart { call, .. } => Some((here(*call), format!("started at {}", at(e.t_us)))),
+            Typed::Custom { call, name, .. } => Some((here(*call), format!("{name} at {}", at(e.t_us)))),
+            Typed::HandlerEnd { call, result, .. } => Some((here(*call), format!("ended {result}"))),
+            Typed::Confirm { call, result, .. } => Some((here(*call), format!("confirm {result}"))),
+            Typed::Unprotected { call, .. } => Some((here(*call), "ran unprotected".to_owned())),
+            Typed::EffectAttempt {
+                worker,
+                incarnation,
+                call,
+                result,
+                ..
+            } => Some((
+                (worker.clone(), *incarnation, *call),
+                format!("its commit {result} in the database at {}", at(e.t_us)),
+            )),
+            _ => None,
+        };
+        if let Some((call, step)) = step {
+            match calls.iter_mut().find(|(c, _)| *c == call) {
+                Some((_, steps)) => steps.push(step),
+                None => calls.push((call, vec![step])),
+            }
+        }
+    }
+    if calls.is_empty() {
+        return "the history shows no handler of the event".to_owned();
+    }
+    calls
+        .iter()
+        .map(|((worker, incarnation, call), steps)| {
+            let who = if *incarnation > 1 {
+                format!("{worker}#{incarnation}")
+            } else {
+                worker.clone()
+            };
+            format!("{who}'s call {call}: {}", steps.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; then ")
+}
