@@ -260,11 +260,18 @@ struct Cmd {
     clock_us: i64,
     /// It ran, but its reply was lost on the way back.
     reply_lost: bool,
+    /// The same command sent again after an earlier one's reply was lost, which had written:
+    /// the scripts answer such a resend as the first was answered (an acquire finds its own
+    /// lease, a confirm its own completed record) without writing again.
+    resent: bool,
 }
 
 impl Cmd {
     /// Whether it wrote a record on its key (a lock taken or a confirm).
     fn wrote(&self) -> bool {
+        if self.resent {
+            return false;
+        }
         match self.cmd.as_str() {
             "SET" | "SETEX" => self.reply == "OK",
             "EVALSHA:acquire" => self.reply.starts_with("[\"acquired\""),
@@ -453,17 +460,25 @@ impl History {
                     reply,
                     clock_us,
                     reply_lost,
-                } => h.cmds.push(Cmd {
-                    index: i,
-                    t_us: e.t_us,
-                    from: from.clone(),
-                    cmd: cmd.clone(),
-                    key: key.clone(),
-                    args: args.clone(),
-                    reply: reply.clone(),
-                    clock_us: *clock_us,
-                    reply_lost: *reply_lost,
-                }),
+                } => {
+                    let resent = h.cmds.iter().rev().any(|m| {
+                        m.reply_lost
+                            && m.wrote()
+                            && (&m.from, &m.cmd, &m.key, &m.args) == (from, cmd, key, args)
+                    });
+                    h.cmds.push(Cmd {
+                        index: i,
+                        t_us: e.t_us,
+                        from: from.clone(),
+                        cmd: cmd.clone(),
+                        key: key.clone(),
+                        args: args.clone(),
+                        reply: reply.clone(),
+                        clock_us: *clock_us,
+                        reply_lost: *reply_lost,
+                        resent,
+                    })
+                }
                 Typed::Fault {
                     fault,
                     lasts_ms,
@@ -1833,6 +1848,43 @@ mod tests {
                 "300 s lock expired",
                 "worker-2's call 1 took it at 301003 ms",
             ],
+        );
+    }
+
+    #[test]
+    fn a_resent_acquire_that_found_its_own_lease_did_not_write_it() {
+        // Swarm seed 6142 (fenced on a fenced database): worker-1's acquire ran at 1 ms and its
+        // reply was lost; the resend at 500 ms found the lease it had taken and answered
+        // "acquired" without writing. The lease expired 300 s after the first write, so
+        // worker-2's acquire at 300 300 ms is past it, although only 299.8 s after the resend.
+        let acquire = |t: u64, lost: bool| {
+            move |h: H| {
+                h.at(
+                    t,
+                    "redis",
+                    Typed::Redis {
+                        from: "worker-1".into(),
+                        cmd: "EVALSHA:acquire".into(),
+                        key: KEY.into(),
+                        args: vec!["fence-key".into(), 300_000.into(), "head".into(), "tail".into()],
+                        reply: "[\"acquired\", 7]".into(),
+                        clock_us: EPOCH_US + t as i64 * 1000,
+                        reply_lost: lost,
+                    },
+                )
+            }
+        };
+        let h = acquire(500, false)(acquire(1, true)(H::default().deliver(0, "worker-1", 1)))
+            .acquired(500, "worker-1", 1, KEY)
+            .applied(510, "worker-1", 1)
+            .fault(600, Fault::Crash { node: w(1) }, None, None)
+            .deliver(300_300, "worker-2", 1)
+            .lock(300_300, "worker-2", 1, KEY)
+            .applied(300_310, "worker-2", 1);
+        assert_why(
+            &h,
+            Mechanism::CrashBeforeConfirm,
+            &["worker-1's call 1 committed at 510 ms", "crashed at 600 ms"],
         );
     }
 
