@@ -26,7 +26,8 @@
 //!
 //! Every seed runs on its own thread and runtime, as the command line's do, so a test needs no
 //! runtime of its own; the same seed gives the same history, byte for byte, with your handler
-//! as with the built-in one.
+//! as with the built-in one. Inside a `#[madsim::test]`, [`Sim::run_on_current`] runs a seed
+//! on the test's own runtime instead.
 
 use crate::check::{why, Checker, Violation};
 use crate::node::worker::handler::Handler;
@@ -114,6 +115,14 @@ impl Sim {
     /// Runs one seed and judges it.
     pub fn run(&self, seed: u64) -> RunResult {
         run::run_with(seed, &self.config, &self.ext)
+    }
+
+    /// Runs one seed on the madsim runtime this future runs on (inside a `#[madsim::test]`)
+    /// and judges it. Deterministic for the pair of `seed` and the runtime's seed
+    /// (`MADSIM_TEST_SEED`): on a runtime seeded with `seed` it gives [`Sim::run`]'s history,
+    /// byte for byte (see [`run::run_current`]).
+    pub async fn run_on_current(&self, seed: u64) -> RunResult {
+        run::run_current(seed, &self.config, &self.ext).await
     }
 
     /// Runs every seed of `seeds` and keeps what each failing one showed (a passing run is

@@ -44,3 +44,12 @@ fn sending_it_after_the_commit_passes_the_same_sweep() {
     let sweep = orders().handler(SendsAfterCommit).sweep(0..10);
     assert!(sweep.passed(), "{sweep}");
 }
+
+/// Inside a `#[madsim::test]` a seed runs on the test's own runtime, whose seed comes from
+/// `MADSIM_TEST_SEED` (the run is deterministic for the pair): the fixed handler passes
+/// whatever it is.
+#[madsim::test]
+async fn the_fixed_handler_passes_on_the_tests_own_runtime() {
+    let result = orders().handler(SendsAfterCommit).run_on_current(7).await;
+    assert!(result.verdict.is_pass(), "{:?}", result.verdict);
+}

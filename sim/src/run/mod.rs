@@ -198,22 +198,7 @@ fn run_here(seed: u64, config: SimConfig, ext: Extensions, slot: &WorldSlot) -> 
     let limits = s.limits.clone();
     quiet_limit_panics();
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        rt.block_on(Stoppable::new(
-            async move {
-                s2.build();
-                let nemesis = Nemesis::new(
-                    rng::stream(s2.seed, "nemesis"),
-                    s2.config.faults.clone(),
-                    s2.config.workers,
-                    s2.config.kafka.max_poll_interval_ms,
-                );
-                control::supervise(s2.clone(), nemesis).await;
-                end2.store(now_us(), Ordering::Relaxed);
-                redis_end2.store(s2.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);
-                s2.end().await;
-            },
-            limits,
-        ))
+        rt.block_on(Stoppable::new(live(s2, end2, redis_end2), limits))
     }));
     // What stopped the run early, if anything: a limit (the step limit and the watchdog stop
     // the main future; madsim's time limit panics, quietly: see `quiet_limit_panics`) or a
@@ -257,6 +242,61 @@ fn run_here(seed: u64, config: SimConfig, ext: Extensions, slot: &WorldSlot) -> 
         }
     };
     judge(&s, seed, stopped, end_us, redis_now_us, started.elapsed())
+}
+
+/// The world's life on the current runtime: its nodes built, the phases supervised, then its
+/// nodes ended; records the virtual time and the Redis clock at the end.
+async fn live(s: Arc<World>, end_us: Arc<AtomicU64>, redis_end_us: Arc<AtomicI64>) {
+    s.build();
+    let nemesis = Nemesis::new(
+        rng::stream(s.seed, "nemesis"),
+        s.config.faults.clone(),
+        s.config.workers,
+        s.config.kafka.max_poll_interval_ms,
+    );
+    control::supervise(s.clone(), nemesis).await;
+    end_us.store(now_us(), Ordering::Relaxed);
+    redis_end_us.store(s.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);
+    s.end().await;
+}
+
+/// Runs `seed` on the madsim runtime this future runs on (a `#[madsim::test]`'s), not on a
+/// thread and runtime of its own, and judges it.
+///
+/// The run is deterministic for the pair of `seed` and the runtime's own seed (madsim orders
+/// tasks ready at the same instant by it): on a runtime built with `seed` as its seed the
+/// history is [`run_with`]'s, byte for byte. `#[madsim::test]` takes its seed from
+/// `MADSIM_TEST_SEED` (by default the time of day), so set it to rerun a failure. The step
+/// limit still stops the run; the watchdog and the runtime's time limit are the caller's, and
+/// a panic inside is the caller's too. `wall` is left at zero (real time cannot be read
+/// inside a simulation).
+pub async fn run_current(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
+    let s = Arc::new(World::new(seed, config.for_seed(seed), ext.clone()));
+    let end_us = Arc::new(AtomicU64::new(0));
+    let redis_end_us = Arc::new(AtomicI64::new(0));
+    let ran = Stoppable::new(
+        live(s.clone(), end_us.clone(), redis_end_us.clone()),
+        s.limits.clone(),
+    )
+    .await;
+    let (stopped, end_us, redis_now_us) = match ran {
+        Ok(()) => (
+            None,
+            end_us.load(Ordering::Relaxed),
+            redis_end_us.load(Ordering::Relaxed),
+        ),
+        Err(msg) => {
+            // The step limit stopped it: end the nodes all the same, then judge what happened.
+            s.end().await;
+            let end_us = s.trace.last_t_us().unwrap_or(0);
+            (
+                Some(limit_violation("step_limit", msg)),
+                end_us,
+                redis_clock_at(&s, end_us),
+            )
+        }
+    };
+    judge(&s, seed, stopped, end_us, redis_now_us, Duration::ZERO)
 }
 
 /// The verdict of a run whose simulation panicked: a harness bug, not a finding.
