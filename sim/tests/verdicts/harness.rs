@@ -71,7 +71,7 @@ fn a_seed_on_the_callers_runtime_is_the_seed_on_its_own() {
         // A runtime seeded as `run` seeds its own, driven by the caller (a `#[madsim::test]`
         // builds one the same way from MADSIM_TEST_SEED).
         let current = std::thread::spawn(move || {
-            let mut rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            let rt = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             rt.block_on(async move { sim2.run_on_current(seed).await })
         })
         .join()
