@@ -9,12 +9,12 @@
 //! outer fail-open branch, which calls the handler a second time within the same call, without
 //! a lock and with a no-op confirm. The library never does this; the worker does it here.
 
-use super::handler::Cx;
+use super::handler::{Cx, Guard};
 use super::{BusyPolicy, Worker, BACKOFF};
 use crate::fault::FaultPoint;
 use crate::model::kafka::Record;
 use crate::trace::{AcquireOutcome, Typed};
-use idempotency::{ConfirmError, Context, Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
+use idempotency::{Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use std::time::Duration;
 
 /// The retry backoff doubles per attempt up to `2^RETRY_MAX_DOUBLINGS` times [`BACKOFF`]
@@ -35,48 +35,6 @@ enum Delivery {
     Done,
     /// Deliver it again after a backoff.
     Retry,
-}
-
-/// What the business handler is given: the library's context, or (`python-v2`'s second call of
-/// the handler) the event's key and nothing else: no lock, no fencing token, a no-op confirm.
-pub(super) enum Guard {
-    /// A call by the library.
-    Lib(Context),
-    /// The Python original's fail-open branch after a handler error.
-    SecondCall {
-        /// The event's Redis key ("" when it has none).
-        key: String,
-    },
-}
-
-impl Guard {
-    pub(super) fn fence(&self) -> Option<u64> {
-        match self {
-            Guard::Lib(ctx) => ctx.fence(),
-            Guard::SecondCall { .. } => None,
-        }
-    }
-
-    pub(super) fn key(&self) -> &str {
-        match self {
-            Guard::Lib(ctx) => ctx.key().unwrap_or(""),
-            Guard::SecondCall { key } => key,
-        }
-    }
-
-    pub(super) fn is_protected(&self) -> bool {
-        match self {
-            Guard::Lib(ctx) => ctx.is_protected(),
-            Guard::SecondCall { .. } => false,
-        }
-    }
-
-    pub(super) async fn confirm(&self) -> Result<(), ConfirmError> {
-        match self {
-            Guard::Lib(ctx) => ctx.confirm().await,
-            Guard::SecondCall { .. } => Ok(()),
-        }
-    }
 }
 
 /// Where a record is delivered: its partition and offset, and the member and generation

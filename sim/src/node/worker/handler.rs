@@ -13,12 +13,12 @@
 //! [`BuiltIn`] is the handler every built-in scenario runs; its traces are the ones the
 //! snapshots and the corpus hold.
 
-use super::delivery::Guard;
 use super::Worker;
 use crate::fault::FaultPoint;
 use crate::model::db::{Apply, ApplyResult, DbReply, DbRequest};
 use crate::net::topology::NodeName;
 use crate::trace::Typed;
+use idempotency::{ConfirmError, Context};
 use rand::Rng;
 use std::future::Future;
 use std::ops::RangeInclusive;
@@ -56,6 +56,48 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + '
 pub trait Handler: Send + Sync + 'static {
     /// Handles one delivery.
     fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a>;
+}
+
+/// What the business handler is given: the library's context, or (`python-v2`'s second call of
+/// the handler) the event's key and nothing else: no lock, no fencing token, a no-op confirm.
+pub(super) enum Guard {
+    /// A call by the library.
+    Lib(Context),
+    /// The Python original's fail-open branch after a handler error.
+    SecondCall {
+        /// The event's Redis key ("" when it has none).
+        key: String,
+    },
+}
+
+impl Guard {
+    pub(super) fn fence(&self) -> Option<u64> {
+        match self {
+            Guard::Lib(ctx) => ctx.fence(),
+            Guard::SecondCall { .. } => None,
+        }
+    }
+
+    pub(super) fn key(&self) -> &str {
+        match self {
+            Guard::Lib(ctx) => ctx.key().unwrap_or(""),
+            Guard::SecondCall { key } => key,
+        }
+    }
+
+    pub(super) fn is_protected(&self) -> bool {
+        match self {
+            Guard::Lib(ctx) => ctx.is_protected(),
+            Guard::SecondCall { .. } => false,
+        }
+    }
+
+    pub(super) async fn confirm(&self) -> Result<(), ConfirmError> {
+        match self {
+            Guard::Lib(ctx) => ctx.confirm().await,
+            Guard::SecondCall { .. } => Ok(()),
+        }
+    }
 }
 
 /// What a [`Handler`] is given for one delivery: the delivery's identity and lock, and the
