@@ -1101,10 +1101,11 @@ mod tests {
         assert_eq!(e, Ok(Typed::AckLost.event(1, "n")));
     }
 
-    /// Every event of real runs reads back from its canonical fields as itself, and its
-    /// canonical line reads with a strict JSON reader (no key twice): the default scenario
-    /// with random faults (the database's errors too), v2 on a plain database, and every
-    /// embedded scenario on its pinned seed.
+    /// Every event of real runs reads back from its canonical fields as itself, its canonical
+    /// line reads back ([`Event::parse`]) as itself and writes the same bytes again, and the
+    /// line reads with a strict JSON reader (no key twice): the default scenario with random
+    /// faults (the database's errors too), v2 on a plain database, and every embedded scenario
+    /// on its pinned seed.
     #[test]
     fn every_event_of_real_runs_parses_back_to_its_fields() {
         use crate::model::db::DbMode;
