@@ -317,25 +317,6 @@ impl Fault {
             other => unreachable!("a fault is a table, not {other}"),
         }
     }
-
-    /// The names of the fields any fault may have, as the trace needs them (`'static`).
-    pub fn field_name(name: &str) -> &'static str {
-        const NAMES: [&str; 9] = [
-            "fault",
-            "node",
-            "peer",
-            "latency_ms_max",
-            "share",
-            "offset_ms",
-            "acks",
-            "lag_ms",
-            "command",
-        ];
-        NAMES
-            .into_iter()
-            .find(|n| *n == name)
-            .unwrap_or_else(|| panic!("the fault field {name:?} is missing from Fault::field_name"))
-    }
 }
 
 /// The Redis commands the workers send, as the trace names them (a `lost_replies` fault's

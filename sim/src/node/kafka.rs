@@ -320,8 +320,8 @@ mod tests {
     fn broker_events_become_the_trace_fields_the_checkers_read() {
         let json = |e: &GroupEvent| {
             let t = typed(e.clone()).expect("traced");
-            let fields: BTreeMap<&str, String> =
-                t.fields().iter().map(|(k, v)| (*k, v.to_string())).collect();
+            let fields: BTreeMap<String, String> =
+                t.fields().into_iter().map(|(k, v)| (k, v.to_string())).collect();
             format!("{} {fields:?}", t.kind())
         };
         let produced = GroupEvent::Produced {

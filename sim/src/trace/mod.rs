@@ -7,6 +7,7 @@
 
 pub mod event;
 pub(crate) mod log;
+mod tag;
 
 pub use event::{typed, AcquireOutcome, Typed};
 
@@ -18,8 +19,8 @@ use std::sync::{Arc, Mutex};
 /// One step of the history: what happened ([`Typed`]), when, and where.
 ///
 /// The event is kept as data, so readers (the checkers, the diagram) match it without parsing;
-/// its fields by name ([`Event::fields`]) are made only for the canonical JSON line and the
-/// human line.
+/// its fields by name ([`Event::fields`], from [`Typed`]'s serde form) are made only for the
+/// canonical JSON line and the human line, and [`Event::parse`] reads a line back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// Virtual microseconds since the start of the run.
@@ -46,22 +47,43 @@ impl Event {
         self.what.fields()
     }
 
-    /// The canonical JSON line (no newline).
+    /// The canonical JSON line (no newline): `t_us`, `node` and `kind`, then the event's other
+    /// fields sorted by name (nested objects too).
     pub fn json(&self) -> String {
+        let mut fields = self.what.object();
+        let kind = fields.remove("kind").expect("an event has a kind");
         let mut out = String::with_capacity(128);
         write!(
             out,
-            "{{\"t_us\":{},\"node\":{},\"kind\":{}",
+            "{{\"t_us\":{},\"node\":{},\"kind\":{kind}",
             self.t_us,
             Value::from(self.node.as_str()),
-            Value::from(self.kind())
         )
         .expect("write to string");
-        for (k, v) in &self.fields() {
-            write!(out, ",{}:{}", Value::from(*k), v).expect("write to string");
+        for (k, v) in &fields {
+            write!(out, ",{}:{v}", Value::from(k.as_str())).expect("write to string");
         }
         out.push('}');
         out
+    }
+
+    /// Reads a canonical line ([`Event::json`]) back; an error names what is wrong with it.
+    pub fn parse(line: &str) -> Result<Event, String> {
+        let mut fields: event::Fields = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        let mut take = |name: &str| fields.remove(name).ok_or_else(|| format!("no `{name}`"));
+        let t_us = take("t_us")?;
+        let t_us = t_us
+            .as_u64()
+            .ok_or_else(|| format!("`t_us` = {t_us}: not a time in µs"))?;
+        let node = match take("node")? {
+            Value::String(node) => node,
+            other => return Err(format!("`node` = {other}: not a node's name")),
+        };
+        let what = match take("kind")? {
+            Value::String(kind) => Typed::parse(&kind, &fields)?,
+            other => return Err(format!("`kind` = {other}: not a kind")),
+        };
+        Ok(Event { t_us, node, what })
     }
 
     /// The human line: time in ms, node, kind, then `name=value` pairs, the event first, long
@@ -78,8 +100,8 @@ impl Event {
         let first = ["event_id", "cmd", "key"];
         let ordered = first
             .iter()
-            .filter_map(|k| fields.get_key_value(k))
-            .chain(fields.iter().filter(|(k, _)| !first.contains(k)));
+            .filter_map(|k| fields.get_key_value(*k))
+            .chain(fields.iter().filter(|(k, _)| !first.contains(&k.as_str())));
         for (k, v) in ordered {
             let text = match v {
                 Value::String(s) => s.clone(),

@@ -340,7 +340,7 @@ fn fault(e: &Event, t: &Typed) -> Step {
     // canonical form means a new fault kind shows its knobs here with no change to this file.
     for (name, value) in &e.fields() {
         let v = compact(value);
-        details.push(match *name {
+        details.push(match name.as_str() {
             "fault" | "heal" | "target" | "peer" => continue,
             "by" => format!("by {v}"),
             "lasts_ms" => format!("lasts {v} ms"),
@@ -449,7 +449,7 @@ fn record_summary(text: &str) -> String {
 fn generic(e: &Event) -> String {
     let mut out = e.kind().to_owned();
     for (name, value) in &e.fields() {
-        let v = match *name {
+        let v = match name.as_str() {
             "event_id" => short_id(&compact(value)),
             "key" => short_key(&compact(value)),
             _ => cut(&compact(value), 40),
