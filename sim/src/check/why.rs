@@ -240,7 +240,10 @@ impl Call {
 
     /// When it stopped holding: its handler's end or its worker's crash.
     fn stopped_us(&self) -> Option<u64> {
-        match (self.handler_end.as_ref().map(|h| h.0), self.crashed.map(|c| c.0)) {
+        match (
+            self.handler_end.as_ref().map(|h| h.0),
+            self.crashed.as_ref().map(|c| c.0),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -494,7 +497,7 @@ impl History {
                         if let Some(cid) = current.get(&w) {
                             let c = h.call(cid.clone());
                             if c.handler_end.is_none() && c.crashed.is_none() {
-                                c.crashed = Some((e.t_us, *point));
+                                c.crashed = Some((e.t_us, point.clone()));
                             }
                         }
                     }
@@ -648,7 +651,7 @@ impl History {
                 ));
             }
         }
-        let (t, point) = s.crashed.filter(|(t, _)| *t <= until_us)?;
+        let (t, point) = s.crashed.clone().filter(|(t, _)| *t <= until_us)?;
         let applied = *s.applied.first()?;
         // A write still in flight when the worker crashed commits all the same.
         s.confirm.is_none().then(|| {

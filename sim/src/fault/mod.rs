@@ -335,8 +335,15 @@ pub const REDIS_COMMANDS: [&str; 11] = [
     "EVALSHA:release",
 ];
 
-/// A place in the handler path where the nemesis can crash a worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// A place in the handler path where the nemesis or a `[[schedule]]` entry can crash a worker:
+/// one of the built-in points, or one a handler names itself (`cx.point("after_email")`).
+///
+/// ```
+/// use sim::FaultPoint;
+/// assert_eq!(FaultPoint::from("before_confirm"), FaultPoint::BeforeConfirm);
+/// assert_eq!(FaultPoint::from("after_email").name(), "after_email");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaultPoint {
     /// The lock is held and the handler is about to start.
@@ -349,6 +356,10 @@ pub enum FaultPoint {
     AfterConfirm,
     /// Processing is over; the offset is not committed yet.
     BeforeOffsetCommit,
+    /// A point a handler names (a scenario file writes its bare name, as for the built-in
+    /// ones). Only a handler that reaches it makes it fire.
+    #[serde(untagged)]
+    Named(String),
 }
 
 impl FaultPoint {
@@ -362,14 +373,38 @@ impl FaultPoint {
     ];
 
     /// Its name in traces and scenario files.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             FaultPoint::AfterAcquire => "after_acquire",
             FaultPoint::AfterEffectCommit => "after_effect_commit",
             FaultPoint::BeforeConfirm => "before_confirm",
             FaultPoint::AfterConfirm => "after_confirm",
             FaultPoint::BeforeOffsetCommit => "before_offset_commit",
+            FaultPoint::Named(name) => name,
         }
+    }
+
+    /// Why `name` cannot name a point, if it cannot: a point's name is 1 to 64 characters of
+    /// `a-z`, `0-9` and `_`, starting with a letter (it is written bare in traces and files).
+    pub fn invalid_name(name: &str) -> Option<String> {
+        let ok = (1..=64).contains(&name.len())
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        (!ok).then(|| {
+            format!("{name:?} is not a fault point's name (1 to 64 of a-z, 0-9 and _, from a letter)")
+        })
+    }
+}
+
+impl From<&str> for FaultPoint {
+    /// The built-in point of that name, or a named one.
+    fn from(name: &str) -> Self {
+        FaultPoint::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .unwrap_or_else(|| FaultPoint::Named(name.to_owned()))
     }
 }
 
@@ -458,7 +493,7 @@ pub trait Control: Send + Sync {
     /// `worker` holds `event_id`'s lock (its handler is about to start).
     fn holding(&self, worker: NodeName, event_id: &str) -> Standing;
     /// `worker` reached `point` while processing `event_id`.
-    fn reached(&self, worker: NodeName, point: FaultPoint, event_id: &str) -> Standing;
+    fn reached(&self, worker: NodeName, point: &FaultPoint, event_id: &str) -> Standing;
     /// How far the run has come.
     fn progress(&self, progress: Progress);
 }

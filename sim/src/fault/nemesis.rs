@@ -330,7 +330,7 @@ pub const KINDS: &[Kind] = &[
         // Arms a crash at the worker's next fault point from now on.
         draw: |n, at_ms| {
             let worker = n.pick(&n.workers.clone());
-            let point = FaultPoint::ALL[n.rng.gen_range(0..FaultPoint::ALL.len())];
+            let point = n.points[n.rng.gen_range(0..n.points.len())].clone();
             let down = n.rng.gen_range(0..=n.cfg.down_ms_max);
             ScheduledFault {
                 at_ms: None,
@@ -415,6 +415,8 @@ pub struct Nemesis {
     workers: Vec<NodeName>,
     next_ms: u64,
     max_poll_interval_ms: u64,
+    /// The fault points it arms crashes at: the built-in ones, then the handler's own.
+    points: Vec<FaultPoint>,
 }
 
 impl Nemesis {
@@ -430,9 +432,17 @@ impl Nemesis {
             workers,
             next_ms: 0,
             max_poll_interval_ms,
+            points: FaultPoint::ALL.to_vec(),
         };
         n.next_ms = n.gap_ms();
         n
+    }
+
+    /// Also arms crashes at a handler's own fault points, `names` (after the built-in ones:
+    /// with none, the draws are the built-in handler's).
+    pub fn with_points(mut self, names: &[&str]) -> Self {
+        self.points.extend(names.iter().map(|n| FaultPoint::from(*n)));
+        self
     }
 
     fn gap_ms(&mut self) -> u64 {

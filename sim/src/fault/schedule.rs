@@ -129,9 +129,9 @@ impl ScheduledFault {
         let event = || self.event.ok_or_else(|| "this trigger needs `event`".to_owned());
         Ok(if let Some(t) = self.at_ms {
             Trigger::At(t)
-        } else if let Some(point) = self.point {
+        } else if let Some(point) = &self.point {
             Trigger::Point {
-                point,
+                point: point.clone(),
                 event: self.event,
                 by: self.by,
                 after_ms: self.after_ms,
@@ -172,6 +172,19 @@ impl ScheduledFault {
         }
         if self.after_ms.is_some() && !matches!(trigger, Trigger::Point { .. }) {
             return Err("`after_ms` only goes with a `point` trigger".into());
+        }
+        if let Trigger::Point {
+            point: FaultPoint::Named(name),
+            ..
+        } = &trigger
+        {
+            if let Some(why) = FaultPoint::invalid_name(name) {
+                let built_in: Vec<&str> = FaultPoint::ALL.iter().map(FaultPoint::name).collect();
+                return Err(format!(
+                    "`point`: {why}; the built-in points are {}, and a handler may name its own",
+                    built_in.join(", ")
+                ));
+            }
         }
         match &trigger {
             Trigger::Point { by, .. } => worker("by", *by)?,
@@ -247,6 +260,21 @@ mod tests {
                 },
             ),
         ];
+        let named = entry("point = \"after_email\"\nfault = \"crash\"");
+        assert_eq!(
+            named.trigger().map(
+                |t| matches!(t, Trigger::Point { point: FaultPoint::Named(n), .. } if n == "after_email")
+            ),
+            Ok(true),
+            "a handler's own point, by its bare name"
+        );
+        assert_eq!(named.validate(WORKERS, 3), Ok(()));
+        let bad = entry("point = \"After Email\"\nfault = \"crash\"");
+        let err = bad.validate(WORKERS, 3).unwrap_err();
+        assert!(
+            err.starts_with("`point`: \"After Email\" is not a fault point's name"),
+            "{err}"
+        );
         let redis_at_point = entry("point = \"after_confirm\"\nfault = \"crash\"\nnode = \"redis\"");
         assert_eq!(redis_at_point.validate(WORKERS, 3), Ok(()));
         for (text, want) in cases {

@@ -116,7 +116,7 @@ impl FaultState {
         lasts_us: Option<u64>,
         now_us: u64,
         by: &str,
-        at: Option<(FaultPoint, &str)>,
+        at: Option<(&FaultPoint, &str)>,
     ) -> bool {
         // The liveness phase promises a healed world: a trigger met then (a late delivery, a
         // handler starting) injects nothing, or a fault without a duration would never heal.
@@ -200,7 +200,7 @@ impl FaultState {
             by: by.to_owned(),
             lasts_ms: lasts_us.map(|l| l / 1000),
             lost_keys,
-            point: at.map(|(p, _)| p),
+            point: at.map(|(p, _)| p.clone()),
             event_id: at.map(|(_, id)| id.to_owned()),
         });
         true

@@ -253,7 +253,8 @@ async fn live(s: Arc<World>, end_us: Arc<AtomicU64>, redis_end_us: Arc<AtomicI64
         s.config.faults.clone(),
         s.config.workers,
         s.config.kafka.max_poll_interval_ms,
-    );
+    )
+    .with_points(s.ext.handler.points());
     control::supervise(s.clone(), nemesis).await;
     end_us.store(now_us(), Ordering::Relaxed);
     redis_end_us.store(s.clock(NodeName::Redis).now_unix_us(), Ordering::Relaxed);

@@ -346,7 +346,7 @@ impl World {
     fn fire(
         &self,
         worker: NodeName,
-        at: Option<(FaultPoint, &str)>,
+        at: Option<(&FaultPoint, &str)>,
         matches: impl Fn(&Trigger) -> bool,
     ) -> Standing {
         let mut entries = self.entries.lock().expect("entries");
@@ -586,11 +586,11 @@ impl Control for World {
         })
     }
 
-    fn reached(&self, worker: NodeName, point: FaultPoint, event_id: &str) -> Standing {
+    fn reached(&self, worker: NodeName, point: &FaultPoint, event_id: &str) -> Standing {
         let index = self.index_of(event_id);
         self.fire(worker, Some((point, event_id)), |t| {
             matches!(t, Trigger::Point { point: p, event, by, .. }
-                if *p == point
+                if p == point
                     && event.is_none_or(|e| Some(e) == index)
                     && by.is_none_or(|b| b == worker))
         })

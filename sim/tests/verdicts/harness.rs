@@ -80,3 +80,48 @@ fn a_seed_on_the_callers_runtime_is_the_seed_on_its_own() {
         assert_eq!(current.verdict, own.verdict);
     }
 }
+
+/// Emails, reaches a point of its own between the email and the commit, then commits.
+struct EmailsThenCommits;
+
+impl Handler for EmailsThenCommits {
+    fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            cx.work().await?;
+            cx.record("email_sent", "");
+            cx.point("after_email").await;
+            cx.commit().await?;
+            cx.confirm().await.ok();
+            Ok(())
+        })
+    }
+    fn points(&self) -> &[&'static str] {
+        &["after_email"]
+    }
+}
+
+/// The crashes of a run at the point `name`.
+fn crashes_at(r: &sim::RunResult, name: &str) -> usize {
+    r.events
+        .iter()
+        .filter(|e| matches!(e.typed(), sim::Typed::Fault { point: Some(p), .. } if p.name() == name))
+        .count()
+}
+
+#[test]
+fn a_handlers_own_fault_point_is_crashed_at_by_the_schedule_and_by_the_nemesis() {
+    let entry: sim::fault::schedule::ScheduledFault =
+        toml::from_str("point = \"after_email\"\nfault = \"crash\"\nduration_ms = 1000").unwrap();
+    let sim = Sim::new("duplicate-detection")
+        .unwrap()
+        .handler(EmailsThenCommits)
+        .configure(|c| c.schedule.push(entry));
+    let r = sim.run(1);
+    assert_eq!(crashes_at(&r, "after_email"), 1, "{:?}", r.verdict);
+    // The nemesis arms the handler's point among the built-in ones.
+    let sim = Sim::new("default").unwrap().handler(EmailsThenCommits).jobs(2);
+    let crashed: usize = (0..20)
+        .map(|seed| crashes_at(&sim.run(seed), "after_email"))
+        .sum();
+    assert!(crashed > 0, "no nemesis crash at after_email in 20 seeds");
+}

@@ -56,6 +56,13 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + '
 pub trait Handler: Send + Sync + 'static {
     /// Handles one delivery.
     fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a>;
+
+    /// The fault points of its own it reaches with [`Cx::point`], by name: the nemesis's
+    /// `fault_point` faults draw from these as well as from the built-in ones. (A scenario's
+    /// `[[schedule]]` can name any point, listed or not.)
+    fn points(&self) -> &[&'static str] {
+        &[]
+    }
 }
 
 /// What the business handler is given: the library's context, or (`python-v2`'s second call of
@@ -215,9 +222,21 @@ impl Cx<'_> {
         }
     }
 
-    /// Reaches a fault point: the nemesis or a scenario's `[[schedule]]` may crash the worker
-    /// right here (then this never returns: the worker is down).
-    pub async fn point(&self, point: FaultPoint) {
+    /// Reaches a fault point, a built-in one (`FaultPoint::AfterEffectCommit`) or one of the
+    /// handler's own, by name (`"after_email"`): the nemesis or a scenario's `[[schedule]]`
+    /// entry (`point = "after_email"`) may crash the worker right here, and then this never
+    /// returns (the worker is down). The nemesis draws a handler's own points when the handler
+    /// lists them ([`Handler::points`]).
+    ///
+    /// # Panics
+    /// On a name that is not a point's (see [`FaultPoint::invalid_name`]): a bug in the handler.
+    pub async fn point(&self, point: impl Into<FaultPoint>) {
+        let point = point.into();
+        if let FaultPoint::Named(name) = &point {
+            if let Some(why) = FaultPoint::invalid_name(name) {
+                panic!("the handler's fault point: {why}");
+            }
+        }
         self.worker.fault_point(point, self.event_id).await;
     }
 

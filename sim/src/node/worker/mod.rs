@@ -191,7 +191,7 @@ impl Worker {
 
     /// Reports reaching `point`; stops here for good if the world crashed this worker.
     async fn fault_point(&self, point: FaultPoint, event_id: &str) {
-        let standing = self.ctx.control.reached(self.name, point, event_id);
+        let standing = self.ctx.control.reached(self.name, &point, event_id);
         self.stop_if_down(standing).await;
     }
 
