@@ -1323,12 +1323,38 @@ impl History {
                 format!("the lock {} took at {} expired", write.from, at(write.t_us)),
             );
         };
-        let expired = format!(
-            "its {} s lock expired and {} took it at {}",
-            ttl / 1000,
-            b.name(),
-            at(b_acq)
-        );
+        // An orphan lock between `a` and `b`: `s` had given up on its acquire (its reply was
+        // lost; it ran unprotected) while the acquire ran on Redis, so nobody held the lock it
+        // left, and it expired on its own. `a` was still running: what let the key past `a`
+        // is what let that orphan in, at the orphan's write.
+        let a_start = a.handler_start.unwrap_or(a.deliver_us);
+        let orphan = !same(s, a)
+            && !same(s, b)
+            && s.unprotected.is_some()
+            && a_start < write.t_us
+            && a.stopped_us().is_none_or(|end| end > b_acq);
+        let (s, b_acq, expired) = if orphan {
+            let expired = format!(
+                "its {} s lock expired and {}'s acquire took it at {} (run on Redis after {} had \
+                 given up on it and gone on unprotected: a lock nobody knew it held), which \
+                 expired in turn before {} took the key at {}",
+                self.ttl_ms / 1000,
+                s.name(),
+                at(write.t_us),
+                s.name(),
+                b.name(),
+                at(b_acq)
+            );
+            (a, write.t_us, expired)
+        } else {
+            let expired = format!(
+                "its {} s lock expired and {} took it at {}",
+                ttl / 1000,
+                b.name(),
+                at(b_acq)
+            );
+            (s, b_acq, expired)
+        };
         if let Some((mechanism, root)) = self.unconfirmed(s, true, b_acq) {
             return why(mechanism, format!("{root}; {expired}"));
         }
@@ -1852,6 +1878,71 @@ mod tests {
                 "worker-2's call 1 took it at 301003 ms",
             ],
         );
+    }
+
+    #[test]
+    fn an_orphan_lock_between_two_holders_is_seen_through() {
+        // Swarm seed 37432 (fenced, unique database): worker-1 was paused past its lock;
+        // worker-2 gave up on its acquire and ran unprotected while the acquire ran on Redis
+        // (its reply lost), leaving a lock nobody held; it expired, and worker-3 took the key
+        // while worker-1 still held it by its own account.
+        let set = vec![processing(310.0).into(), "NX".into(), "EX".into(), 300.into()];
+        let h = H::default()
+            .deliver(0, "worker-1", 1)
+            .lock(0, "worker-1", 1, KEY)
+            .fault(5, Fault::Pause { node: w(1) }, Some(800_000), None)
+            .deliver(310_000, "worker-2", 1)
+            .at(
+                310_500,
+                "worker-2",
+                Typed::Unprotected {
+                    event_id: E.into(),
+                    reason: "redis timed out".into(),
+                    call: 1,
+                },
+            )
+            .at(
+                320_000,
+                "redis",
+                Typed::Redis {
+                    from: "worker-2".into(),
+                    cmd: "SET".into(),
+                    key: KEY.into(),
+                    args: set,
+                    reply: "OK".into(),
+                    clock_us: EPOCH_US + 320_000_000,
+                    reply_lost: true,
+                },
+            )
+            .applied(330_000, "worker-2", 1)
+            .deliver(621_000, "worker-3", 1)
+            .lock(621_000, "worker-3", 1, KEY)
+            .applied(621_010, "worker-3", 1);
+        let start =
+            h.0.iter()
+                .position(|e| e.node == "worker-3" && matches!(e.typed(), Typed::HandlerStart { .. }))
+                .unwrap();
+        let v = Violation {
+            kind: "lock_overlap",
+            severity: Severity::Correctness,
+            event_id: E.into(),
+            detail: String::new(),
+            first_event: Some(start),
+        };
+        let why = explain(&h.0, &v).unwrap();
+        assert_eq!(
+            why.mechanism,
+            Mechanism::LockExpiredUnderPause,
+            "{}",
+            why.sentence
+        );
+        for words in [
+            "worker-1's call 1 was paused at 5 ms",
+            "worker-2's call 1's acquire took it at 320000 ms",
+            "before worker-3's call 1 took the key at 621003 ms",
+        ] {
+            assert!(why.sentence.contains(words), "{words:?} in {}", why.sentence);
+        }
     }
 
     #[test]
