@@ -137,7 +137,8 @@ impl Sim {
             self.jobs,
             |seed| {
                 let r = self.run(seed);
-                (!r.verdict.is_pass()).then(|| Failure::of(&r, &self.config))
+                let rerun = format!("the same Sim's .run({seed})");
+                (!r.verdict.is_pass()).then(|| Failure::of(&r, &self.config, rerun))
             },
             |_, failure| {
                 sweep.failures.extend(failure);
@@ -172,7 +173,12 @@ impl Sim {
     /// What a shrunk run shows, as a failure of its own (with the why of each violation).
     pub fn explain(&self, shrunk: &Shrunk) -> Failure {
         let r = run::run_with(shrunk.config.seed, &shrunk.config, &self.ext);
-        Failure::of(&r, &shrunk.config)
+        let rerun = format!(
+            "Sim::from_config(shrunk.config) with the same handler and checkers, .run({}) \
+             (shrunk.config.to_toml() saves it as a scenario file)",
+            shrunk.config.seed
+        );
+        Failure::of(&r, &shrunk.config, rerun)
     }
 }
 
@@ -232,10 +238,12 @@ pub struct Failure {
     pub size: Size,
     /// The faults it ran (the scenario's schedule, then what the nemesis drew), as JSON.
     pub faults: Vec<String>,
+    /// How to run it again.
+    pub rerun: String,
 }
 
 impl Failure {
-    fn of(r: &RunResult, config: &SimConfig) -> Failure {
+    fn of(r: &RunResult, config: &SimConfig, rerun: String) -> Failure {
         let violations = r.verdict.violations().to_vec();
         let why = violations
             .iter()
@@ -263,6 +271,7 @@ impl Failure {
                 .chain(&r.drawn)
                 .map(|f| serde_json::to_string(f).expect("a fault is plain data"))
                 .collect(),
+            rerun,
         }
     }
 
@@ -298,7 +307,7 @@ impl fmt::Display for Failure {
             writeln!(f, "  violation: {v}")?;
             writeln!(f, "    why: {why}")?;
         }
-        Ok(())
+        writeln!(f, "  rerun: {}", self.rerun)
     }
 }
 
