@@ -323,6 +323,27 @@ pub fn story(trace: &[Event], event_id: &str) -> String {
         if let Typed::Start { incarnation } = e.typed() {
             incarnations.insert(&e.node, *incarnation);
         }
+        // A worker that crashed while one of its calls of the event was open.
+        if let Typed::Fault {
+            fault: crate::fault::Fault::Crash { node: Some(n) },
+            point,
+            ..
+        } = e.typed()
+        {
+            let worker = n.to_string();
+            let open = calls
+                .iter_mut()
+                .rev()
+                .find(|((w, _, _), _)| *w == worker)
+                .filter(|(_, steps)| !steps.iter().any(|s| s.starts_with("ended")));
+            if let Some((_, steps)) = open {
+                steps.push(match point {
+                    Some(p) => format!("its worker crashed at {} ({})", at(e.t_us), p.name()),
+                    None => format!("its worker crashed at {}", at(e.t_us)),
+                });
+            }
+            continue;
+        }
         if e.typed().event_id() != Some(event_id) {
             continue;
         }
@@ -334,8 +355,24 @@ pub fn story(trace: &[Event], event_id: &str) -> String {
             Typed::HandlerStart { call, .. } => Some((here(*call), format!("started at {}", at(e.t_us)))),
             Typed::Custom { call, name, .. } => Some((here(*call), format!("{name} at {}", at(e.t_us)))),
             Typed::HandlerEnd { call, result, .. } => Some((here(*call), format!("ended {result}"))),
-            Typed::Confirm { call, result, .. } => Some((here(*call), format!("confirm {result}"))),
-            Typed::Unprotected { call, .. } => Some((here(*call), "ran unprotected".to_owned())),
+            Typed::Confirm { call, result, .. } => Some((
+                here(*call),
+                match result.as_str() {
+                    "confirmed" => "confirmed".to_owned(),
+                    "noop" => "a no-op confirm".to_owned(),
+                    failed => failed.to_owned(),
+                },
+            )),
+            Typed::Unprotected { call, reason, .. } => {
+                // Traced when the call returns; it says how the whole call ran.
+                let call = here(*call);
+                let step = format!("ran unprotected ({reason})");
+                match calls.iter_mut().find(|(c, _)| *c == call) {
+                    Some((_, steps)) => steps.insert(0, step),
+                    None => calls.push((call, vec![step])),
+                }
+                None
+            }
             Typed::EffectAttempt {
                 worker,
                 incarnation,

@@ -173,9 +173,12 @@ pub fn is_end_state(kind: &str) -> bool {
 ///         let mut out = Vec::new();
 ///         for (i, e) in input.trace.iter().enumerate() {
 ///             if let Typed::Custom { event_id, name, .. } = e.typed() {
+///                 if name != "email_sent" {
+///                     continue;
+///                 }
 ///                 let n = sent.entry(event_id).or_default();
 ///                 *n += 1;
-///                 if name == "email_sent" && *n == 2 {
+///                 if *n == 2 {
 ///                     out.push(Violation {
 ///                         kind: "email_twice",
 ///                         severity: Severity::Correctness,

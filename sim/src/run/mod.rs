@@ -96,7 +96,20 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
 /// and judges it with the built-in checkers and `ext`'s. A run that takes longer than
 /// `watchdog_s` real seconds is a liveness failure that still judges the history recorded so
 /// far; its thread is told to stop at its next step.
+///
+/// # Panics
+/// Inside a simulation (a `#[madsim::test]`), which cannot start threads: use
+/// [`run_current`] there.
 pub fn run_with(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
+    assert!(
+        madsim::runtime::Handle::try_current().is_err(),
+        "sim: a run starts its own thread and runtime, which a madsim runtime cannot do; \
+         inside a #[madsim::test] run the seed on the test's runtime with \
+         Sim::run_on_current(seed).await (run::run_current)"
+    );
+    if let Some(why) = unreached_point(config, ext) {
+        return crashed_before(seed, why);
+    }
     let watchdog = Duration::from_secs(config.watchdog_s);
     // A swarm base runs the seed's draw; any other config runs as it is.
     let config = config.for_seed(seed);
@@ -130,6 +143,39 @@ pub fn run_with(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
             panic!("seed {seed}: the run's thread panicked outside the simulation")
         }
     }
+}
+
+/// Why `config` cannot run with `ext`'s handler, if it cannot: a `[[schedule]]` entry crashes
+/// at a point of a name the handler does not list ([`Handler::points`]) and no built-in point
+/// has, so it could never fire and the run would pass for the wrong reason.
+fn unreached_point(config: &SimConfig, ext: &Extensions) -> Option<String> {
+    let points = ext.handler.points();
+    config
+        .schedule
+        .iter()
+        .enumerate()
+        .find_map(|(i, entry)| match &entry.point {
+            Some(crate::fault::FaultPoint::Named(name)) if !points.contains(&name.as_str()) => {
+                let built_in: Vec<&str> = crate::fault::FaultPoint::ALL
+                    .iter()
+                    .map(crate::fault::FaultPoint::name)
+                    .collect();
+                Some(format!(
+                    "`schedule[{i}].point` = {name:?}: no such fault point; the built-in ones are {}, \
+                 and the handler lists {:?} as its own (Handler::points)",
+                    built_in.join(", "),
+                    points
+                ))
+            }
+            _ => None,
+        })
+}
+
+/// A crash verdict for a run that could not start, with the reason.
+fn crashed_before(seed: u64, why: String) -> RunResult {
+    let mut r = judged_nothing(seed, limit_violation("watchdog", String::new()), Duration::ZERO);
+    r.verdict = Verdict::Crash(why);
+    r
 }
 
 /// Where a run's thread leaves its world, so the watchdog can judge a run that overran.
@@ -272,6 +318,9 @@ async fn live(s: Arc<World>, end_us: Arc<AtomicU64>, redis_end_us: Arc<AtomicI64
 /// a panic inside is the caller's too. `wall` is left at zero (real time cannot be read
 /// inside a simulation).
 pub async fn run_current(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
+    if let Some(why) = unreached_point(config, ext) {
+        return crashed_before(seed, why);
+    }
     let s = Arc::new(World::new(seed, config.for_seed(seed), ext.clone()));
     let end_us = Arc::new(AtomicU64::new(0));
     let redis_end_us = Arc::new(AtomicI64::new(0));

@@ -125,3 +125,64 @@ fn a_handlers_own_fault_point_is_crashed_at_by_the_schedule_and_by_the_nemesis()
         .sum();
     assert!(crashed > 0, "no nemesis crash at after_email in 20 seeds");
 }
+
+#[test]
+fn a_scheduled_point_no_handler_reaches_is_refused_not_passed() {
+    let entry: sim::fault::schedule::ScheduledFault =
+        toml::from_str("point = \"after_emial\"\nfault = \"crash\"").unwrap();
+    let sim = Sim::new("duplicate-detection")
+        .unwrap()
+        .handler(EmailsThenCommits)
+        .configure(|c| c.schedule.push(entry));
+    let r = sim.run(1);
+    let sim::Verdict::Crash(why) = &r.verdict else {
+        panic!("a typo'd point would never fire: {:?}", r.verdict)
+    };
+    assert!(
+        why.contains("`schedule[0].point` = \"after_emial\": no such fault point")
+            && why.contains("[\"after_email\"]"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_run_inside_a_simulation_says_to_run_on_the_current_runtime() {
+    let sim = Sim::new("duplicate-detection").unwrap();
+    let panicked = std::thread::spawn(move || {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        rt.block_on(async move { std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run(1))) })
+    })
+    .join()
+    .unwrap()
+    .expect_err("a thread cannot start inside a simulation");
+    let message = panicked
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panicked.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("Sim::run_on_current(seed).await"), "{message}");
+}
+
+#[test]
+fn the_story_of_a_users_violation_names_the_crash() {
+    let entry: sim::fault::schedule::ScheduledFault =
+        toml::from_str("point = \"after_email\"\nfault = \"crash\"\nduration_ms = 1000").unwrap();
+    let sim = Sim::new("duplicate-detection")
+        .unwrap()
+        .handler(EmailsThenCommits)
+        .configure(|c| c.schedule.push(entry));
+    let r = sim.run(1);
+    let event = r
+        .events
+        .iter()
+        .find_map(|e| match e.typed() {
+            sim::Typed::Custom { event_id, .. } => Some(event_id.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let story = sim::harness::story(&r.events, &event);
+    assert!(
+        story.contains("its worker crashed at") && story.contains("(after_email)"),
+        "{story}"
+    );
+}

@@ -47,7 +47,8 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + '
 ///         Box::pin(async move {
 ///             cx.work().await?;
 ///             cx.commit().await?;
-///             cx.confirm().await;
+///             // A failed confirm is traced; the effect is in all the same.
+///             cx.confirm().await.ok();
 ///             Ok(())
 ///         })
 ///     }
