@@ -834,8 +834,14 @@ impl History {
                 }
             }
         }
-        // 2. Fail-open: a handler ran unprotected.
+        // 2. Fail-open: a handler ran unprotected. (Not a relay's: a relay held the key, so
+        // its lock was an orphan, a lost reply's, and what matters is what let that orphan
+        // past `a`'s lock: the analysis below.)
+        let relay_orphan = !relays && b.unprotected.is_some();
         for c in [b, a] {
+            if relay_orphan && same(c, b) {
+                continue;
+            }
             let open = matches!(c.acquire, Some((_, AcquireOutcome::Unprotected { .. })));
             if open || c.unprotected.is_some() {
                 let reason = c.unprotected.clone().unwrap_or_else(|| "Redis failed".into());
@@ -1028,8 +1034,34 @@ impl History {
             );
         }
         // 5. The key was free when the second acquired: what freed it?
-        let first_cmd = self.acquire_cmds(b, key).next().map(|m| m.index);
-        let b_acq = b.acquire.as_ref().map_or(b.deliver_us, |x| x.0);
+        // An orphan relay's lock (it had given up on its acquire and gone on unprotected) is
+        // the write of the acquire it gave up on, which may have run on Redis well after the
+        // worker stopped waiting (Redis paused or slow; its reply then went to nobody): that
+        // command, and its time, are when it took the key.
+        let orphan_write = (!relays && b.unprotected.is_some())
+            .then(|| {
+                self.cmds.iter().find(|m| {
+                    m.from == b.worker
+                        && m.key == key
+                        && m.locked()
+                        && m.t_us >= b.deliver_us
+                        && b.stopped_us().is_none_or(|end| m.t_us <= end)
+                })
+            })
+            .flatten();
+        // A fenced acquire is one script per attempt: when an attempt was sent again (its
+        // reply late or lost), the one that took the lock is when Redis let `b` in.
+        let won = self
+            .acquire_cmds(b, key)
+            .find(|m| m.cmd == "EVALSHA:acquire" && m.locked());
+        let first_cmd = match orphan_write.or(won) {
+            Some(m) => Some(m.index),
+            None => self.acquire_cmds(b, key).next().map(|m| m.index),
+        };
+        let b_acq = match orphan_write {
+            Some(m) => m.t_us,
+            None => b.acquire.as_ref().map_or(b.deliver_us, |x| x.0),
+        };
         // A failover after the first acquired lost its record, and it never confirmed after
         // it: the key was free from then on, whatever later calls took and released.
         let a_acq = a.acquire.as_ref().map_or(a.deliver_us, |x| x.0);
@@ -2695,6 +2727,37 @@ mod tests {
             for v in repeated {
                 let why = explain(&r.events, v).unwrap();
                 assert_eq!(why.mechanism, expected, "{name}: {v}: {why}");
+            }
+        }
+    }
+
+    /// Swarm seeds of fenced on a unique database whose lock overlap `why` once could not
+    /// name: an orphan lock between the holders (37432), an orphan relay whose acquire ran on
+    /// Redis after a Redis pause (66552), an acquire sent again whose second attempt took the
+    /// lock after a Redis clock jump (51434).
+    #[test]
+    fn swarm_overlaps_once_unexplained_have_their_mechanism() {
+        let cases = [
+            (37432, Mechanism::LockExpiredUnderPause),
+            (66552, Mechanism::LockExpiredUnderPause),
+            (51434, Mechanism::RedisClockJump),
+        ];
+        // As `--protocol fenced --database unique` sets them: on the base, before the draw.
+        let mut base = crate::scenario::load("swarm").unwrap();
+        base.protocol = crate::node::worker::ProtocolKind::Fenced;
+        base.database = crate::model::db::DbMode::Unique;
+        for (seed, expected) in cases {
+            let r = crate::run::run(seed, &base);
+            let overlaps: Vec<&Violation> = r
+                .verdict
+                .violations()
+                .iter()
+                .filter(|v| v.kind == "lock_overlap")
+                .collect();
+            assert!(!overlaps.is_empty(), "seed {seed}: no overlap");
+            for v in overlaps {
+                let why = explain(&r.events, v).unwrap();
+                assert_eq!(why.mechanism, expected, "seed {seed}: {v}: {why}");
             }
         }
     }
