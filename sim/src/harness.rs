@@ -137,8 +137,7 @@ impl Sim {
             self.jobs,
             |seed| {
                 let r = self.run(seed);
-                let rerun = format!("the same Sim's .run({seed})");
-                (!r.verdict.is_pass()).then(|| Failure::of(&r, &self.config, rerun))
+                self.failure(&r)
             },
             |_, failure| {
                 sweep.failures.extend(failure);
@@ -146,6 +145,16 @@ impl Sim {
             },
         );
         sweep
+    }
+
+    /// What `result` (a run of this simulation) shows when it failed: each violation with its
+    /// why, the run's size and faults; `None` when it passed.
+    pub fn failure(&self, result: &RunResult) -> Option<Failure> {
+        let seed = result.seed;
+        (!result.verdict.is_pass()).then(|| {
+            let rerun = format!("the same Sim's .run({seed})");
+            Failure::of(result, &self.config.for_seed(seed), rerun)
+        })
     }
 
     /// Shrinks the failing run of `seed` to the smallest config found that fails the same way

@@ -22,7 +22,8 @@
 //! the README's "Test your own consumer" walks through `examples/orders`). The types a test
 //! meets are re-exported here: [`Cx`], [`Commit`], [`Input`], [`Violation`], [`RunResult`],
 //! [`Verdict`], [`Failure`], [`Sweep`], [`Shrunk`], the typed history ([`Event`], [`Typed`])
-//! and faults as data ([`Fault`], [`FaultPoint`]).
+//! and faults as data ([`Fault`], [`FaultPoint`]); [`config`] holds the settings' types
+//! (`config::FailurePolicyKind::FailClosed` in a `Sim::configure`).
 //!
 //! # The parts, from the bottom up
 //! Each layer imports only those below it (no circle; `farm-studio look` draws it).
@@ -77,6 +78,7 @@ pub use fault::{Fault, FaultPoint};
 pub use harness::{Failure, Sim, Sweep};
 pub use node::worker::handler::{Commit, Cx, Handler, HandlerFuture};
 pub use run::{RunResult, Verdict};
+pub use scenario::config;
 pub use scenario::config::SimConfig;
 pub use shrink::{Budget, Shrunk};
 pub use trace::{Event, Typed};

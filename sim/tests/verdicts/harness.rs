@@ -53,6 +53,14 @@ fn a_users_handler_runs_in_every_worker_and_a_users_checker_judges_it() {
     // The built-in checkers see it: nothing applied, and a completed record with no effect.
     assert_eq!(kinds, ["lost_event", "confirm_without_effect"], "{:?}", r.verdict);
     assert_eq!(r.applied, 0);
+    let never = sim.clone().handler(NeverCommits);
+    let failure = never.failure(&never.run(1)).expect("it fails");
+    assert!(failure.shows("lost_event") && failure.why.len() == failure.violations.len());
+    assert!(sim.failure(&sim.run(1)).is_none(), "a pass is no failure");
+    let fail_closed = sim
+        .clone()
+        .configure(|c| c.on_redis_failure = sim::config::FailurePolicyKind::FailClosed);
+    assert!(fail_closed.run(1).verdict.is_pass());
     let r = sim.handler(NeverCommits).checker(NoSkips).run(1);
     let kinds: Vec<&str> = r.verdict.violations().iter().map(|v| v.kind).collect();
     assert!(
