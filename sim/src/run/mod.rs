@@ -132,7 +132,7 @@ pub fn run_with(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
             );
             let s = world.lock().expect("world slot").take();
             let Some(s) = s else {
-                return judged_nothing(seed, stopped, watchdog);
+                return judged_nothing(seed, Verdict::Liveness(vec![stopped]), watchdog);
             };
             s.limits.abort.store(true, Ordering::Relaxed);
             let end_us = s.trace.last_t_us().unwrap_or(0);
@@ -173,20 +173,19 @@ fn unreached_point(config: &SimConfig, ext: &Extensions) -> Option<String> {
 
 /// A crash verdict for a run that could not start, with the reason.
 fn crashed_before(seed: u64, why: String) -> RunResult {
-    let mut r = judged_nothing(seed, limit_violation("watchdog", String::new()), Duration::ZERO);
-    r.verdict = Verdict::Crash(why);
-    r
+    judged_nothing(seed, Verdict::Crash(why), Duration::ZERO)
 }
 
 /// Where a run's thread leaves its world, so the watchdog can judge a run that overran.
 type WorldSlot = Arc<Mutex<Option<Arc<World>>>>;
 
-/// A watchdog verdict for a run that had not even built its world.
-fn judged_nothing(seed: u64, stopped: Violation, wall: Duration) -> RunResult {
+/// The result of a run with no history: a watchdog that fired before the world was built, or
+/// a run refused before it started.
+fn judged_nothing(seed: u64, verdict: Verdict, wall: Duration) -> RunResult {
     RunResult {
         seed,
         events: Vec::new(),
-        verdict: Verdict::Liveness(vec![stopped]),
+        verdict,
         events_total: 0,
         produced: 0,
         applied: 0,

@@ -108,6 +108,15 @@ impl Handler for EmailsThenCommits {
     }
 }
 
+/// `duplicate-detection` with `EmailsThenCommits` and one `[[schedule]]` entry.
+fn with_entry(entry: &str) -> Sim {
+    let entry: sim::fault::schedule::ScheduledFault = toml::from_str(entry).unwrap();
+    Sim::new("duplicate-detection")
+        .unwrap()
+        .handler(EmailsThenCommits)
+        .configure(|c| c.schedule.push(entry))
+}
+
 /// The crashes of a run at the point `name`.
 fn crashes_at(r: &sim::RunResult, name: &str) -> usize {
     r.events
@@ -118,12 +127,7 @@ fn crashes_at(r: &sim::RunResult, name: &str) -> usize {
 
 #[test]
 fn a_handlers_own_fault_point_is_crashed_at_by_the_schedule_and_by_the_nemesis() {
-    let entry: sim::fault::schedule::ScheduledFault =
-        toml::from_str("point = \"after_email\"\nfault = \"crash\"\nduration_ms = 1000").unwrap();
-    let sim = Sim::new("duplicate-detection")
-        .unwrap()
-        .handler(EmailsThenCommits)
-        .configure(|c| c.schedule.push(entry));
+    let sim = with_entry("point = \"after_email\"\nfault = \"crash\"\nduration_ms = 1000");
     let r = sim.run(1);
     assert_eq!(crashes_at(&r, "after_email"), 1, "{:?}", r.verdict);
     // The nemesis arms the handler's point among the built-in ones.
@@ -136,12 +140,7 @@ fn a_handlers_own_fault_point_is_crashed_at_by_the_schedule_and_by_the_nemesis()
 
 #[test]
 fn a_scheduled_point_no_handler_reaches_is_refused_not_passed() {
-    let entry: sim::fault::schedule::ScheduledFault =
-        toml::from_str("point = \"after_emial\"\nfault = \"crash\"").unwrap();
-    let sim = Sim::new("duplicate-detection")
-        .unwrap()
-        .handler(EmailsThenCommits)
-        .configure(|c| c.schedule.push(entry));
+    let sim = with_entry("point = \"after_emial\"\nfault = \"crash\"");
     let r = sim.run(1);
     let sim::Verdict::Crash(why) = &r.verdict else {
         panic!("a typo'd point would never fire: {:?}", r.verdict)
@@ -173,12 +172,7 @@ fn a_run_inside_a_simulation_says_to_run_on_the_current_runtime() {
 
 #[test]
 fn the_story_of_a_users_violation_names_the_crash() {
-    let entry: sim::fault::schedule::ScheduledFault =
-        toml::from_str("point = \"after_email\"\nfault = \"crash\"\nduration_ms = 1000").unwrap();
-    let sim = Sim::new("duplicate-detection")
-        .unwrap()
-        .handler(EmailsThenCommits)
-        .configure(|c| c.schedule.push(entry));
+    let sim = with_entry("point = \"after_email\"\nfault = \"crash\"\nduration_ms = 1000");
     let r = sim.run(1);
     let event = r
         .events
