@@ -30,10 +30,11 @@
 //! on the test's own runtime instead.
 
 use crate::check::{why, Checker, Violation};
+use crate::fault::schedule::ScheduledFault;
 use crate::node::worker::handler::Handler;
-use crate::run::{self, Extensions, RunResult};
+use crate::run::{self, Extensions, RunResult, Verdict};
 use crate::scenario::config::SimConfig;
-use crate::shrink::{self, Budget, Outcome, Shrunk, Size};
+use crate::shrink::{self, Budget, Fingerprint, Outcome, Shrunk, Size};
 use crate::trace::{Event, Typed};
 use std::fmt;
 use std::ops::Range;
@@ -161,9 +162,38 @@ impl Sim {
     /// (the same violation kinds, and for a repeated effect the same mechanism): fewer faults,
     /// events, workers, a shorter run. `Err` when the seed passes.
     pub fn shrink(&self, seed: u64) -> Result<Shrunk, String> {
+        self.shrink_by(seed, None)
+    }
+
+    /// Shrinks the run of `seed` keeping what `keep` looks for, instead of the run's violation
+    /// kinds: a smaller run counts only when `keep` holds for it. For a violation of your own
+    /// kind, whose cause the built-in `why` cannot name, this keeps the shrink on the cause you
+    /// mean (a second email *after a timed-out commit*, not any second email). `Err` when `keep`
+    /// does not hold for the seed's own run.
+    ///
+    /// ```
+    /// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+    /// let seed = sim.config().seed;
+    /// let shrunk = sim
+    ///     .shrink_where(seed, |r| r.verdict.violations().iter().any(|v| v.kind == "lock_overlap"))
+    ///     .unwrap();
+    /// let smaller = sim.explain(&shrunk);
+    /// assert!(smaller.shows("lock_overlap"));
+    /// ```
+    pub fn shrink_where(&self, seed: u64, keep: impl Fn(&RunResult) -> bool) -> Result<Shrunk, String> {
+        self.shrink_by(seed, Some(&keep))
+    }
+
+    fn shrink_by(&self, seed: u64, keep: Option<&dyn Fn(&RunResult) -> bool>) -> Result<Shrunk, String> {
         let result = self.run(seed);
-        if result.verdict.is_pass() {
-            return Err(format!("seed {seed} passes: nothing to shrink"));
+        match keep {
+            None if result.verdict.is_pass() => return Err(format!("seed {seed} passes: nothing to shrink")),
+            Some(keep) if !keep(&result) => {
+                return Err(format!(
+                    "seed {seed} does not show what `keep` looks for: nothing to shrink"
+                ))
+            }
+            _ => {}
         }
         let target = shrink::fingerprint(&result);
         let mut start = self.config.with_faults_explicit(seed, &result.drawn);
@@ -171,7 +201,21 @@ impl Sim {
             .validate()
             .map_err(|e| format!("cannot make seed {seed}'s faults explicit: {e}"))?;
         start.name = format!("{}-seed-{seed}-shrunk", self.config.name);
-        let mut run = |c: &SimConfig| Outcome::of(&run::run_with(c.seed, c, &self.ext));
+        let mut run = |c: &SimConfig| {
+            let r = run::run_with(c.seed, c, &self.ext);
+            let mut outcome = Outcome::of(&r);
+            if let Some(keep) = keep {
+                // The engine keeps a candidate whose fingerprint is the target's: here that is
+                // whatever `keep` accepts, and nothing it refuses.
+                if keep(&r) {
+                    outcome.fingerprint = target.clone();
+                } else if outcome.fingerprint == target {
+                    outcome.fingerprint =
+                        Fingerprint(std::iter::once(format!("not kept: {target}")).collect());
+                }
+            }
+            outcome
+        };
         shrink::shrink(&start, &target, &mut run, self.budget, &mut |_| {}).map_err(
             |shrink::NotShrunk::Differs(got)| {
                 format!("seed {seed} made explicit fails differently ({got}): cannot shrink it")
@@ -225,68 +269,71 @@ impl fmt::Display for Sweep {
 }
 
 /// One failing run: its seed, verdict and violations, each with the mechanism or the story
-/// behind it.
+/// behind it, its size and faults, and how to run it again. `Display` prints all of it.
+///
+/// ```
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let seed = sim.config().seed;
+/// let failure = sim.failure(&sim.run(seed)).expect("the scenario fails on its seed");
+/// assert!(failure.shows("duplicate_effect"));
+/// assert!(matches!(failure.verdict, sim::Verdict::Correctness(_)));
+/// assert_eq!(failure.why.len(), failure.violations().len());
+/// assert!(failure.fingerprint.0.iter().any(|label| label.starts_with("duplicate_effect/")));
+/// println!("{failure}");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Failure {
     /// The seed.
     pub seed: u64,
     /// The scenario's name.
     pub scenario: String,
-    /// `correctness`, `liveness` or `crash`.
-    pub verdict: &'static str,
-    /// The violations (for a crash: none; see `crash`).
-    pub violations: Vec<Violation>,
-    /// For each violation, why it happened: the mechanism that let a second handler in, or
-    /// for any other kind the story of the event's calls.
+    /// The verdict: a correctness or liveness one with its violations, or a crash with its
+    /// message (a bug of the harness or a panic of the handler).
+    pub verdict: Verdict,
+    /// For each of the verdict's violations, in order, why it happened: the mechanism that
+    /// let a second handler in, or for any other kind the story of the event's calls.
     pub why: Vec<String>,
-    /// A crash's message (a bug of the harness or of the handler: a panic).
-    pub crash: Option<String>,
-    /// The run's fingerprint for shrinking: violation kinds with their mechanism.
-    pub labels: Vec<String>,
+    /// What a shrink of it keeps: violation kinds with their mechanism.
+    pub fingerprint: Fingerprint,
     /// Its size: faults, events, workers.
     pub size: Size,
-    /// The faults it ran (the scenario's schedule, then what the nemesis drew), as JSON.
-    pub faults: Vec<String>,
+    /// The faults it ran: the scenario's schedule, then what the nemesis drew.
+    pub faults: Vec<ScheduledFault>,
     /// How to run it again.
     pub rerun: String,
 }
 
 impl Failure {
     fn of(r: &RunResult, config: &SimConfig, rerun: String) -> Failure {
-        let violations = r.verdict.violations().to_vec();
-        let why = violations
+        let why = r
+            .verdict
+            .violations()
             .iter()
             .map(|v| match why::explain(&r.events, v) {
                 Some(w) => format!("{}: {}", w.mechanism.name(), w.sentence),
                 None => story(&r.events, &v.event_id),
             })
             .collect();
-        let crash = match &r.verdict {
-            run::Verdict::Crash(msg) => Some(msg.clone()),
-            _ => None,
-        };
         Failure {
             seed: r.seed,
             scenario: config.name.clone(),
-            verdict: r.verdict.name(),
-            violations,
+            verdict: r.verdict.clone(),
             why,
-            crash,
-            labels: shrink::fingerprint(r).0.into_iter().collect(),
+            fingerprint: shrink::fingerprint(r),
             size: Size::of(config),
-            faults: config
-                .schedule
-                .iter()
-                .chain(&r.drawn)
-                .map(|f| serde_json::to_string(f).expect("a fault is plain data"))
-                .collect(),
+            faults: config.schedule.iter().chain(&r.drawn).cloned().collect(),
             rerun,
         }
     }
 
+    /// Its violations (none for a crash).
+    pub fn violations(&self) -> &[Violation] {
+        self.verdict.violations()
+    }
+
     /// Whether it shows a violation of `kind`.
     pub fn shows(&self, kind: &str) -> bool {
-        self.violations.iter().any(|v| v.kind == kind)
+        self.violations().iter().any(|v| v.kind == kind)
     }
 }
 
@@ -301,18 +348,19 @@ impl fmt::Display for Failure {
             "seed {} of {}: {} ({}, {}, {})",
             self.seed,
             self.scenario,
-            self.verdict,
+            self.verdict.name(),
             count(self.size.events, "event"),
             count(self.size.workers as usize, "worker"),
             count(self.faults.len(), "fault")
         )?;
         for fault in &self.faults {
-            writeln!(f, "  fault: {fault}")?;
+            let json = serde_json::to_string(fault).expect("a fault is plain data");
+            writeln!(f, "  fault: {json}")?;
         }
-        if let Some(msg) = &self.crash {
+        if let Verdict::Crash(msg) = &self.verdict {
             writeln!(f, "  crash: {msg}")?;
         }
-        for (v, why) in self.violations.iter().zip(&self.why) {
+        for (v, why) in self.violations().iter().zip(&self.why) {
             writeln!(f, "  violation: {v}")?;
             writeln!(f, "    why: {why}")?;
         }

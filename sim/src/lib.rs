@@ -1,84 +1,147 @@
 //! A deterministic simulation harness for idempotent event consumers, on madsim.
 //!
-//! One run is a seed plus a [`scenario::config::SimConfig`]: [`run::run`] builds simulated
-//! Redis, Kafka, database, producer and worker nodes on a fresh thread and runtime, lets faults
-//! happen during a safety phase, heals everything for a liveness phase, and judges the recorded
-//! [`trace`] and the models' state with the [`check`]ers. The same seed and build give the same
-//! trace, byte for byte.
+//! A run is a seed plus a scenario ([`SimConfig`]): simulated Redis, Kafka, database, producer
+//! and worker nodes on a fresh thread and runtime, faults during a safety phase, everything
+//! healed for a liveness phase, and a verdict judged from the recorded history ([`Event`]) and
+//! the models' state. The same seed and build give the same history, byte for byte.
 //!
 //! ```
 //! // A scenario shipped in `scenarios/`, run on its pinned seed, twice.
-//! let config = sim::scenario::load("duplicate-detection").unwrap();
-//! let first = sim::run::run(config.seed, &config);
-//! assert_eq!(first.verdict, sim::run::Verdict::Pass);
+//! let sim = sim::Sim::new("duplicate-detection").unwrap();
+//! let seed = sim.config().seed;
+//! let first = sim.run(seed);
+//! assert_eq!(first.verdict, sim::Verdict::Pass);
 //! assert_eq!(first.applied, 1);
-//! let again = sim::run::run(config.seed, &config);
-//! assert_eq!(first.fingerprint(), again.fingerprint());
+//! assert_eq!(first.fingerprint(), sim.run(seed).fingerprint());
 //! ```
 //!
 //! # Testing your own consumer
 //! [`Sim`] puts your [`Handler`] into every simulated worker and your [`Checker`]s beside the
-//! built-in ones, and runs a seed, a sweep or a shrink from a plain `#[test]` ([`harness`];
-//! the README's "Test your own consumer" walks through `examples/orders`). The types a test
-//! meets are re-exported here: [`Cx`], [`Commit`], [`Input`], [`Violation`], [`RunResult`],
-//! [`Verdict`], [`Failure`], [`Sweep`], [`Shrunk`], the typed history ([`Event`], [`Typed`])
-//! and faults as data ([`Fault`], [`FaultPoint`]); [`config`] holds the settings' types
-//! (`config::FailurePolicyKind::FailClosed` in a `Sim::configure`).
+//! built-in ones, and runs a seed, a sweep or a shrink from a plain `#[test]`, or a seed on the
+//! current runtime inside `#[madsim::test]`. The README's "Test your own consumer" walks
+//! through `examples/orders`.
 //!
-//! # The parts, from the bottom up
-//! Each layer imports only those below it (no circle; `farm-studio look` draws it).
-//! - [`net`]: the topology ([`net::topology::NodeName`], the only place names and addresses
-//!   are made), our own transport on madsim's clock (rules as data: latency, clogs, cut
-//!   links) and request/response over it.
-//! - [`knob`]: a knob's range, shared by validation, the nemesis and the docs.
-//! - [`model`]: the pure state machines (Redis, the Kafka broker, the database): time passed
-//!   in, no madsim, no trace, tested alone and against real Redis.
-//! - [`fault`]: faults as data. One vocabulary ([`fault::Fault`]) for scenario files, the
-//!   nemesis and the trace; the nemesis's pure decisions. Faults act through two traits:
-//!   [`fault::Verbs`] (what the world does to a node) and [`fault::NodeFaults`] (what a node
-//!   does to itself).
-//! - [`trace`]: the history as typed events (canonical JSON lines, fingerprint, human form)
-//!   and the logger.
-//! - [`workload`]: the events, drawn from the seed before the run.
-//! - [`node`]: the adapters. Each node gets a [`node::NodeCtx`] and its lasting state, serves a
-//!   model or runs a client loop, and *reports* deliveries, held locks and fault points through
-//!   [`fault::Control`]; it never reaches into the world.
-//! - [`check`]: one file per checker, a registry of every kind a run can report; checkers read
-//!   the history and model snapshots only.
-//! - [`scenario`]: [`scenario::config::SimConfig`] (each subsystem's config, aggregated), the
-//!   ranges, validation and the embedded files.
-//! - [`run`]: one seed on a fresh thread and runtime: the [`run::world::World`] (nodes and fault
-//!   verbs), what is in force and when it heals ([`run::faults`]), the phases
-//!   ([`run::control`]), the verdict; many seeds through [`run::pool`]; the bench's floor.
-//! - [`report`]: the summary line and the Mermaid diagram.
-//! - [`shrink`]: from a failing run to the smallest config found that fails the same way
-//!   (pure over a "run this config" closure).
-//! - [`harness`]: the builder a user's test drives ([`Sim`]).
-//! - [`cli`]: one file per subcommand.
+//! # The API
+//! Everything a test needs is re-exported here, and only that is kept stable:
+//! - running: [`Sim`], and what it returns: [`RunResult`] (with [`KafkaStats`]), its [`Verdict`] and
+//!   [`Violation`]s, a [`Sweep`] of [`Failure`]s (each with its [`Size`]), a [`Shrunk`] run
+//!   (its [`Fingerprint`], [`Outcome`], [`Stop`]) within a [`Budget`];
+//! - your code inside: [`Handler`] ([`HandlerFuture`]) and its context [`Cx`] ([`Commit`]);
+//! - your checks: [`Checker`], reading an [`Input`] and reporting [`Violation`]s of a
+//!   [`Severity`];
+//! - the history: [`Event`], typed as [`Typed`] ([`AcquireOutcome`]), and the database's
+//!   [`Effect`]s;
+//! - faults as data: [`Fault`], [`FaultPoint`], [`ScheduledFault`], on nodes named by
+//!   [`NodeName`];
+//! - the settings: [`SimConfig`], every setting's type in [`config`], and [`ScenarioError`]
+//!   for a scenario that cannot be read.
+//!
+//! The crate's parts (the models, the transport, the nodes, the checkers, the CLI) are private:
+//! the `sim` binary and this workspace's tests reach them through a hidden module that is not
+//! API. Their layers, from the bottom up (each imports only those below; `farm-studio look`
+//! draws them): `net` (the topology and our transport on madsim's clock), `knob`, `model` (the
+//! pure state machines: Redis, the Kafka broker, the database), `fault` (faults as data, the
+//! nemesis's decisions), `trace` (the history), `workload`, `node` (the adapters: each serves a
+//! model or runs a client loop and never reaches into the world), `check` (one file per
+//! checker), `scenario` (the config, ranges, validation), `run` (one seed: the world, the
+//! phases, the verdict; many seeds through a pool), `report`, `shrink`, `harness` ([`Sim`]) and
+//! `cli`.
 #![deny(missing_docs)]
 
-pub mod check;
-pub mod cli;
-pub mod fault;
-pub mod harness;
-pub mod knob;
-pub mod model;
-pub mod net;
-pub mod node;
-pub mod report;
-pub mod rng;
-pub mod run;
-pub mod scenario;
-pub mod shrink;
-pub mod trace;
-pub mod workload;
+mod check;
+mod cli;
+mod fault;
+mod harness;
+mod knob;
+mod model;
+mod net;
+mod node;
+mod report;
+mod rng;
+mod run;
+mod scenario;
+mod shrink;
+mod trace;
+mod workload;
 
+/// The crate's parts, for the `sim` binary and this workspace's own tests. Not API: nothing in
+/// here is kept stable for other crates; a user's test needs only what the crate root
+/// re-exports.
+#[doc(hidden)]
+pub mod internal {
+    #[allow(missing_docs)]
+    pub mod check {
+        pub use crate::check::*;
+    }
+    #[allow(missing_docs)]
+    pub mod cli {
+        pub use crate::cli::*;
+    }
+    #[allow(missing_docs)]
+    pub mod fault {
+        pub use crate::fault::*;
+    }
+    #[allow(missing_docs)]
+    pub mod harness {
+        pub use crate::harness::*;
+    }
+    #[allow(missing_docs)]
+    pub mod knob {
+        pub use crate::knob::*;
+    }
+    #[allow(missing_docs)]
+    pub mod model {
+        pub use crate::model::*;
+    }
+    #[allow(missing_docs)]
+    pub mod net {
+        pub use crate::net::*;
+    }
+    #[allow(missing_docs)]
+    pub mod node {
+        pub use crate::node::*;
+    }
+    #[allow(missing_docs)]
+    pub mod report {
+        pub use crate::report::*;
+    }
+    #[allow(missing_docs)]
+    pub mod rng {
+        pub use crate::rng::*;
+    }
+    #[allow(missing_docs)]
+    pub mod run {
+        pub use crate::run::*;
+    }
+    #[allow(missing_docs)]
+    pub mod scenario {
+        pub use crate::scenario::*;
+    }
+    #[allow(missing_docs)]
+    pub mod shrink {
+        pub use crate::shrink::*;
+    }
+    #[allow(missing_docs)]
+    pub mod trace {
+        pub use crate::trace::*;
+    }
+    #[allow(missing_docs)]
+    pub mod workload {
+        pub use crate::workload::*;
+    }
+}
+
+pub use check::kafka::KafkaStats;
 pub use check::{Checker, Input, Severity, Violation};
+pub use fault::schedule::ScheduledFault;
 pub use fault::{Fault, FaultPoint};
 pub use harness::{Failure, Sim, Sweep};
+pub use model::db::Effect;
+pub use net::topology::NodeName;
 pub use node::worker::handler::{Commit, Cx, Handler, HandlerFuture};
 pub use run::{RunResult, Verdict};
 pub use scenario::config;
 pub use scenario::config::SimConfig;
-pub use shrink::{Budget, Shrunk};
-pub use trace::{Event, Typed};
+pub use scenario::ScenarioError;
+pub use shrink::{Budget, Fingerprint, Outcome, Shrunk, Size, Stop};
+pub use trace::{AcquireOutcome, Event, Typed};

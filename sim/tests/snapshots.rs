@@ -2,7 +2,7 @@
 //! as a reviewable diff in `tests/snapshots/`: a header (scenario, seed, verdict, violations,
 //! notes, counts), then the human trace. A trace longer than [`SNAPSHOT_BYTES_MAX`] keeps its
 //! first [`HEAD_LINES`] and last [`TAIL_LINES`] lines. Two sequence diagrams
-//! ([`sim::report::mermaid`]) are snapshotted too: the whole of `gc-pause-v2`, and `default`
+//! ([`sim::internal::report::mermaid`]) are snapshotted too: the whole of `gc-pause-v2`, and `default`
 //! focused on the first event with an applied effect.
 //!
 //! Nothing real-time is in a snapshot (not the run's `wall` time): the same build gives the same
@@ -15,11 +15,11 @@
 //!
 //! Under `CI=true` a missing or different snapshot fails the test.
 
-use sim::report;
-use sim::run::{self, RunResult, Verdict};
-use sim::scenario::{self, EMBEDDED};
-use sim::trace;
-use sim::trace::Typed;
+use sim::internal::report;
+use sim::internal::run::{self, RunResult, Verdict};
+use sim::internal::scenario::{self, EMBEDDED};
+use sim::internal::trace;
+use sim::internal::trace::Typed;
 
 /// The largest snapshot kept whole, in bytes.
 const SNAPSHOT_BYTES_MAX: usize = 400_000;
@@ -49,7 +49,9 @@ fn header(name: &str, seed: u64, r: &RunResult) -> String {
         out.push_str(&format!("crash: {why}\n"));
     }
     // Each repeated effect with its mechanism (`why:`), as `sim` prints it.
-    let why = |v| sim::check::why::explain(&r.events, v).map_or(String::new(), |w| format!("    why: {w}\n"));
+    let why = |v| {
+        sim::internal::check::why::explain(&r.events, v).map_or(String::new(), |w| format!("    why: {w}\n"))
+    };
     for v in r.verdict.violations() {
         out.push_str(&format!("violation: {v}\n{}", why(v)));
     }

@@ -75,13 +75,17 @@ impl fmt::Display for Violation {
 pub struct Input<'a> {
     /// The history.
     pub trace: &'a [Event],
-    /// The database's record.
+    /// The database's record. Not API: read it through [`Input::effects`].
+    #[doc(hidden)]
     pub db: &'a DbModel,
-    /// Redis's data set at the end, each value read as v2 reads it ([`final_records`]).
+    /// Redis's data set at the end, each value read as v2 reads it ([`final_records`]). Not
+    /// API (the built-in checkers').
+    #[doc(hidden)]
     pub records: &'a Records,
     /// The Redis node's clock at the end (µs since the epoch).
     pub redis_now_us: i64,
-    /// The few settings of the run the checkers need.
+    /// The few settings of the run the checkers need. Not API (the built-in checkers').
+    #[doc(hidden)]
     pub params: &'a Params,
     /// The events produced: every event id with a record in the broker's log at the end
     /// (what the broker appended, whatever acks the producer got). Events the producer never
@@ -91,6 +95,46 @@ pub struct Input<'a> {
     /// history so far is still judged, but checks of the end state ([`is_end_state`]) are
     /// not, since the run never reached its end.
     pub complete: bool,
+}
+
+impl Input<'_> {
+    /// The effects the database applied for `event_id`, in commit order (empty when none):
+    /// who committed each, when, in which call and with which token.
+    ///
+    /// ```
+    /// use sim::{Checker, Input, Severity, Violation};
+    ///
+    /// /// Every produced event has its effect by the end.
+    /// struct EveryEventApplied;
+    ///
+    /// impl Checker for EveryEventApplied {
+    ///     fn kinds(&self) -> &[&'static str] {
+    ///         &["never_applied"]
+    ///     }
+    ///
+    ///     fn check(&self, input: &Input<'_>) -> Vec<Violation> {
+    ///         if !input.complete {
+    ///             return Vec::new(); // a run stopped midway never reached its end
+    ///         }
+    ///         let missing = input.produced.iter().filter(|id| input.effects(id).is_empty());
+    ///         missing
+    ///             .map(|id| Violation {
+    ///                 kind: "never_applied",
+    ///                 severity: Severity::Liveness,
+    ///                 event_id: id.clone(),
+    ///                 detail: "produced but never applied".into(),
+    ///                 first_event: None,
+    ///             })
+    ///             .collect()
+    ///     }
+    /// }
+    ///
+    /// let sim = sim::Sim::new("default").unwrap().checker(EveryEventApplied);
+    /// assert!(sim.run(1).verdict.is_pass());
+    /// ```
+    pub fn effects(&self, event_id: &str) -> &[crate::model::db::Effect] {
+        self.db.effects().get(event_id).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The keys Redis holds at the end of a run, by key.
@@ -157,8 +201,8 @@ pub fn is_end_state(kind: &str) -> bool {
 /// one is there as well), a `Note` is only reported.
 ///
 /// ```
-/// use sim::check::{Checker, Input, Severity, Violation};
-/// use sim::trace::Typed;
+/// use sim::{Checker, Input, Severity, Violation};
+/// use sim::Typed;
 /// use std::collections::BTreeMap;
 ///
 /// /// An email is sent at most once per event.

@@ -111,7 +111,8 @@ pub struct RunResult {
     pub drawn: Vec<ScheduledFault>,
     /// RPC calls started (each a round trip begun, answered or not), by caller, server and
     /// request kind (`Fetch`, `GET`, `db.apply`, ...). Not part of the trace; `sim bench`
-    /// prints them and its floor replays them.
+    /// prints them and its floor replays them. Not API (the bench's).
+    #[doc(hidden)]
     pub round_trips: Vec<(NodeName, NodeName, &'static str, u64)>,
 }
 

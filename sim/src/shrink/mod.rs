@@ -213,7 +213,8 @@ pub struct Shrunk {
     pub config: SimConfig,
     /// Its run.
     pub outcome: Outcome,
-    /// Every candidate run, in order.
+    /// Every candidate run, in order. Not API (`sim shrink`'s report).
+    #[doc(hidden)]
     pub steps: Vec<Step>,
     /// Candidates that failed differently: the first of each fingerprint, with its config.
     pub others: Vec<(Fingerprint, SimConfig)>,
@@ -222,7 +223,9 @@ pub struct Shrunk {
     pub necessary: Option<Vec<bool>>,
     /// The knobs other than the fault list tried at other values on the result (see
     /// [`variations`]), each with whether the failure held; `None` when the budget stopped the
-    /// shrink. A variation the budget left no run for is left out.
+    /// shrink. A variation the budget left no run for is left out. Not API (`sim shrink`'s
+    /// report).
+    #[doc(hidden)]
     pub varied: Option<Vec<Varied>>,
     /// Runs made (the trusting run included).
     pub runs: u64,

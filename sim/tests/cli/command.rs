@@ -3,8 +3,8 @@
 
 use crate::{branches, sim_in, Ran};
 use sha2::Digest;
-use sim::run::{self, Verdict};
-use sim::scenario::config::SimConfig;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario::config::SimConfig;
 
 fn sim(args: &[&str], stdin: &[u8]) -> (i32, String) {
     let ran = sim_in(None, args, stdin);
@@ -86,7 +86,7 @@ fn overrides_are_named_and_the_description_does_not_contradict_them() {
     );
     assert!(lines[2].starts_with("overrides: protocol=v2 ("), "{out}");
     let text = std::fs::read_to_string(saved).unwrap();
-    let config = sim::scenario::parse(&text, "saved.toml").unwrap();
+    let config = sim::internal::scenario::parse(&text, "saved.toml").unwrap();
     assert!(
         config.description.ends_with("(overridden: protocol=v2)"),
         "{text}"
@@ -100,7 +100,7 @@ fn overrides_are_named_and_the_description_does_not_contradict_them() {
     // is prose (reading the trace's config fills in the default's).
     assert!(first["config"].get("description").is_none(), "{first}");
     let run = SimConfig {
-        protocol: sim::scenario::config::ProtocolKind::V2,
+        protocol: sim::internal::scenario::config::ProtocolKind::V2,
         ..SimConfig::default()
     };
     assert_eq!(
@@ -330,7 +330,7 @@ fn a_run_that_cannot_finish_is_a_liveness_verdict() {
     // Workers that never get Redis (fail_closed, every command fails) cannot converge.
     let mut stuck = SimConfig {
         liveness_s_max: 60,
-        on_redis_failure: sim::scenario::config::FailurePolicyKind::FailClosed,
+        on_redis_failure: sim::internal::scenario::config::FailurePolicyKind::FailClosed,
         ..SimConfig::default()
     };
     stuck.faults.random = false;
@@ -612,7 +612,7 @@ fn the_hint_for_more_violations_is_true() {
     let dir = std::env::temp_dir().join(format!("sim-many-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("many.toml");
-    let canary = sim::scenario::EMBEDDED
+    let canary = sim::internal::scenario::EMBEDDED
         .iter()
         .find(|(n, _)| *n == "canary")
         .unwrap()
@@ -621,7 +621,7 @@ fn the_hint_for_more_violations_is_true() {
     let file = file.to_str().unwrap();
     let (_, out) = sim(&["--scenario", file], b"");
     let count = |out: &str| out.lines().filter(|l| l.starts_with("violation: ")).count();
-    assert_eq!(count(&out), sim::cli::PRINTED_MAX, "{out}");
+    assert_eq!(count(&out), sim::internal::cli::PRINTED_MAX, "{out}");
     let more = out.lines().find(|l| l.starts_with("... and ")).unwrap();
     assert!(more.contains("-v prints every one"), "{more}");
     assert!(!more.contains("trace"), "{more}");

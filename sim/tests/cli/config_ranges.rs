@@ -2,8 +2,8 @@
 //! file, the field and the range, never a run that hangs, overflows or fails as if it had
 //! found something. Each case below once did one of those.
 
-use sim::scenario::config::{ranges, SimConfig};
-use sim::scenario::{self, EMBEDDED};
+use sim::internal::scenario::config::{ranges, SimConfig};
+use sim::internal::scenario::{self, EMBEDDED};
 
 /// The knobs from the issue, each with the field and the range its error must name.
 const BAD: &[(&str, &str, &str)] = &[
@@ -155,21 +155,22 @@ fn each_range_admits_its_own_bounds_and_nothing_past_them() {
     use serde_json::json;
     for (name, range) in ranges() {
         match range {
-            sim::scenario::config::Range::Int(lo, hi) | sim::scenario::config::Range::ZeroOr(lo, hi) => {
+            sim::internal::scenario::config::Range::Int(lo, hi)
+            | sim::internal::scenario::config::Range::ZeroOr(lo, hi) => {
                 assert!(range.contains(&json!(lo)) && range.contains(&json!(hi)), "{name}");
                 assert!(!range.contains(&json!(hi + 1)), "{name}");
                 assert!(!range.contains(&json!(u64::MAX)), "{name}");
-                if let sim::scenario::config::Range::Int(..) = range {
+                if let sim::internal::scenario::config::Range::Int(..) = range {
                     assert!(!range.contains(&json!(lo - 1)), "{name}");
                 }
                 // The µs arithmetic of every bound stays inside i64.
                 assert!(hi.checked_mul(1_000_000).is_some(), "{name}");
             }
-            sim::scenario::config::Range::Real(lo, hi) => {
+            sim::internal::scenario::config::Range::Real(lo, hi) => {
                 assert!(range.contains(&json!(lo)) && range.contains(&json!(hi)), "{name}");
                 assert!(!range.contains(&json!(hi + 0.5)), "{name}");
             }
-            sim::scenario::config::Range::AnyU64 => assert!(range.contains(&json!(u64::MAX))),
+            sim::internal::scenario::config::Range::AnyU64 => assert!(range.contains(&json!(u64::MAX))),
         }
     }
 }

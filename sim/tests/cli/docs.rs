@@ -139,7 +139,7 @@ fn check_file(rel: &str, update: bool) -> (Vec<String>, usize, Vec<String>) {
                 let file = root().join("scenarios").join(name);
                 let want = std::fs::read_to_string(&file)
                     .unwrap_or_else(|e| panic!("{rel}:{}: {} ({e})", i + 1, file.display()));
-                if let Err(e) = sim::scenario::parse(&want, name) {
+                if let Err(e) = sim::internal::scenario::parse(&want, name) {
                     problems.push(format!("{rel}:{}: {name} does not parse: {e}", i + 1));
                 }
                 (want, false)

@@ -1,12 +1,13 @@
 //! The command line and its input, as users meet them: the summary and exit codes
 //! ([`command`]), scenario files and their errors ([`scenarios`]), every knob's range
 //! ([`config_ranges`]), sweep reports, shards and merges ([`sweep_reports`]), and the READMEs'
-//! quoted files and outputs ([`docs`]).
+//! quoted files and outputs ([`docs`]), and the public face of the crate ([`api`]).
 
 // The v2 differential tests' helpers (base64, running the Python models), shared by path.
 #[path = "../../../idempotency/tests/branches/mod.rs"]
 mod branches;
 
+mod api;
 mod build_message;
 mod ci_examples;
 mod command;

@@ -4,9 +4,9 @@
 //! an error with file, line and field, and exit code 2.
 
 use crate::sim_in;
-use sim::check::{as_expected, only_expected};
-use sim::run::{self, Verdict};
-use sim::scenario::{self, EMBEDDED};
+use sim::internal::check::{as_expected, only_expected};
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario::{self, EMBEDDED};
 use std::io::Write;
 
 const SWEEP: u64 = 200;

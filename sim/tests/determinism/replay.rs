@@ -1,10 +1,10 @@
 //! A run's nemesis decisions are data: written back as a scenario (`--save-scenario`), they
 //! replay the same run.
 
-use sim::model::db::DbMode;
-use sim::run;
-use sim::scenario::config::{ProtocolKind, SimConfig};
-use sim::trace::Typed;
+use sim::internal::model::db::DbMode;
+use sim::internal::run;
+use sim::internal::scenario::config::{ProtocolKind, SimConfig};
+use sim::internal::trace::Typed;
 
 #[test]
 fn every_seeds_saved_scenario_replays_the_same_verdict_and_effects() {
@@ -19,7 +19,7 @@ fn every_seeds_saved_scenario_replays_the_same_verdict_and_effects() {
         let saved = config.with_faults_explicit(seed, &first.drawn);
         // Through the file form, as a user would replay it.
         let text = saved.to_toml();
-        let replayed_config = sim::scenario::parse(&text, "saved.toml")
+        let replayed_config = sim::internal::scenario::parse(&text, "saved.toml")
             .unwrap_or_else(|e| panic!("seed {seed}: the saved scenario does not load: {e}\n{text}"));
         assert!(!replayed_config.faults.random);
         let again = run::run(seed, &replayed_config);
@@ -37,7 +37,7 @@ fn every_seeds_saved_scenario_replays_the_same_verdict_and_effects() {
                     by.clear();
                 }
             }
-            sim::trace::jsonl(&events)
+            sim::internal::trace::jsonl(&events)
         };
         assert!(
             unsigned(&first) == unsigned(&again),

@@ -1,8 +1,8 @@
 //! The product is determinism: the same seed and build give the same trace, byte for byte —
 //! in one process, in two processes, and across many seeds; different seeds differ.
 
-use sim::run;
-use sim::scenario::config::SimConfig;
+use sim::internal::run;
+use sim::internal::scenario::config::SimConfig;
 use std::collections::BTreeSet;
 use std::process::Command;
 

@@ -2,9 +2,9 @@
 //! added as a test of the fault design: the vocabulary, the nemesis's row and the node that
 //! acts, three files.)
 
-use sim::run::{self, Verdict};
-use sim::scenario::config::SimConfig;
-use sim::trace::Typed;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario::config::SimConfig;
+use sim::internal::trace::Typed;
 
 #[test]
 fn a_scheduled_database_outage_aborts_transactions_and_heals_and_every_event_lands() {
@@ -23,7 +23,7 @@ duration_ms = 3000
 fault = "db_errors"
 share = 1.0
 "#;
-    let config = sim::scenario::parse(text, "db-outage.toml").expect("the scenario loads");
+    let config = sim::internal::scenario::parse(text, "db-outage.toml").expect("the scenario loads");
     let r = run::run(1, &config);
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.verdict);
     assert_eq!(r.applied, 5);
@@ -55,7 +55,7 @@ fn the_nemesis_draws_database_errors_when_weighed_and_saved_runs_replay_them() {
 }
 
 /// A transaction the database aborted (its fault in force).
-fn aborted(e: &sim::trace::Event) -> bool {
+fn aborted(e: &sim::internal::trace::Event) -> bool {
     matches!(e.typed(), Typed::EffectAttempt { result, .. } if result == "aborted")
 }
 
@@ -66,8 +66,8 @@ fn aborted(e: &sim::trace::Event) -> bool {
 fn database_effects_name_the_call_whose_write_landed() {
     use std::collections::{BTreeMap, BTreeSet};
     let config = SimConfig {
-        protocol: sim::scenario::config::ProtocolKind::V2,
-        database: sim::scenario::config::DbMode::Plain,
+        protocol: sim::internal::scenario::config::ProtocolKind::V2,
+        database: sim::internal::scenario::config::DbMode::Plain,
         ..SimConfig::default()
     };
     let r = run::run(7, &config);

@@ -5,11 +5,11 @@
 //! accepted, across Redis losing its counter while its clock is behind (a scenario made for
 //! it too).
 
-use sim::check::Severity;
-use sim::model::db::DbMode;
-use sim::run::{self, Verdict};
-use sim::scenario;
-use sim::trace::Typed;
+use sim::internal::check::Severity;
+use sim::internal::model::db::DbMode;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario;
+use sim::internal::trace::Typed;
 
 /// Redis crashes right after the first acquire, before its next `everysec` fsync, and loses
 /// the lock; the copy on the other partition reaches worker-2 while worker-1, paused, still

@@ -3,10 +3,10 @@
 //! (`[[link_latency]]`, and the `slow_link` fault). Each test shows the hazard's consequence in a run, and the `why` that
 //! names it where it repeats an effect.
 
-use sim::check::why;
-use sim::run::{self, RunResult, Verdict};
-use sim::scenario;
-use sim::trace::Typed;
+use sim::internal::check::why;
+use sim::internal::run::{self, RunResult, Verdict};
+use sim::internal::scenario;
+use sim::internal::trace::Typed;
 
 fn run_text(text: &str) -> RunResult {
     let config = scenario::parse(text, "hazard.toml").expect("the scenario loads");
@@ -355,6 +355,6 @@ fn the_new_kinds_are_drawn_at_random_and_heal() {
         seen.contains("lost_replies") && seen.contains("failover"),
         "{seen:?}"
     );
-    let default = run::run(0, &sim::scenario::config::SimConfig::default());
+    let default = run::run(0, &sim::internal::scenario::config::SimConfig::default());
     assert!(!default.faults.contains_key("lost_replies") && !default.faults.contains_key("failover"));
 }

@@ -1,8 +1,8 @@
 //! Every fault heals at its inject time plus its duration, whoever injected it: the schedule's
 //! timer, or a worker reaching a trigger (`point`, `on_delivery`, `while_holding`).
 
-use sim::run;
-use sim::trace::Typed;
+use sim::internal::run;
+use sim::internal::trace::Typed;
 
 const DURATION_MS: u64 = 2_000;
 
@@ -40,7 +40,8 @@ fn every_fault_kind_heals_on_time_from_every_trigger_kind() {
                 "name = \"heal-{fault}-{trigger}\"\nworkers = 1\npartitions = 1\nevents = 3\nsafety_s = 30\n\n\
                  [faults]\nrandom = false\n\n[[schedule]]\n{trigger_fields}\nfault = \"{fault}\"\n{extra}\nduration_ms = {DURATION_MS}\n"
             );
-            let config = sim::scenario::parse(&toml, "heals.rs").unwrap_or_else(|e| panic!("{e}\n{toml}"));
+            let config =
+                sim::internal::scenario::parse(&toml, "heals.rs").unwrap_or_else(|e| panic!("{e}\n{toml}"));
             let r = run::run(1, &config);
             let what = format!("{fault} by {trigger}");
             let (i, injected) = r

@@ -3,10 +3,10 @@
 //! and the Kafka model's own history checks never fire. The idempotent producer removes the
 //! duplicate records.
 
-use sim::check::kafka::KafkaStats;
-use sim::run;
-use sim::scenario::config::SimConfig;
-use sim::trace::Typed;
+use sim::internal::check::kafka::KafkaStats;
+use sim::internal::run;
+use sim::internal::scenario::config::SimConfig;
+use sim::internal::trace::Typed;
 
 const KAFKA_CHECKS: [&str; 4] = [
     "lost",

@@ -2,10 +2,10 @@
 //! database double-applies effects (and the printed command shows it again), and the fenced
 //! protocol with a unique database never does.
 
-use sim::model::db::DbMode;
-use sim::run::{self, Verdict};
-use sim::scenario::config::{ProtocolKind, SimConfig};
-use sim::trace::Typed;
+use sim::internal::model::db::DbMode;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario::config::{ProtocolKind, SimConfig};
+use sim::internal::trace::Typed;
 use std::collections::BTreeSet;
 use std::process::Command;
 

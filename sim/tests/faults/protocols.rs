@@ -6,10 +6,10 @@
 //! (`v2_took_fenced_lease`) and doubles the effect on a fenced database but not on a unique
 //! one, and the command line and `sim shrink` keep the fleet.
 
-use sim::check::why::{self, Mechanism};
-use sim::model::db::DbMode;
-use sim::run;
-use sim::scenario::config::{ProtocolKind, SimConfig};
+use sim::internal::check::why::{self, Mechanism};
+use sim::internal::model::db::DbMode;
+use sim::internal::run;
+use sim::internal::scenario::config::{ProtocolKind, SimConfig};
 
 /// The mechanisms of every repeated effect of a run, and whether it showed `double_invocation`.
 fn findings(seed: u64, config: &SimConfig) -> (bool, Vec<Mechanism>) {
@@ -67,7 +67,7 @@ fn python_v2_calls_a_failed_handler_twice_at_random_and_v2_on_the_same_seeds_nev
 
 #[test]
 fn the_python_v2_scenario_run_by_the_library_s_v2_is_a_late_write_and_one_run_per_call() {
-    let scenario = sim::scenario::load("python-v2-exception").unwrap();
+    let scenario = sim::internal::scenario::load("python-v2-exception").unwrap();
     let (double, mechanisms) = findings(scenario.seed, &scenario);
     assert!(double);
     assert_eq!(mechanisms, [Mechanism::HandlerCalledTwice]);
@@ -82,7 +82,7 @@ fn the_python_v2_scenario_run_by_the_library_s_v2_is_a_late_write_and_one_run_pe
 
 /// The protocol each worker's acquires show: fenced ones carry a token, v2 ones none.
 fn acquire_kinds(config: &SimConfig, seed: u64) -> std::collections::BTreeMap<String, bool> {
-    use sim::trace::{AcquireOutcome, Typed};
+    use sim::internal::trace::{AcquireOutcome, Typed};
     let r = run::run(seed, config);
     r.events
         .iter()
@@ -100,7 +100,7 @@ fn acquire_kinds(config: &SimConfig, seed: u64) -> std::collections::BTreeMap<St
 fn worker_protocols_gives_each_worker_its_own_protocol() {
     let config = SimConfig {
         worker_protocols: vec![ProtocolKind::Fenced, ProtocolKind::V2, ProtocolKind::Fenced],
-        faults: sim::scenario::config::FaultConfig {
+        faults: sim::internal::scenario::config::FaultConfig {
             random: false,
             ..Default::default()
         },
@@ -125,7 +125,7 @@ fn worker_protocols_gives_each_worker_its_own_protocol() {
 
 #[test]
 fn a_v2_worker_taking_over_a_fenced_lease_doubles_the_effect_on_a_fenced_database_not_on_a_unique_one() {
-    let scenario = sim::scenario::load("mixed-fleet-v2-takeover").unwrap();
+    let scenario = sim::internal::scenario::load("mixed-fleet-v2-takeover").unwrap();
     let (_, mechanisms) = findings(scenario.seed, &scenario);
     assert!(
         mechanisms.contains(&Mechanism::V2TookFencedLease),
@@ -220,7 +220,7 @@ fn shrinking_a_fleet_keeps_one_protocol_per_worker_and_both_kinds() {
         text.contains("shrunk: still fails with lock_overlap/v2_took_fenced_lease"),
         "{text}"
     );
-    let shrunk = sim::scenario::load(out.to_str().unwrap()).unwrap();
+    let shrunk = sim::internal::scenario::load(out.to_str().unwrap()).unwrap();
     std::fs::remove_file(&out).ok();
     assert!(shrunk.workers < 4, "{text}");
     assert_eq!(shrunk.worker_protocols.len(), shrunk.workers as usize);

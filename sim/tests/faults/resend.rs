@@ -4,9 +4,9 @@
 //! to resend, and gets one more attempt, which lands. Before resends existed both confirms
 //! failed and the event was left `processing` until its lock expired.
 
-use sim::run::{self, Verdict};
-use sim::scenario;
-use sim::trace::Typed;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario;
+use sim::internal::trace::Typed;
 
 fn scenario(fault: &str) -> String {
     format!(

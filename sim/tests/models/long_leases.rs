@@ -7,7 +7,7 @@
 //! here) lets v2 take over the live lease.
 //!
 //! The library runs unchanged (`idempotency::Consumer`, both protocols) on
-//! `sim::model::redis::RedisModel`, which runs the fenced Lua scripts as the real server does,
+//! `sim::internal::model::redis::RedisModel`, which runs the fenced Lua scripts as the real server does,
 //! behind a small [`Store`] adapter with a 1 ms round trip; time is madsim's virtual clock.
 
 use idempotency::clock::Clock;
@@ -15,7 +15,7 @@ use idempotency::store::{BoxFuture, Command, Reply, Store, StoreError};
 use idempotency::{Config, ConfirmStatus, Consumer, Message, Outcome, Protocol};
 use madsim::runtime::Runtime;
 use madsim::time::Instant;
-use sim::model::redis::RedisModel;
+use sim::internal::model::redis::RedisModel;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Differential test of `sim::model::redis::RedisModel` against a real `redis-server`.
+//! Differential test of `sim::internal::model::redis::RedisModel` against a real `redis-server`.
 //!
 //! Random command sequences (seeded ChaCha8) run against the model and, through
 //! `idempotency::redis_store::RedisStore` (which runs the real Lua scripts), against the server
@@ -50,7 +50,7 @@ use idempotency::store::{Command, Expiry, Reply, Script, SetCondition, Store, St
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sim::model::redis::RedisModel;
+use sim::internal::model::redis::RedisModel;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -55,7 +55,7 @@ fn a_users_handler_runs_in_every_worker_and_a_users_checker_judges_it() {
     assert_eq!(r.applied, 0);
     let never = sim.clone().handler(NeverCommits);
     let failure = never.failure(&never.run(1)).expect("it fails");
-    assert!(failure.shows("lost_event") && failure.why.len() == failure.violations.len());
+    assert!(failure.shows("lost_event") && failure.why.len() == failure.violations().len());
     assert!(sim.failure(&sim.run(1)).is_none(), "a pass is no failure");
     let fail_closed = sim
         .clone()
@@ -110,7 +110,7 @@ impl Handler for EmailsThenCommits {
 
 /// `duplicate-detection` with `EmailsThenCommits` and one `[[schedule]]` entry.
 fn with_entry(entry: &str) -> Sim {
-    let entry: sim::fault::schedule::ScheduledFault = toml::from_str(entry).unwrap();
+    let entry: sim::internal::fault::schedule::ScheduledFault = toml::from_str(entry).unwrap();
     Sim::new("duplicate-detection")
         .unwrap()
         .handler(EmailsThenCommits)
@@ -182,7 +182,7 @@ fn the_story_of_a_users_violation_names_the_crash() {
             _ => None,
         })
         .unwrap();
-    let story = sim::harness::story(&r.events, &event);
+    let story = sim::internal::harness::story(&r.events, &event);
     assert!(
         story.contains("its worker crashed at") && story.contains("(after_email)"),
         "{story}"

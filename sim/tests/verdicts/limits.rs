@@ -1,9 +1,9 @@
 //! Verdicts that tell the truth: a run cut short by a limit still judges what happened, and
 //! correctness outranks liveness in the exit code.
 
-use sim::model::db::DbMode;
-use sim::run::{self, Verdict};
-use sim::scenario::config::{ProtocolKind, SimConfig};
+use sim::internal::model::db::DbMode;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario::config::{ProtocolKind, SimConfig};
 
 fn kinds(v: &Verdict) -> Vec<&'static str> {
     v.violations().iter().map(|v| v.kind).collect()

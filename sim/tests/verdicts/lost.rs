@@ -2,8 +2,8 @@
 //! reached the Kafka log and the database never applied it (the README's definition), not when
 //! the run ended before the producer published it.
 
-use sim::run::{self, Verdict};
-use sim::scenario::config::SimConfig;
+use sim::internal::run::{self, Verdict};
+use sim::internal::scenario::config::SimConfig;
 
 /// A producer far slower than the run: 20 events, up to a minute apart, in a run of 70 s.
 /// The run ends (at the end of its liveness phase, not at a limit, so the end-state checks
@@ -43,7 +43,7 @@ fn a_published_event_never_applied_is_lost() {
         produce_gap_ms_max: 60_000,
         safety_s: 10,
         liveness_s_max: 60,
-        on_redis_failure: sim::scenario::config::FailurePolicyKind::FailClosed,
+        on_redis_failure: sim::internal::scenario::config::FailurePolicyKind::FailClosed,
         redis_timeout_ms: 1,
         latency_ms_min: 5,
         ..SimConfig::default()

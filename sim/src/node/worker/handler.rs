@@ -37,7 +37,7 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + '
 /// trace records `handler_end` with `error: {reason}`.
 ///
 /// ```
-/// use sim::node::worker::handler::{Cx, Handler, HandlerFuture};
+/// use sim::{Cx, Handler, HandlerFuture};
 ///
 /// /// Commits the order, then confirms.
 /// struct Orders;
