@@ -188,3 +188,22 @@ fn the_story_of_a_users_violation_names_the_crash() {
         "{story}"
     );
 }
+
+#[test]
+fn a_shrink_keeps_what_the_users_predicate_looks_for() {
+    let sim = Sim::new("canary").unwrap();
+    let seed = sim.config().seed;
+    let err = sim.shrink_where(seed, |r| r.verdict.is_pass()).unwrap_err();
+    assert!(err.contains("does not show what `keep` looks for"), "{err}");
+    // By its kinds, the canary's repeated effect needs one event.
+    let by_kind = sim.explain(&sim.shrink(seed).unwrap());
+    assert_eq!(by_kind.size.events, 1, "{by_kind}");
+    // A predicate that wants a repeated effect among at least three applied events: no
+    // smaller run that breaks it is accepted, though each still fails the same way.
+    let keep = |r: &sim::RunResult| r.duplicates > 0 && r.applied >= 3;
+    let shrunk = sim.shrink_where(seed, keep).unwrap();
+    let r = Sim::from_config(shrunk.config.clone()).run(shrunk.config.seed);
+    assert!(keep(&r), "the shrunk run still shows it: applied={}", r.applied);
+    let kept = sim.explain(&shrunk);
+    assert!(kept.size.events >= 3 && kept.size.events <= 5, "{kept}");
+}
