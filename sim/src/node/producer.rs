@@ -1,4 +1,4 @@
-//! The producer node: publishes the [`crate::workload`]'s events in order,
+//! The producer node: publishes the workload's events (`crate::workload`) in order,
 //! retrying a produce whose ack it did not get (which may append the record twice, as a real
 //! producer without idempotence does). Its progress survives its restarts.
 

@@ -32,7 +32,7 @@
 //! round closes when every member has joined it, or at the rebalance timeout (the round's start
 //! plus `session_timeout_ms`), which removes the members that did not. The coordinator then
 //! assigns the partitions with the configured [`Assignor`] (members sorted by member id as
-//! strings; see [`assign`]) and the group is `Stable`. A change while a round is open joins that
+//! strings; see `assign`) and the group is `Stable`. A change while a round is open joins that
 //! round (same generation), as in Kafka. The last member leaving closes the round at once with
 //! an empty assignment and the group is `Empty`.
 //!
