@@ -178,12 +178,15 @@ pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
 /// How often `everysec` persistence writes the data set to disk.
 const FSYNC_EVERY: Duration = Duration::from_secs(1);
 
-/// Every this many fsyncs, the node checks that the disk equals the data set, whole. Each fsync
-/// checks the key counts ([`crate::model::redis::RedisModel::sync_to`]); the whole comparison
-/// every time cost 13 % of a release sweep's instructions, every 16th costs under 1 %, and a
-/// change the bookkeeping missed stays on the disk until the key changes again, so it is still
-/// seen in sweeps.
-const FULL_CHECK_EVERY: u64 = 16;
+/// Each fsync checks that the disk equals the data set: every fsync the key counts
+/// ([`crate::model::redis::RedisModel::sync_to`]), and this many keys, entry for entry, going
+/// round the key space one stretch per fsync ([`crate::model::redis::RedisModel::agrees_from`]).
+/// The whole comparison every fsync cost 13 % of a release sweep's instructions, and every
+/// 16th fsync still grew with the square of a run's events (a data set that grows, compared
+/// over a run that lasts longer: 3 % of a 10,000-event run); a stretch costs the same however
+/// large the data set. A change the bookkeeping missed stays on the disk until the key changes
+/// again, so the round reaches it (a 100-event run's few hundred keys in seconds).
+const KEYS_CHECKED_PER_FSYNC: usize = 16;
 
 /// The Redis node's own settings.
 #[derive(Clone, Debug)]
@@ -254,14 +257,17 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
     if node.config.persistence == Persistence::Everysec {
         let node = node.clone();
         madsim::task::spawn(async move {
-            for fsync in 1u64.. {
+            let mut checked_up_to: Option<String> = None;
+            loop {
                 madsim::time::sleep(FSYNC_EVERY).await;
                 let mut guard = node.state.lock().expect("redis state");
                 let st = &mut *guard;
                 st.model.sync_to(&mut st.disk);
-                if fsync % FULL_CHECK_EVERY == 0 {
-                    assert!(st.disk == st.model, "the fsync wrote what changed");
-                }
+                let (agrees, next) =
+                    st.model
+                        .agrees_from(&st.disk, checked_up_to.as_deref(), KEYS_CHECKED_PER_FSYNC);
+                assert!(agrees, "the fsync wrote what changed");
+                checked_up_to = next;
             }
         });
     }

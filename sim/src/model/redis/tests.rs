@@ -817,6 +817,37 @@ fn a_sync_that_misses_a_change_is_caught() {
     model.sync_to(&mut disk);
 }
 
+/// The fsync's check goes round the key space a stretch at a time: the stretches cover every
+/// key once per round, and a stretch holding a key whose entry differs on the disk disagrees.
+#[test]
+fn agreeing_stretches_cover_every_key_and_a_differing_entry_is_found() {
+    let (mut model, mut disk) = (RedisModel::default(), RedisModel::default());
+    for i in 0..10 {
+        model.put(&format!("k{i}"), b"v".to_vec(), Some(1_000 + i));
+    }
+    model.sync_to(&mut disk);
+    let (mut after, mut rounds) = (None::<String>, 0);
+    loop {
+        let (agrees, next) = model.agrees_from(&disk, after.as_deref(), 4);
+        assert!(agrees, "after {after:?}");
+        rounds += 1;
+        match next {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    assert_eq!(rounds, 3, "10 keys in stretches of 4");
+    // The bookkeeping misses a change: the disk keeps the old entry of k7.
+    model.entries.get_mut("k7").unwrap().value = b"new".to_vec();
+    assert_eq!(model.agrees_from(&disk, None, 4), (true, Some("k3".into())));
+    assert!(!model.agrees_from(&disk, Some("k3"), 4).0, "k4..k7 holds k7");
+    assert_eq!(
+        model.agrees_from(&disk, Some("k7"), 4),
+        (true, None),
+        "k8, k9: the round ends"
+    );
+}
+
 /// A failover to a replica lagging by `lag` gives the primary's data set as of `lag` ago: every
 /// change stamped later (writes, deletes, expiries, the fence counter) is undone, and a key
 /// restored past its expiry expires at the promoted node's next command, by its clock.
