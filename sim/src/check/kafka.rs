@@ -25,6 +25,22 @@ use crate::trace::{Event, Typed};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the history shows that is no violation in itself.
+///
+/// ```
+/// // Two copies of one event, each its own record on its own partition, to two workers.
+/// let sim = sim::Sim::new("duplicate-detection").unwrap();
+/// let stats: sim::KafkaStats = sim.run(sim.config().seed).kafka;
+/// assert_eq!(stats.duplicate_deliveries, 1); // the second copy: a record of an event delivered before
+/// assert_eq!(stats.redeliveries, 0); // no record was delivered twice
+/// assert_eq!(stats.rebalances, 2); // worker-1 joined, then worker-2
+/// assert_eq!(stats.rejected_commits, 0); // no faults, no rejected offset commit
+///
+/// // Summed over runs with `+=`.
+/// let mut total = sim::KafkaStats::default();
+/// total += &stats;
+/// total += &stats;
+/// assert_eq!(total.duplicate_deliveries, 2);
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KafkaStats {
     /// `rebalance` events (rounds opened).

@@ -36,6 +36,39 @@ use crate::trace::Event;
 use std::fmt;
 
 /// Whether a violation is about safety or progress, or only worth knowing.
+///
+/// ```
+/// use sim::{Checker, Input, Severity, Violation};
+///
+/// /// Flags the first event produced, at a chosen severity.
+/// struct Flag(Severity);
+///
+/// impl Checker for Flag {
+///     fn kinds(&self) -> &[&'static str] {
+///         &["flagged"]
+///     }
+///     fn check(&self, input: &Input<'_>) -> Vec<Violation> {
+///         vec![Violation {
+///             kind: "flagged",
+///             severity: self.0,
+///             event_id: input.produced[0].clone(),
+///             detail: "looked at".into(),
+///             first_event: None,
+///         }]
+///     }
+/// }
+///
+/// let sim = sim::Sim::new("duplicate-detection").unwrap();
+/// let seed = sim.config().seed;
+/// // A note is reported beside the verdict and does not fail the run...
+/// let noted = sim.clone().checker(Flag(Severity::Note)).run(seed);
+/// assert!(noted.verdict.is_pass());
+/// assert!(noted.notes.iter().any(|n| n.kind == "flagged"));
+/// // ...a correctness violation fails it.
+/// let failed = sim.checker(Flag(Severity::Correctness)).run(seed);
+/// assert_eq!(failed.verdict.name(), "correctness");
+/// assert_eq!(failed.verdict.violations()[0].kind, "flagged");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Something happened that must never happen.
@@ -47,6 +80,28 @@ pub enum Severity {
 }
 
 /// One thing wrong with a run.
+///
+/// ```
+/// // A GC pause outlives v2's lock: two workers apply the one event's effect.
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let r = sim.run(sim.config().seed);
+/// let v = &r.verdict.violations()[0];
+/// assert_eq!(v.kind, "duplicate_effect");
+/// assert_eq!(v.severity, sim::Severity::Correctness);
+/// assert_eq!(v.event_id, r.effects.keys().next().unwrap().as_str());
+/// // It points at the trace event that shows it: the second effect applied.
+/// assert_eq!(r.events[v.first_event.unwrap()].kind(), "effect_applied");
+///
+/// // `Display` is the line `sim` prints.
+/// let own = sim::Violation {
+///     kind: "email_twice",
+///     severity: sim::Severity::Correctness,
+///     event_id: "e1".into(),
+///     detail: "a second email".into(),
+///     first_event: Some(12),
+/// };
+/// assert_eq!(own.to_string(), "email_twice event=e1 a second email (trace event #12)");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// The checker's name (`duplicate_effect`, `lost_event`, ...).
@@ -72,6 +127,42 @@ impl fmt::Display for Violation {
 }
 
 /// Everything a checker may read.
+///
+/// ```
+/// use sim::{Checker, Input, Severity, Violation};
+///
+/// /// Notes what it was given: the events produced, their effects, the history's length.
+/// struct Tally;
+///
+/// impl Checker for Tally {
+///     fn kinds(&self) -> &[&'static str] {
+///         &["tally"]
+///     }
+///     fn check(&self, input: &Input<'_>) -> Vec<Violation> {
+///         let effects: usize = input.produced.iter().map(|id| input.effects(id).len()).sum();
+///         let detail = format!(
+///             "produced={} effects={} complete={} history={}",
+///             input.produced.len(),
+///             effects,
+///             input.complete,
+///             input.trace.len()
+///         );
+///         vec![Violation {
+///             kind: "tally",
+///             severity: Severity::Note,
+///             event_id: String::new(),
+///             detail,
+///             first_event: None,
+///         }]
+///     }
+/// }
+///
+/// // Two copies of one event: one event produced, applied once, the second copy a duplicate.
+/// let r = sim::Sim::new("duplicate-detection").unwrap().checker(Tally).run(1);
+/// let tally = r.notes.iter().find(|n| n.kind == "tally").unwrap();
+/// let history = r.events.len();
+/// assert_eq!(tally.detail, format!("produced=1 effects=1 complete=true history={history}"));
+/// ```
 pub struct Input<'a> {
     /// The history.
     pub trace: &'a [Event],

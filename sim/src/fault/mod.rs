@@ -28,6 +28,24 @@ pub use nemesis::FaultConfig;
 
 /// A fault: what breaks, and where. `node` is `None` only in a schedule entry whose trigger
 /// names the worker (it defaults to that worker).
+///
+/// ```
+/// use sim::{Fault, NodeName};
+///
+/// // Pause worker-1, as a GC pause does (a `ScheduledFault` says when and for how long).
+/// let pause = Fault::Pause { node: Some(NodeName::Worker(1)) };
+/// assert_eq!(pause.kind(), "pause");
+/// assert_eq!(pause.node(), Some(NodeName::Worker(1)));
+/// // Its fields as a scenario file's `[[schedule]]` entry writes them.
+/// let fields = pause.fields();
+/// assert_eq!(fields["fault"], "pause");
+/// assert_eq!(fields["node"], "worker-1");
+///
+/// // A fault is checked against the run: a run of 2 workers has no worker-3.
+/// let crash = Fault::Crash { node: Some(NodeName::Worker(3)) };
+/// assert!(crash.validate(2).unwrap_err().contains("unknown node \"worker-3\""));
+/// assert!(Fault::RedisErrors { share: 1.5 }.validate(2).is_err());
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {

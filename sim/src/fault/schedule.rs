@@ -26,6 +26,24 @@ use serde::{Deserialize, Serialize};
 
 /// One scheduled fault (see the module documentation): a trigger, a [`Fault`], a duration.
 /// (Unknown fields are refused by the [`Fault`] it flattens.)
+///
+/// ```
+/// use sim::{Fault, ScheduledFault};
+///
+/// // Redis fails every command from the start until the liveness phase heals it. The workers
+/// // fail open, so both copies of the event run unprotected and the plain database applies
+/// // the effect twice.
+/// let outage = ScheduledFault::at(0, Fault::RedisErrors { share: 1.0 }, None);
+/// let sim = sim::Sim::new("duplicate-detection")
+///     .unwrap()
+///     .configure(|c| c.schedule.push(outage.clone()));
+/// let r = sim.run(1);
+/// assert_eq!(r.faults["redis_errors"], 1);
+/// assert_eq!(r.duplicates, 1);
+/// let failure = sim.failure(&r).unwrap();
+/// assert!(failure.shows("duplicate_effect"));
+/// assert_eq!(failure.faults, [outage]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScheduledFault {
     /// Trigger: at this virtual time.

@@ -118,6 +118,20 @@ impl ApplyResult {
 }
 
 /// An applied effect.
+///
+/// ```
+/// // A GC pause outlives v2's lock: the database records the event's effect twice, and by whom.
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let r = sim.run(sim.config().seed);
+/// let effects: &Vec<sim::Effect> = r.effects.values().next().unwrap();
+/// let who: Vec<&str> = effects.iter().map(|e| e.worker.as_str()).collect();
+/// // worker-2 took the expired lock; worker-1 committed when its 400 s pause ended, still in
+/// // its first incarnation's first call.
+/// assert_eq!(who, ["worker-2", "worker-1"]);
+/// assert!(effects[1].t_us > 400_000_000);
+/// assert_eq!((effects[1].incarnation, effects[1].call), (1, 1));
+/// assert!(effects.iter().all(|e| e.fence.is_none())); // v2 hands out no fencing tokens
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Effect {
     /// Virtual time of the commit.

@@ -17,6 +17,20 @@ pub const PORT: u16 = 7000;
 pub const WORKERS_MAX: u8 = 254;
 
 /// A node of the run, by role.
+///
+/// ```
+/// use sim::NodeName;
+///
+/// let worker: NodeName = "worker-2".parse().unwrap();
+/// assert_eq!(worker, NodeName::Worker(2));
+/// assert_eq!(worker.to_string(), "worker-2"); // as traces and scenario files name it
+/// assert!(worker.is_worker() && !NodeName::Redis.is_worker());
+/// assert!("worker-0".parse::<NodeName>().is_err()); // workers count from 1
+///
+/// // Every node of a run with two workers.
+/// let names: Vec<String> = NodeName::all(2).iter().map(|n| n.to_string()).collect();
+/// assert_eq!(names, ["redis", "kafka", "db", "producer", "worker-1", "worker-2"]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum NodeName {
     /// The Redis server.

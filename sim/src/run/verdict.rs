@@ -12,6 +12,21 @@ use std::time::Duration;
 pub const EXIT_EXPECTATION_UNMET: i32 = 7;
 
 /// How a run ended.
+///
+/// ```
+/// use sim::Verdict;
+///
+/// // A GC pause outlives v2's lock: two handlers hold it at once and both apply the effect.
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let verdict = sim.run(sim.config().seed).verdict;
+/// assert!(matches!(verdict, Verdict::Correctness(_)));
+/// assert_eq!((verdict.name(), verdict.exit_code()), ("correctness", 3));
+/// let kinds: Vec<&str> = verdict.violations().iter().map(|v| v.kind).collect();
+/// assert_eq!(kinds, ["duplicate_effect", "lock_overlap"]);
+/// // The scenario demonstrates just these, so against its expectation the run exits 0.
+/// assert_eq!(verdict.exit_code_against(&sim.config().expect.kinds()), 0);
+/// assert_eq!(Verdict::Pass.exit_code(), 0);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
     /// Every check passed.
@@ -78,6 +93,21 @@ impl Verdict {
 }
 
 /// What a run produced.
+///
+/// ```
+/// // One event, published twice (two records, to two workers), applied once.
+/// let sim = sim::Sim::new("duplicate-detection").unwrap();
+/// let r = sim.run(1);
+/// assert_eq!(r.seed, 1);
+/// assert!(r.verdict.is_pass());
+/// assert_eq!((r.events_total, r.produced, r.applied, r.duplicates), (1, 1, 1, 0));
+/// assert!(r.faults.is_empty()); // the scenario turns random faults off
+/// assert!(r.virtual_us >= 5_000_000); // its safety phase lasts 5 s of virtual time
+/// // The history starts with the run's settings; its SHA-256 is the same on every run.
+/// assert_eq!(r.events[0].kind(), "config");
+/// assert_eq!(r.fingerprint().len(), 64);
+/// assert_eq!(r.fingerprint(), sim.run(1).fingerprint());
+/// ```
 #[derive(Clone, Debug)]
 pub struct RunResult {
     /// The seed.

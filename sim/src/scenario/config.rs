@@ -6,6 +6,26 @@
 //! a scenario's whole description is named from one place. So are each knob's range and the
 //! limits (defined in `scenario/ranges.rs`); [`SimConfig::validate`] is in
 //! `scenario/validate.rs`.
+//!
+//! ```
+//! use sim::config::{DbMode, FaultConfig, ProtocolKind, SimConfig};
+//!
+//! // A scenario written in code: v2 on a plain database, 5 events, no faults.
+//! let config = SimConfig {
+//!     name: "v2-calm".into(),
+//!     description: "v2 without faults".into(),
+//!     protocol: ProtocolKind::V2,
+//!     database: DbMode::Plain,
+//!     events: 5,
+//!     faults: FaultConfig { random: false, ..FaultConfig::default() },
+//!     ..SimConfig::default()
+//! };
+//! assert_eq!(config.validate(), Ok(()));
+//! // Without faults v2 does no harm: every event applied once.
+//! let r = sim::Sim::from_config(config).run(7);
+//! assert!(r.verdict.is_pass());
+//! assert_eq!((r.applied, r.duplicates), (5, 0));
+//! ```
 
 pub use super::ranges::{
     ranges, Range, MAX_EVENT_TYPES, MAX_OUTAGE_WINDOWS, MAX_RECORDS, MAX_SCHEDULE, MAX_VIRTUAL_MS,
@@ -49,6 +69,23 @@ impl Default for Expect {
 }
 
 /// One run's description, except the seed: a scenario file is this struct in TOML.
+///
+/// ```
+/// use sim::config::SimConfig;
+///
+/// let mut config: SimConfig = sim::Sim::new("gc-pause-v2").unwrap().config().clone();
+/// assert_eq!((config.workers, config.events, config.safety_s), (2, 1, 450));
+/// config.name = "gc-pause-v2-three-workers".into();
+/// config.workers = 3;
+/// assert!(config.knobs().contains(&"workers=3".to_owned())); // what `sim -v` prints
+///
+/// // Saved as a scenario file, it reads back the same.
+/// let path = std::env::temp_dir().join(format!("three-workers-{}.toml", std::process::id()));
+/// std::fs::write(&path, config.to_toml()).unwrap();
+/// let read = sim::Sim::new(path.to_str().unwrap());
+/// std::fs::remove_file(&path).unwrap();
+/// assert_eq!(read.unwrap().config(), &config);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SimConfig {

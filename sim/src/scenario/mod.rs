@@ -116,6 +116,23 @@ pub const EMBEDDED: &[(&str, &str)] = &[
 ];
 
 /// Why a scenario could not be loaded.
+///
+/// ```
+/// // A scenario file with a misspelt field.
+/// let path = std::env::temp_dir().join(format!("misspelt-{}.toml", std::process::id()));
+/// std::fs::write(&path, "name = \"misspelt\"\ndescription = \"a typo\"\nevnets = 3\n").unwrap();
+/// let err = sim::Sim::new(path.to_str().unwrap()).unwrap_err();
+/// std::fs::remove_file(&path).unwrap();
+/// assert_eq!(err.file, path.to_str().unwrap());
+/// assert_eq!((err.line, err.column), (Some(3), Some(1)));
+/// assert_eq!(err.field.as_deref(), Some("evnets"));
+/// assert!(err.message.contains("`events`"), "it suggests the nearest field: {err}");
+///
+/// // A name that is neither an embedded scenario nor a file: the message lists the embedded.
+/// let err = sim::Sim::new("no-such-scenario").unwrap_err();
+/// assert_eq!(err.line, None);
+/// assert!(err.message.contains("duplicate-detection"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
     /// The file (or embedded name).

@@ -30,6 +30,23 @@ use std::time::{Duration, Instant};
 /// a repeated effect, the mechanism that let the second handler in (`check::why`), e.g.
 /// `duplicate_effect/db_timeout_late_write`; a crash is `crash`; a pass is the empty set. With
 /// the mechanism in it, a shrink cannot slip from one cause of a duplicate into another.
+///
+/// ```
+/// use sim::Fingerprint;
+///
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let failure = sim.failure(&sim.run(sim.config().seed)).unwrap();
+/// let fingerprint: &Fingerprint = &failure.fingerprint;
+/// // Each violation's kind, with the mechanism that let the second handler in.
+/// assert_eq!(
+///     fingerprint.to_string(),
+///     "duplicate_effect/lock_expired_under_pause + lock_overlap/lock_expired_under_pause"
+/// );
+/// assert!(fingerprint.0.contains("lock_overlap/lock_expired_under_pause"));
+/// assert!(!fingerprint.passes());
+/// assert!(Fingerprint::default().passes());
+/// assert_eq!(Fingerprint::default().to_string(), "pass");
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Fingerprint(pub BTreeSet<String>);
 
@@ -60,6 +77,19 @@ pub fn fingerprint(r: &RunResult) -> Fingerprint {
 }
 
 /// What the engine needs of a run.
+///
+/// ```
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let r = sim.run(sim.config().seed);
+/// let outcome = sim::Outcome::of(&r);
+/// assert_eq!(outcome.fingerprint, sim.failure(&r).unwrap().fingerprint);
+/// // Both violations are about the scenario's one event.
+/// assert_eq!(outcome.violating.len(), 1);
+/// assert!(r.effects.contains_key(outcome.violating.first().unwrap()));
+/// assert_eq!(outcome.trace_events, r.events.len());
+/// assert_eq!(outcome.virtual_us, r.virtual_us);
+/// assert_eq!(outcome.trace_sha256, r.fingerprint());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// Its fingerprint.
@@ -94,6 +124,19 @@ impl Outcome {
 }
 
 /// How much a shrink may spend.
+///
+/// ```
+/// use sim::{Budget, Stop};
+/// use std::time::Duration;
+///
+/// assert_eq!(Budget::default(), Budget { max_runs: 500, max_time: Duration::from_secs(60) });
+///
+/// // Two runs: the failing seed's config once, to trust it, and one smaller candidate.
+/// let budget = Budget { max_runs: 2, max_time: Duration::from_secs(60) };
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap().shrink_budget(budget);
+/// let shrunk = sim.shrink(sim.config().seed).unwrap();
+/// assert_eq!((shrunk.runs, shrunk.stop), (2, Stop::Runs));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Runs at most (the first, trusting run included).
@@ -112,6 +155,21 @@ impl Default for Budget {
 }
 
 /// Why a shrink stopped.
+///
+/// ```
+/// use sim::{Budget, Stop};
+/// use std::time::Duration;
+///
+/// // No time at all: the shrink stops after the run it must trust, with nothing tried.
+/// let budget = Budget { max_runs: 500, max_time: Duration::ZERO };
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap().shrink_budget(budget);
+/// let shrunk = sim.shrink(sim.config().seed).unwrap();
+/// assert_eq!((shrunk.stop, shrunk.runs), (Stop::Time, 1));
+/// assert_eq!(shrunk.config, shrunk.original);
+/// // Anything but `Done` means a larger budget may shrink it further.
+/// assert!(shrunk.stop.to_string().ends_with("the best so far"));
+/// assert_eq!(Stop::Done.to_string(), "done: no pass shrinks it further");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     /// A whole round of passes shrank nothing: the result is as small as the passes make it.
@@ -166,6 +224,21 @@ impl fmt::Display for Step {
 }
 
 /// A config's size, as a shrink reports it.
+///
+/// ```
+/// use sim::Size;
+///
+/// let mut config = sim::Sim::new("gc-pause-v2").unwrap().config().clone();
+/// let size = Size::of(&config);
+/// assert_eq!(
+///     size,
+///     Size { faults: 1, events: 1, workers: 2, partitions: 2, copies: 2, safety_s: 450 }
+/// );
+/// // A config that keeps some of its events counts only those.
+/// config.events = 100;
+/// config.keep_events = vec![3, 7];
+/// assert_eq!(Size::of(&config).events, 2);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Size {
     /// `[[schedule]]` entries.
@@ -201,6 +274,25 @@ impl Size {
 }
 
 /// A shrink's result.
+///
+/// ```
+/// use sim::{Budget, Size};
+/// use std::time::Duration;
+///
+/// // A few runs are enough to drop the event's second copy.
+/// let budget = Budget { max_runs: 5, max_time: Duration::from_secs(60) };
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap().shrink_budget(budget);
+/// let shrunk = sim.shrink(sim.config().seed).unwrap();
+/// // The start is the seed's run made explicit: its faults as `[[schedule]]` entries.
+/// assert!(!shrunk.original.faults.random);
+/// assert_eq!(shrunk.original_outcome.fingerprint, shrunk.target);
+/// // The result fails the same way, with one copy of the event instead of two.
+/// assert_eq!(shrunk.outcome.fingerprint, shrunk.target);
+/// let copies = (Size::of(&shrunk.original).copies, Size::of(&shrunk.config).copies);
+/// assert_eq!(copies, (2, 1));
+/// // Saved, it is a scenario file of its own.
+/// assert!(shrunk.config.to_toml().contains("name = \"gc-pause-v2-seed-1-shrunk\""));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Shrunk {
     /// The fingerprint kept.

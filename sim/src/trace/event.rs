@@ -23,6 +23,28 @@ pub type Fields = Map<String, Value>;
 
 /// What a worker's acquire came to. In the trace, its name is the acquire's `outcome`, and a
 /// handler that runs adds its `fence` (null when none) and `key`.
+///
+/// ```
+/// use sim::{AcquireOutcome, Typed};
+///
+/// // Two copies of one event: the first delivery takes the lock, the second finds the event
+/// // done.
+/// let r = sim::Sim::new("duplicate-detection").unwrap().run(1);
+/// let outcomes: Vec<&AcquireOutcome> = r
+///     .events
+///     .iter()
+///     .filter_map(|e| match e.typed() {
+///         Typed::Acquire { outcome, .. } => Some(outcome),
+///         _ => None,
+///     })
+///     .collect();
+/// let names: Vec<&str> = outcomes.iter().map(|o| o.name()).collect();
+/// assert_eq!(names, ["acquired", "duplicate"]);
+/// // The one that runs the handler carries the lease's fencing token and the key.
+/// let (fence, key) = outcomes[0].running().unwrap();
+/// assert!(fence.is_some() && !key.is_empty());
+/// assert_eq!(*outcomes[1], AcquireOutcome::Duplicate);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AcquireOutcome {
@@ -79,6 +101,34 @@ impl AcquireOutcome {
 /// every field by its own name, an `Option` absent when `None` where it carries
 /// `skip_serializing_if`, else `null`. Add a kind here and nowhere else (and an example to
 /// [`Typed::examples`], which a test checks).
+///
+/// ```
+/// use sim::{Fault, NodeName, Typed};
+///
+/// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+/// let r = sim.run(sim.config().seed);
+/// // The scenario's pause, as its schedule asked.
+/// let pause = r.events.iter().find_map(|e| match e.typed() {
+///     Typed::Fault {
+///         fault: Fault::Pause { node },
+///         by,
+///         lasts_ms,
+///         ..
+///     } => Some((*node, by.as_str(), *lasts_ms)),
+///     _ => None,
+/// });
+/// assert_eq!(pause, Some((Some(NodeName::Worker(1)), "schedule", Some(400_000))));
+/// // The handlers that started, by worker: worker-1 paused inside its, worker-2 took over.
+/// let started: Vec<&str> = r
+///     .events
+///     .iter()
+///     .filter(|e| matches!(e.typed(), Typed::HandlerStart { .. }))
+///     .map(|e| e.node.as_str())
+///     .collect();
+/// assert_eq!(started, ["worker-1", "worker-2"]);
+/// let applied = r.events.iter().filter(|e| matches!(e.typed(), Typed::EffectApplied { .. }));
+/// assert_eq!(applied.count(), 2);
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Typed {

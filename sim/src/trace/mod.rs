@@ -21,6 +21,23 @@ use std::sync::{Arc, Mutex};
 /// The event is kept as data, so readers (the checkers, the diagram) match it without parsing;
 /// its fields by name ([`Event::fields`], from [`Typed`]'s serde form) are made only for the
 /// canonical JSON line and the human line, and [`Event::parse`] reads a line back.
+///
+/// ```
+/// use sim::Event;
+///
+/// let r = sim::Sim::new("duplicate-detection").unwrap().run(1);
+/// let first: &Event = &r.events[0];
+/// assert_eq!((first.t_us, first.node.as_str(), first.kind()), (0, "sim", "config"));
+/// // The canonical JSON line (a trace file's, and what the fingerprint hashes) reads back.
+/// assert!(first.json().starts_with(r#"{"t_us":0,"node":"sim","kind":"config","#));
+/// for e in &r.events {
+///     assert_eq!(Event::parse(&e.json()).unwrap(), *e);
+/// }
+/// // The human line, as `sim -v` prints it.
+/// let end = r.events.iter().find(|e| e.kind() == "handler_end").unwrap();
+/// assert_eq!(end.node, "worker-1");
+/// assert!(end.human().ends_with("call=1 result=ok"));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Event {
     /// Virtual microseconds since the start of the run.

@@ -27,6 +27,45 @@ use std::time::Duration;
 
 /// A future a [`Handler`] returns: it runs on the worker's simulated node (single-threaded,
 /// so it need not be `Send`).
+///
+/// ```
+/// use sim::{Cx, Handler, HandlerFuture, Typed};
+///
+/// /// Fails each worker's first call (a transient error), then commits.
+/// struct FirstCallFails;
+///
+/// impl Handler for FirstCallFails {
+///     fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a> {
+///         // Any future of a `Result<(), String>` that borrows the context, pinned in a box:
+///         // an async fn's will do.
+///         Box::pin(handle(cx))
+///     }
+/// }
+///
+/// async fn handle(cx: &Cx<'_>) -> Result<(), String> {
+///     cx.work().await?;
+///     if cx.call() == 1 {
+///         return Err("connection reset".into());
+///     }
+///     cx.commit().await?;
+///     cx.confirm().await.ok();
+///     Ok(())
+/// }
+///
+/// // The error released the lock and the record was delivered again: the retry committed.
+/// let r = sim::Sim::new("duplicate-detection").unwrap().handler(FirstCallFails).run(1);
+/// let ends: Vec<&str> = r
+///     .events
+///     .iter()
+///     .filter_map(|e| match e.typed() {
+///         Typed::HandlerEnd { result, .. } => Some(result.as_str()),
+///         _ => None,
+///     })
+///     .collect();
+/// assert_eq!(ends, ["error: connection reset", "ok"]);
+/// assert!(r.verdict.is_pass());
+/// assert_eq!(r.applied, 1);
+/// ```
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + 'a>>;
 
 /// The business logic of a consumer, run by every simulated worker for every delivery the
@@ -110,6 +149,58 @@ impl Guard {
 
 /// What a [`Handler`] is given for one delivery: the delivery's identity and lock, and the
 /// simulated world's database, clock, random stream and fault points.
+///
+/// ```
+/// use sim::{Cx, Handler, HandlerFuture, Typed};
+/// use std::time::Duration;
+///
+/// /// Records what its context says, then commits and confirms.
+/// struct Inspect;
+///
+/// impl Handler for Inspect {
+///     fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a> {
+///         Box::pin(async move {
+///             let before = cx.now_unix_us();
+///             cx.sleep(Duration::from_millis(50)).await; // virtual time: the test does not wait
+///             let slept_ms = (cx.now_unix_us() - before) / 1000;
+///             let seen = format!(
+///                 "{} call {} protected={} fenced={} keyed={} slept_ms={slept_ms}",
+///                 cx.worker(),
+///                 cx.call(),
+///                 cx.is_protected(),
+///                 cx.fence().is_some(),
+///                 !cx.key().is_empty(),
+///             );
+///             cx.record("seen", &seen);
+///             // The seed's own random stream: the same seed draws the same number.
+///             cx.record("dice", &cx.random(1..=6).to_string());
+///             cx.commit().await?;
+///             cx.confirm().await.ok();
+///             Ok(())
+///         })
+///     }
+/// }
+///
+/// let sim = sim::Sim::new("duplicate-detection").unwrap().handler(Inspect);
+/// let recorded = |r: &sim::RunResult, what: &str| -> Vec<(String, String)> {
+///     r.events
+///         .iter()
+///         .filter_map(|e| match e.typed() {
+///             Typed::Custom { event_id, name, detail, .. } if name == what => {
+///                 Some((event_id.clone(), detail.clone()))
+///             }
+///             _ => None,
+///         })
+///         .collect()
+/// };
+/// let r = sim.run(1);
+/// // The second copy of the event was a duplicate: the handler ran once, under the lock.
+/// let seen = recorded(&r, "seen");
+/// assert_eq!(seen.len(), 1);
+/// assert_eq!(seen[0].1, "worker-1 call 1 protected=true fenced=true keyed=true slept_ms=50");
+/// assert!(r.effects.contains_key(&seen[0].0)); // `record` files it under `cx.event_id()`
+/// assert_eq!(recorded(&r, "dice"), recorded(&sim.run(1), "dice"));
+/// ```
 pub struct Cx<'a> {
     pub(super) worker: &'a Worker,
     pub(super) guard: &'a Guard,
@@ -118,6 +209,45 @@ pub struct Cx<'a> {
 }
 
 /// What a commit did, when it did not fail.
+///
+/// ```
+/// use sim::{Commit, Cx, FaultPoint, Handler, HandlerFuture, Typed};
+///
+/// /// Commits, records what the commit did, then confirms.
+/// struct Noting;
+///
+/// impl Handler for Noting {
+///     fn handle<'a>(&'a self, cx: &'a Cx<'a>) -> HandlerFuture<'a> {
+///         Box::pin(async move {
+///             cx.work().await?;
+///             let did = match cx.commit().await? {
+///                 Commit::Applied => "applied",
+///                 Commit::Duplicate => "duplicate",
+///             };
+///             cx.record("commit", did);
+///             // The scenario crashes worker-1 here, before it confirms.
+///             cx.point(FaultPoint::BeforeConfirm).await;
+///             cx.confirm().await.ok();
+///             Ok(())
+///         })
+///     }
+/// }
+///
+/// // worker-1 commits and crashes before confirming; when its lock expires the event is
+/// // handled again, and the unique database already holds its effect.
+/// let sim = sim::Sim::new("async-confirm-crash-unique").unwrap().handler(Noting);
+/// let r = sim.run(sim.config().seed);
+/// let commits: Vec<&str> = r
+///     .events
+///     .iter()
+///     .filter_map(|e| match e.typed() {
+///         Typed::Custom { name, detail, .. } if name == "commit" => Some(detail.as_str()),
+///         _ => None,
+///     })
+///     .collect();
+/// assert_eq!(commits, ["applied", "duplicate"]);
+/// assert_eq!((r.applied, r.duplicates), (1, 0));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Commit {
     /// The effect was applied.
