@@ -193,7 +193,10 @@ impl Sim {
     /// does not hold for the seed's own run.
     ///
     /// ```
-    /// let sim = sim::Sim::new("gc-pause-v2").unwrap();
+    /// use std::time::Duration;
+    ///
+    /// let budget = sim::Budget { max_runs: 10, max_time: Duration::from_secs(30) };
+    /// let sim = sim::Sim::new("gc-pause-v2").unwrap().shrink_budget(budget);
     /// let seed = sim.config().seed;
     /// let shrunk = sim
     ///     .shrink_where(seed, |r| r.verdict.violations().iter().any(|v| v.kind == "lock_overlap"))

@@ -31,7 +31,7 @@
 //!   [`Severity`];
 //! - the history: [`Event`], typed as [`Typed`] ([`AcquireOutcome`]), and the database's
 //!   [`Effect`]s;
-//! - faults as data: [`Fault`], [`FaultPoint`], [`ScheduledFault`], on nodes named by
+//! - faults as data: [`Fault`], [`FaultPoint`], [`ScheduledFault`] (its [`Trigger`]), on nodes named by
 //!   [`NodeName`];
 //! - the settings: [`SimConfig`], every setting's type in [`config`], and [`ScenarioError`]
 //!   for a scenario that cannot be read.
@@ -133,7 +133,7 @@ pub mod internal {
 
 pub use check::kafka::KafkaStats;
 pub use check::{Checker, Input, Severity, Violation};
-pub use fault::schedule::ScheduledFault;
+pub use fault::schedule::{ScheduledFault, Trigger};
 pub use fault::{Fault, FaultPoint};
 pub use harness::{Failure, Sim, Sweep};
 pub use model::db::Effect;

@@ -76,7 +76,18 @@ pub struct ScheduledFault {
     pub fault: Fault,
 }
 
-/// The trigger of an entry.
+/// The trigger of an entry: when a [`ScheduledFault`] fires.
+///
+/// ```
+/// use sim::{Fault, NodeName, ScheduledFault, Trigger};
+///
+/// // Pause the database on the second delivery of event 3, for 1.5 s.
+/// let on_redelivery = Trigger::OnDelivery { event: 3, n: 2 };
+/// let entry = ScheduledFault::when(on_redelivery.clone(), Fault::Pause { node: Some(NodeName::Db) }, Some(1_500));
+/// assert_eq!(entry.trigger(), Ok(on_redelivery));
+/// assert_eq!((entry.on_delivery, entry.event), (Some(2), Some(3)));
+/// assert!(!Trigger::At(1_000).has_worker(), "a time names no worker");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Trigger {
     /// At a virtual time (ms).
@@ -129,6 +140,51 @@ impl ScheduledFault {
             duration_ms,
             fault,
         }
+    }
+
+    /// An entry that injects `fault` when `trigger` is met, lasting `duration_ms`: the same
+    /// entry a scenario file's `[[schedule]]` table writes, built in code.
+    ///
+    /// ```
+    /// use sim::{Fault, FaultPoint, ScheduledFault, Trigger};
+    ///
+    /// // Crash the worker that first reaches `after_email` while handling event 0.
+    /// let crash = ScheduledFault::when(
+    ///     Trigger::Point { point: FaultPoint::from("after_email"), event: Some(0), by: None, after_ms: None },
+    ///     Fault::Crash { node: None },
+    ///     Some(2_000),
+    /// );
+    /// assert_eq!(crash.trigger(), Ok(Trigger::Point {
+    ///     point: FaultPoint::from("after_email"), event: Some(0), by: None, after_ms: None,
+    /// }));
+    /// ```
+    pub fn when(trigger: Trigger, fault: Fault, duration_ms: Option<u64>) -> Self {
+        let mut entry = ScheduledFault::at(0, fault, duration_ms);
+        entry.at_ms = None;
+        match trigger {
+            Trigger::At(at_ms) => entry.at_ms = Some(at_ms),
+            Trigger::Point {
+                point,
+                event,
+                by,
+                after_ms,
+            } => {
+                entry.point = Some(point);
+                entry.event = event;
+                entry.by = by;
+                entry.after_ms = after_ms;
+            }
+            Trigger::OnDelivery { event, n } => {
+                entry.on_delivery = Some(n);
+                entry.event = Some(event);
+            }
+            Trigger::WhileHolding { worker, event } => {
+                entry.while_holding = Some(worker);
+                entry.event = Some(event);
+            }
+        }
+        assert!(entry.trigger().is_ok(), "a built entry has exactly one trigger");
+        entry
     }
 
     /// The entry's trigger; the error says what is wrong (for `schedule[i]`).
