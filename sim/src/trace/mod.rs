@@ -5,6 +5,7 @@
 //! SHA-256 is the run's fingerprint, so the same seed and build must give the same bytes. The
 //! human form (one aligned line per event) is what `-v` prints and snapshots hold.
 
+mod canonical;
 pub mod event;
 pub(crate) mod log;
 mod tag;
@@ -67,21 +68,27 @@ impl Event {
     /// The canonical JSON line (no newline): `t_us`, `node` and `kind`, then the event's other
     /// fields sorted by name (nested objects too).
     pub fn json(&self) -> String {
-        let mut fields = self.what.object();
-        let kind = fields.remove("kind").expect("an event has a kind");
-        let mut out = String::with_capacity(128);
-        write!(
-            out,
-            "{{\"t_us\":{},\"node\":{},\"kind\":{kind}",
-            self.t_us,
-            Value::from(self.node.as_str()),
-        )
-        .expect("write to string");
-        for (k, v) in &fields {
-            write!(out, ",{}:{v}", Value::from(k.as_str())).expect("write to string");
+        let fields = canonical::entries(&self.what)
+            .expect("an event serializes")
+            .expect("an event is an object");
+        let kind = fields
+            .iter()
+            .find_map(|(k, v)| (k == "kind").then_some(v))
+            .expect("an event has a kind");
+        let mut out = Vec::with_capacity(256);
+        std::io::Write::write_fmt(&mut out, format_args!("{{\"t_us\":{},\"node\":", self.t_us))
+            .expect("write to a Vec");
+        serde_json::to_writer(&mut out, self.node.as_str()).expect("a name writes");
+        out.extend_from_slice(b",\"kind\":");
+        out.extend_from_slice(kind);
+        for (k, v) in fields.iter().filter(|(k, _)| *k != "kind") {
+            out.push(b',');
+            serde_json::to_writer(&mut out, k).expect("a key writes");
+            out.push(b':');
+            out.extend_from_slice(v);
         }
-        out.push('}');
-        out
+        out.push(b'}');
+        String::from_utf8(out).expect("JSON is UTF-8")
     }
 
     /// Reads a canonical line ([`Event::json`]) back; an error names what is wrong with it.

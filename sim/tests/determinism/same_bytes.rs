@@ -82,3 +82,43 @@ fn check_determinism_reports_the_same_trace() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("determinism: the same trace twice"), "{text}");
 }
+
+/// The canonical line, written straight from the event (no `serde_json::Value` in between),
+/// is the line the fingerprint always hashed: `t_us`, `node`, `kind`, then the fields as a
+/// `Value` writes them (objects sorted by key, nested ones too). Every kind of event of every
+/// embedded scenario's pinned seed, and of the swarm's first seeds, is held to it.
+#[test]
+fn the_canonical_line_is_the_sorted_value_of_the_event() {
+    fn through_value(e: &sim::Event) -> String {
+        let serde_json::Value::Object(mut fields) = serde_json::to_value(&e.what).unwrap() else {
+            panic!("an event is an object")
+        };
+        let kind = fields.remove("kind").unwrap();
+        let mut line = format!(
+            "{{\"t_us\":{},\"node\":{},\"kind\":{kind}",
+            e.t_us,
+            serde_json::Value::from(e.node.as_str())
+        );
+        for (k, v) in &fields {
+            line.push_str(&format!(",{}:{v}", serde_json::Value::from(k.as_str())));
+        }
+        line + "}"
+    }
+    let mut kinds = BTreeSet::new();
+    let mut configs: Vec<(u64, SimConfig)> = sim::internal::scenario::EMBEDDED
+        .iter()
+        .map(|(name, _)| {
+            let c = sim::internal::scenario::load(name).unwrap();
+            (c.seed, c)
+        })
+        .collect();
+    let swarm = sim::internal::scenario::load("swarm").unwrap();
+    configs.extend((0..20).map(|seed| (seed, swarm.clone())));
+    for (seed, config) in &configs {
+        for e in run::run(*seed, config).events {
+            assert_eq!(e.json(), through_value(&e), "{} seed {seed}", config.name);
+            kinds.insert(e.kind());
+        }
+    }
+    assert!(kinds.len() >= 30, "every kind met: {kinds:?}");
+}
