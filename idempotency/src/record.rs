@@ -121,7 +121,7 @@ impl Fields {
     }
 
     fn seconds(&mut self, name: Name, us: i64) {
-        self.name(name).push_str(&pyjson::float_repr(unix_seconds(us)));
+        pyjson::float_repr_into(self.name(name), unix_seconds(us));
     }
 
     fn int(&mut self, name: Name, value: u64) {
