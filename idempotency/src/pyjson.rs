@@ -461,10 +461,7 @@ fn shortest_digits(a: f64, buf: &mut [u8; 24]) -> (usize, i32) {
     };
     // The mantissa's digits with the point dropped (`point`: how many came before it), leading
     // and trailing zeros left out; the first kept digit's place gives the exponent.
-    let point = mantissa
-        .iter()
-        .position(|&b| b == b'.')
-        .unwrap_or(mantissa.len());
+    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
     let mut n = 0;
     let mut first_at = None;
     let mut seen = 0usize;
@@ -497,9 +494,7 @@ fn parse_exp(text: &[u8]) -> i32 {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text),
     };
-    let magnitude = digits
-        .iter()
-        .fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'));
+    let magnitude = digits.iter().fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'));
     if negative {
         -magnitude
     } else {
@@ -1071,7 +1066,12 @@ mod tests {
             let mut buf = [0u8; 24];
             let (n, exp) = shortest_digits(f.abs(), &mut buf);
             let got = std::str::from_utf8(&buf[..n]).expect("ascii digits");
-            assert_eq!((got, exp), (want.as_str(), want_exp), "{f:e} ({:#x})", f.to_bits());
+            assert_eq!(
+                (got, exp),
+                (want.as_str(), want_exp),
+                "{f:e} ({:#x})",
+                f.to_bits()
+            );
             if split_sci(&format!("{:e}", f.abs())) != (want, want_exp) {
                 ties += 1;
             }
