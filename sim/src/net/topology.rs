@@ -87,6 +87,31 @@ impl NodeName {
     }
 }
 
+impl NodeName {
+    /// The name as text, what `Display` writes, built without a formatter (every trace event
+    /// carries it).
+    pub fn text(self) -> String {
+        match self {
+            NodeName::Redis => "redis".to_owned(),
+            NodeName::Kafka => "kafka".to_owned(),
+            NodeName::Db => "db".to_owned(),
+            NodeName::Producer => "producer".to_owned(),
+            NodeName::Worker(n) => {
+                let mut s = String::with_capacity(10);
+                s.push_str("worker-");
+                if n >= 100 {
+                    s.push(char::from(b'0' + n / 100));
+                }
+                if n >= 10 {
+                    s.push(char::from(b'0' + n / 10 % 10));
+                }
+                s.push(char::from(b'0' + n % 10));
+                s
+            }
+        }
+    }
+}
+
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -184,6 +209,7 @@ mod tests {
         let nodes = NodeName::all(u32::from(WORKERS_MAX));
         for n in &nodes {
             assert_eq!(n.to_string().parse::<NodeName>(), Ok(*n));
+            assert_eq!(n.text(), n.to_string());
             assert_eq!(NodeName::of_addr(n.addr()), Some(*n));
         }
         let mut by_name: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
@@ -191,6 +217,9 @@ mod tests {
         let mut sorted = nodes.clone();
         sorted.sort();
         assert_eq!(by_name, sorted.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        for n in [1u8, 9, 10, 99, 100, 254, 255] {
+            assert_eq!(NodeName::Worker(n).text(), format!("worker-{n}"));
+        }
         for bad in ["worker-0", "worker-01", "worker-255", "worker-", "Redis", ""] {
             assert!(bad.parse::<NodeName>().is_err(), "{bad}");
         }

@@ -104,7 +104,11 @@ impl RedisState {
 }
 
 fn text(bytes: &[u8]) -> Value {
-    Value::from(String::from_utf8_lossy(bytes).into_owned())
+    // UTF-8 checked the fast way first (the records are); the lossy form only for other bytes.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::from(s),
+        Err(_) => Value::from(String::from_utf8_lossy(bytes).into_owned()),
+    }
 }
 
 /// A command's arguments after the key, for the trace.
