@@ -69,7 +69,11 @@ impl PyStr {
     /// The same text as a Rust `String`, or `None` if it holds a lone surrogate (which cannot
     /// be encoded as UTF-8; Python's `str.encode("utf-8")` raises for it too).
     pub fn to_string_lossless(&self) -> Option<String> {
-        self.0.iter().map(|&c| char::from_u32(c)).collect()
+        let mut out = String::with_capacity(self.0.len());
+        for &c in &self.0 {
+            out.push(char::from_u32(c)?);
+        }
+        Some(out)
     }
 
     /// The text with every lone surrogate replaced by U+FFFD (for messages and logs).
@@ -751,11 +755,9 @@ impl Parser<'_> {
                 idx = e;
             }
         }
-        // Everything in start..idx is ASCII.
-        let text: String = self.s[start..idx]
-            .iter()
-            .filter_map(|&c| char::from_u32(c))
-            .collect();
+        // Everything in start..idx is ASCII (digits, sign, point, exponent).
+        let mut text = String::with_capacity(idx - start);
+        text.extend(self.s[start..idx].iter().map(|&c| char::from(c as u8)));
         if is_float {
             // Rust's parse is correctly rounded and gives ±inf on overflow, like float(str).
             let f = text

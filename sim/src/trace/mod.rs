@@ -139,6 +139,14 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// An empty trace with room for `events` events (a run knows about how many it makes:
+    /// growing the log by doubling copied every event about once more).
+    pub fn with_capacity(events: usize) -> Self {
+        Trace {
+            events: Arc::new(Mutex::new(Vec::with_capacity(events))),
+        }
+    }
+
     /// Appends `what`, seen by `node`, stamped with the current virtual time.
     pub fn emit(&self, node: &str, what: Typed) {
         self.emit_owned(node.to_owned(), what);
