@@ -259,7 +259,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         let node = node.clone();
         madsim::task::spawn(async move {
             for fsync in 1u64.. {
-                madsim::time::sleep(FSYNC_EVERY).await;
+                crate::net::timer::sleep(FSYNC_EVERY).await;
                 let mut guard = node.state.lock().expect("redis state");
                 let st = &mut *guard;
                 st.model.sync_to(&mut st.disk);
@@ -273,7 +273,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         let (node, ctx) = (node.clone(), ctx.clone());
         madsim::task::spawn(async move {
             loop {
-                madsim::time::sleep(Duration::from_millis(node.config.ttl_probe_ms)).await;
+                crate::net::timer::sleep(Duration::from_millis(node.config.ttl_probe_ms)).await;
                 let now_us = node.clock.now_unix_us();
                 let keys = {
                     let st = node.state.lock().expect("redis state");
@@ -374,7 +374,7 @@ impl Store for SimRedis {
                 self.timeout,
                 |command, budget| self.attempt(command, budget),
                 || start.elapsed(),
-                madsim::time::sleep,
+                crate::net::timer::sleep,
             )
             .await
         })
