@@ -5,7 +5,7 @@
 //! same Redis key in Rust we need exactly CPython 3.11's notion of the parsed value (Python `str`
 //! with lone surrogates, arbitrary-size `int`, `float`, insertion-ordered `dict` where a duplicate
 //! key keeps its first position and its last value) and exactly its serialization (ensure_ascii
-//! escaping, `repr(float)`, code point key order). This module provides that, with std only.
+//! escaping, `repr(float)`, code point key order). This module provides that, with std and `ryu` (the shortest float digits).
 //!
 //! What is matched (verified against CPython 3.11.7):
 //! - [`loads`] accepts and rejects the same inputs as `json.loads(bytes)` with the C scanner:
@@ -19,7 +19,7 @@
 //!   the default (`", "`, `": "`) or compact (`","`, `":"`) separators and `ensure_ascii=True`.
 //!   Floats use [`float_repr`], which reproduces `repr(float)` including its tie-break: when two
 //!   shortest digit strings are equally close (722027621152215.25), CPython takes the even last
-//!   digit (`722027621152215.2`) where Rust's `{:e}` rounds up (`...215.3`).
+//!   digit (`722027621152215.2`), as Ryū does (Rust's `{:e}` rounds up: `...215.3`).
 //!
 //! `idempotency/tests/v2_keys_differential.rs` checks all of this against the machine's
 //! `python3` on thousands of generated inputs.
@@ -69,7 +69,11 @@ impl PyStr {
     /// The same text as a Rust `String`, or `None` if it holds a lone surrogate (which cannot
     /// be encoded as UTF-8; Python's `str.encode("utf-8")` raises for it too).
     pub fn to_string_lossless(&self) -> Option<String> {
-        self.0.iter().map(|&c| char::from_u32(c)).collect()
+        let mut out = String::with_capacity(self.0.len());
+        for &c in &self.0 {
+            out.push(char::from_u32(c)?);
+        }
+        Some(out)
     }
 
     /// The text with every lone surrogate replaced by U+FFFD (for messages and logs).
@@ -374,14 +378,25 @@ pub fn dumps_compact(v: &PyValue, sort_keys: bool) -> String {
 /// (`1e-05`, `1.5e+16`) when the decimal exponent is below -4 or at least 16, otherwise positional
 /// with at least one fractional digit (`1.0`, `0.0001`); `NaN`, `Infinity`, `-Infinity`.
 pub fn float_repr(f: f64) -> String {
+    let mut out = String::with_capacity(24);
+    float_repr_into(&mut out, f);
+    out
+}
+
+/// [`float_repr`] written onto the end of `out`.
+pub fn float_repr_into(out: &mut String, f: f64) {
     if f.is_nan() {
-        return "NaN".to_string();
+        out.push_str("NaN");
+        return;
     }
     if f.is_infinite() {
-        return if f > 0.0 { "Infinity" } else { "-Infinity" }.to_string();
+        out.push_str(if f > 0.0 { "Infinity" } else { "-Infinity" });
+        return;
     }
-    let (digits, exp) = shortest_digits(f.abs());
-    let mut out = String::with_capacity(digits.len() + 8);
+    let mut buf = [0u8; 24];
+    let (n, exp) = shortest_digits(f.abs(), &mut buf);
+    // ASCII digits only: `shortest_digits` writes nothing else.
+    let digits = std::str::from_utf8(&buf[..n]).unwrap_or("0");
     if f.is_sign_negative() {
         out.push('-');
     }
@@ -397,12 +412,25 @@ pub fn float_repr(f: f64) -> String {
         if a < 10 {
             out.push('0');
         }
-        out.push_str(&a.to_string());
+        let mut itoa = [0u8; 3];
+        let mut k = itoa.len();
+        let mut rest = a;
+        loop {
+            k -= 1;
+            itoa[k] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        out.push_str(std::str::from_utf8(&itoa[k..]).unwrap_or("0"));
     } else if exp >= 0 {
         let int_len = exp as usize + 1;
         if digits.len() <= int_len {
-            out.push_str(&digits);
-            out.push_str(&"0".repeat(int_len - digits.len()));
+            out.push_str(digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
             out.push_str(".0");
         } else {
             out.push_str(&digits[..int_len]);
@@ -411,83 +439,71 @@ pub fn float_repr(f: f64) -> String {
         }
     } else {
         out.push_str("0.");
-        out.push_str(&"0".repeat((-exp - 1) as usize));
-        out.push_str(&digits);
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
     }
-    out
 }
 
-/// Splits Rust's `{:e}` text (`"1.2345e-5"`) into its digits (`"12345"`) and exponent (`-5`).
-fn split_sci(sci: &str) -> (String, i32) {
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
-    (digits, exp.parse().unwrap_or(0))
-}
-
-/// The shortest digits that round-trip to `a` (finite, non-negative) and the decimal exponent of
-/// the first digit, chosen as CPython's `repr` (David Gay's dtoa, mode 0) chooses them.
+/// The shortest digits that round-trip to `a` (finite, non-negative), written to the start of
+/// `buf` (their count is returned), and the decimal exponent of the first digit, chosen as
+/// CPython's `repr` (David Gay's dtoa, mode 0) chooses them: the shortest digits that round-trip,
+/// the closest to the exact value among those, and on an exact tie between two of them
+/// (722027621152215.25 = `722027621152215.2` or `.3`) the even last digit.
 ///
-/// Rust's `{:e}` already gives the shortest round-trip digits closest to the exact value; the one
-/// difference is an exact tie between two shortest candidates (the exact value ends in a 5 just
-/// past the last digit, e.g. 722027621152215.25 = `722027621152215.2` or `.3`): dtoa takes the
-/// even last digit, Rust rounds the tie up. Such ties are detected exactly and flipped.
-fn shortest_digits(a: f64) -> (String, i32) {
-    let (digits, exp) = split_sci(&format!("{a:e}"));
-    let last_odd = digits.bytes().last().is_some_and(|d| (d - b'0') & 1 == 1);
-    if !last_odd {
-        return (digits, exp);
-    }
-    let n = digits.len();
-    // Cheap filter: a tie needs digit n+1 of the exact value to be a 5.
-    let (rounded, _) = split_sci(&format!("{a:.n$e}"));
-    if rounded.bytes().last() != Some(b'5') {
-        return (digits, exp);
-    }
-    // The exact decimal value (a double has at most 767 significant digits).
-    let (exact, exact_exp) = split_sci(&format!("{a:.780e}"));
-    let exact = exact.trim_end_matches('0');
-    if exact_exp != exp || exact.len() != n + 1 || !exact.ends_with('5') {
-        return (digits, exp);
-    }
-    let lo = &exact[..n];
-    let (alt, alt_exp) = if digits == lo {
-        increment_digits(lo, exp)
-    } else {
-        (lo.to_string(), exp)
+/// Ryū (the `ryu` crate) makes exactly that choice, ties to even included, at a fraction of the
+/// cost of Rust's `{:e}` (which rounds such ties up and so needed an exact check on every odd last
+/// digit); its text (`1.2345e-7`, `123.45`, `1e16`) is read back into digits and exponent here.
+/// The former `{:e}`-based digits are kept in the tests as the reference this is held to.
+fn shortest_digits(a: f64, buf: &mut [u8; 24]) -> (usize, i32) {
+    let mut ryu = ryu::Buffer::new();
+    let text = ryu.format_finite(a).as_bytes();
+    let (mantissa, exp) = match text.iter().position(|&b| b == b'e') {
+        Some(i) => (&text[..i], parse_exp(&text[i + 1..])),
+        None => (text, 0),
     };
-    let alt_even = alt.bytes().last().is_some_and(|d| (d - b'0') & 1 == 0);
-    let round_trips = format!("{alt}e{}", alt_exp - (alt.len() as i32 - 1)).parse::<f64>() == Ok(a);
-    if alt_even && round_trips {
-        (alt, alt_exp)
+    // The mantissa's digits with the point dropped (`point`: how many came before it), leading
+    // and trailing zeros left out; the first kept digit's place gives the exponent.
+    let point = mantissa.iter().position(|&b| b == b'.').unwrap_or(mantissa.len());
+    let mut n = 0;
+    let mut first_at = None;
+    let mut seen = 0usize;
+    for &b in mantissa {
+        if b == b'.' {
+            continue;
+        }
+        if first_at.is_none() && b == b'0' {
+            seen += 1;
+            continue;
+        }
+        first_at.get_or_insert(seen);
+        buf[n] = b;
+        n += 1;
+        seen += 1;
+    }
+    let Some(first_at) = first_at else {
+        buf[0] = b'0';
+        return (1, 0);
+    };
+    while n > 1 && buf[n - 1] == b'0' {
+        n -= 1;
+    }
+    (n, point as i32 - 1 - first_at as i32 + exp)
+}
+
+/// A decimal exponent as Ryū writes it (`16`, `-7`).
+fn parse_exp(text: &[u8]) -> i32 {
+    let (negative, digits) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
+    };
+    let magnitude = digits.iter().fold(0i32, |acc, &d| acc * 10 + i32::from(d - b'0'));
+    if negative {
+        -magnitude
     } else {
-        (digits, exp)
+        magnitude
     }
-}
-
-/// `digits` (scientific, exponent `exp`) plus one unit in the last place, trailing zeros removed.
-fn increment_digits(digits: &str, exp: i32) -> (String, i32) {
-    let mut d: Vec<u8> = digits.bytes().collect();
-    let mut i = d.len();
-    loop {
-        if i == 0 {
-            d.insert(0, b'1');
-            return finish_digits(d, exp + 1);
-        }
-        i -= 1;
-        if d[i] == b'9' {
-            d[i] = b'0';
-        } else {
-            d[i] += 1;
-            return finish_digits(d, exp);
-        }
-    }
-}
-
-fn finish_digits(mut d: Vec<u8>, exp: i32) -> (String, i32) {
-    while d.len() > 1 && d.last() == Some(&b'0') {
-        d.pop();
-    }
-    (String::from_utf8(d).unwrap_or_default(), exp)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -739,11 +755,9 @@ impl Parser<'_> {
                 idx = e;
             }
         }
-        // Everything in start..idx is ASCII.
-        let text: String = self.s[start..idx]
-            .iter()
-            .filter_map(|&c| char::from_u32(c))
-            .collect();
+        // Everything in start..idx is ASCII (digits, sign, point, exponent).
+        let mut text = String::with_capacity(idx - start);
+        text.extend(self.s[start..idx].iter().map(|&c| char::from(c as u8)));
         if is_float {
             // Rust's parse is correctly rounded and gives ±inf on overflow, like float(str).
             let f = text
@@ -896,7 +910,7 @@ fn dump_with(out: &mut String, v: &PyValue, sort_keys: bool, item_sep: &str, key
                 PyValue::Bool(true) => out.push_str("true"),
                 PyValue::Bool(false) => out.push_str("false"),
                 PyValue::Int(s) => out.push_str(s),
-                PyValue::Float(f) => out.push_str(&float_repr(*f)),
+                PyValue::Float(f) => float_repr_into(out, *f),
                 PyValue::Str(s) => write_str(out, s),
                 PyValue::List(l) if l.is_empty() => out.push_str("[]"),
                 PyValue::Dict(d) if d.is_empty() => out.push_str("{}"),
@@ -951,6 +965,121 @@ fn dump_with(out: &mut String, v: &PyValue, sort_keys: bool, item_sep: &str, key
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The former digits, from Rust's `{:e}` with CPython's tie-break applied by hand (checked
+    // against CPython by the differential tests while it was in use): the reference the Ryū
+    // digits are held to.
+    /// Splits Rust's `{:e}` text (`"1.2345e-5"`) into its digits (`"12345"`) and exponent (`-5`).
+    fn split_sci(sci: &str) -> (String, i32) {
+        let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
+        let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+        (digits, exp.parse().unwrap_or(0))
+    }
+
+    /// The shortest digits that round-trip to `a` (finite, non-negative) and the decimal exponent of
+    /// the first digit, chosen as CPython's `repr` (David Gay's dtoa, mode 0) chooses them.
+    ///
+    /// Rust's `{:e}` already gives the shortest round-trip digits closest to the exact value; the one
+    /// difference is an exact tie between two shortest candidates (the exact value ends in a 5 just
+    /// past the last digit, e.g. 722027621152215.25 = `722027621152215.2` or `.3`): dtoa takes the
+    /// even last digit, Rust rounds the tie up. Such ties are detected exactly and flipped.
+    fn reference_shortest_digits(a: f64) -> (String, i32) {
+        let (digits, exp) = split_sci(&format!("{a:e}"));
+        let last_odd = digits.bytes().last().is_some_and(|d| (d - b'0') & 1 == 1);
+        if !last_odd {
+            return (digits, exp);
+        }
+        let n = digits.len();
+        // Cheap filter: a tie needs digit n+1 of the exact value to be a 5.
+        let (rounded, _) = split_sci(&format!("{a:.n$e}"));
+        if rounded.bytes().last() != Some(b'5') {
+            return (digits, exp);
+        }
+        // The exact decimal value (a double has at most 767 significant digits).
+        let (exact, exact_exp) = split_sci(&format!("{a:.780e}"));
+        let exact = exact.trim_end_matches('0');
+        if exact_exp != exp || exact.len() != n + 1 || !exact.ends_with('5') {
+            return (digits, exp);
+        }
+        let lo = &exact[..n];
+        let (alt, alt_exp) = if digits == lo {
+            increment_digits(lo, exp)
+        } else {
+            (lo.to_string(), exp)
+        };
+        let alt_even = alt.bytes().last().is_some_and(|d| (d - b'0') & 1 == 0);
+        let round_trips = format!("{alt}e{}", alt_exp - (alt.len() as i32 - 1)).parse::<f64>() == Ok(a);
+        if alt_even && round_trips {
+            (alt, alt_exp)
+        } else {
+            (digits, exp)
+        }
+    }
+
+    /// `digits` (scientific, exponent `exp`) plus one unit in the last place, trailing zeros removed.
+    fn increment_digits(digits: &str, exp: i32) -> (String, i32) {
+        let mut d: Vec<u8> = digits.bytes().collect();
+        let mut i = d.len();
+        loop {
+            if i == 0 {
+                d.insert(0, b'1');
+                return finish_digits(d, exp + 1);
+            }
+            i -= 1;
+            if d[i] == b'9' {
+                d[i] = b'0';
+            } else {
+                d[i] += 1;
+                return finish_digits(d, exp);
+            }
+        }
+    }
+
+    fn finish_digits(mut d: Vec<u8>, exp: i32) -> (String, i32) {
+        while d.len() > 1 && d.last() == Some(&b'0') {
+            d.pop();
+        }
+        (String::from_utf8(d).unwrap_or_default(), exp)
+    }
+
+    /// Ryū's digits and exponent equal the former `{:e}`-based ones (themselves checked against
+    /// CPython) on random bit patterns, on random decimals of every magnitude and on values with
+    /// few fractional bits at the magnitudes where exact ties between two shortest candidates
+    /// happen (`722027621152215.25`).
+    #[test]
+    fn ryu_digits_equal_the_reference_digits() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0x5EED);
+        let mut values: Vec<f64> = vec![0.0, -0.0, 5e-324, f64::MAX, f64::MIN_POSITIVE, 1.0, 0.1];
+        for _ in 0..200_000 {
+            values.push(f64::from_bits(rng.gen()));
+            values.push(rng.gen_range(0.0..1.0) * 10f64.powi(rng.gen_range(-30..30)));
+            let whole: u64 = rng.gen_range(1..(1u64 << 53));
+            let quarters = [0.125, 0.25, 0.5, 0.75, 0.875][rng.gen_range(0..5)];
+            values.push((whole >> rng.gen_range(0..12)) as f64 + quarters);
+            values.push(((whole as f64) * 2f64.powi(rng.gen_range(1..12))).trunc());
+        }
+        let mut ties = 0;
+        for &f in &values {
+            if !f.is_finite() {
+                continue;
+            }
+            let (want, want_exp) = reference_shortest_digits(f.abs());
+            let mut buf = [0u8; 24];
+            let (n, exp) = shortest_digits(f.abs(), &mut buf);
+            let got = std::str::from_utf8(&buf[..n]).expect("ascii digits");
+            assert_eq!(
+                (got, exp),
+                (want.as_str(), want_exp),
+                "{f:e} ({:#x})",
+                f.to_bits()
+            );
+            if split_sci(&format!("{:e}", f.abs())) != (want, want_exp) {
+                ties += 1;
+            }
+        }
+        assert!(ties > 0, "some exact ties were tried");
+    }
 
     /// The index invariant (one position per entry, once indexed) is checked in every build:
     /// an index that lost its entries is caught at the next insert.

@@ -28,6 +28,28 @@ pub enum RecordState {
 
 /// Reads a stored value as v2 does.
 pub fn parse_record(value: &[u8]) -> RecordState {
+    if surely_completed(value) {
+        return RecordState::Completed;
+    }
+    parse_record_fully(value)
+}
+
+/// How every completed record written by v2 or by this crate starts.
+const COMPLETED_PREFIX: &[u8] = b"{\"status\": \"completed\", ";
+
+/// True when `value` reads as completed whatever follows its prefix, without parsing it: it
+/// starts with `{"status": "completed", ` and the rest has no backslash (so every string in it
+/// is spelled as it reads) and no `"status"` (so no later key replaces the status). Valid JSON
+/// then has `status: completed`, and anything else is not JSON, which v2 reads as completed too.
+fn surely_completed(value: &[u8]) -> bool {
+    let Some(rest) = value.strip_prefix(COMPLETED_PREFIX) else {
+        return false;
+    };
+    !rest.contains(&b'\\') && !rest.windows(8).any(|w| w == b"\"status\"")
+}
+
+/// [`parse_record`] by parsing the whole value, as v2 does.
+fn parse_record_fully(value: &[u8]) -> RecordState {
     let Ok(PyValue::Dict(d)) = pyjson::loads(value) else {
         return RecordState::Completed;
     };
@@ -121,7 +143,7 @@ impl Fields {
     }
 
     fn seconds(&mut self, name: Name, us: i64) {
-        self.name(name).push_str(&pyjson::float_repr(unix_seconds(us)));
+        pyjson::float_repr_into(self.name(name), unix_seconds(us));
     }
 
     fn int(&mut self, name: Name, value: u64) {
@@ -242,6 +264,65 @@ pub fn join_fenced(head: &[u8], fence: u64, tail: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shortcut for completed records reads every value as the full parse does: the
+    /// records this crate writes, and values built to trip a prefix check (a later `status`,
+    /// one spelled with an escape, broken JSON, other statuses).
+    #[test]
+    fn the_completed_shortcut_reads_as_the_full_parse() {
+        let id = crate::key::derive_key(
+            "p",
+            "svc",
+            &crate::Message::new(
+                "t",
+                br#"{"event_id": "e1", "event_type": "a.b", "data": {}}"#.to_vec(),
+            ),
+        )
+        .unwrap();
+        let owner = Owner {
+            token: "worker-1#1/2".into(),
+            fence: 7,
+        };
+        let mut values: Vec<Vec<u8>> = vec![
+            completed("svc", &id, 1_700_000_000_123_456),
+            completed_fenced("svc", &id, 1_700_000_000_123_456, &owner),
+            processing("svc", &id, 1_700_000_000_123_456),
+            processing_fenced("svc", &id, 1_700_000_000_123_456, &owner),
+        ];
+        for tail in [
+            r#""a": 1}"#,
+            r#""status": "processing", "started_at": 5.0}"#,
+            r#""st\u0061tus": "processing"}"#,
+            r#""x": {"status": "processing"}}"#,
+            r#""a": 1"#,
+            r#""a": "\"status\""}"#,
+            "}",
+            "",
+        ] {
+            values.push(format!("{{\"status\": \"completed\", {tail}").into_bytes());
+        }
+        let mut shortcuts = 0;
+        for v in &values {
+            assert_eq!(
+                parse_record(v),
+                parse_record_fully(v),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+            shortcuts += usize::from(surely_completed(v));
+        }
+        assert!(shortcuts >= 4, "the shortcut was taken {shortcuts} times");
+        assert!(!surely_completed(
+            br#"{"status": "completed", "status": "processing"}"#
+        ));
+        assert_eq!(
+            parse_record(br#"{"status": "completed", "status": "processing"}"#),
+            RecordState::Processing {
+                started_at: None,
+                fence: None
+            }
+        );
+    }
 
     /// A field name that would need escaping is refused: at compile time through [`field!`],
     /// and by the same check when [`Name::new`] runs at run time.

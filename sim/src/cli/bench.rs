@@ -11,7 +11,15 @@
 //!   with the seed count);
 //! - the `ttl-lifecycle` scenario (a day of virtual time) in virtual seconds per wall second;
 //! - wall time per event for one run of 1k, 3k and 10k events, and the ratio of the largest
-//!   to the smallest.
+//!   to the smallest;
+//! - instructions per seed, counted by callgrind: the bench runs its own executable under
+//!   `valgrind --tool=callgrind` for a sweep of `--callgrind-seeds` seeds from 0 on one job,
+//!   counting only inside each seed's run (`--toggle-collect=sim::run::run_here`: start-up and
+//!   the sweep's own thread, whose waiting varies from run to run, are left out), and divides by
+//!   the seeds. Wall time on a shared machine moves by tens of percent between runs; this count
+//!   moves by about 0.1 %, so it is what tells one change from another. (This machine has no
+//!   hardware performance counters, hence callgrind.) Only in a release build, and only where
+//!   `valgrind` is on PATH.
 //!
 //! `--json FILE` writes the same figures as one JSON object.
 
@@ -33,12 +41,20 @@ pub(crate) struct Sizes {
     pub rss_seeds: u64,
     /// Event counts for the cost-per-event figures.
     pub scale_events: Vec<u32>,
+    /// Seeds counted under callgrind for instructions per seed (0: not counted).
+    pub callgrind_seeds: u64,
 }
 
 /// The first memory reading is taken after this many seeds.
 const RSS_FIRST_SEEDS: u64 = 100;
 
-pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, out: &mut dyn Write) -> i32 {
+pub(super) fn bench(
+    config: &SimConfig,
+    flags: &str,
+    sizes: &Sizes,
+    json_out: Option<&str>,
+    out: &mut dyn Write,
+) -> i32 {
     let profile = if cfg!(debug_assertions) {
         "debug (use --release for numbers)"
     } else {
@@ -204,6 +220,11 @@ pub(super) fn bench(config: &SimConfig, sizes: &Sizes, json_out: Option<&str>, o
         json!({"runs": scale, "largest_over_smallest": growth}),
     );
 
+    // Instructions per seed, last: nothing else runs while callgrind counts.
+    let counted = instructions_per_seed(flags, sizes.callgrind_seeds);
+    let _ = writeln!(out, "{}", counted.line());
+    report.insert("instructions_per_seed".into(), counted.json());
+
     if let Some(path) = json_out {
         let text = serde_json::to_string_pretty(&Value::Object(report)).expect("a report serializes") + "\n";
         if let Err(e) = std::fs::write(path, text) {
@@ -228,4 +249,152 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// How long one callgrind run may take before it is stopped (5 seeds take a few seconds).
+const CALLGRIND_LIMIT: Duration = Duration::from_secs(600);
+
+/// Instructions per seed, or why there is no figure.
+#[derive(Clone, Debug, PartialEq)]
+enum Counted {
+    /// Counted by callgrind inside the runs of `seeds` seeds.
+    Callgrind { per_seed: u64, seeds: u64 },
+    /// Not counted, and why.
+    Unavailable(String),
+}
+
+impl Counted {
+    fn line(&self) -> String {
+        match self {
+            Counted::Callgrind { per_seed, seeds } => {
+                format!(
+                    "instructions_per_seed={per_seed} (callgrind, seeds 0..{seeds}, inside each seed's run)"
+                )
+            }
+            Counted::Unavailable(why) => format!("instructions_per_seed=unavailable ({why})"),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Counted::Callgrind { per_seed, seeds } => {
+                json!({"value": per_seed, "method": "callgrind", "seeds": seeds})
+            }
+            Counted::Unavailable(why) => json!({"value": null, "method": null, "why": why}),
+        }
+    }
+}
+
+/// Counts the instructions per seed of this executable's sweep of the same scenario (`flags`:
+/// the scenario flags that reproduce the bench's config) under callgrind: the instructions
+/// inside the seeds' runs of a sweep of `seeds` seeds from 0, over `seeds`.
+fn instructions_per_seed(flags: &str, seeds: u64) -> Counted {
+    if seeds == 0 {
+        return Counted::Unavailable("--callgrind-seeds 0".into());
+    }
+    if cfg!(debug_assertions) {
+        return Counted::Unavailable("debug build: count a release build".into());
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return Counted::Unavailable(format!("cannot find this executable: {e}")),
+    };
+    let count = |n: u64| -> Result<u64, String> {
+        let mut cmd = std::process::Command::new("valgrind");
+        cmd.args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--toggle-collect=sim::run::run_here",
+        ])
+        .arg(&exe)
+        .args(flags.split_whitespace())
+        .args(["sweep", "--from", "0", "--count", &n.to_string(), "--jobs", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "valgrind not found".to_owned(),
+            _ => format!("cannot start valgrind: {e}"),
+        })?;
+        // Read stderr on its own thread so a chatty child cannot fill the pipe and stall.
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        let started = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if started.elapsed() > CALLGRIND_LIMIT => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("callgrind took over {} s", CALLGRIND_LIMIT.as_secs()));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => return Err(format!("cannot wait for valgrind: {e}")),
+            }
+        };
+        let text = reader.join().unwrap_or_default();
+        match collected(&text) {
+            Some(n) => Ok(n),
+            None => Err(format!("no `Collected` line from callgrind (exit {status})")),
+        }
+    };
+    match count(seeds) {
+        // Nothing counted: the function to count in is not there (renamed or inlined).
+        Ok(0) => Counted::Unavailable("callgrind counted nothing inside sim::run::run_here".into()),
+        Ok(n) => Counted::Callgrind {
+            per_seed: n / seeds,
+            seeds,
+        },
+        Err(why) => Counted::Unavailable(why),
+    }
+}
+
+/// The instruction count in callgrind's summary (`==123== Collected : 228460311`).
+fn collected(stderr: &str) -> Option<u64> {
+    stderr.lines().rev().find_map(|line| {
+        let (_, after) = line.split_once("Collected :")?;
+        after.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collected_reads_callgrinds_summary_line() {
+        let stderr = "==1949== Callgrind, a call-graph generating cache profiler\n\
+                      ==1949== Events    : Ir\n\
+                      ==1949== Collected : 228460311\n\
+                      ==1949== \n\
+                      ==1949== I   refs:      228,460,311\n";
+        assert_eq!(collected(stderr), Some(228_460_311));
+        assert_eq!(collected("==1== Collected : \n"), None);
+        assert_eq!(collected("valgrind: command not found\n"), None);
+    }
+
+    #[test]
+    fn counted_says_what_it_measured_or_why_not() {
+        let c = Counted::Callgrind {
+            per_seed: 45_000_000,
+            seeds: 5,
+        };
+        assert_eq!(
+            c.line(),
+            "instructions_per_seed=45000000 (callgrind, seeds 0..5, inside each seed's run)"
+        );
+        assert_eq!(c.json()["value"], 45_000_000);
+        assert_eq!(c.json()["method"], "callgrind");
+        let u = Counted::Unavailable("valgrind not found".into());
+        assert_eq!(u.line(), "instructions_per_seed=unavailable (valgrind not found)");
+        assert!(u.json()["value"].is_null());
+        assert_eq!(
+            instructions_per_seed("", 0),
+            Counted::Unavailable("--callgrind-seeds 0".into())
+        );
+    }
 }

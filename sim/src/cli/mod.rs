@@ -210,6 +210,10 @@ enum Sub {
         /// Event counts of the cost-per-event runs, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1000,3000,10000")]
         scale_events: Vec<u32>,
+        /// Seeds counted under callgrind for instructions per seed, when `valgrind` is on
+        /// PATH and the build is a release (0: not counted).
+        #[arg(long, default_value_t = 5)]
+        callgrind_seeds: u64,
         /// Also write the figures as JSON to FILE.
         #[arg(long, value_name = "FILE")]
         json: Option<String>,
@@ -446,17 +450,19 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             jobs,
             rss_seeds,
             ref scale_events,
+            callgrind_seeds,
             ref json,
         }) => match configure_for(&cli, scenario, "bench") {
-            Ok(Configured { config, .. }) => {
+            Ok(Configured { config, flags, .. }) => {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
                 let sizes = bench::Sizes {
                     seeds: count,
                     jobs: jobs.unwrap_or(cores).clamp(1, MAX_JOBS).min(count) as usize,
                     rss_seeds,
                     scale_events: scale_events.clone(),
+                    callgrind_seeds,
                 };
-                bench::bench(&config, &sizes, json.as_deref(), out)
+                bench::bench(&config, &flags, &sizes, json.as_deref(), out)
             }
             Err(code) => code,
         },

@@ -101,6 +101,31 @@ impl NodeName {
     }
 }
 
+impl NodeName {
+    /// The name as text, what `Display` writes, built without a formatter (every trace event
+    /// carries it).
+    pub fn text(self) -> String {
+        match self {
+            NodeName::Redis => "redis".to_owned(),
+            NodeName::Kafka => "kafka".to_owned(),
+            NodeName::Db => "db".to_owned(),
+            NodeName::Producer => "producer".to_owned(),
+            NodeName::Worker(n) => {
+                let mut s = String::with_capacity(10);
+                s.push_str("worker-");
+                if n >= 100 {
+                    s.push(char::from(b'0' + n / 100));
+                }
+                if n >= 10 {
+                    s.push(char::from(b'0' + n / 10 % 10));
+                }
+                s.push(char::from(b'0' + n % 10));
+                s
+            }
+        }
+    }
+}
+
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -136,6 +161,7 @@ impl FromStr for NodeName {
 /// Ordered by name, as the strings sort: the order maps of nodes have always been walked in
 /// (and so the order of heals in a trace).
 impl Ord for NodeName {
+    #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
         // Node-keyed maps are looked up on every step of a run: this compares two small
         // numbers instead of the names (making two strings per comparison was 6 % of a run).
@@ -146,28 +172,43 @@ impl Ord for NodeName {
 impl NodeName {
     /// A number that sorts as the names do: `db`, `kafka`, `producer`, `redis`, then the
     /// workers as their names sort (`worker-10` before `worker-2`).
+    #[inline]
     fn name_order(self) -> u16 {
-        const WORKERS: u16 = 10;
         match self {
             NodeName::Db => 0,
             NodeName::Kafka => 1,
             NodeName::Producer => 2,
             NodeName::Redis => 3,
-            NodeName::Worker(n) => {
-                // The decimal digits, left-aligned: each digit d as d + 1, a missing one as 0,
-                // in base 11, so that "2" > "10" and "25" > "254" > "2", as strings compare.
-                let digit = |d: Option<u8>| d.map_or(0, |d| u16::from(d) + 1);
-                let (a, b, c) = if n >= 100 {
-                    (n / 100, Some(n / 10 % 10), Some(n % 10))
-                } else if n >= 10 {
-                    (n / 10, Some(n % 10), None)
-                } else {
-                    (n, None, None)
-                };
-                WORKERS + digit(Some(a)) * 121 + digit(b) * 11 + digit(c)
-            }
+            // Looked up, not computed: the comparison runs tens of thousands of times a run.
+            NodeName::Worker(n) => WORKER_ORDER[n as usize],
         }
     }
+}
+
+/// [`worker_order`] of every worker number.
+const WORKER_ORDER: [u16; 256] = {
+    let mut table = [0; 256];
+    let mut n = 0;
+    while n < 256 {
+        table[n] = worker_order(n as u8);
+        n += 1;
+    }
+    table
+};
+
+/// Worker `n`'s place among the names: its decimal digits, left-aligned, each digit d as
+/// d + 1 and a missing one as 0, in base 11 (so that "2" > "10" and "25" > "254" > "2", as
+/// strings compare), after the four servers.
+const fn worker_order(n: u8) -> u16 {
+    const WORKERS: u16 = 10;
+    let (a, b, c) = if n >= 100 {
+        (n / 100 + 1, n / 10 % 10 + 1, n % 10 + 1)
+    } else if n >= 10 {
+        (n / 10 + 1, n % 10 + 1, 0)
+    } else {
+        (n + 1, 0, 0)
+    };
+    WORKERS + a as u16 * 121 + b as u16 * 11 + c as u16
 }
 
 impl PartialOrd for NodeName {
@@ -198,6 +239,7 @@ mod tests {
         let nodes = NodeName::all(u32::from(WORKERS_MAX));
         for n in &nodes {
             assert_eq!(n.to_string().parse::<NodeName>(), Ok(*n));
+            assert_eq!(n.text(), n.to_string());
             assert_eq!(NodeName::of_addr(n.addr()), Some(*n));
         }
         let mut by_name: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
@@ -205,6 +247,9 @@ mod tests {
         let mut sorted = nodes.clone();
         sorted.sort();
         assert_eq!(by_name, sorted.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        for n in [1u8, 9, 10, 99, 100, 254, 255] {
+            assert_eq!(NodeName::Worker(n).text(), format!("worker-{n}"));
+        }
         for bad in ["worker-0", "worker-01", "worker-255", "worker-", "Redis", ""] {
             assert!(bad.parse::<NodeName>().is_err(), "{bad}");
         }

@@ -270,7 +270,7 @@ impl Network {
         };
         let slot = Arc::new(Slot::default());
         let exchange = async {
-            madsim::time::sleep(Duration::from_micros(trip)).await;
+            super::timer::sleep(Duration::from_micros(trip)).await;
             self.arrive(from, to, body, &slot, connected);
             let lands_at = std::future::poll_fn(|cx| {
                 let mut s = slot.inner.lock().expect("slot");
@@ -283,11 +283,11 @@ impl Network {
                 }
             })
             .await;
-            madsim::time::sleep_until(lands_at).await;
+            super::timer::sleep_until(lands_at).await;
             let landed = slot.inner.lock().expect("slot").0.take().map(|(reply, _)| reply);
             landed.expect("a slot is woken only once its reply has landed")
         };
-        madsim::time::timeout(timeout, exchange)
+        super::timer::timeout(timeout, exchange)
             .await
             .unwrap_or(Err(CallError::Timeout))
     }

@@ -37,6 +37,6 @@ impl Clock for NodeClock {
         EPOCH_UNIX_US + crate::trace::now_us() as i64 + self.offset_us()
     }
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(madsim::time::sleep(duration))
+        Box::pin(crate::net::timer::sleep(duration))
     }
 }

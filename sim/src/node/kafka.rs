@@ -225,7 +225,7 @@ impl Incarnation {
                 let me = self.clone();
                 madsim::task::spawn(async move {
                     let wait = at.saturating_sub(now_ms());
-                    madsim::time::sleep(Duration::from_millis(wait)).await;
+                    crate::net::timer::sleep(Duration::from_millis(wait)).await;
                     me.owed.lock().expect("owed replies").wakes.remove(&at);
                     me.tick();
                 });

@@ -56,7 +56,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
     if cfg.panic_at_ms > 0 {
         let at = Duration::from_millis(cfg.panic_at_ms);
         madsim::task::spawn(async move {
-            madsim::time::sleep(at).await;
+            crate::net::timer::sleep(at).await;
             panic!("self-test panic in the producer node (panic_at_ms)");
         });
     }
@@ -68,7 +68,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
         };
         let copy = next % copies;
         let gap = if copy == 0 { event.gap_ms } else { cfg.copy_gap_ms };
-        madsim::time::sleep(Duration::from_millis(gap)).await;
+        crate::net::timer::sleep(Duration::from_millis(gap)).await;
         let mut record = event.record.clone();
         if let Some(&with_headers) = cfg.copy_headers.get(copy) {
             record.headers = if with_headers { headers(event) } else { Vec::new() };
@@ -91,7 +91,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
                     ctx.emit(Typed::ProduceRetry {
                         event_id: event.event_id.clone(),
                     });
-                    madsim::time::sleep(RETRY_BACKOFF).await;
+                    crate::net::timer::sleep(RETRY_BACKOFF).await;
                 }
             }
         }

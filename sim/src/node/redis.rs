@@ -104,7 +104,11 @@ impl RedisState {
 }
 
 fn text(bytes: &[u8]) -> Value {
-    Value::from(String::from_utf8_lossy(bytes).into_owned())
+    // UTF-8 checked the fast way first (the records are); the lossy form only for other bytes.
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Value::from(s),
+        Err(_) => Value::from(String::from_utf8_lossy(bytes).into_owned()),
+    }
 }
 
 /// A command's arguments after the key, for the trace.
@@ -259,7 +263,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         madsim::task::spawn(async move {
             let mut checked_up_to: Option<String> = None;
             loop {
-                madsim::time::sleep(FSYNC_EVERY).await;
+                crate::net::timer::sleep(FSYNC_EVERY).await;
                 let mut guard = node.state.lock().expect("redis state");
                 let st = &mut *guard;
                 st.model.sync_to(&mut st.disk);
@@ -275,7 +279,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         let (node, ctx) = (node.clone(), ctx.clone());
         madsim::task::spawn(async move {
             loop {
-                madsim::time::sleep(Duration::from_millis(node.config.ttl_probe_ms)).await;
+                crate::net::timer::sleep(Duration::from_millis(node.config.ttl_probe_ms)).await;
                 let now_us = node.clock.now_unix_us();
                 let keys = {
                     let st = node.state.lock().expect("redis state");
@@ -376,7 +380,7 @@ impl Store for SimRedis {
                 self.timeout,
                 |command, budget| self.attempt(command, budget),
                 || start.elapsed(),
-                madsim::time::sleep,
+                crate::net::timer::sleep,
             )
             .await
         })

@@ -224,6 +224,9 @@ fn redis_clock_at(s: &World, t_us: u64) -> i64 {
     crate::node::clock::EPOCH_UNIX_US + t_us as i64 + s.clock(NodeName::Redis).offset_us()
 }
 
+// Never inlined: `sim bench` counts one seed's instructions as those inside this function
+// (callgrind's `--toggle-collect=sim::run::run_here`), so it must keep its symbol.
+#[inline(never)]
 fn run_here(seed: u64, config: SimConfig, ext: Extensions, slot: &WorldSlot) -> RunResult {
     let started = Instant::now();
     // The runtime first: it seeds this thread's HashMap keys. (Its network is unused: the

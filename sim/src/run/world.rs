@@ -139,7 +139,8 @@ impl World {
         ));
         let clocks: BTreeMap<NodeName, NodeClock> =
             nodes.iter().map(|n| (*n, NodeClock::default())).collect();
-        let trace = Trace::default();
+        // About 17 trace events per workload event in the default scenario.
+        let trace = Trace::with_capacity(16 * config.events as usize + 256);
         // The trace's first line says what made it: the seed and every knob. Not the
         // description: it is prose, and rewording it must not change a run's fingerprint.
         let mut knobs = serde_json::to_value(&config).expect("a config serializes");

@@ -163,19 +163,28 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// An empty trace with room for `events` events (a run knows about how many it makes:
+    /// growing the log by doubling copied every event about once more).
+    pub fn with_capacity(events: usize) -> Self {
+        Trace {
+            events: Arc::new(Mutex::new(Vec::with_capacity(events))),
+        }
+    }
+
     /// Appends `what`, seen by `node`, stamped with the current virtual time.
     pub fn emit(&self, node: &str, what: Typed) {
+        self.emit_owned(node.to_owned(), what);
+    }
+
+    /// [`Trace::emit`] for a node name the caller already owns (no copy).
+    pub fn emit_owned(&self, node: String, what: Typed) {
         let t_us = now_us();
         let mut events = self.events.lock().expect("trace lock");
         assert!(
             events.last().is_none_or(|e| e.t_us <= t_us),
             "virtual time went back"
         );
-        let event = Event {
-            t_us,
-            node: node.to_owned(),
-            what,
-        };
+        let event = Event { t_us, node, what };
         tracing::debug!(target: "sim::trace", "{}", event.human());
         events.push(event);
     }

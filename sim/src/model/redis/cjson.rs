@@ -3,6 +3,8 @@
 //! termination, UTF-16 escapes, the nesting limit), classifying a stored value as the script
 //! does ([`lua_status`]). The module documentation's "`cjson.decode`" says what is accepted.
 
+use std::borrow::Cow;
+
 /// lua-cjson's default `decode_max_depth`.
 const CJSON_MAX_DEPTH: usize = 1000;
 
@@ -34,7 +36,7 @@ enum StatusValue {
 }
 
 #[derive(Debug, PartialEq)]
-enum Token {
+enum Token<'a> {
     ObjBegin,
     ObjEnd,
     ArrBegin,
@@ -42,7 +44,8 @@ enum Token {
     Comma,
     Colon,
     End,
-    Str(Vec<u8>),
+    /// A string's bytes: borrowed from the input unless it has escapes.
+    Str(Cow<'a, [u8]>),
     /// A number, boolean or `null`.
     Scalar,
     Error,
@@ -54,7 +57,7 @@ struct Lexer<'a> {
     pos: usize,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
     fn at(&self, i: usize) -> u8 {
         self.data.get(i).copied().unwrap_or(0)
     }
@@ -65,7 +68,7 @@ impl Lexer<'_> {
             .all(|(j, w)| self.at(i + j).to_ascii_lowercase() == *w)
     }
 
-    fn next(&mut self) -> Token {
+    fn next(&mut self) -> Token<'a> {
         while matches!(self.at(self.pos), b' ' | b'\t' | b'\n' | b'\r') {
             self.pos += 1;
         }
@@ -107,14 +110,29 @@ impl Lexer<'_> {
         })
     }
 
-    fn string(&mut self) -> Token {
-        let mut p = self.pos + 1;
-        let mut out = Vec::new();
+    fn string(&mut self) -> Token<'a> {
+        let data = self.data;
+        let start = self.pos + 1;
+        let mut p = start;
+        // The decoded bytes, once an escape makes them differ from the input's.
+        let mut out: Option<Vec<u8>> = None;
         loop {
+            // The run of plain bytes up to the next quote, backslash or NUL, taken at once.
+            let from = p.min(data.len());
+            let run_end = data[from..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c == 0)
+                .map_or(data.len(), |i| from + i);
+            if let Some(out) = &mut out {
+                out.extend_from_slice(&data[from..run_end]);
+            }
+            p = run_end;
             match self.at(p) {
                 0 => return Token::Error,
                 b'"' => break,
-                b'\\' => {
+                _ => {
+                    // A backslash: from here on the string is decoded into `out`.
+                    let out = out.get_or_insert_with(|| data[start..p].to_vec());
                     let mapped = match self.at(p + 1) {
                         b'"' => b'"',
                         b'\\' => b'\\',
@@ -155,14 +173,13 @@ impl Lexer<'_> {
                     out.push(mapped);
                     p += 2;
                 }
-                c => {
-                    out.push(c);
-                    p += 1;
-                }
             }
         }
         self.pos = p + 1;
-        Token::Str(out)
+        Token::Str(match out {
+            Some(out) => Cow::Owned(out),
+            None => Cow::Borrowed(&data[start..p]),
+        })
     }
 
     fn digits(&self, mut i: usize, hex: bool) -> usize {
@@ -177,7 +194,7 @@ impl Lexer<'_> {
     }
 
     /// glibc `strtod` in the C locale: how far it reads a number at `pos` (none: an error).
-    fn number(&mut self) -> Token {
+    fn number(&mut self) -> Token<'a> {
         let mut p = self.pos;
         if matches!(self.at(p), b'+' | b'-') {
             p += 1;
@@ -282,7 +299,7 @@ fn cjson_status(data: &[u8]) -> Option<Option<StatusValue>> {
                     stack.push(Ctx::Obj);
                     let Token::Str(k) = tok else { return None };
                     if stack.len() == 1 {
-                        key_is_status = k == b"status";
+                        key_is_status = *k == b"status"[..];
                     }
                     if lx.next() != Token::Colon {
                         return None;
@@ -294,7 +311,7 @@ fn cjson_status(data: &[u8]) -> Option<Option<StatusValue>> {
                     continue;
                 }
             }
-            Token::Str(s) => StatusValue::Str(s),
+            Token::Str(s) => StatusValue::Str(s.into_owned()),
             Token::Scalar => StatusValue::Other,
             _ => return None,
         };
@@ -326,7 +343,7 @@ fn cjson_status(data: &[u8]) -> Option<Option<StatusValue>> {
                 (Some(Ctx::Obj), Token::Comma) => {
                     let Token::Str(k) = lx.next() else { return None };
                     if stack.len() == 1 {
-                        key_is_status = k == b"status";
+                        key_is_status = *k == b"status"[..];
                     }
                     if lx.next() != Token::Colon {
                         return None;

@@ -48,7 +48,7 @@ impl Worker {
         let mut attempt = 1u32;
         let mut event_id = String::new();
         while let Delivery::Retry = self.deliver(at, record, attempt, &mut event_id).await {
-            madsim::time::sleep(retry_backoff(attempt)).await;
+            crate::net::timer::sleep(retry_backoff(attempt)).await;
             attempt += 1;
         }
         event_id

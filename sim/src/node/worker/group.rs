@@ -45,7 +45,7 @@ impl Liveness {
 
     /// Sleeps for `d`, or until the session ends.
     async fn sleep(&self, d: Duration) {
-        self.or_ended(madsim::time::sleep(d)).await;
+        self.or_ended(crate::net::timer::sleep(d)).await;
     }
 
     /// Waits for `work`, or until the session ends (then `None`: `work` is dropped, as a
@@ -75,7 +75,7 @@ async fn heartbeat(
     let every = Duration::from_millis(config.heartbeat_interval_ms);
     let timeout = Duration::from_millis(config.call_timeout_ms);
     loop {
-        madsim::time::sleep(every).await;
+        crate::net::timer::sleep(every).await;
         let req = KafkaRequest::Heartbeat {
             member_id: member.clone(),
             generation,
@@ -155,7 +155,7 @@ impl Worker {
                 Some(KafkaReply::Error(GroupError::UnknownMemberId)) => *member_id = None,
                 _ => {}
             }
-            madsim::time::sleep(BACKOFF).await;
+            crate::net::timer::sleep(BACKOFF).await;
         }
     }
 
@@ -170,7 +170,7 @@ impl Worker {
             match self.kafka(req).await {
                 Some(KafkaReply::Assignment { partitions, .. }) => return Some(partitions),
                 Some(KafkaReply::Error(_)) => return None,
-                _ => madsim::time::sleep(BACKOFF).await,
+                _ => crate::net::timer::sleep(BACKOFF).await,
             }
         }
     }
@@ -180,7 +180,7 @@ impl Worker {
         loop {
             match self.kafka(KafkaRequest::CommittedGroup).await {
                 Some(KafkaReply::GroupOffsets(o)) => return o,
-                _ => madsim::time::sleep(BACKOFF).await,
+                _ => crate::net::timer::sleep(BACKOFF).await,
             }
         }
     }

@@ -295,7 +295,7 @@ impl Cx<'_> {
 
     /// Waits `d` of virtual time.
     pub async fn sleep(&self, d: Duration) {
-        madsim::time::sleep(d).await;
+        crate::net::timer::sleep(d).await;
     }
 
     /// A number drawn from `range` on the worker's own random stream (the seed's: the same
