@@ -245,7 +245,7 @@ impl RedisModel {
 
     /// Compares `n` keys of this data set, from the first after `after` (from the start when
     /// `None`), with `other`'s, key for key and entry for entry: whether they agree, and where
-    /// the next comparison starts (`None` once the last key was compared). With equal key
+    /// the next comparison starts (`None` once a stretch came up short: the round is over). With equal key
     /// counts (which [`RedisModel::sync_to`] asserts), `n` keys walked in step on both sides
     /// cover every difference in that stretch, for the cost of `n` keys however many are held.
     pub fn agrees_from(&self, other: &RedisModel, after: Option<&str>, n: usize) -> (bool, Option<String>) {
@@ -253,20 +253,15 @@ impl RedisModel {
         let from = after.map_or(Unbounded, Excluded);
         let mine = self.entries.range::<str, _>((from, Unbounded));
         let theirs = other.entries.range::<str, _>((from, Unbounded));
-        let mut last = None;
+        let (mut last, mut compared) = (None, 0);
         for ((k, e), (k2, e2)) in mine.zip(theirs).take(n) {
             if k != k2 || e != e2 {
                 return (false, None);
             }
-            last = Some(k);
+            (last, compared) = (Some(k), compared + 1);
         }
-        let more = last.is_some_and(|k| {
-            self.entries
-                .range::<str, _>((Excluded(k.as_str()), Unbounded))
-                .next()
-                .is_some()
-        });
-        (true, last.filter(|_| more).cloned())
+        // A short stretch was the last; a full one may be too (the next then compares none).
+        (true, last.filter(|_| compared == n).cloned())
     }
 
     /// A copy of the data set alone (no journal): what a disk or a snapshot keeps.

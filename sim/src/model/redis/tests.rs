@@ -837,6 +837,12 @@ fn agreeing_stretches_cover_every_key_and_a_differing_entry_is_found() {
         }
     }
     assert_eq!(rounds, 3, "10 keys in stretches of 4");
+    assert_eq!(model.agrees_from(&disk, Some("k7"), 2), (true, Some("k9".into())));
+    assert_eq!(
+        model.agrees_from(&disk, Some("k9"), 2),
+        (true, None),
+        "nothing after the last key"
+    );
     // The bookkeeping misses a change: the disk keeps the old entry of k7.
     model.entries.get_mut("k7").unwrap().value = b"new".to_vec();
     assert_eq!(model.agrees_from(&disk, None, 4), (true, Some("k3".into())));
