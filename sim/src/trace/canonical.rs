@@ -94,6 +94,11 @@ impl Writer<'_> {
         serde_json::to_writer(&mut *self.out, v)?;
         Ok(Written::Other)
     }
+
+    /// A bool or an integer, as `serde_json` writes it.
+    fn number<T: Serialize>(self, v: T) -> Result<Written, Error> {
+        self.scalar(&v)
+    }
 }
 
 /// `entries` sorted by key, each key once with its last value: a map insert's rule.
@@ -229,7 +234,22 @@ impl<'a> Seq<'a> {
     }
 }
 
+/// Serializer methods for scalars that each hand their value to one function of the serializer.
+macro_rules! scalars {
+    ($via:ident: $($method:ident($t:ty)),+ $(,)?) => {$(
+        fn $method(self, v: $t) -> Result<Self::Ok, Error> {
+            self.$via(v)
+        }
+    )+};
+}
+
 impl<'a> ser::Serializer for Writer<'a> {
+    scalars!(
+        number: serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_i128(i128), serialize_u8(u8), serialize_u16(u16),
+        serialize_u32(u32), serialize_u64(u64), serialize_u128(u128),
+    );
+
     type Ok = Written;
     type Error = Error;
     type SerializeSeq = Seq<'a>;
@@ -240,39 +260,6 @@ impl<'a> ser::Serializer for Writer<'a> {
     type SerializeStruct = Object<'a>;
     type SerializeStructVariant = Object<'a>;
 
-    fn serialize_bool(self, v: bool) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<Written, Error> {
-        self.scalar(&v)
-    }
     fn serialize_f32(self, v: f32) -> Result<Written, Error> {
         // A `Value` holds an f32 as the f64 it widens to.
         self.serialize_f64(f64::from(v))
@@ -366,49 +353,28 @@ impl<'a> ser::Serializer for Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Seq<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
+/// A sequence's compound traits: each element goes through [`Seq::element`].
+macro_rules! sequence {
+    ($($trait:ident :: $method:ident),+ $(,)?) => {$(
+        impl ser::$trait for Seq<'_> {
+            type Ok = Written;
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn end(self) -> Result<Written, Error> {
+                self.finish()
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTuple for Seq<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Seq<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Seq<'_> {
-    type Ok = Written;
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-    fn end(self) -> Result<Written, Error> {
-        self.finish()
-    }
-}
+sequence!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 impl ser::SerializeMap for Object<'_> {
     type Ok = Written;
@@ -456,15 +422,21 @@ impl ser::SerializeStructVariant for Object<'_> {
 struct KeyWriter;
 
 impl KeyWriter {
-    fn text(v: impl fmt::Display) -> Result<String, Error> {
+    fn text(self, v: impl fmt::Display) -> Result<String, Error> {
         Ok(v.to_string())
     }
-    fn refuse() -> Result<String, Error> {
+    fn refuse<T>() -> Result<T, Error> {
         Err(Error("a map key must be a string or a number".into()))
     }
 }
 
 impl ser::Serializer for KeyWriter {
+    scalars!(
+        text: serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_u8(u8), serialize_u16(u16), serialize_u32(u32),
+        serialize_u64(u64), serialize_char(char),
+    );
+
     type Ok = String;
     type Error = Error;
     type SerializeSeq = Impossible<String, Error>;
@@ -475,41 +447,11 @@ impl ser::Serializer for KeyWriter {
     type SerializeStruct = Impossible<String, Error>;
     type SerializeStructVariant = Impossible<String, Error>;
 
-    fn serialize_bool(self, v: bool) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, Error> {
-        Self::text(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, Error> {
-        Self::text(v)
-    }
     fn serialize_f32(self, _v: f32) -> Result<String, Error> {
         Self::refuse()
     }
     fn serialize_f64(self, _v: f64) -> Result<String, Error> {
         Self::refuse()
-    }
-    fn serialize_char(self, v: char) -> Result<String, Error> {
-        Self::text(v)
     }
     fn serialize_str(self, v: &str) -> Result<String, Error> {
         Ok(v.to_owned())
@@ -554,17 +496,17 @@ impl ser::Serializer for KeyWriter {
         Self::refuse()
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
     fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleStruct, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
     fn serialize_tuple_variant(
         self,
@@ -573,13 +515,13 @@ impl ser::Serializer for KeyWriter {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeTupleVariant, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self::SerializeStruct, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
     fn serialize_struct_variant(
         self,
@@ -588,7 +530,7 @@ impl ser::Serializer for KeyWriter {
         _variant: &'static str,
         _len: usize,
     ) -> Result<Self::SerializeStructVariant, Error> {
-        Err(Error("a map key must be a string or a number".into()))
+        Self::refuse()
     }
 }
 
