@@ -323,6 +323,8 @@ fn instructions_per_seed(flags: &str, seeds: u64) -> Counted {
             let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
             text
         });
+        // Wall time and a real sleep are right here: this is the bench's own process polling a
+        // valgrind child with a deadline, outside every simulation (no seed runs on this thread).
         let started = Instant::now();
         let status = loop {
             match child.try_wait() {
