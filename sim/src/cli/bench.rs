@@ -74,7 +74,7 @@ pub(super) fn bench(
     let mut ratios = Vec::new();
     let (mut floor_rpc, mut floor_sleeps, mut harness) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut floor_datagrams = Duration::ZERO;
-    let (mut trips, mut events, mut virtual_us) = (0u64, 0usize, 0u64);
+    let (mut trips, mut events, mut virtual_us, mut polls) = (0u64, 0usize, 0u64, 0u64);
     let mut by_kind: std::collections::BTreeMap<&'static str, u64> = Default::default();
     pool::in_order(
         0..sizes.seeds,
@@ -88,6 +88,7 @@ pub(super) fn bench(
             harness += r.wall;
             ratios.push(r.wall.as_secs_f64() / rpc.as_secs_f64().max(1e-9));
             trips += r.round_trips.iter().map(|t| t.3).sum::<u64>();
+            polls += r.polls;
             for &(_, _, kind, n) in &r.round_trips {
                 *by_kind.entry(kind).or_default() += n;
             }
@@ -104,10 +105,11 @@ pub(super) fn bench(
     let worst = ratios.last().copied().unwrap_or(0.0);
     let _ = writeln!(
         out,
-        "seeds/s: {one_job:.1} with 1 job, {all_jobs:.1} with {} jobs ({:.0} trace events, {:.0} round trips, {:.0} virtual s per seed)",
+        "seeds/s: {one_job:.1} with 1 job, {all_jobs:.1} with {} jobs ({:.0} trace events, {:.0} round trips, {:.0} node-task polls, {:.0} virtual s per seed)",
         sizes.jobs,
         events as f64 / n,
         trips as f64 / n,
+        polls as f64 / n,
         virtual_us as f64 / 1e6 / n
     );
     let _ = writeln!(
@@ -123,7 +125,7 @@ pub(super) fn bench(
     );
     report.insert(
         "per_seed".into(),
-        json!({"trace_events": events as f64 / n, "round_trips": trips as f64 / n, "virtual_s": virtual_us as f64 / 1e6 / n}),
+        json!({"trace_events": events as f64 / n, "round_trips": trips as f64 / n, "polls": polls as f64 / n, "virtual_s": virtual_us as f64 / 1e6 / n}),
     );
     let kinds: Vec<String> = by_kind
         .iter()

@@ -1,4 +1,5 @@
-//! Sleeps on madsim's clock that set their timer once.
+//! Sleeps on madsim's clock that set their timer once, and whose timer wakes nobody once they
+//! are dropped.
 //!
 //! madsim's `Sleep` adds a timer to the runtime's timer heap every time it is polled, and a
 //! task is polled whenever anything wakes it: a sleep polled again by a wake-up meant for
@@ -7,25 +8,115 @@
 //! were a sixth of a run's instructions. [`OnceSleep`] polls madsim's sleep again only when
 //! its deadline has passed or the task's waker changed, so the task is woken at the same
 //! instants as before, by one timer.
+//!
+//! madsim's timers cannot be taken back out of its heap either: a call's deadline, left
+//! behind when the reply came in time, still fired and polled the caller's whole task again,
+//! for nothing (about one poll in six of a default seed). A timer here wakes its task through
+//! a [`WakeAt`], which dropping disarms, so a dropped sleep's timer pops and wakes no one.
+//!
+//! [`WakeAt`] also lets one task set a timer for another: the transport sets the caller's
+//! wake-up for the instant its reply lands, as the server answers, so the caller is polled
+//! once, at that instant, instead of once to hear of the reply and again when it lands.
 
 use madsim::time::{Instant, Sleep};
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-/// A madsim sleep that sets its timer once per waker (see the module documentation).
+/// Passes a timer's wake-up on to a task's waker until it is disarmed.
+struct Relay(Mutex<Option<Waker>>);
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waker = self.0.lock().expect("relay").take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A timer on madsim's clock that wakes one waker at a deadline, unless dropped first.
+pub struct WakeAt {
+    relay: Arc<Relay>,
+    /// The sleep whose timer it set (madsim's clock read through it costs less than
+    /// `Instant::now`, which madsim answers by intercepting `clock_gettime`).
+    sleep: Sleep,
+}
+
+impl WakeAt {
+    /// Sets a timer that wakes `waker` at `deadline` (at least a millisecond from now, as
+    /// every madsim sleep). `None` if the deadline has passed already: nothing to wait for.
+    pub fn new(deadline: Instant, waker: &Waker) -> Option<WakeAt> {
+        Self::on(&madsim::time::TimeHandle::current(), deadline, waker)
+    }
+
+    /// [`WakeAt::new`] on the clock of `time`.
+    pub fn on(time: &madsim::time::TimeHandle, deadline: Instant, waker: &Waker) -> Option<WakeAt> {
+        let mut sleep = time.sleep_until(deadline);
+        let relay = arm(&mut sleep, waker)?;
+        Some(WakeAt { relay, sleep })
+    }
+
+    /// When it fires: the deadline asked for, or one millisecond from when it was set if
+    /// that is later (madsim's least sleep).
+    pub fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
+    /// Whether its deadline has passed.
+    pub fn is_elapsed(&self) -> bool {
+        self.sleep.is_elapsed()
+    }
+}
+
+impl Drop for WakeAt {
+    fn drop(&mut self) {
+        self.relay.0.lock().expect("relay").take();
+    }
+}
+
+/// Sets `sleep`'s timer to wake `waker` through a relay that can be disarmed; `None` if its
+/// deadline has passed.
+fn arm(sleep: &mut Sleep, waker: &Waker) -> Option<Arc<Relay>> {
+    let relay = Arc::new(Relay(Mutex::new(Some(waker.clone()))));
+    let relay_waker = Waker::from(relay.clone());
+    match Pin::new(sleep).poll(&mut Context::from_waker(&relay_waker)) {
+        Poll::Ready(()) => None,
+        Poll::Pending => Some(relay),
+    }
+}
+
+/// A madsim sleep that sets its timer once per waker and disarms it when dropped (see the
+/// module documentation).
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct OnceSleep {
     sleep: Sleep,
-    /// The waker the timer was set for, once it is set.
-    armed: Option<Waker>,
+    /// The relay of the timer set, once it is set.
+    armed: Option<Arc<Relay>>,
 }
 
 impl OnceSleep {
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
         self.sleep.is_elapsed()
+    }
+
+    fn disarm(&mut self) {
+        if let Some(relay) = self.armed.take() {
+            relay.0.lock().expect("relay").take();
+        }
+    }
+}
+
+impl Drop for OnceSleep {
+    fn drop(&mut self) {
+        self.disarm();
     }
 }
 
@@ -34,17 +125,26 @@ impl Future for OnceSleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let set_for_this_task = this.armed.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-        if set_for_this_task && !this.sleep.is_elapsed() {
+        if this.sleep.is_elapsed() {
+            this.disarm();
+            return Poll::Ready(());
+        }
+        let set_for_this_task = this.armed.as_ref().is_some_and(|r| {
+            r.0.lock()
+                .expect("relay")
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+        });
+        if set_for_this_task {
             return Poll::Pending;
         }
-        match Pin::new(&mut this.sleep).poll(cx) {
-            Poll::Ready(()) => Poll::Ready(()),
-            Poll::Pending => {
-                this.armed = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+        this.disarm();
+        this.armed = arm(&mut this.sleep, cx.waker());
+        assert!(
+            this.armed.is_some(),
+            "a sleep whose deadline has not passed sets a timer"
+        );
+        Poll::Pending
     }
 }
 
@@ -66,7 +166,8 @@ pub fn sleep_until(deadline: Instant) -> OnceSleep {
 
 /// `madsim::time::timeout(limit, future)`: the future's output, or `Err(())` once `limit` has
 /// passed; the future is polled first, as madsim's does, so a future ready at the deadline wins.
-/// The deadline's timer is set once (madsim's polls its sleep at every wake-up).
+/// The deadline's timer is set once (madsim's polls its sleep at every wake-up), and wakes
+/// nobody once the future is done.
 pub async fn timeout<F: Future>(limit: Duration, future: F) -> Result<F::Output, ()> {
     let mut future = std::pin::pin!(future);
     let mut deadline = sleep(limit);

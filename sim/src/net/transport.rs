@@ -25,8 +25,9 @@
 //! network fault. A call costs three timers (the request's trip, the caller's deadline, the
 //! reply's trip) and no task.
 
+use super::timer::WakeAt;
 use super::topology::NodeName;
-use madsim::time::Instant;
+use madsim::time::{Instant, TimeHandle};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -126,6 +127,9 @@ impl Rules {
 
     /// Whether a message from `a` reaches `b`.
     pub fn passes(&self, a: NodeName, b: NodeName) -> bool {
+        if self.clogged.is_empty() && self.cut.is_empty() {
+            return true;
+        }
         !self.clogged.contains(&a) && !self.clogged.contains(&b) && !self.cut.contains(&link(a, b))
     }
 
@@ -158,8 +162,9 @@ struct State {
     /// Each node's current listener, with the number of its incarnation.
     listeners: BTreeMap<NodeName, (u64, Arc<Queue>)>,
     next_listener: u64,
-    /// Calls started, by caller, server and request kind.
-    calls: BTreeMap<(NodeName, NodeName, &'static str), u64>,
+    /// Calls started, by caller, server and request kind, in the order first seen (a few
+    /// dozen; scanned, not searched: a map's string comparisons cost a hundredth of a run).
+    calls: Vec<((NodeName, NodeName, &'static str), u64)>,
 }
 
 /// A server's queue of requests.
@@ -178,8 +183,15 @@ pub struct Incoming {
     pub reply: ReplyTo,
 }
 
-/// A reply (or a connection's failure) on its way, and the virtual instant it lands at.
-type Landing = (Result<Body, CallError>, Instant);
+/// A reply (or a connection's failure) on its way.
+struct Landing {
+    what: Result<Body, CallError>,
+    /// The virtual instant it lands at.
+    at: Instant,
+    /// The caller's wake-up at that instant, set by whoever sent it (`None` if the caller was
+    /// not waiting yet: it sleeps until then itself).
+    wake: Option<WakeAt>,
+}
 
 /// Where one call waits for its reply.
 #[derive(Default)]
@@ -200,6 +212,21 @@ pub struct ReplyTo {
     net: Weak<Network>,
 }
 
+impl State {
+    /// Counts a call. The kinds are `&'static str`s from a few literals, so one kind is one
+    /// pointer almost always; the text is compared only when the pointers differ.
+    fn count_call(&mut self, from: NodeName, to: NodeName, kind: &'static str) {
+        let found = self
+            .calls
+            .iter_mut()
+            .find(|((a, b, k), _)| *a == from && *b == to && (std::ptr::eq(*k, kind) || *k == kind));
+        match found {
+            Some((_, n)) => *n += 1,
+            None => self.calls.push(((from, to, kind), 1)),
+        }
+    }
+}
+
 impl Network {
     /// A network under `rules`, drawing latencies from `rng`.
     pub fn new(rules: Rules, rng: ChaCha8Rng) -> Self {
@@ -209,7 +236,7 @@ impl Network {
                 rng,
                 listeners: BTreeMap::new(),
                 next_listener: 0,
-                calls: BTreeMap::new(),
+                calls: Vec::new(),
             }),
         }
     }
@@ -225,7 +252,9 @@ impl Network {
     /// Calls started so far, by caller, server and request kind (one each, answered or not).
     pub fn round_trips(&self) -> Vec<(NodeName, NodeName, &'static str, u64)> {
         let st = self.state.lock().expect("network");
-        st.calls.iter().map(|(&(a, b, k), &n)| (a, b, k, n)).collect()
+        let mut calls: Vec<_> = st.calls.iter().map(|&((a, b, k), n)| (a, b, k, n)).collect();
+        calls.sort_unstable();
+        calls
     }
 
     /// Starts listening as `node`: requests to it queue here from now on, until the listener
@@ -264,7 +293,7 @@ impl Network {
     ) -> Result<Body, CallError> {
         let (trip, connected) = {
             let mut st = self.state.lock().expect("network");
-            *st.calls.entry((from, to, kind)).or_default() += 1;
+            st.count_call(from, to, kind);
             let connected = st.listeners.get(&to).map(|(id, _)| *id);
             (Self::draw(&mut st, from, to), connected)
         };
@@ -272,20 +301,24 @@ impl Network {
         let exchange = async {
             super::timer::sleep(Duration::from_micros(trip)).await;
             self.arrive(from, to, body, &slot, connected);
-            let lands_at = std::future::poll_fn(|cx| {
+            // Polled once more, when the reply lands: its sender set the wake-up for then.
+            let landed = std::future::poll_fn(|cx| {
                 let mut s = slot.inner.lock().expect("slot");
                 match s.0.as_ref() {
-                    Some((_, at)) => Poll::Ready(*at),
                     None => {
                         s.1 = Some(cx.waker().clone());
                         Poll::Pending
                     }
+                    Some(l) if l.wake.as_ref().is_some_and(|w| !w.is_elapsed()) => Poll::Pending,
+                    Some(_) => Poll::Ready(s.0.take().expect("a landing")),
                 }
             })
             .await;
-            super::timer::sleep_until(lands_at).await;
-            let landed = slot.inner.lock().expect("slot").0.take().map(|(reply, _)| reply);
-            landed.expect("a slot is woken only once its reply has landed")
+            if landed.wake.is_none() {
+                // Sent before this call waited for it (a refusal in `arrive`): no wake-up set.
+                super::timer::sleep_until(landed.at).await;
+            }
+            landed.what
         };
         super::timer::timeout(timeout, exchange)
             .await
@@ -365,12 +398,17 @@ impl Network {
         if !st.rules.passes(server, caller) {
             return;
         }
-        let lands_at = Instant::now() + Duration::from_micros(Self::draw(st, server, caller));
+        let trip = Duration::from_micros(Self::draw(st, server, caller));
         let mut s = slot.inner.lock().expect("slot");
-        s.0 = Some((what, lands_at));
-        if let Some(w) = s.1.take() {
-            w.wake();
-        }
+        // Outside the runtime (its tasks dropped at the end of a run) nobody waits any more.
+        let time = TimeHandle::try_current();
+        let at = time.as_ref().map_or_else(Instant::now, |t| t.now_instant()) + trip;
+        let wake = match (s.1.take(), &time) {
+            (Some(waker), Some(time)) => WakeAt::on(time, at, &waker),
+            _ => None,
+        };
+        let at = wake.as_ref().map_or(at, |w| w.deadline());
+        s.0 = Some(Landing { what, at, wake });
     }
 
     /// `node` crashed (the world calls this as it kills it): nobody listens there from now on,

@@ -198,6 +198,7 @@ fn judged_nothing(seed: u64, verdict: Verdict, wall: Duration) -> RunResult {
         effects: BTreeMap::new(),
         drawn: Vec::new(),
         round_trips: Vec::new(),
+        polls: 0,
     }
 }
 
@@ -447,6 +448,7 @@ fn judge(
             .map(|e| e.fault.clone())
             .collect(),
         round_trips: s.net.round_trips(),
+        polls: s.limits.steps(),
     }
 }
 

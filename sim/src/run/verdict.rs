@@ -144,6 +144,11 @@ pub struct RunResult {
     /// prints them and its floor replays them. Not API (the bench's).
     #[doc(hidden)]
     pub round_trips: Vec<(NodeName, NodeName, &'static str, u64)>,
+    /// Polls of the nodes' main tasks (the steps the step limit counts): what a run costs the
+    /// executor, besides its round trips. Not part of the trace; `sim bench` prints them. Not
+    /// API (the bench's).
+    #[doc(hidden)]
+    pub polls: u64,
 }
 
 impl RunResult {

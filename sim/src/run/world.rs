@@ -78,6 +78,11 @@ struct Stop {
 }
 
 impl Limits {
+    /// The node tasks' polls so far.
+    pub(crate) fn steps(&self) -> u64 {
+        self.steps.load(Ordering::Relaxed)
+    }
+
     /// Stops the run for `why` (the first reason is kept) and wakes its main future.
     fn stop(&self, why: impl FnOnce() -> String) {
         let mut stop = self.stop.lock().expect("limits");
