@@ -184,8 +184,9 @@ pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
                 ..
             } => {
                 let (p, o) = (*p, *o);
+                let new_record = delivered.insert((p, o));
                 if *attempt == 1 {
-                    if delivered.contains(&(p, o)) {
+                    if !new_record {
                         stats.redeliveries += 1;
                     } else if delivered_ids.contains(id.as_str()) {
                         stats.duplicate_deliveries += 1;
@@ -211,8 +212,10 @@ pub fn check(trace: &[Event]) -> (Vec<Violation>, KafkaStats) {
                         *last = Some(last.map_or(o, |k| k.max(o)));
                     }
                 }
-                delivered.insert((p, o));
-                delivered_ids.insert(id);
+                // A record's id is already in the set once the record was delivered.
+                if new_record {
+                    delivered_ids.insert(id);
+                }
             }
             _ => {}
         }

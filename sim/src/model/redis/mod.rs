@@ -351,12 +351,28 @@ impl RedisModel {
 
     fn put(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
         self.note(key);
-        self.unlink(key);
+        self.mark_changed(key);
+        // Overwriting a key (a lock confirmed, a lease renewed) is most writes: the entry is
+        // changed in place, and its expiry moved only if it moved, rather than the key being
+        // removed and inserted again (each a walk of two trees and a copy of the key).
+        if let Some(entry) = self.entries.get_mut(key) {
+            let old_expiry = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
+            entry.value = value;
+            if old_expiry != expire_at_ms {
+                if let Some(at) = old_expiry {
+                    let removed = self.expiries.remove(&(at, key.to_owned()));
+                    debug_assert!(removed, "every expiring entry is in the expiry index");
+                }
+                if let Some(at) = expire_at_ms {
+                    self.expiries.insert((at, key.to_owned()));
+                }
+            }
+            return;
+        }
         if let Some(at) = expire_at_ms {
             self.expiries.insert((at, key.to_owned()));
         }
         self.entries.insert(key.to_owned(), Entry { value, expire_at_ms });
-        self.changed.insert(key.to_owned());
     }
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
@@ -372,8 +388,15 @@ impl RedisModel {
         if let Some(at) = old.expire_at_ms {
             self.expiries.remove(&(at, key.to_owned()));
         }
-        self.changed.insert(key.to_owned());
+        self.mark_changed(key);
         Some(old)
+    }
+
+    /// Records that `key` changed since the last sync (copying the key only the first time).
+    fn mark_changed(&mut self, key: &str) {
+        if !self.changed.contains(key) {
+            self.changed.insert(key.to_owned());
+        }
     }
 
     fn lookup(&self, key: &str, now_ms: i64) -> Option<&Entry> {
