@@ -364,7 +364,22 @@ pub fn dumps_into(out: &mut String, v: &PyValue, sort_keys: bool) {
 
 /// `json.dumps(s)` for a Python `str` with the characters of `s`, written onto the end of `out`.
 pub fn dumps_str_into(out: &mut String, s: &str) {
-    write_code_points(out, s.chars().map(u32::from));
+    out.push('"');
+    let mut rest = s;
+    while !rest.is_empty() {
+        // The run of characters written as they are, copied at once (most strings are one).
+        let run = rest
+            .bytes()
+            .position(|b| !is_plain(u32::from(b)))
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
+        if let Some(c) = rest.chars().next() {
+            write_escaped(out, u32::from(c));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.push('"');
 }
 
 /// `json.dumps(v, sort_keys=sort_keys, separators=(",", ":"))`, `ensure_ascii=True`.
@@ -868,31 +883,43 @@ fn push_u_escape(out: &mut String, c: u32) {
 }
 
 fn write_str(out: &mut String, s: &PyStr) {
-    write_code_points(out, s.0.iter().copied());
-}
-
-fn write_code_points(out: &mut String, s: impl Iterator<Item = u32>) {
+    // One character at a time: over `Vec<u32>` text this is cheaper than finding runs.
     out.push('"');
-    for c in s {
-        match c {
-            0x22 => out.push_str("\\\""),
-            0x5C => out.push_str("\\\\"),
-            0x0A => out.push_str("\\n"),
-            0x0D => out.push_str("\\r"),
-            0x09 => out.push_str("\\t"),
-            0x08 => out.push_str("\\b"),
-            0x0C => out.push_str("\\f"),
+    for &c in &s.0 {
+        if is_plain(c) {
             // Printable ASCII; the cast is lossless in this range.
-            0x20..=0x7E => out.push(char::from(c as u8)),
-            0x1_0000.. => {
-                let v = c.min(0x10_FFFF) - 0x1_0000;
-                push_u_escape(out, 0xD800 | (v >> 10));
-                push_u_escape(out, 0xDC00 | (v & 0x3FF));
-            }
-            _ => push_u_escape(out, c),
+            out.push(char::from(c as u8));
+        } else {
+            write_escaped(out, c);
         }
     }
     out.push('"');
+}
+
+/// Whether `json.dumps` (`ensure_ascii=True`) writes the code point `c` as it is: printable
+/// ASCII other than the quote and the backslash.
+fn is_plain(c: u32) -> bool {
+    (0x20..=0x7E).contains(&c) && c != 0x22 && c != 0x5C
+}
+
+/// The escape `json.dumps` writes for a code point that is not plain.
+fn write_escaped(out: &mut String, c: u32) {
+    debug_assert!(!is_plain(c));
+    match c {
+        0x22 => out.push_str("\\\""),
+        0x5C => out.push_str("\\\\"),
+        0x0A => out.push_str("\\n"),
+        0x0D => out.push_str("\\r"),
+        0x09 => out.push_str("\\t"),
+        0x08 => out.push_str("\\b"),
+        0x0C => out.push_str("\\f"),
+        0x1_0000.. => {
+            let v = c.min(0x10_FFFF) - 0x1_0000;
+            push_u_escape(out, 0xD800 | (v >> 10));
+            push_u_escape(out, 0xDC00 | (v & 0x3FF));
+        }
+        _ => push_u_escape(out, c),
+    }
 }
 
 enum Frame<'a> {
