@@ -10,12 +10,12 @@
 //! client sends is overtaken by its own later requests.
 
 use super::topology::NodeName;
-use super::transport::{CallError, Incoming, Network, ReplyTo};
+use super::transport::{Body, CallError, Incoming, Inline, Network, ReplyTo};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A request's kind, for counting round trips ([`Network::round_trips`]): a short stable name
@@ -51,17 +51,35 @@ impl fmt::Display for RpcError {
 
 /// Serves requests of type `Q` as `node` until its task ends (the node dies): `handle` turns
 /// each, with its sender, into a reply, or `None` to send none (a lost reply).
-pub async fn serve<Q, R>(net: &Arc<Network>, node: NodeName, mut handle: impl FnMut(Q, NodeName) -> Option<R>)
-where
+///
+/// Such a server answers as it takes each request, so the transport runs `handle` itself when
+/// a request arrives while the server is not paused and nothing is queued before it (see
+/// [`Network::listen_inline`]); the task runs it for the requests that queued while the node
+/// was paused, in order.
+pub async fn serve<Q, R>(
+    net: &Arc<Network>,
+    node: NodeName,
+    mut handle: impl FnMut(Q, NodeName) -> Option<R> + Send + 'static,
+) where
     Q: Any + Send,
     R: Any + Send,
 {
-    serve_deferred(net, node, move |body, responder: Responder<R>| {
-        if let Some(reply) = handle(body, responder.client()) {
-            responder.reply(reply);
+    let handler: Inline = Box::new(move |from, body: Body| {
+        let Ok(body) = body.downcast::<Q>() else {
+            panic!("a request of the wrong type reached {node}");
+        };
+        handle(*body, from).map(|reply| Box::new(reply) as Body)
+    });
+    let handler = Arc::new(Mutex::new(handler));
+    let listener = net.listen_inline(node, handler.clone());
+    loop {
+        let Incoming { from, body, reply } = listener.next().await;
+        let answer = (handler.lock().expect("handler"))(from, body);
+        // No answer: the reply is lost (dropping it unanswered tells the caller nothing).
+        if let Some(answer) = answer {
+            reply.send(net, answer);
         }
-    })
-    .await
+    }
 }
 
 /// Serves requests of type `Q` as `node` until its task ends, answering each through its
@@ -344,6 +362,87 @@ mod tests {
             answer(&held, 9);
             madsim::time::sleep(Duration::from_millis(100)).await;
             assert_eq!(*got.lock().expect("got"), vec![Ok(9)]);
+        });
+    }
+
+    /// A server that answers at once is served inline: its answers come after two trips, in
+    /// the order asked, with no poll of its task; a paused one queues what arrives and serves
+    /// it in order when resumed (an inline answer never overtakes a queued request); a `None`
+    /// is a lost reply, and the caller times out.
+    #[test]
+    fn an_inline_server_answers_in_order_and_a_paused_one_queues_until_resumed() {
+        let rt = Runtime::with_seed_and_config(3, madsim::Config::default());
+        rt.block_on(async {
+            let net = network();
+            let served: Arc<Mutex<Vec<u32>>> = Arc::default();
+            let polls = Arc::new(AtomicU64::new(0));
+            let (n, s, p) = (net.clone(), served.clone(), polls.clone());
+            let node = Handle::current()
+                .create_node()
+                .name("server")
+                .ip(SERVER.ip())
+                .build();
+            node.spawn(async move {
+                let serving = serve(&n, SERVER, move |Ask(k), _from| {
+                    s.lock().expect("served").push(k);
+                    (k != 13).then_some(k * 10)
+                });
+                let mut serving = std::pin::pin!(serving);
+                std::future::poll_fn(|cx| {
+                    p.fetch_add(1, Ordering::Relaxed);
+                    std::future::Future::poll(serving.as_mut(), cx)
+                })
+                .await
+            });
+            madsim::time::sleep(Duration::from_millis(1)).await;
+            let dst = SERVER.addr();
+            let c = Arc::new(Client::new(net.clone(), CLIENT));
+            let polls_before = polls.load(Ordering::Relaxed);
+            for k in 1..=3 {
+                let t0 = madsim::time::Instant::now();
+                assert_eq!(
+                    c.call::<Ask, u32>(dst, Ask(k), Duration::from_secs(1)).await,
+                    Ok(k * 10)
+                );
+                let took = t0.elapsed();
+                assert!(
+                    took >= Duration::from_millis(2) && took <= Duration::from_millis(20),
+                    "{took:?}"
+                );
+            }
+            assert_eq!(
+                polls.load(Ordering::Relaxed),
+                polls_before,
+                "served without its task"
+            );
+            // A lost reply: the caller times out.
+            let lost = c.call::<Ask, u32>(dst, Ask(13), Duration::from_millis(300)).await;
+            assert_eq!(lost, Err(RpcError::Timeout));
+            // Paused: two callers' requests queue; resumed, they are served in arrival order.
+            net.set_paused(SERVER, true);
+            Handle::current().pause(node.id());
+            let calls: Vec<_> = [4u32, 5]
+                .into_iter()
+                .map(|k| {
+                    let c = Arc::new(Client::new(net.clone(), NodeName::Worker(k as u8)));
+                    madsim::task::spawn(async move {
+                        c.call::<Ask, u32>(SERVER.addr(), Ask(k), Duration::from_secs(5))
+                            .await
+                    })
+                })
+                .collect();
+            madsim::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(
+                *served.lock().expect("served"),
+                vec![1, 2, 3, 13],
+                "nothing served while paused"
+            );
+            net.set_paused(SERVER, false);
+            Handle::current().resume(node.id());
+            for (call, k) in calls.into_iter().zip([4u32, 5]) {
+                assert_eq!(call.await.expect("a call"), Ok(k * 10));
+            }
+            assert_eq!(*served.lock().expect("served"), vec![1, 2, 3, 13, 4, 5]);
         });
     }
 }

@@ -107,6 +107,11 @@ impl OnceSleep {
         self.sleep.is_elapsed()
     }
 
+    /// When it ends.
+    pub fn deadline(&self) -> Instant {
+        self.sleep.deadline()
+    }
+
     fn disarm(&mut self) {
         if let Some(relay) = self.armed.take() {
             relay.0.lock().expect("relay").take();

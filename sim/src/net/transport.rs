@@ -33,6 +33,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -162,6 +164,8 @@ struct State {
     /// Each node's current listener, with the number of its incarnation.
     listeners: BTreeMap<NodeName, (u64, Arc<Queue>)>,
     next_listener: u64,
+    /// Nodes paused (their tasks not polled): their requests queue, none is served inline.
+    paused: BTreeSet<NodeName>,
     /// Calls started, by caller, server and request kind, in the order first seen (a few
     /// dozen; scanned, not searched: a map's string comparisons cost a hundredth of a run).
     calls: Vec<((NodeName, NodeName, &'static str), u64)>,
@@ -171,7 +175,16 @@ struct State {
 #[derive(Default)]
 struct Queue {
     inner: Mutex<(VecDeque<Incoming>, Option<Waker>)>,
+    /// The server's handler, where it answers every request as it takes it
+    /// ([`super::rpc::serve`]): the transport runs it itself when a request arrives at a
+    /// server that is not paused and has nothing queued, instead of waking the server's task
+    /// to run it (the same instant, the same order: the queue is empty).
+    inline: Option<Arc<Mutex<Inline>>>,
 }
+
+/// A server's handler that answers at once: the caller and the request in, the reply out
+/// (`None`: no reply, a lost one).
+pub type Inline = Box<dyn FnMut(NodeName, Body) -> Option<Body> + Send>;
 
 /// A request as the server takes it.
 pub struct Incoming {
@@ -242,8 +255,20 @@ impl Network {
                 rng,
                 listeners: BTreeMap::new(),
                 next_listener: 0,
+                paused: BTreeSet::new(),
                 calls: Vec::new(),
             }),
+        }
+    }
+
+    /// `node` is paused (its tasks are not polled) or resumed: the world tells the network as
+    /// it tells madsim, so that nothing is served inline on a paused server.
+    pub fn set_paused(&self, node: NodeName, paused: bool) {
+        let mut st = self.state.lock().expect("network");
+        if paused {
+            st.paused.insert(node);
+        } else {
+            st.paused.remove(&node);
         }
     }
 
@@ -266,10 +291,26 @@ impl Network {
     /// Starts listening as `node`: requests to it queue here from now on, until the listener
     /// is dropped (its task ended or was killed) or a newer one replaces it (a restart).
     pub fn listen(self: &Arc<Self>, node: NodeName) -> Listener {
+        self.listen_with(node, None)
+    }
+
+    /// [`Network::listen`] for a server that answers each request at once with `handler`,
+    /// which the transport may run itself at a request's arrival (see [`Queue`]); the server's
+    /// task runs the same handler for what queued while it was paused.
+    pub fn listen_inline(self: &Arc<Self>, node: NodeName, handler: Arc<Mutex<Inline>>) -> Listener {
+        self.listen_with(node, Some(handler))
+    }
+
+    fn listen_with(self: &Arc<Self>, node: NodeName, inline: Option<Arc<Mutex<Inline>>>) -> Listener {
         let mut st = self.state.lock().expect("network");
         st.next_listener += 1;
         let id = st.next_listener;
-        let queue = Arc::new(Queue::default());
+        let queue = Arc::new(Queue {
+            inner: Mutex::default(),
+            inline,
+        });
+        // A new incarnation's tasks run (madsim's restart does not keep a pause).
+        st.paused.remove(&node);
         st.listeners.insert(node, (id, queue.clone()));
         Listener {
             net: Arc::downgrade(self),
@@ -304,31 +345,62 @@ impl Network {
             (Self::draw(&mut st, from, to), connected)
         };
         let slot = Arc::new(Slot::default());
-        let exchange = async {
-            super::timer::sleep(Duration::from_micros(trip)).await;
-            self.arrive(from, to, body, &slot, connected);
-            // Polled once more, when the reply lands: its sender set the wake-up for then.
-            let landed = std::future::poll_fn(|cx| {
-                let mut s = slot.inner.lock().expect("slot");
-                match s.0.as_ref() {
-                    None => {
-                        s.1 = Some(cx.waker().clone());
-                        Poll::Pending
-                    }
-                    Some(l) if l.wake.as_ref().is_some_and(|w| !w.is_elapsed()) => Poll::Pending,
-                    Some(_) => Poll::Ready(s.0.take().expect("a landing")),
+        // The deadline's timer is set only while the call's next wake-up could come after it or
+        // is not known (a server still to answer): a reply that lands in time, known as soon as
+        // the request arrives at a server served inline, costs no deadline timer (madsim's
+        // timers cannot be taken back; a disarmed one still costs its push and pop).
+        let mut deadline = super::timer::sleep(timeout);
+        let mut trip = super::timer::sleep(Duration::from_micros(trip));
+        let mut body = Some(body);
+        let mut own_landing: Option<super::timer::OnceSleep> = None;
+        std::future::poll_fn(|cx| {
+            // The request's trip.
+            if let Some(b) = body.take() {
+                if Pin::new(&mut trip).poll(cx).is_pending() {
+                    body = Some(b);
+                    return Self::unless_past(&mut deadline, Some(trip.deadline()), cx);
                 }
-            })
-            .await;
-            if landed.wake.is_none() {
-                // Sent before this call waited for it (a refusal in `arrive`): no wake-up set.
-                super::timer::sleep_until(landed.at).await;
+                self.arrive(from, to, b, &slot, connected);
             }
-            landed.what
-        };
-        super::timer::timeout(timeout, exchange)
-            .await
-            .unwrap_or(Err(CallError::Timeout))
+            // Its reply (or the connection's failure) on the way back.
+            let mut s = slot.inner.lock().expect("slot");
+            let next = match s.0.as_ref() {
+                None => {
+                    s.1 = Some(cx.waker().clone());
+                    None
+                }
+                // Its sender set the wake-up for when it lands.
+                Some(Landing { wake: Some(w), .. }) if !w.is_elapsed() => Some(w.deadline()),
+                Some(Landing { wake: Some(_), .. }) => {
+                    return Poll::Ready(s.0.take().expect("a landing").what);
+                }
+                // Sent while this call was being polled (served inline, or refused, in
+                // `arrive`): no wake-up was set, so it sleeps until then itself.
+                Some(Landing { at, wake: None, .. }) => {
+                    let own = own_landing.get_or_insert_with(|| super::timer::sleep_until(*at));
+                    if Pin::new(&mut *own).poll(cx).is_ready() {
+                        return Poll::Ready(s.0.take().expect("a landing").what);
+                    }
+                    Some(own.deadline())
+                }
+            };
+            drop(s);
+            Self::unless_past(&mut deadline, next, cx)
+        })
+        .await
+    }
+
+    /// A call waits (`Pending`) for its next wake-up at `next` (`None`: not known), or has
+    /// timed out: the deadline's timer is set if `next` may come after it.
+    fn unless_past(
+        deadline: &mut super::timer::OnceSleep,
+        next: Option<Instant>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Result<Body, CallError>> {
+        if next.is_none_or(|at| at > deadline.deadline()) && Pin::new(deadline).poll(cx).is_ready() {
+            return Poll::Ready(Err(CallError::Timeout));
+        }
+        Poll::Pending
     }
 
     /// The request lands at `to` (now): queued for its listener, unless the rules block it.
@@ -342,13 +414,14 @@ impl Network {
         slot: &Arc<Slot>,
         connected: Option<u64>,
     ) {
-        let (id, queue) = {
+        let (id, queue, paused) = {
             let mut st = self.state.lock().expect("network");
             if !st.rules.passes(from, to) {
                 return;
             }
+            let paused = st.paused.contains(&to);
             match st.listeners.get(&to) {
-                Some((id, q)) if connected.is_none_or(|c| c == *id) => (*id, q.clone()),
+                Some((id, q)) if connected.is_none_or(|c| c == *id) => (*id, q.clone(), paused),
                 current => {
                     let why = match (connected, current) {
                         (None, None) => CallError::Refused,
@@ -360,6 +433,16 @@ impl Network {
             }
         };
         let mut q = queue.inner.lock().expect("queue");
+        if let (Some(handler), false, true) = (&queue.inline, paused, q.0.is_empty()) {
+            // Served here and now, as the server's task would serve it at this instant.
+            drop(q);
+            let reply = (handler.lock().expect("handler"))(from, body);
+            if let Some(reply) = reply {
+                let mut st = self.state.lock().expect("network");
+                Self::land(&mut st, Arc::downgrade(slot), to, from, Ok(reply));
+            }
+            return;
+        }
         q.0.push_back(Incoming {
             from,
             body,

@@ -520,9 +520,11 @@ impl Verbs for World {
         Handle::current().restart(self.node_id(node));
     }
     fn pause(&self, node: NodeName) {
+        self.net.set_paused(node, true);
         Handle::current().pause(self.node_id(node));
     }
     fn resume(&self, node: NodeName) {
+        self.net.set_paused(node, false);
         Handle::current().resume(self.node_id(node));
     }
     fn clog(&self, node: NodeName) {
