@@ -10,7 +10,7 @@
 //! client sends is overtaken by its own later requests.
 
 use super::topology::NodeName;
-use super::transport::{Body, CallError, Incoming, Inline, Network, ReplyTo};
+use super::transport::{CallError, Incoming, Inline, Network, ReplyTo};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
@@ -51,11 +51,6 @@ impl fmt::Display for RpcError {
 
 /// Serves requests of type `Q` as `node` until its task ends (the node dies): `handle` turns
 /// each, with its sender, into a reply, or `None` to send none (a lost reply).
-///
-/// Such a server answers as it takes each request, so the transport runs `handle` itself when
-/// a request arrives while the server is not paused and nothing is queued before it (see
-/// [`Network::listen_inline`]); the task runs it for the requests that queued while the node
-/// was paused, in order.
 pub async fn serve<Q, R>(
     net: &Arc<Network>,
     node: NodeName,
@@ -64,46 +59,63 @@ pub async fn serve<Q, R>(
     Q: Any + Send,
     R: Any + Send,
 {
-    let handler: Inline = Box::new(move |from, body: Body| {
-        let Ok(body) = body.downcast::<Q>() else {
-            panic!("a request of the wrong type reached {node}");
-        };
-        handle(*body, from).map(|reply| Box::new(reply) as Body)
-    });
-    let handler = Arc::new(Mutex::new(handler));
-    let listener = net.listen_inline(node, handler.clone());
-    loop {
-        let Incoming { from, body, reply } = listener.next().await;
-        let answer = (handler.lock().expect("handler"))(from, body);
-        // No answer: the reply is lost (dropping it unanswered tells the caller nothing).
-        if let Some(answer) = answer {
-            reply.send(net, answer);
+    serve_deferred(net, node, move |body, responder: Responder<R>| {
+        if let Some(reply) = handle(body, responder.client()) {
+            responder.reply(reply);
         }
-    }
+    })
+    .await
 }
 
 /// Serves requests of type `Q` as `node` until its task ends, answering each through its
 /// [`Responder`]: `handle` may reply at once, keep the responder and reply later (a long
 /// poll), or drop it (a lost reply). Requests are taken in arrival order.
-pub async fn serve_deferred<Q, R>(net: &Arc<Network>, node: NodeName, mut handle: impl FnMut(Q, Responder<R>))
+///
+/// The transport runs `handle` itself when a request arrives while the server is not paused
+/// and nothing is queued before it ([`Network::listen_inline`]), as the server's task would
+/// at that instant; the task runs it for what queued while the node was paused, in order. So
+/// `handle` must not depend on which task runs it: what it starts to run later goes through
+/// timers it sets for its own node's task, not tasks it spawns.
+pub async fn serve_deferred<Q, R>(
+    net: &Arc<Network>,
+    node: NodeName,
+    handle: impl FnMut(Q, Responder<R>) + Send + 'static,
+) where
+    Q: Any + Send,
+    R: Any + Send,
+{
+    let handler = inline(node, handle);
+    let listener = net.listen_inline(node, handler.clone());
+    loop {
+        let incoming = listener.next().await;
+        (handler.lock().expect("handler"))(incoming);
+    }
+}
+
+/// `handle` as a handler the transport can run at a request's arrival (see
+/// [`serve_deferred`]), for a server whose task also waits for other things.
+pub fn inline<Q, R>(
+    node: NodeName,
+    mut handle: impl FnMut(Q, Responder<R>) + Send + 'static,
+) -> Arc<Mutex<Inline>>
 where
     Q: Any + Send,
     R: Any + Send,
 {
-    let listener = net.listen(node);
-    loop {
-        let Incoming { from, body, reply } = listener.next().await;
+    let handler: Inline = Box::new(move |Incoming { from, body, reply }| {
         let Ok(body) = body.downcast::<Q>() else {
             panic!("a request of the wrong type reached {node}");
         };
-        let responder = Responder {
-            net: net.clone(),
-            from,
-            reply,
-            kind: PhantomData,
-        };
-        handle(*body, responder);
-    }
+        handle(
+            *body,
+            Responder {
+                from,
+                reply,
+                kind: PhantomData,
+            },
+        );
+    });
+    Arc::new(Mutex::new(handler))
 }
 
 /// The way back to one request's caller, kept by the server until it has the answer.
@@ -114,7 +126,6 @@ where
 /// a lost reply; the server's own crash drops every one it holds, as a broker's crash closes
 /// its connections.
 pub struct Responder<R> {
-    net: Arc<Network>,
     from: NodeName,
     reply: ReplyTo,
     kind: PhantomData<fn(R)>,
@@ -133,7 +144,7 @@ impl<R: Any + Send> Responder<R> {
 
     /// Sends `reply` to the caller (it goes nowhere if the caller no longer waits).
     pub fn reply(self, reply: R) {
-        self.reply.send(&self.net, Box::new(reply));
+        self.reply.answer(Box::new(reply));
     }
 }
 

@@ -182,9 +182,10 @@ struct Queue {
     inline: Option<Arc<Mutex<Inline>>>,
 }
 
-/// A server's handler that answers at once: the caller and the request in, the reply out
-/// (`None`: no reply, a lost one).
-pub type Inline = Box<dyn FnMut(NodeName, Body) -> Option<Body> + Send>;
+/// A server's handler the transport may run at a request's arrival: it takes the request as
+/// the server's task would, and answers through its [`ReplyTo`] at once or later (a long
+/// poll), or drops it (a lost reply).
+pub type Inline = Box<dyn FnMut(Incoming) + Send>;
 
 /// A request as the server takes it.
 pub struct Incoming {
@@ -432,18 +433,7 @@ impl Network {
                 }
             }
         };
-        let mut q = queue.inner.lock().expect("queue");
-        if let (Some(handler), false, true) = (&queue.inline, paused, q.0.is_empty()) {
-            // Served here and now, as the server's task would serve it at this instant.
-            drop(q);
-            let reply = (handler.lock().expect("handler"))(from, body);
-            if let Some(reply) = reply {
-                let mut st = self.state.lock().expect("network");
-                Self::land(&mut st, Arc::downgrade(slot), to, from, Ok(reply));
-            }
-            return;
-        }
-        q.0.push_back(Incoming {
+        let incoming = Incoming {
             from,
             body,
             reply: ReplyTo {
@@ -454,7 +444,15 @@ impl Network {
                 done: false,
                 net: Arc::downgrade(self),
             },
-        });
+        };
+        let mut q = queue.inner.lock().expect("queue");
+        if let (Some(handler), false, true) = (&queue.inline, paused, q.0.is_empty()) {
+            // Served here and now, as the server's task would serve it at this instant.
+            drop(q);
+            (handler.lock().expect("handler"))(incoming);
+            return;
+        }
+        q.0.push_back(incoming);
         if let Some(w) = q.1.take() {
             w.wake();
         }
@@ -527,6 +525,14 @@ impl ReplyTo {
     pub fn send(mut self, net: &Network, body: Body) {
         net.answer(&mut self, body);
     }
+
+    /// Sends the reply on the network that brought the request (it goes nowhere if the
+    /// caller no longer waits, or the run is over).
+    pub fn answer(self, body: Body) {
+        if let Some(net) = self.net.upgrade() {
+            self.send(&net, body);
+        }
+    }
 }
 
 impl Drop for ReplyTo {
@@ -562,17 +568,19 @@ pub struct Listener {
 impl Listener {
     /// The next request (waits for one).
     pub async fn next(&self) -> Incoming {
-        std::future::poll_fn(|cx| {
-            let mut q = self.queue.inner.lock().expect("queue");
-            match q.0.pop_front() {
-                Some(incoming) => Poll::Ready(incoming),
-                None => {
-                    q.1 = Some(cx.waker().clone());
-                    Poll::Pending
-                }
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next request if one is queued, else `Pending` (woken when one is).
+    pub fn poll_next(&self, cx: &mut std::task::Context<'_>) -> Poll<Incoming> {
+        let mut q = self.queue.inner.lock().expect("queue");
+        match q.0.pop_front() {
+            Some(incoming) => Poll::Ready(incoming),
+            None => {
+                q.1 = Some(cx.waker().clone());
+                Poll::Pending
             }
-        })
-        .await
+        }
     }
 }
 

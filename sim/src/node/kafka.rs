@@ -7,9 +7,12 @@ use super::NodeCtx;
 use crate::fault::{Fault, NodeFaults, Progress};
 use crate::model::kafka::{GroupEvent, KafkaModel, KafkaReply, KafkaRequest, Ticket, MAX_HELD};
 use crate::net::rpc::Responder;
+use crate::net::timer::WakeAt;
+use crate::net::transport::{Incoming, Inline, Listener};
 use crate::trace::Typed;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// The broker's lasting state.
@@ -175,9 +178,13 @@ struct Owed {
     next_ticket: Ticket,
     /// Where each held request's reply goes.
     responders: BTreeMap<Ticket, Responder<KafkaReply>>,
-    /// The times wake-ups are set for. A new one is set only when it is earlier than all of
-    /// these, and each that fires sets the next: a few at a time, however many are held.
-    wakes: BTreeSet<u64>,
+    /// The times wake-ups of the node's task are set for, with their timers (`None` until the
+    /// task has polled once and its waker is known; it sets them then). A new one is set only
+    /// when it is earlier than all of these, and the task, woken, ticks and so sets the next:
+    /// a few at a time, however many requests are held.
+    wakes: BTreeMap<u64, Option<WakeAt>>,
+    /// The node's task's waker, once it has polled.
+    task: Option<Waker>,
     /// The last drained state reported.
     drained: Option<bool>,
 }
@@ -220,15 +227,49 @@ impl Incarnation {
             }
         }
         if let Some(at) = next {
-            if owed.wakes.first().is_none_or(|&first| at < first) {
-                owed.wakes.insert(at);
-                let me = self.clone();
-                madsim::task::spawn(async move {
-                    let wait = at.saturating_sub(now_ms());
-                    crate::net::timer::sleep(Duration::from_millis(wait)).await;
-                    me.owed.lock().expect("owed replies").wakes.remove(&at);
-                    me.tick();
-                });
+            if owed.wakes.first_key_value().is_none_or(|(&first, _)| at < first) {
+                // A timer for the node's own task, not a task of its own: this runs in whichever
+                // task the transport served the request in (see `rpc::serve_deferred`).
+                let timer = owed.task.as_ref().and_then(|task| wake_at(at, task));
+                owed.wakes.insert(at, timer);
+            }
+        }
+    }
+
+    /// The node's task: serves what queued while the node was paused, and ticks when a
+    /// wake-up falls due (the transport serves the other requests as they arrive).
+    async fn run(self: Arc<Self>, listener: Listener, handler: Arc<Mutex<Inline>>) {
+        enum Next {
+            Request(Incoming),
+            Due,
+        }
+        loop {
+            let next = std::future::poll_fn(|cx| {
+                if let Poll::Ready(incoming) = listener.poll_next(cx) {
+                    return Poll::Ready(Next::Request(incoming));
+                }
+                let mut owed = self.owed.lock().expect("owed replies");
+                if !owed.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                    owed.task = Some(cx.waker().clone());
+                }
+                let now = now_ms();
+                let Some((&first, timer)) = owed.wakes.iter_mut().next() else {
+                    return Poll::Pending;
+                };
+                if first <= now {
+                    // Every wake-up due now is one tick (the tick sees all that fell due).
+                    owed.wakes.retain(|&at, _| at > now);
+                    return Poll::Ready(Next::Due);
+                }
+                if timer.is_none() {
+                    *timer = wake_at(first, cx.waker());
+                }
+                Poll::Pending
+            })
+            .await;
+            match next {
+                Next::Request(incoming) => (handler.lock().expect("handler"))(incoming),
+                Next::Due => self.tick(),
             }
         }
     }
@@ -304,10 +345,18 @@ pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
     });
     // Members restored by `restarted` expire on time even if no request ever comes.
     inc.tick();
-    crate::net::rpc::serve_deferred(&net, me, move |req: KafkaRequest, responder| {
-        inc.take(req, responder)
-    })
-    .await
+    let taker = inc.clone();
+    let handler = crate::net::rpc::inline(me, move |req: KafkaRequest, responder| taker.take(req, responder));
+    let listener = net.listen_inline(me, handler.clone());
+    inc.run(listener, handler).await
+}
+
+/// A timer waking `task` at virtual millisecond `at_ms` (at least a millisecond from now, as
+/// every sleep; `None` if that has passed).
+fn wake_at(at_ms: u64, task: &Waker) -> Option<WakeAt> {
+    let time = madsim::time::TimeHandle::current();
+    let wait = Duration::from_millis(at_ms.saturating_sub(now_ms()));
+    WakeAt::on(&time, time.now_instant() + wait, task)
 }
 
 #[cfg(test)]

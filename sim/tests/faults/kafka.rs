@@ -107,3 +107,60 @@ fn deliveries_and_commits_carry_the_member_and_generation() {
         .count();
     assert!(assigned >= 3, "every worker got an assignment");
 }
+
+/// The broker expires a member on its own clock: with its only worker crashed and nothing else
+/// sending, no request comes to drive it, and the member is still removed once its session
+/// times out (the broker's node sets its own wake-ups; the transport serves requests in the
+/// callers' tasks, so this is the one thing that must run in the broker's).
+#[test]
+fn a_silent_broker_still_expires_a_crashed_members_session_on_time() {
+    let text = r#"
+name = "silent-broker"
+events = 2
+workers = 1
+partitions = 1
+produce_gap_ms_max = 10
+[kafka]
+session_timeout_ms = 6000
+heartbeat_interval_ms = 1000
+[faults]
+random = false
+[[schedule]]
+at_ms = 2000
+fault = "crash"
+node = "worker-1"
+duration_ms = 30000
+"#;
+    let config = sim::internal::scenario::parse(text, "silent-broker.toml").expect("the scenario loads");
+    let r = run::run(1, &config);
+    let crash_us = 2_000_000;
+    let last_request_us = r
+        .events
+        .iter()
+        .filter(|e| e.node == "kafka" && e.t_us < crash_us + 1_000_000)
+        .map(|e| e.t_us)
+        .max()
+        .expect("the broker was busy before the crash");
+    let removed: Vec<(u64, String)> = r
+        .events
+        .iter()
+        .filter_map(|e| match e.typed() {
+            Typed::MemberRemoved { member, reason } if reason == "session_timeout" => {
+                Some((e.t_us, member.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    let (at, member) = removed
+        .first()
+        .expect("the crashed member's session expired")
+        .clone();
+    assert_eq!(member, "worker-1-1");
+    // After its last heartbeat (before the crash) plus the session, before the restart at 32 s.
+    assert!(
+        at >= crash_us + 6_000_000 - 1_000_000 && at <= crash_us + 6_000_000 + 1_000_000,
+        "removed at {at} µs"
+    );
+    assert!(at < 32_000_000 && last_request_us < at);
+    assert_eq!(r.verdict, run::Verdict::Pass, "{:?}", r.verdict);
+}
