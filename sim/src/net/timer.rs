@@ -21,12 +21,23 @@
 use madsim::time::{Instant, Sleep};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-/// Passes a timer's wake-up on to a task's waker until it is disarmed.
-struct Relay(Mutex<Option<Waker>>);
+/// Passes a timer's wake-up on to a task's waker until it is disarmed (a flag, not a lock:
+/// each call arms one and disarms one).
+struct Relay {
+    waker: Waker,
+    disarmed: AtomicBool,
+}
+
+impl Relay {
+    fn disarm(&self) {
+        self.disarmed.store(true, Ordering::Relaxed);
+    }
+}
 
 impl Wake for Relay {
     fn wake(self: Arc<Self>) {
@@ -34,9 +45,9 @@ impl Wake for Relay {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let waker = self.0.lock().expect("relay").take();
-        if let Some(w) = waker {
-            w.wake();
+        // A timer fires once, so the flag is read once: a relay wakes its task at most once.
+        if !self.disarmed.swap(true, Ordering::Relaxed) {
+            self.waker.wake_by_ref();
         }
     }
 }
@@ -77,14 +88,17 @@ impl WakeAt {
 
 impl Drop for WakeAt {
     fn drop(&mut self) {
-        self.relay.0.lock().expect("relay").take();
+        self.relay.disarm();
     }
 }
 
 /// Sets `sleep`'s timer to wake `waker` through a relay that can be disarmed; `None` if its
 /// deadline has passed.
 fn arm(sleep: &mut Sleep, waker: &Waker) -> Option<Arc<Relay>> {
-    let relay = Arc::new(Relay(Mutex::new(Some(waker.clone()))));
+    let relay = Arc::new(Relay {
+        waker: waker.clone(),
+        disarmed: AtomicBool::new(false),
+    });
     let relay_waker = Waker::from(relay.clone());
     match Pin::new(sleep).poll(&mut Context::from_waker(&relay_waker)) {
         Poll::Ready(()) => None,
@@ -114,7 +128,7 @@ impl OnceSleep {
 
     fn disarm(&mut self) {
         if let Some(relay) = self.armed.take() {
-            relay.0.lock().expect("relay").take();
+            relay.disarm();
         }
     }
 }
@@ -134,12 +148,10 @@ impl Future for OnceSleep {
             this.disarm();
             return Poll::Ready(());
         }
-        let set_for_this_task = this.armed.as_ref().is_some_and(|r| {
-            r.0.lock()
-                .expect("relay")
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-        });
+        let set_for_this_task = this
+            .armed
+            .as_ref()
+            .is_some_and(|r| !r.disarmed.load(Ordering::Relaxed) && r.waker.will_wake(cx.waker()));
         if set_for_this_task {
             return Poll::Pending;
         }
