@@ -186,6 +186,10 @@ pub struct Input<'a> {
     /// history so far is still judged, but checks of the end state ([`is_end_state`]) are
     /// not, since the run never reached its end.
     pub complete: bool,
+    /// The Kafka checker's findings and counts, made once per run (the run's result reports
+    /// the counts). Not API (the built-in checkers').
+    #[doc(hidden)]
+    pub kafka: &'a (Vec<Violation>, kafka::KafkaStats),
 }
 
 impl Input<'_> {
@@ -403,7 +407,7 @@ const BUILT_IN: &[BuiltIn] = &[
             "stale_commit_accepted",
             "poll_skip",
         ],
-        judge: |i| kafka::check(i.trace).0,
+        judge: |i| i.kafka.0.clone(),
     },
 ];
 
@@ -566,6 +570,7 @@ pub(crate) fn judge_history(
         params: config,
         produced: &[],
         complete: true,
+        kafka: &kafka::check(trace),
     })
 }
 
@@ -653,6 +658,7 @@ mod registry_tests {
             params: &params,
             produced: &[],
             complete: true,
+            kafka: &Default::default(),
         };
         super::check_with(&input, &[std::sync::Arc::new(Liar)]);
     }

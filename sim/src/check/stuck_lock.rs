@@ -87,6 +87,7 @@ mod tests {
             params: &config,
             produced: &[],
             complete: true,
+            kafka: &crate::check::kafka::check(trace),
         })
     }
 

@@ -396,7 +396,9 @@ fn judge(
         processing_ttl_s: s.config.processing_ttl_s,
         outage_windows_ms: s.config.outage_windows_ms.clone(),
     };
+    let kafka = check::kafka::check(&events_now);
     let input = check::Input {
+        kafka: &kafka,
         trace: &events_now,
         db: &db,
         records: &records,
@@ -434,7 +436,7 @@ fn judge(
         duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
         faults,
         notes,
-        kafka: check::kafka::check(&events).1,
+        kafka: kafka.1,
         virtual_us,
         wall,
         events,
