@@ -3,7 +3,9 @@
 //! A server takes each request as it arrives, in arrival order (the state change happens at
 //! once). [`serve`] answers each at once; [`serve_deferred`] hands the server a [`Responder`]
 //! to answer through when it is ready, for a long poll (Kafka's JoinGroup and Fetch wait at the
-//! broker). A client gives up on a call after its timeout.
+//! broker). A client gives up on a call after its timeout. Both let the transport run the
+//! handler at a request's arrival, in the caller's task ([`Network::listen_inline`]), so a
+//! handler must not depend on the task it runs in.
 //!
 //! A client has one call in flight at a time (its tasks take turns, first come first served),
 //! as requests on one TCP connection: with the transport's one queue per server, nothing a

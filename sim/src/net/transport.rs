@@ -22,8 +22,16 @@
 //!   only callers still waiting).
 //!
 //! Everything is decided here, as data: the world changes [`Rules`] when it injects or heals a
-//! network fault. A call costs three timers (the request's trip, the caller's deadline, the
-//! reply's trip) and no task.
+//! network fault, and tells it of pauses ([`Network::set_paused`]) and crashes.
+//!
+//! What a call costs: the caller is polled when its request arrives and when the reply lands,
+//! and nothing else runs. A server registered with a handler ([`Network::listen_inline`]: every
+//! server of the run) is served by the transport itself at the arrival, in the caller's poll,
+//! unless it is paused or has requests queued before this one; its own task only serves what
+//! queued while it was paused. Two timers then (the request's trip, the reply's), and a third,
+//! the caller's deadline, only while the reply is not known to land before it: madsim's timers
+//! cannot be taken back, so each one set is a push and a pop on its heap even when disarmed
+//! ([`super::timer`]).
 
 use super::timer::WakeAt;
 use super::topology::NodeName;

@@ -6,7 +6,7 @@
 //! carrier, so harness time / floor time per seed says how much the logic costs.
 //!
 //! Three carriers: [`Carrier::Rpc`] is the harness's own (`net::rpc` over `net::transport`, a
-//! server task per node); [`Carrier::Datagrams`] is the same request/reply over madsim's raw
+//! server per node, served inline at each request's arrival as the harness's are); [`Carrier::Datagrams`] is the same request/reply over madsim's raw
 //! datagrams (what the harness used before its own transport), for reference;
 //! [`Carrier::Sleeps`] is the leanest the virtual clock allows (per round trip, two sleeps of a
 //! drawn latency around a direct call).
