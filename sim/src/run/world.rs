@@ -27,6 +27,7 @@ use crate::trace::{now_us, Trace, Typed};
 use crate::workload::WorkloadEvent;
 use madsim::runtime::Handle;
 use madsim::task::NodeId;
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -358,7 +359,10 @@ impl World {
         let mut entries = self.entries.lock().expect("entries");
         let mut faults = self.faults.lock().expect("fault state");
         for e in entries.iter_mut() {
-            if e.fired || !e.armed {
+            // Timed entries (most of a nemesis's) are the world's to fire, never a worker's:
+            // skipped before their trigger is built. The event's index is looked up only for
+            // an entry that names an event (`OnceCell`s in the callers).
+            if e.fired || !e.armed || e.fault.at_ms.is_some() {
                 continue;
             }
             let Ok(trigger) = e.fault.trigger() else { continue };
@@ -579,27 +583,27 @@ impl Control for World {
     }
 
     fn delivered(&self, worker: NodeName, event_id: &str, n: u32) -> Standing {
-        let index = self.index_of(event_id);
-        self.fire(
-            worker,
-            None,
-            |t| matches!(t, Trigger::OnDelivery { event, n: nth } if Some(*event) == index && *nth == n),
-        )
+        let index = OnceCell::new();
+        self.fire(worker, None, |t| {
+            matches!(t, Trigger::OnDelivery { event, n: nth }
+                if *nth == n && Some(*event) == *index.get_or_init(|| self.index_of(event_id)))
+        })
     }
 
     fn holding(&self, worker: NodeName, event_id: &str) -> Standing {
-        let index = self.index_of(event_id);
+        let index = OnceCell::new();
         self.fire(worker, None, |t| {
-            matches!(t, Trigger::WhileHolding { worker: w, event } if *w == worker && Some(*event) == index)
+            matches!(t, Trigger::WhileHolding { worker: w, event }
+                if *w == worker && Some(*event) == *index.get_or_init(|| self.index_of(event_id)))
         })
     }
 
     fn reached(&self, worker: NodeName, point: &FaultPoint, event_id: &str) -> Standing {
-        let index = self.index_of(event_id);
+        let index = OnceCell::new();
         self.fire(worker, Some((point, event_id)), |t| {
             matches!(t, Trigger::Point { point: p, event, by, .. }
                 if p == point
-                    && event.is_none_or(|e| Some(e) == index)
+                    && event.is_none_or(|e| Some(e) == *index.get_or_init(|| self.index_of(event_id)))
                     && by.is_none_or(|b| b == worker))
         })
     }
