@@ -174,8 +174,45 @@ pub fn args(cmd: &Command) -> Vec<Value> {
 /// A reply as trace text.
 pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
     match reply {
-        Ok(r) => r.to_string(),
+        Ok(r) => {
+            let mut out = String::new();
+            push_reply(&mut out, r);
+            out
+        }
         Err(e) => format!("error: {e}"),
+    }
+}
+
+/// `reply`'s `Display` text onto the end of `out`, built without a formatter where it can be
+/// (every Redis command's trace event carries it): a bulk string of printable ASCII other than
+/// `"` and `\\` is its `Debug` text as it is, between quotes.
+fn push_reply(out: &mut String, reply: &Reply) {
+    match reply {
+        Reply::Nil => out.push_str("nil"),
+        Reply::Ok => out.push_str("OK"),
+        Reply::Int(i) => out.push_str(&i.to_string()),
+        Reply::Bulk(b)
+            if b.iter()
+                .all(|&c| (0x20..=0x7E).contains(&c) && c != b'"' && c != b'\\') =>
+        {
+            out.push('"');
+            out.push_str(std::str::from_utf8(b).expect("printable ASCII"));
+            out.push('"');
+        }
+        Reply::Bulk(_) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{reply}");
+        }
+        Reply::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                push_reply(out, item);
+            }
+            out.push(']');
+        }
     }
 }
 
@@ -318,7 +355,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
                 (reply, lost > 0.0 && this && st.rng.gen_bool(lost))
             }
         };
-        let from = from.to_string();
+        let from = from.text();
         ctx.emit(Typed::Redis {
             from,
             cmd: cmd.name().into(),
@@ -385,5 +422,37 @@ impl Store for SimRedis {
             )
             .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The trace's reply text is the reply's `Display` text, escapes and all.
+    #[test]
+    fn a_replys_trace_text_is_its_display_text() {
+        let bulk = |s: &[u8]| Reply::Bulk(s.to_vec());
+        let replies = [
+            Reply::Nil,
+            Reply::Ok,
+            Reply::Int(-42),
+            Reply::Int(i64::MIN),
+            bulk(br#"{"status": "processing", "started_at": 1764315200.196655}"#),
+            bulk(b"tab\there \"quoted\" back\\slash"),
+            bulk("caf\u{e9} \u{301}\u{200b}".as_bytes()),
+            bulk(b"\xff\x00\x7f"),
+            bulk(b""),
+            Reply::Array(vec![
+                bulk(b"acquired"),
+                Reply::Int(7),
+                Reply::Array(vec![Reply::Nil, bulk(b"a\nb")]),
+            ]),
+        ];
+        for r in replies {
+            assert_eq!(reply_text(&Ok(r.clone())), r.to_string(), "{r:?}");
+        }
+        let e = Err(StoreError::Timeout);
+        assert_eq!(reply_text(&e), format!("error: {}", StoreError::Timeout));
     }
 }
