@@ -53,7 +53,7 @@ const RSS_FIRST_SEEDS: u64 = 100;
 
 pub(super) fn bench(
     config: &SimConfig,
-    flags: &str,
+    flags: &[String],
     sizes: &Sizes,
     json_out: Option<&str>,
     out: &mut dyn Write,
@@ -296,7 +296,7 @@ impl Counted {
 /// Counts the instructions per seed of this executable's sweep of the same scenario (`flags`:
 /// the scenario flags that reproduce the bench's config) under callgrind: the instructions
 /// inside the seeds' runs of a sweep of `seeds` seeds from 0, over `seeds`.
-fn instructions_per_seed(flags: &str, seeds: u64) -> Counted {
+fn instructions_per_seed(flags: &[String], seeds: u64) -> Counted {
     if seeds == 0 {
         return Counted::Unavailable("--callgrind-seeds 0".into());
     }
@@ -315,7 +315,7 @@ fn instructions_per_seed(flags: &str, seeds: u64) -> Counted {
             "--toggle-collect=sim::run::run_here",
         ])
         .arg(&exe)
-        .args(flags.split_whitespace())
+        .args(flags)
         .args(["sweep", "--from", "0", "--count", &n.to_string(), "--jobs", "1"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -403,7 +403,7 @@ mod tests {
         assert_eq!(u.line(), "instructions_per_seed=unavailable (valgrind not found)");
         assert!(u.json()["value"].is_null());
         assert_eq!(
-            instructions_per_seed("", 0),
+            instructions_per_seed(&[], 0),
             Counted::Unavailable("--callgrind-seeds 0".into())
         );
     }

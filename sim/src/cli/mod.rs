@@ -453,7 +453,7 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
             callgrind_seeds,
             ref json,
         }) => match configure_for(&cli, scenario, "bench") {
-            Ok(Configured { config, flags, .. }) => {
+            Ok(Configured { config, args, .. }) => {
                 let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
                 let sizes = bench::Sizes {
                     seeds: count,
@@ -462,7 +462,7 @@ pub fn main_with(args: Vec<String>, out: &mut dyn Write) -> i32 {
                     scale_events: scale_events.clone(),
                     callgrind_seeds,
                 };
-                bench::bench(&config, &flags, &sizes, json.as_deref(), out)
+                bench::bench(&config, &args, &sizes, json.as_deref(), out)
             }
             Err(code) => code,
         },
@@ -629,8 +629,11 @@ pub(super) struct Configured {
     /// The config the seeds run: the scenario's file with the command line's overrides, its
     /// description marked when an override changed what it describes.
     pub config: SimConfig,
-    /// The flags that reproduce it (` --scenario X --protocol v2`), empty for the default.
+    /// The flags that reproduce it (` --scenario X --protocol v2`), empty for the default, as
+    /// a shell reads them (a value with spaces or quotes is quoted).
     pub flags: String,
+    /// The same flags, one argument each (for starting this executable again).
+    pub args: Vec<String>,
     /// The knobs (`name=value`) the command line changed from the scenario's file.
     pub overrides: Vec<String>,
 }
@@ -677,12 +680,12 @@ fn changed_knobs(file: &SimConfig, config: &SimConfig) -> Vec<String> {
 
 /// The run's config from the command line, and the flags that reproduce it.
 fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
-    let mut flags = String::new();
+    let mut args: Vec<String> = Vec::new();
     let name = cli.scenario.as_deref().unwrap_or("default");
     let mut config = match crate::scenario::load(name) {
         Ok(c) => {
             if cli.scenario.is_some() {
-                flags.push_str(&format!(" --scenario {name}"));
+                args.extend(["--scenario".into(), name.to_owned()]);
             }
             c
         }
@@ -694,12 +697,12 @@ fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
     let file = config.clone();
     if let Some(p) = cli.protocol {
         config.protocol = p.kind();
-        flags.push_str(&format!(" --protocol {}", config.protocol.name()));
+        args.extend(["--protocol".into(), config.protocol.name().to_owned()]);
     }
     if let Some(list) = &cli.worker_protocols {
         config.worker_protocols = list.iter().map(|p| p.kind()).collect();
         let names: Vec<&str> = config.worker_protocols.iter().map(|p| p.name()).collect();
-        flags.push_str(&format!(" --worker-protocols {}", names.join(",")));
+        args.extend(["--worker-protocols".into(), names.join(",")]);
     }
     if let Some(d) = cli.database {
         config.database = match d {
@@ -707,7 +710,7 @@ fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
             DatabaseArg::Unique => DbMode::Unique,
             DatabaseArg::Fenced => DbMode::Fenced,
         };
-        flags.push_str(&format!(" --database {}", config.database.name()));
+        args.extend(["--database".into(), config.database.name().to_owned()]);
     }
     if let Err(e) = config.validate() {
         eprintln!("error: {e}");
@@ -718,9 +721,24 @@ fn configure(cli: &ScenarioFlags) -> Result<Configured, i32> {
         // The file's description was written for the file's knobs: say which no longer hold.
         config.description = format!("{} (overridden: {})", config.description, overrides.join(" "));
     }
+    let flags = args.iter().map(|a| format!(" {}", shell_word(a))).collect();
     Ok(Configured {
         config,
         flags,
+        args,
         overrides,
     })
+}
+
+/// `arg` as one word for a POSIX shell: as it is when it is plain, else in single quotes.
+fn shell_word(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./,:=+@%".contains(&b));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }

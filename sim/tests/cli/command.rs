@@ -721,3 +721,41 @@ fn a_repeated_effect_is_followed_by_its_why() {
     let (_, swept) = sim(&[&["sweep", "--seeds", "0..1"][..], &flags].concat(), b"");
     assert!(swept.contains("\n    why: db_timeout_late_write: "), "{swept}");
 }
+
+/// A scenario file whose path has a space and a quote: the failure's reproduce line quotes it
+/// so a shell reads it back as one argument, and that line, run, fails the same way.
+#[test]
+fn a_reproduce_line_quotes_a_scenario_path_a_shell_would_split() {
+    let dir = std::env::temp_dir().join(format!("sim reproduce 'quoted' {}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("my canary.toml");
+    let canary = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/canary.toml"))
+        .expect("the canary scenario");
+    std::fs::write(
+        &path,
+        canary.replace("expect = \"duplicate_effect\"", "expect = \"pass\""),
+    )
+    .expect("the scenario file");
+    let path = path.to_str().expect("a UTF-8 path");
+    let (code, text) = sim(&["--seed", "1", "--scenario", path], b"");
+    assert_eq!(code, 3, "{text}");
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("reproduce: cargo run -p sim -- "))
+        .expect("a reproduce line");
+    // The words a POSIX shell makes of it (sh -c 'printf "%s\n" ARGS').
+    let words = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\n' {line}"))
+        .output()
+        .expect("sh");
+    let words: Vec<String> = String::from_utf8_lossy(&words.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(words, ["--seed", "1", "--scenario", path], "{line}");
+    let args: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (again, _) = sim(&args, b"");
+    assert_eq!(again, 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
