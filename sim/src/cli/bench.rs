@@ -10,8 +10,11 @@
 //! - peak resident memory after 100 seeds and after `--rss-seeds` seeds (memory must not grow
 //!   with the seed count);
 //! - the `ttl-lifecycle` scenario (a day of virtual time) in virtual seconds per wall second;
-//! - wall time per event for one run of 1k, 3k and 10k events, and the ratio of the largest
-//!   to the smallest;
+//! - wall time per event for runs of 1k, 3k and 10k events (the fastest of 3 of each), and the
+//!   ratio of the largest to the smallest; where callgrind counts (below), the smallest and the
+//!   largest also in instructions inside the run (one run of seed 0 each, the config written to
+//!   a scenario file of its own for the child), since wall time at 10k events also pays for
+//!   the caches a 10x larger working set misses;
 //! - instructions per seed, counted by callgrind: the bench runs its own executable under
 //!   `valgrind --tool=callgrind` for a sweep of `--callgrind-seeds` seeds from 0 on one job,
 //!   counting only inside each seed's run (`--toggle-collect=sim::run::run_here`: start-up and
@@ -232,6 +235,31 @@ pub(super) fn bench(
     let counted = instructions_per_seed(flags, sizes.callgrind_seeds);
     let _ = writeln!(out, "{}", counted.line());
     report.insert("instructions_per_seed".into(), counted.json());
+    // The smallest and largest cost-per-event runs again, in instructions: wall time at 10k
+    // events pays for caches a 10x larger working set misses, and moves by tens of percent.
+    let grown = match (sizes.scale_events.first(), sizes.scale_events.last()) {
+        _ if sizes.callgrind_seeds == 0 => Err("--callgrind-seeds 0".to_owned()),
+        (Some(&small), Some(&large)) if small != large => instructions_of_run(config, small)
+            .and_then(|a| Ok((small, a, large, instructions_of_run(config, large)?))),
+        _ => Err("one size: nothing to compare".to_owned()),
+    };
+    match grown {
+        Ok((small, a, large, b)) => {
+            let ratio = b as f64 / a.max(1) as f64;
+            let _ = writeln!(
+                out,
+                "scale in instructions: {large} events cost {ratio:.1}x what {small} cost ({b} / {a}, callgrind, seed 0, inside the run)"
+            );
+            report.insert(
+                "scale_instructions".into(),
+                json!({"small_events": small, "small": a, "large_events": large, "large": b, "largest_over_smallest": ratio, "method": "callgrind"}),
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "scale in instructions: unavailable ({why})");
+            report.insert("scale_instructions".into(), json!({"value": null, "why": why}));
+        }
+    }
 
     if let Some(path) = json_out {
         let text = serde_json::to_string_pretty(&Value::Object(report)).expect("a report serializes") + "\n";
@@ -300,59 +328,10 @@ fn instructions_per_seed(flags: &[String], seeds: u64) -> Counted {
     if seeds == 0 {
         return Counted::Unavailable("--callgrind-seeds 0".into());
     }
-    if cfg!(debug_assertions) {
-        return Counted::Unavailable("debug build: count a release build".into());
-    }
-    let exe = match std::env::current_exe() {
-        Ok(exe) => exe,
-        Err(e) => return Counted::Unavailable(format!("cannot find this executable: {e}")),
-    };
-    let count = |n: u64| -> Result<u64, String> {
-        let mut cmd = std::process::Command::new("valgrind");
-        cmd.args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--toggle-collect=sim::run::run_here",
-        ])
-        .arg(&exe)
-        .args(flags)
-        .args(["sweep", "--from", "0", "--count", &n.to_string(), "--jobs", "1"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "valgrind not found".to_owned(),
-            _ => format!("cannot start valgrind: {e}"),
-        })?;
-        // Read stderr on its own thread so a chatty child cannot fill the pipe and stall.
-        let mut stderr = child.stderr.take().expect("stderr is piped");
-        let reader = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-            text
-        });
-        // Wall time and a real sleep are right here: this is the bench's own process polling a
-        // valgrind child with a deadline, outside every simulation (no seed runs on this thread).
-        let started = Instant::now();
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if started.elapsed() > CALLGRIND_LIMIT => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("callgrind took over {} s", CALLGRIND_LIMIT.as_secs()));
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => return Err(format!("cannot wait for valgrind: {e}")),
-            }
-        };
-        let text = reader.join().unwrap_or_default();
-        match collected(&text) {
-            Some(n) => Ok(n),
-            None => Err(format!("no `Collected` line from callgrind (exit {status})")),
-        }
-    };
-    match count(seeds) {
+    let n = seeds.to_string();
+    let sweep = ["sweep", "--from", "0", "--count", n.as_str(), "--jobs", "1"];
+    let args: Vec<String> = flags.iter().cloned().chain(sweep.map(str::to_owned)).collect();
+    match callgrind(&args) {
         // Nothing counted: the function to count in is not there (renamed or inlined).
         Ok(0) => Counted::Unavailable("callgrind counted nothing inside sim::run::run_here".into()),
         Ok(n) => Counted::Callgrind {
@@ -360,6 +339,80 @@ fn instructions_per_seed(flags: &[String], seeds: u64) -> Counted {
             seeds,
         },
         Err(why) => Counted::Unavailable(why),
+    }
+}
+
+/// The instructions inside one run of seed 0 of `config` with `events` events, counted by
+/// callgrind: the config (overrides included) is written to a scenario file of its own for the
+/// child to run, then removed.
+fn instructions_of_run(config: &SimConfig, events: u32) -> Result<u64, String> {
+    let mut sized = config.clone();
+    sized.events = events;
+    let path = std::env::temp_dir().join(format!("sim-bench-{}-{events}.toml", std::process::id()));
+    std::fs::write(&path, sized.to_toml()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let path_arg = path.to_string_lossy().into_owned();
+    let counted = callgrind(&[
+        "--scenario".to_owned(),
+        path_arg,
+        "--seed".to_owned(),
+        "0".to_owned(),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    match counted? {
+        0 => Err("callgrind counted nothing inside sim::run::run_here".into()),
+        n => Ok(n),
+    }
+}
+
+/// Runs this executable with `args` under callgrind, counting only inside
+/// `sim::run::run_here`, and returns the count (only in a release build, where `valgrind` is
+/// on PATH).
+fn callgrind(args: &[String]) -> Result<u64, String> {
+    if cfg!(debug_assertions) {
+        return Err("debug build: count a release build".into());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let mut cmd = std::process::Command::new("valgrind");
+    cmd.args([
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        "--toggle-collect=sim::run::run_here",
+    ])
+    .arg(&exe)
+    .args(args)
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "valgrind not found".to_owned(),
+        _ => format!("cannot start valgrind: {e}"),
+    })?;
+    // Read stderr on its own thread so a chatty child cannot fill the pipe and stall.
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    // Wall time and a real sleep are right here: this is the bench's own process polling a
+    // valgrind child with a deadline, outside every simulation (no seed runs on this thread).
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() > CALLGRIND_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("callgrind took over {} s", CALLGRIND_LIMIT.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("cannot wait for valgrind: {e}")),
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    match collected(&text) {
+        Some(n) => Ok(n),
+        None => Err(format!("no `Collected` line from callgrind (exit {status})")),
     }
 }
 

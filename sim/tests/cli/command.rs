@@ -386,9 +386,20 @@ fn bench_reports_every_figure_and_writes_them_as_json() {
             "no line {starts}...{says} in\n{out}"
         );
     }
+    // Counted in instructions where callgrind can count (a release build with valgrind), else
+    // said why not.
+    let instructions = out
+        .lines()
+        .find_map(|l| l.strip_prefix("scale in instructions: "))
+        .expect("a scale line in instructions");
+    assert!(
+        instructions.starts_with("30 events cost ") || instructions.starts_with("unavailable ("),
+        "{instructions}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(json).expect("the JSON file")).expect("JSON");
     std::fs::remove_file(json).ok();
+    assert!(report["scale_instructions"].is_object(), "{report:#}");
     for pointer in [
         "/seeds_per_s/jobs_1",
         "/seeds_per_s/jobs_all",
