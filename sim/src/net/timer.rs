@@ -61,13 +61,9 @@ pub struct WakeAt {
 }
 
 impl WakeAt {
-    /// Sets a timer that wakes `waker` at `deadline` (at least a millisecond from now, as
-    /// every madsim sleep). `None` if the deadline has passed already: nothing to wait for.
-    pub fn new(deadline: Instant, waker: &Waker) -> Option<WakeAt> {
-        Self::on(&madsim::time::TimeHandle::current(), deadline, waker)
-    }
-
-    /// [`WakeAt::new`] on the clock of `time`.
+    /// Sets a timer on the clock of `time` that wakes `waker` at `deadline` (at least a
+    /// millisecond from now, as every madsim sleep). `None` if the deadline has passed
+    /// already: nothing to wait for.
     pub fn on(time: &madsim::time::TimeHandle, deadline: Instant, waker: &Waker) -> Option<WakeAt> {
         let mut sleep = time.sleep_until(deadline);
         let relay = arm(&mut sleep, waker)?;
