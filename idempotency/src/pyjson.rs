@@ -54,61 +54,124 @@ pub const INT_MAX_STR_DIGITS: usize = 4300;
 
 /// A Python `str`: a sequence of Unicode code points, lone surrogates allowed.
 ///
-/// The derived `Ord` is Python's `str` ordering (lexicographic by code point), which is what
-/// `json.dumps(..., sort_keys=True)` sorts by.
+/// Held as the code points' UTF-8 encodings, a surrogate encoded like any other code point
+/// (`U+D800` is `ED A0 80`, as Python's `surrogatepass` writes it; a pair of lone surrogates stays
+/// two code points of three bytes each, never joined). Text without surrogates is therefore its
+/// own UTF-8, so reading a body is a copy of its bytes and writing a plain string a copy back,
+/// where a `Vec<u32>` of code points cost a conversion each way and four bytes a character.
+/// The encoding is one-to-one and keeps the order of code points, so the derived `Eq`, `Hash` and
+/// `Ord` (byte-wise) are Python's `str` equality and ordering (lexicographic by code point),
+/// which is what `json.dumps(..., sort_keys=True)` sorts by.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PyStr(pub Vec<u32>);
+pub struct PyStr(Vec<u8>);
 
 impl PyStr {
     /// The Python `str` with the characters of `s`.
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(s: &str) -> Self {
-        PyStr(s.chars().map(u32::from).collect())
+        PyStr(s.as_bytes().to_vec())
+    }
+
+    /// The Python `str` with these code points (surrogates allowed; values past U+10FFFF are
+    /// taken as U+10FFFF, which no parsed string holds).
+    pub fn from_code_points(cps: &[u32]) -> Self {
+        let mut out = Vec::with_capacity(cps.len());
+        for &c in cps {
+            push_code_point(&mut out, c);
+        }
+        PyStr(out)
+    }
+
+    /// The code points, in order.
+    pub fn code_points(&self) -> impl Iterator<Item = u32> + '_ {
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let (c, n) = code_point_at(&self.0, i)?;
+            i += n;
+            Some(c)
+        })
+    }
+
+    /// The text as a Rust `&str`, or `None` if it holds a lone surrogate (which is not UTF-8).
+    pub fn as_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.0).ok()
     }
 
     /// The same text as a Rust `String`, or `None` if it holds a lone surrogate (which cannot
     /// be encoded as UTF-8; Python's `str.encode("utf-8")` raises for it too).
     pub fn to_string_lossless(&self) -> Option<String> {
-        let mut out = String::with_capacity(self.0.len());
-        for &c in &self.0 {
-            out.push(char::from_u32(c)?);
-        }
-        Some(out)
+        self.as_str().map(str::to_owned)
     }
 
     /// The text with every lone surrogate replaced by U+FFFD (for messages and logs).
     pub fn to_string_lossy(&self) -> String {
-        self.0
-            .iter()
-            .map(|&c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
+        self.code_points()
+            .map(|c| char::from_u32(c).unwrap_or(char::REPLACEMENT_CHARACTER))
             .collect()
     }
 
     /// Whether this string holds exactly the characters of `s`.
     pub fn eq_str(&self, s: &str) -> bool {
-        let mut it = self.0.iter();
-        for ch in s.chars() {
-            if it.next() != Some(&u32::from(ch)) {
-                return false;
-            }
-        }
-        it.next().is_none()
+        // A surrogate's encoding never occurs in a `&str`, so equal bytes are equal code points.
+        self.0 == s.as_bytes()
     }
 
     /// Whether any code point is a surrogate (U+D800..=U+DFFF).
     pub fn has_surrogate(&self) -> bool {
-        self.0.iter().any(|&c| (0xD800..=0xDFFF).contains(&c))
+        self.code_points().any(|c| (0xD800..=0xDFFF).contains(&c))
     }
 
     /// Number of code points (Python's `len(s)`).
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.iter().filter(|&&b| !is_continuation(b)).count()
     }
 
     /// Whether the string is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// Whether `b` continues a multi-byte encoding (`10xxxxxx`) rather than starting a code point.
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+/// Appends the UTF-8 encoding of the code point `c`, surrogates encoded like any other.
+fn push_code_point(out: &mut Vec<u8>, c: u32) {
+    let c = c.min(0x10_FFFF);
+    match c {
+        0..=0x7F => out.push(c as u8),
+        0x80..=0x7FF => out.extend_from_slice(&[0xC0 | (c >> 6) as u8, 0x80 | (c & 0x3F) as u8]),
+        0x800..=0xFFFF => out.extend_from_slice(&[
+            0xE0 | (c >> 12) as u8,
+            0x80 | ((c >> 6) & 0x3F) as u8,
+            0x80 | (c & 0x3F) as u8,
+        ]),
+        _ => out.extend_from_slice(&[
+            0xF0 | (c >> 18) as u8,
+            0x80 | ((c >> 12) & 0x3F) as u8,
+            0x80 | ((c >> 6) & 0x3F) as u8,
+            0x80 | (c & 0x3F) as u8,
+        ]),
+    }
+}
+
+/// The code point whose encoding starts at `b[i]` and the encoding's length, for text that
+/// [`valid_surrogatepass`] accepted (or built by [`push_code_point`]).
+fn code_point_at(b: &[u8], i: usize) -> Option<(u32, usize)> {
+    let lead = *b.get(i)?;
+    let (n, init) = match lead {
+        0..=0x7F => return Some((u32::from(lead), 1)),
+        0xC0..=0xDF => (2, lead & 0x1F),
+        0xE0..=0xEF => (3, lead & 0x0F),
+        _ => (4, lead & 0x07),
+    };
+    let mut c = u32::from(init);
+    for k in 1..n {
+        c = (c << 6) | u32::from(b.get(i + k)? & 0x3F);
+    }
+    Some((c, n))
 }
 
 impl From<&str> for PyStr {
@@ -338,16 +401,27 @@ impl std::error::Error for JsonError {}
 
 /// `json.loads(bytes)`: parse JSON the way CPython 3.11 does (see the module doc).
 pub fn loads(bytes: &[u8]) -> Result<PyValue, JsonError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = decode_utf8_surrogatepass(bytes).ok_or(JsonError::NotUtf8)?;
-    let p = Parser { s: &text };
-    let start = p.skip_ws(0);
-    let (value, end) = p.scan_once(start)?;
-    let end = p.skip_ws(end);
-    if end != text.len() {
-        return Err(syntax("Extra data", end));
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if !valid_surrogatepass(text) {
+        return Err(JsonError::NotUtf8);
     }
-    Ok(value)
+    let p = Parser { s: text };
+    let parsed = p.scan_once(p.skip_ws(0)).and_then(|(value, end)| {
+        let end = p.skip_ws(end);
+        if end == text.len() {
+            Ok(value)
+        } else {
+            Err(syntax("Extra data", end))
+        }
+    });
+    // The parser counts in bytes; Python reports positions in code points of the decoded text.
+    parsed.map_err(|e| match e {
+        JsonError::Syntax { pos, msg } => JsonError::Syntax {
+            pos: text[..pos].iter().filter(|&&b| !is_continuation(b)).count(),
+            msg,
+        },
+        other => other,
+    })
 }
 
 /// `json.dumps(v, sort_keys=sort_keys)`: separators `", "` and `": "`, `ensure_ascii=True`.
@@ -524,15 +598,18 @@ fn parse_exp(text: &[u8]) -> i32 {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/// `bytes.decode("utf-8", "surrogatepass")`: strict UTF-8, except that the three-byte encodings
-/// of surrogates (`ED A0 80`..=`ED BF BF`) decode to lone surrogate code points.
-fn decode_utf8_surrogatepass(b: &[u8]) -> Option<Vec<u32>> {
-    let mut out = Vec::with_capacity(b.len());
+/// Whether `bytes.decode("utf-8", "surrogatepass")` accepts `b`: strict UTF-8, except that the
+/// three-byte encodings of surrogates (`ED A0 80`..=`ED BF BF`) are lone surrogate code points.
+/// The text is then parsed as it is: [`PyStr`] holds code points in that same encoding.
+fn valid_surrogatepass(b: &[u8]) -> bool {
+    // Almost every body is plain UTF-8, which the standard library checks fastest.
+    if std::str::from_utf8(b).is_ok() {
+        return true;
+    }
     let mut i = 0;
     while i < b.len() {
         let c = b[i];
         if c < 0x80 {
-            out.push(u32::from(c));
             i += 1;
             continue;
         }
@@ -540,23 +617,21 @@ fn decode_utf8_surrogatepass(b: &[u8]) -> Option<Vec<u32>> {
             0xC2..=0xDF => (1, 0x80, c & 0x1F),
             0xE0..=0xEF => (2, 0x800, c & 0x0F),
             0xF0..=0xF4 => (3, 0x1_0000, c & 0x07),
-            _ => return None,
+            _ => return false,
         };
         let mut cp = u32::from(init);
         for k in 1..=extra {
-            let cc = *b.get(i + k)?;
-            if cc & 0xC0 != 0x80 {
-                return None;
+            match b.get(i + k) {
+                Some(&cc) if is_continuation(cc) => cp = (cp << 6) | u32::from(cc & 0x3F),
+                _ => return false,
             }
-            cp = (cp << 6) | u32::from(cc & 0x3F);
         }
         if cp < min || cp > 0x10_FFFF {
-            return None;
+            return false;
         }
-        out.push(cp);
         i += extra + 1;
     }
-    Some(out)
+    true
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -569,16 +644,19 @@ fn syntax(msg: &str, pos: usize) -> JsonError {
     }
 }
 
-fn is_ws(c: u32) -> bool {
+fn is_ws(c: u8) -> bool {
     matches!(c, 0x20 | 0x09 | 0x0A | 0x0D)
 }
 
-fn hex_val(c: u32) -> Option<u32> {
-    char::from_u32(c).and_then(|ch| ch.to_digit(16))
+fn hex_val(c: u8) -> Option<u32> {
+    char::from(c).to_digit(16).filter(|_| c.is_ascii())
 }
 
+/// The parser walks the text's bytes: every character it branches on is ASCII, and a multi-byte
+/// character only ever sits inside a string, copied as it is. Error positions are byte indices
+/// here, turned into code point indices by [`loads`].
 struct Parser<'a> {
-    s: &'a [u32],
+    s: &'a [u8],
 }
 
 /// A container whose closing bracket has not been seen yet.
@@ -589,7 +667,7 @@ enum Open {
 }
 
 impl Parser<'_> {
-    fn at(&self, i: usize) -> Option<u32> {
+    fn at(&self, i: usize) -> Option<u8> {
         self.s.get(i).copied()
     }
 
@@ -601,9 +679,7 @@ impl Parser<'_> {
     }
 
     fn has_literal(&self, i: usize, lit: &str) -> bool {
-        lit.bytes()
-            .enumerate()
-            .all(|(k, b)| self.at(i + k) == Some(u32::from(b)))
+        lit.bytes().enumerate().all(|(k, b)| self.at(i + k) == Some(b))
     }
 
     /// One JSON value starting exactly at `idx`; returns it and the index just after it.
@@ -772,7 +848,7 @@ impl Parser<'_> {
         }
         // Everything in start..idx is ASCII (digits, sign, point, exponent).
         let mut text = String::with_capacity(idx - start);
-        text.extend(self.s[start..idx].iter().map(|&c| char::from(c as u8)));
+        text.extend(self.s[start..idx].iter().map(|&c| char::from(c)));
         if is_float {
             // Rust's parse is correctly rounded and gives ±inf on overflow, like float(str).
             let f = text
@@ -857,7 +933,7 @@ impl Parser<'_> {
                     next += 6;
                 }
             }
-            out.push(ch);
+            push_code_point(&mut out, ch);
         }
     }
 
@@ -883,14 +959,21 @@ fn push_u_escape(out: &mut String, c: u32) {
 }
 
 fn write_str(out: &mut String, s: &PyStr) {
-    // One character at a time: over `Vec<u32>` text this is cheaper than finding runs.
     out.push('"');
-    for &c in &s.0 {
-        if is_plain(c) {
-            // Printable ASCII; the cast is lossless in this range.
-            out.push(char::from(c as u8));
-        } else {
+    let b = &s.0;
+    let mut i = 0;
+    while i < b.len() {
+        // The run of characters written as they are, copied at once (most strings are one).
+        let run = b[i..]
+            .iter()
+            .position(|&c| !is_plain(u32::from(c)))
+            .map_or(b.len(), |n| i + n);
+        // Printable ASCII only, so always UTF-8.
+        out.push_str(std::str::from_utf8(&b[i..run]).unwrap_or_default());
+        i = run;
+        if let Some((c, n)) = code_point_at(b, i) {
             write_escaped(out, c);
+            i += n;
         }
     }
     out.push('"');
@@ -1217,28 +1300,54 @@ mod tests {
         // Escaped surrogate pairs join; lone or reversed surrogates stay as they are.
         assert_eq!(
             loads(b"\"\\ud800\\udc00\"").unwrap(),
-            PyValue::Str(PyStr(vec![0x10000]))
+            PyValue::Str(PyStr::from_code_points(&[0x10000]))
         );
         assert_eq!(
             loads(b"\"\\ud800\\u0041\"").unwrap(),
-            PyValue::Str(PyStr(vec![0xD800, 0x41]))
+            PyValue::Str(PyStr::from_code_points(&[0xD800, 0x41]))
         );
         assert_eq!(
             loads(b"\"\\ud800\\n\"").unwrap(),
-            PyValue::Str(PyStr(vec![0xD800, 0x0A]))
+            PyValue::Str(PyStr::from_code_points(&[0xD800, 0x0A]))
         );
         assert_eq!(
             loads(b"\"\\uDC00\\uD800\"").unwrap(),
-            PyValue::Str(PyStr(vec![0xDC00, 0xD800]))
+            PyValue::Str(PyStr::from_code_points(&[0xDC00, 0xD800]))
         );
         // UTF-8 encoded surrogates decode (surrogatepass) and are never joined.
         assert_eq!(
             loads(b"\"\xed\xa0\x80\xed\xb0\x80\"").unwrap(),
-            PyValue::Str(PyStr(vec![0xD800, 0xDC00]))
+            PyValue::Str(PyStr::from_code_points(&[0xD800, 0xDC00]))
         );
         assert_eq!(rt(b"\"\xed\xa0\x80\xed\xb0\x80\""), r#""\ud800\udc00""#);
-        assert_eq!(PyStr(vec![0xD800]).to_string_lossless(), None);
+        assert_eq!(PyStr::from_code_points(&[0xD800]).to_string_lossless(), None);
         assert_eq!(PyStr::from_str("é").to_string_lossless().as_deref(), Some("é"));
+    }
+
+    /// The byte-wise order of [`PyStr`] is code point order, surrogates included: a lone
+    /// surrogate sorts after U+D7FF and before U+E000 and every astral character, as in Python.
+    /// Error positions count code points, not bytes.
+    #[test]
+    fn keys_sort_by_code_point_and_errors_count_code_points() {
+        let body =
+            b"{\"\xf0\x9f\x98\x80\": 1, \"\xee\x80\x80\": 2, \"\\ud800\": 3, \"\xed\x9f\xbf\": 4, \"z\": 5}";
+        assert_eq!(
+            dumps(&loads(body).unwrap(), true),
+            r#"{"z": 5, "\ud7ff": 4, "\ud800": 3, "\ue000": 2, "\ud83d\ude00": 1}"#
+        );
+        let cps = [0x7A, 0xD7FF, 0xD800, 0xE000, 0x1F600];
+        for w in cps.windows(2) {
+            assert!(PyStr::from_code_points(&w[..1]) < PyStr::from_code_points(&w[1..]));
+        }
+        let s = PyStr::from_code_points(&cps);
+        assert_eq!(s.code_points().collect::<Vec<_>>(), cps);
+        assert_eq!((s.len(), s.has_surrogate()), (5, true));
+        // `"é😀" x`: the `x` is code point 5 and byte 8 (Python says 5).
+        assert_eq!(err("\"é😀\" x".as_bytes()), syn("Extra data", 5));
+        assert_eq!(
+            err("[\"\u{e9}\", \"\\q\"]".as_bytes()),
+            syn("Invalid \\escape", 7)
+        );
     }
 
     #[test]
