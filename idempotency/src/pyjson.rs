@@ -442,10 +442,7 @@ pub fn dumps_str_into(out: &mut String, s: &str) {
     let mut rest = s;
     while !rest.is_empty() {
         // The run of characters written as they are, copied at once (most strings are one).
-        let run = rest
-            .bytes()
-            .position(|b| !is_plain(u32::from(b)))
-            .unwrap_or(rest.len());
+        let run = plain_prefix(rest.as_bytes(), Stop::Escaped);
         out.push_str(&rest[..run]);
         rest = &rest[run..];
         if let Some(c) = rest.chars().next() {
@@ -874,10 +871,7 @@ impl Parser<'_> {
         loop {
             // The run of plain characters up to the next quote, backslash or control character,
             // copied at once (most strings are one such run: one allocation of the right size).
-            let run = self.s[next.min(len)..]
-                .iter()
-                .position(|&d| d == 0x22 || d == 0x5C || d <= 0x1F)
-                .map_or(len, |i| next + i);
+            let run = next.min(len) + plain_prefix(&self.s[next.min(len)..], Stop::Special);
             out.extend_from_slice(&self.s[next.min(len)..run]);
             next = run;
             let Some(c) = self.at(next) else {
@@ -964,10 +958,7 @@ fn write_str(out: &mut String, s: &PyStr) {
     let mut i = 0;
     while i < b.len() {
         // The run of characters written as they are, copied at once (most strings are one).
-        let run = b[i..]
-            .iter()
-            .position(|&c| !is_plain(u32::from(c)))
-            .map_or(b.len(), |n| i + n);
+        let run = i + plain_prefix(&b[i..], Stop::Escaped);
         // Printable ASCII only, so always UTF-8.
         out.push_str(std::str::from_utf8(&b[i..run]).unwrap_or_default());
         i = run;
@@ -977,6 +968,53 @@ fn write_str(out: &mut String, s: &PyStr) {
         }
     }
     out.push('"');
+}
+
+/// Which bytes end a run of text that is copied as it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// What `json.dumps` escapes: all but printable ASCII other than `"` and `\` ([`is_plain`]).
+    Escaped,
+    /// What a JSON string's scanner must look at: `"`, `\` and control characters (below
+    /// U+0020); every other byte, those of multi-byte characters too, is copied as it is.
+    Special,
+}
+
+/// Whether the byte `c` ends a run under `stop`.
+fn stops(c: u8, stop: Stop) -> bool {
+    match stop {
+        Stop::Escaped => !is_plain(u32::from(c)),
+        Stop::Special => c == b'"' || c == b'\\' || c < 0x20,
+    }
+}
+
+/// How many bytes at the start of `b` do not end a run under `stop`.
+///
+/// Eight bytes at a time: strings are mostly long runs (ids, timestamps), and this scan is most
+/// of what reading and writing them costs. Each test below is exact as to whether *some* byte of
+/// the word matches (borrows only spill above a byte that truly matches), so a word that passes
+/// holds none, and a word that fails is searched byte by byte.
+fn plain_prefix(b: &[u8], stop: Stop) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Some byte of `x` is zero.
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
+    // Some byte of `x` is below `n` (n <= 0x80).
+    let has_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let x = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
+        let special = has_below(x, 0x20)
+            || has_zero(x ^ (ONES * u64::from(b'"')))
+            || has_zero(x ^ (ONES * u64::from(b'\\')));
+        // 0x7F and every byte from 0x80 up: adding one sets (or keeps) the high bit.
+        let beyond_ascii = stop == Stop::Escaped && (x.wrapping_add(ONES) | x) & HIGH != 0;
+        if special || beyond_ascii {
+            break;
+        }
+        i += 8;
+    }
+    i + b[i..].iter().position(|&c| stops(c, stop)).unwrap_or(b.len() - i)
 }
 
 /// Whether `json.dumps` (`ensure_ascii=True`) writes the code point `c` as it is: printable
@@ -1348,6 +1386,44 @@ mod tests {
             err("[\"\u{e9}\", \"\\q\"]".as_bytes()),
             syn("Invalid \\escape", 7)
         );
+    }
+
+    /// The word-at-a-time scan stops exactly where a byte-by-byte one does, for every byte
+    /// value at every position of words around it.
+    #[test]
+    fn the_word_scan_stops_where_the_byte_scan_stops() {
+        for stop in [Stop::Escaped, Stop::Special] {
+            for c in 0..=255u8 {
+                for len in 0..20 {
+                    for at in 0..=len {
+                        let mut b = vec![b'a'; len];
+                        if at < len {
+                            b[at] = c;
+                        }
+                        let want = b.iter().position(|&x| stops(x, stop)).unwrap_or(len);
+                        assert_eq!(plain_prefix(&b, stop), want, "byte {c:#x} at {at} of {len}");
+                    }
+                }
+            }
+            // Mixtures of the bytes at the edges of each test, where borrows and carries cross.
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+            let edges = [
+                0x00, 0x01, 0x1F, 0x20, 0x21, 0x22, 0x23, 0x5B, 0x5C, 0x5D, 0x7E, 0x7F, 0x80, 0xA0, 0xFF,
+            ];
+            for _ in 0..200_000 {
+                let len = rng.gen_range(0..40);
+                let b: Vec<u8> = (0..len)
+                    .map(|_| match rng.gen_range(0..20) {
+                        0..=13 => rng.gen_range(b'#'..b'['),
+                        14..=17 => edges[rng.gen_range(0..edges.len())],
+                        _ => rng.gen(),
+                    })
+                    .collect();
+                let want = b.iter().position(|&x| stops(x, stop)).unwrap_or(len);
+                assert_eq!(plain_prefix(&b, stop), want, "{b:x?}");
+            }
+        }
     }
 
     #[test]
