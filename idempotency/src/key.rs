@@ -54,16 +54,68 @@ pub struct EventKey {
     pub path: KeyPath,
     /// The event type as read (dots not replaced).
     pub event_type: String,
-    /// The event id as v2 records it: the header's string, or the body's value (any JSON), or null.
-    pub event_id: PyValue,
-    /// The correlation id as v2 records it (see [`derive_key`] for where it comes from).
-    pub correlation_id: PyValue,
-    /// The source service as v2 records it (see [`derive_key`]; `null` when absent on the
-    /// header path or `null` in the body).
-    pub source_service: PyValue,
+    event_id: PyValue,
+    correlation_id: PyValue,
+    source_service: PyValue,
+    /// `"event_id": .., "correlation_id": .., "source_service": ..` as every record of the event
+    /// writes them: serialized once, where each record used to serialize them again. (The ids
+    /// are private so that this text cannot fall out of step with them.)
+    record_ids: String,
 }
 
 impl EventKey {
+    /// An identity from its parts (as [`derive_key`] builds it; for tests and tools that need
+    /// one without a message).
+    pub fn new(
+        key: String,
+        path: KeyPath,
+        event_type: String,
+        event_id: PyValue,
+        correlation_id: PyValue,
+        source_service: PyValue,
+    ) -> Self {
+        let mut record_ids = String::with_capacity(160);
+        for (name, value) in [
+            ("\"event_id\": ", &event_id),
+            (", \"correlation_id\": ", &correlation_id),
+            (", \"source_service\": ", &source_service),
+        ] {
+            record_ids.push_str(name);
+            pyjson::dumps_into(&mut record_ids, value, false);
+        }
+        EventKey {
+            key,
+            path,
+            event_type,
+            event_id,
+            correlation_id,
+            source_service,
+            record_ids,
+        }
+    }
+
+    /// The event id as v2 records it: the header's string, or the body's value (any JSON), or
+    /// null.
+    pub fn event_id(&self) -> &PyValue {
+        &self.event_id
+    }
+
+    /// The correlation id as v2 records it (see [`derive_key`] for where it comes from).
+    pub fn correlation_id(&self) -> &PyValue {
+        &self.correlation_id
+    }
+
+    /// The source service as v2 records it (see [`derive_key`]; `null` when absent on the
+    /// header path or `null` in the body).
+    pub fn source_service(&self) -> &PyValue {
+        &self.source_service
+    }
+
+    /// The three ids as the records write them, in v2's order, with v2's separators.
+    pub(crate) fn record_ids(&self) -> &str {
+        &self.record_ids
+    }
+
     /// The event id as text, for logs and traces: the string itself, or the JSON of a non-string
     /// id, or `None` when the event has no id.
     pub fn event_id_text(&self) -> Option<String> {
@@ -310,14 +362,14 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
         "{key_prefix}:{service_name}:{}:{hash}",
         event_type.replace('.', "_")
     );
-    Ok(EventKey {
+    Ok(EventKey::new(
         key,
         path,
         event_type,
         event_id,
         correlation_id,
         source_service,
-    })
+    ))
 }
 
 /// What is wrong with an event type as a key segment. Unlike a service name it may be empty:

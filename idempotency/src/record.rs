@@ -138,10 +138,6 @@ impl Fields {
         pyjson::dumps_str_into(self.name(name), value);
     }
 
-    fn value(&mut self, name: Name, value: &PyValue) {
-        pyjson::dumps_into(self.name(name), value, false);
-    }
-
     fn seconds(&mut self, name: Name, us: i64) {
         pyjson::float_repr_into(self.name(name), unix_seconds(us));
     }
@@ -169,9 +165,9 @@ fn base(status: &str, times: &[(Name, i64)], service: &str, id: &EventKey) -> Fi
         f.seconds(name, us);
     }
     f.text(field!("processed_by"), service);
-    f.value(field!("event_id"), &id.event_id);
-    f.value(field!("correlation_id"), &id.correlation_id);
-    f.value(field!("source_service"), &id.source_service);
+    // `event_id`, `correlation_id`, `source_service`: written once per event (EventKey::new).
+    f.out.push_str(", ");
+    f.out.push_str(id.record_ids());
     f
 }
 

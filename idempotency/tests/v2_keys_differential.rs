@@ -1000,9 +1000,9 @@ fn identity_line(k: &EventKey) -> String {
     let v = PyValue::List(vec![
         PyValue::str(&k.key),
         PyValue::str(&k.event_type),
-        k.event_id.clone(),
-        k.correlation_id.clone(),
-        k.source_service.clone(),
+        k.event_id().clone(),
+        k.correlation_id().clone(),
+        k.source_service().clone(),
     ]);
     format!("OK {}", pyjson::dumps(&v, false))
 }

@@ -69,14 +69,14 @@ fn event(rng: &mut impl Rng) -> EventKey {
             _ => PyValue::str(texts[rng.gen_range(0..texts.len())]),
         }
     };
-    EventKey {
-        key: "k".into(),
-        path: KeyPath::Body,
-        event_type: "t".into(),
-        event_id: pick(rng),
-        correlation_id: pick(rng),
-        source_service: pick(rng),
-    }
+    EventKey::new(
+        "k".into(),
+        KeyPath::Body,
+        "t".into(),
+        pick(rng),
+        pick(rng),
+        pick(rng),
+    )
 }
 
 fn json_of(v: &PyValue) -> String {
@@ -105,9 +105,9 @@ fn records_are_byte_identical_to_v2s_and_read_the_same_way() {
             cases.push(format!(
                 r#"{{"write": "{kind}", "time_us": {time_us}, "service": {}, "event_id": {}, "correlation_id": {}, "source_service": {}}}"#,
                 json_of(&PyValue::str(service)),
-                json_of(&id.event_id),
-                json_of(&id.correlation_id),
-                json_of(&id.source_service)
+                json_of(id.event_id()),
+                json_of(id.correlation_id()),
+                json_of(id.source_service())
             ));
             ours.push(value);
         }
@@ -189,7 +189,7 @@ fn records_of_every_header_and_body_branch_match_v2s() {
         };
         let derived = derive_key(PREFIX, SERVICE, &msg);
         if let Ok(k) = &derived {
-            null_sources += usize::from(k.source_service.is_null());
+            null_sources += usize::from(k.source_service().is_null());
         }
         let headers_json: Vec<String> = headers
             .iter()

@@ -39,9 +39,9 @@ pub(super) fn key(service: &str, prefix: &str, headers: &[String], file: &str, o
                 "path={} event_type={} event_id={} correlation_id={} source_service={}",
                 k.path,
                 k.event_type,
-                json(&k.event_id),
-                json(&k.correlation_id),
-                json(&k.source_service)
+                json(k.event_id()),
+                json(k.correlation_id()),
+                json(k.source_service())
             );
             0
         }

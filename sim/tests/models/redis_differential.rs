@@ -806,14 +806,14 @@ fn mutate(rng: &mut ChaCha8Rng, v: &[u8]) -> Vec<u8> {
 
 fn event(key: &str, n: usize) -> EventKey {
     let correlation = [PyValue::Null, PyValue::str("corr-\u{e9}"), PyValue::str("c-2")];
-    EventKey {
-        key: key.to_owned(),
-        path: [KeyPath::Header, KeyPath::Body][n % 2],
-        event_type: "essay.scored.v1".into(),
-        event_id: PyValue::str(&format!("evt-{n}")),
-        correlation_id: correlation[n % 3].clone(),
-        source_service: PyValue::str("scorer"),
-    }
+    EventKey::new(
+        key.to_owned(),
+        [KeyPath::Header, KeyPath::Body][n % 2],
+        "essay.scored.v1".into(),
+        PyValue::str(&format!("evt-{n}")),
+        correlation[n % 3].clone(),
+        PyValue::str("scorer"),
+    )
 }
 
 // ---- random sequences -------------------------------------------------------------------------

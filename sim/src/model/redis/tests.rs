@@ -128,14 +128,14 @@ fn script_err(lua: &str, call: &str, nth: usize, err: &str) -> String {
 }
 
 fn event() -> EventKey {
-    EventKey {
-        key: "idem:svc:t_v1:abc".into(),
-        path: KeyPath::Header,
-        event_type: "t.v1".into(),
-        event_id: PyValue::str("e-1"),
-        correlation_id: PyValue::Null,
-        source_service: PyValue::str("src"),
-    }
+    EventKey::new(
+        "idem:svc:t_v1:abc".into(),
+        KeyPath::Header,
+        "t.v1".into(),
+        PyValue::str("e-1"),
+        PyValue::Null,
+        PyValue::str("src"),
+    )
 }
 
 #[test]
