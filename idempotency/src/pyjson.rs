@@ -970,14 +970,17 @@ fn write_str(out: &mut String, s: &PyStr) {
     out.push('"');
 }
 
-/// Which bytes end a run of text that is copied as it is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stop {
+/// Which bytes end a run of text that is copied as it is ([`plain_prefix`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
     /// What `json.dumps` escapes: all but printable ASCII other than `"` and `\` ([`is_plain`]).
     Escaped,
     /// What a JSON string's scanner must look at: `"`, `\` and control characters (below
     /// U+0020); every other byte, those of multi-byte characters too, is copied as it is.
     Special,
+    /// What a C scanner of NUL-terminated JSON (lua-cjson's) stops at in a string: `"`, `\\`
+    /// and NUL; raw control characters are copied.
+    QuoteBackslashNul,
 }
 
 /// Whether the byte `c` ends a run under `stop`.
@@ -985,6 +988,7 @@ fn stops(c: u8, stop: Stop) -> bool {
     match stop {
         Stop::Escaped => !is_plain(u32::from(c)),
         Stop::Special => c == b'"' || c == b'\\' || c < 0x20,
+        Stop::QuoteBackslashNul => c == b'"' || c == b'\\' || c == 0,
     }
 }
 
@@ -994,7 +998,7 @@ fn stops(c: u8, stop: Stop) -> bool {
 /// of what reading and writing them costs. Each test below is exact as to whether *some* byte of
 /// the word matches (borrows only spill above a byte that truly matches), so a word that passes
 /// holds none, and a word that fails is searched byte by byte.
-fn plain_prefix(b: &[u8], stop: Stop) -> usize {
+pub fn plain_prefix(b: &[u8], stop: Stop) -> usize {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
     // Some byte of `x` is zero.
@@ -1004,7 +1008,8 @@ fn plain_prefix(b: &[u8], stop: Stop) -> usize {
     let mut i = 0;
     while let Some(word) = b.get(i..i + 8) {
         let x = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
-        let special = has_below(x, 0x20)
+        let below = if stop == Stop::QuoteBackslashNul { 1 } else { 0x20 };
+        let special = has_below(x, below)
             || has_zero(x ^ (ONES * u64::from(b'"')))
             || has_zero(x ^ (ONES * u64::from(b'\\')));
         // 0x7F and every byte from 0x80 up: adding one sets (or keeps) the high bit.
@@ -1392,7 +1397,7 @@ mod tests {
     /// value at every position of words around it.
     #[test]
     fn the_word_scan_stops_where_the_byte_scan_stops() {
-        for stop in [Stop::Escaped, Stop::Special] {
+        for stop in [Stop::Escaped, Stop::Special, Stop::QuoteBackslashNul] {
             for c in 0..=255u8 {
                 for len in 0..20 {
                     for at in 0..=len {

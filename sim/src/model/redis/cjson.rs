@@ -3,6 +3,7 @@
 //! termination, UTF-16 escapes, the nesting limit), classifying a stored value as the script
 //! does ([`lua_status`]). The module documentation's "`cjson.decode`" says what is accepted.
 
+use idempotency::pyjson::{plain_prefix, Stop};
 use std::borrow::Cow;
 
 /// lua-cjson's default `decode_max_depth`.
@@ -119,10 +120,7 @@ impl<'a> Lexer<'a> {
         loop {
             // The run of plain bytes up to the next quote, backslash or NUL, taken at once.
             let from = p.min(data.len());
-            let run_end = data[from..]
-                .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c == 0)
-                .map_or(data.len(), |i| from + i);
+            let run_end = from + plain_prefix(&data[from..], Stop::QuoteBackslashNul);
             if let Some(out) = &mut out {
                 out.extend_from_slice(&data[from..run_end]);
             }
