@@ -4,6 +4,7 @@
 //! nemesis skews or jumps. The library reads time only through [`idempotency::clock::Clock`], and
 //! the Redis node expires keys by its own clock, as a real server does.
 
+use crate::trace::RunClock;
 use idempotency::clock::Clock;
 use idempotency::store::BoxFuture;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,12 +16,30 @@ use std::time::Duration;
 pub const EPOCH_UNIX_US: i64 = 1_764_315_200_000_000;
 
 /// One host's wall clock. Clones share the offset (the host keeps its clock across restarts).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct NodeClock {
     offset_us: Arc<AtomicI64>,
+    /// The run's virtual clock (the trace's: one handle for every reading).
+    run: Arc<RunClock>,
+}
+
+impl std::fmt::Debug for NodeClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeClock")
+            .field("offset_us", &self.offset_us())
+            .finish()
+    }
 }
 
 impl NodeClock {
+    /// A clock at offset zero on the run's virtual clock `run`.
+    pub fn new(run: Arc<RunClock>) -> Self {
+        NodeClock {
+            offset_us: Arc::default(),
+            run,
+        }
+    }
+
     /// The clock's offset from true (virtual) time.
     pub fn offset_us(&self) -> i64 {
         self.offset_us.load(Ordering::Relaxed)
@@ -34,7 +53,7 @@ impl NodeClock {
 
 impl Clock for NodeClock {
     fn now_unix_us(&self) -> i64 {
-        EPOCH_UNIX_US + crate::trace::now_us() as i64 + self.offset_us()
+        EPOCH_UNIX_US + self.run.now_us() as i64 + self.offset_us()
     }
     fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()> {
         Box::pin(crate::net::timer::sleep(duration))

@@ -111,7 +111,7 @@ pub async fn serve(ctx: NodeCtx, node: Arc<DbNode>) {
             });
             return None;
         }
-        let t_us = crate::trace::now_us();
+        let t_us = ctx.trace.now_us();
         let (result, applied) = {
             let mut db = node.model.lock().expect("db state");
             let result = db.apply(&req, t_us);

@@ -159,8 +159,8 @@ fn typed(e: GroupEvent) -> Option<Typed> {
 }
 
 /// Virtual time in ms, as the model counts it.
-fn now_ms() -> u64 {
-    crate::trace::now_us() / 1000
+fn now_ms(trace: &crate::trace::Trace) -> u64 {
+    trace.now_us() / 1000
 }
 
 /// One incarnation of the broker: the replies it owes to held requests and the wake-ups it has
@@ -196,7 +196,7 @@ impl Incarnation {
     fn step<T>(self: &Arc<Self>, f: impl FnOnce(&mut KafkaModel, u64) -> T) -> T {
         let (out, events, answers, next) = {
             let mut k = self.node.model.lock().expect("kafka state");
-            let out = f(&mut k, now_ms());
+            let out = f(&mut k, now_ms(&self.ctx.trace));
             assert!(k.held() <= MAX_HELD, "the model bounds what it holds");
             (out, k.take_events(), k.take_answers(), k.next_deadline())
         };
@@ -230,7 +230,10 @@ impl Incarnation {
             if owed.wakes.first_key_value().is_none_or(|(&first, _)| at < first) {
                 // A timer for the node's own task, not a task of its own: this runs in whichever
                 // task the transport served the request in (see `rpc::serve_deferred`).
-                let timer = owed.task.as_ref().and_then(|task| wake_at(at, task));
+                let timer = owed
+                    .task
+                    .as_ref()
+                    .and_then(|task| wake_at(&self.ctx.trace, at, task));
                 owed.wakes.insert(at, timer);
             }
         }
@@ -252,7 +255,7 @@ impl Incarnation {
                 if !owed.task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     owed.task = Some(cx.waker().clone());
                 }
-                let now = now_ms();
+                let now = now_ms(&self.ctx.trace);
                 let Some((&first, timer)) = owed.wakes.iter_mut().next() else {
                     return Poll::Pending;
                 };
@@ -262,7 +265,7 @@ impl Incarnation {
                     return Poll::Ready(Next::Due);
                 }
                 if timer.is_none() {
-                    *timer = wake_at(first, cx.waker());
+                    *timer = wake_at(&self.ctx.trace, first, cx.waker());
                 }
                 Poll::Pending
             })
@@ -336,7 +339,10 @@ impl Incarnation {
 /// holds them ([`KafkaModel::request`]) and the node keeps their responders until they are
 /// answered. After each request it reports whether the log is drained.
 pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
-    node.model.lock().expect("kafka state").restarted(now_ms());
+    node.model
+        .lock()
+        .expect("kafka state")
+        .restarted(now_ms(&ctx.trace));
     let (net, me) = (ctx.net.clone(), ctx.name);
     let inc = Arc::new(Incarnation {
         ctx,
@@ -353,9 +359,9 @@ pub async fn serve(ctx: NodeCtx, node: Arc<KafkaNode>) {
 
 /// A timer waking `task` at virtual millisecond `at_ms` (at least a millisecond from now, as
 /// every sleep; `None` if that has passed).
-fn wake_at(at_ms: u64, task: &Waker) -> Option<WakeAt> {
+fn wake_at(trace: &crate::trace::Trace, at_ms: u64, task: &Waker) -> Option<WakeAt> {
     let time = madsim::time::TimeHandle::current();
-    let wait = Duration::from_millis(at_ms.saturating_sub(now_ms()));
+    let wait = Duration::from_millis(at_ms.saturating_sub(now_ms(trace)));
     WakeAt::on(&time, time.now_instant() + wait, task)
 }
 

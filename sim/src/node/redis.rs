@@ -337,7 +337,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
             }
         });
     }
-    let (net, me) = (ctx.net.clone(), ctx.name);
+    let (net, me, trace) = (ctx.net.clone(), ctx.name, ctx.trace.clone());
     rpc::serve(&net, me, move |cmd: Command, from: NodeName| {
         let now_us = node.clock.now_unix_us();
         let (reply, reply_lost) = {
@@ -346,7 +346,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
             if share > 0.0 && st.rng.gen_bool(share) {
                 (Err(StoreError::Reply("ERR injected fault".into())), false)
             } else {
-                st.model.at(crate::trace::now_us());
+                st.model.at(trace.now_us());
                 let reply = st.model.exec(&cmd, now_us);
                 // The command ran; its answer may still be lost on the way back (drawn only
                 // while the fault is on, so runs without it keep their stream).
@@ -412,12 +412,15 @@ impl Store for SimRedis {
     /// `idempotency::retry` decides, on virtual time.
     fn exec(&self, command: Command) -> BoxFuture<'_, Result<Reply, StoreError>> {
         Box::pin(async move {
-            let start = madsim::time::Instant::now();
+            // The runtime's clock through its handle: `Instant::now` would reach it through
+            // madsim's `clock_gettime` hook, which looks the runtime up at every reading.
+            let time = madsim::time::TimeHandle::current();
+            let start = time.now_instant();
             idempotency::retry::exec(
                 command,
                 self.timeout,
                 |command, budget| self.attempt(command, budget),
-                || start.elapsed(),
+                || time.now_instant() - start,
                 crate::net::timer::sleep,
             )
             .await

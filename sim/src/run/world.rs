@@ -143,10 +143,12 @@ impl World {
             &config.workload(),
             &mut rng::stream(seed, "workload"),
         ));
-        let clocks: BTreeMap<NodeName, NodeClock> =
-            nodes.iter().map(|n| (*n, NodeClock::default())).collect();
         // About 17 trace events per workload event in the default scenario.
         let trace = Trace::with_capacity(16 * config.events as usize + 256);
+        let clocks: BTreeMap<NodeName, NodeClock> = nodes
+            .iter()
+            .map(|n| (*n, NodeClock::new(trace.clock())))
+            .collect();
         // The trace's first line says what made it: the seed and every knob. Not the
         // description: it is prose, and rewording it must not change a run's fingerprint.
         let mut knobs = serde_json::to_value(&config).expect("a config serializes");

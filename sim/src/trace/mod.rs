@@ -160,6 +160,30 @@ fn shorten(name: &str, text: &str) -> String {
 #[derive(Clone, Default)]
 pub struct Trace {
     events: Arc<Mutex<Vec<Event>>>,
+    clock: Arc<RunClock>,
+}
+
+/// The run's virtual clock, read through a handle kept from the first reading inside the
+/// runtime: the free [`now_us`] looks the runtime up and copies its handle at every reading,
+/// which cost more than the reading itself (a few percent of a run, at one reading per event
+/// and per request). A trace belongs to one run, and a run to one runtime, so the handle kept
+/// is the runtime's for the trace's whole life.
+#[derive(Default)]
+pub struct RunClock {
+    time: std::sync::OnceLock<madsim::time::TimeHandle>,
+}
+
+impl RunClock {
+    /// Virtual microseconds since the run started (0 outside a simulation, as [`now_us`]).
+    pub fn now_us(&self) -> u64 {
+        match self.time.get() {
+            Some(time) => time.elapsed().as_micros() as u64,
+            None => match madsim::time::TimeHandle::try_current() {
+                Some(time) => self.time.get_or_init(|| time).elapsed().as_micros() as u64,
+                None => 0,
+            },
+        }
+    }
 }
 
 impl Trace {
@@ -168,7 +192,18 @@ impl Trace {
     pub fn with_capacity(events: usize) -> Self {
         Trace {
             events: Arc::new(Mutex::new(Vec::with_capacity(events))),
+            clock: Arc::default(),
         }
+    }
+
+    /// Virtual microseconds since the run started: [`now_us`], through the run's clock.
+    pub fn now_us(&self) -> u64 {
+        self.clock.now_us()
+    }
+
+    /// The run's clock, shared with the nodes' wall clocks.
+    pub fn clock(&self) -> Arc<RunClock> {
+        self.clock.clone()
     }
 
     /// Appends `what`, seen by `node`, stamped with the current virtual time.
@@ -178,7 +213,7 @@ impl Trace {
 
     /// [`Trace::emit`] for a node name the caller already owns (no copy).
     pub fn emit_owned(&self, node: String, what: Typed) {
-        let t_us = now_us();
+        let t_us = self.now_us();
         let mut events = self.events.lock().expect("trace lock");
         assert!(
             events.last().is_none_or(|e| e.t_us <= t_us),

@@ -217,7 +217,7 @@ impl Worker {
             // with none, or it is removed as stuck). The broker holds it until a record lands
             // on one of them or its wait runs out; a rebalance heard meanwhile (the heartbeat
             // ends the session) leaves it unread.
-            let began_us = crate::trace::now_us();
+            let began_us = self.ctx.trace.now_us();
             let req = KafkaRequest::FetchGroup {
                 member_id: member.to_owned(),
                 generation,
@@ -267,7 +267,7 @@ impl Worker {
                 // Nothing came: poll again no sooner than `poll_idle_ms` after this poll began
                 // (a fetch that waited at the broker that long polls again at once), but hear
                 // a rebalance at once (the heartbeat wakes us).
-                let waited = Duration::from_micros(crate::trace::now_us().saturating_sub(began_us));
+                let waited = Duration::from_micros(self.ctx.trace.now_us().saturating_sub(began_us));
                 if waited < poll_idle {
                     session.sleep(poll_idle - waited).await;
                 }
