@@ -274,6 +274,11 @@ impl RedisModel {
         }
     }
 
+    /// Whether something changed since the last sync (an fsync now would write it).
+    pub fn has_unsynced(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
     /// Forgets what changed (the disk was just made equal to this data set).
     pub fn mark_synced(&mut self) {
         self.changed.clear();
