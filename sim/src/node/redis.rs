@@ -256,13 +256,6 @@ pub struct RedisNode {
     pub config: RedisConfig,
 }
 
-impl RedisNode {
-    /// The data set now, at the node's clock.
-    pub fn snapshot(&self) -> RedisModel {
-        self.state.lock().expect("redis state").model.data()
-    }
-}
-
 impl NodeFaults for RedisNode {
     fn inject(&self, fault: &Fault) -> bool {
         let mut st = self.state.lock().expect("redis state");

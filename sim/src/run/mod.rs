@@ -388,8 +388,10 @@ fn judge(
     // The run is over (or abandoned by the watchdog): its history is taken, not copied.
     let events_now = s.trace.take();
     let produced = produced_events(s.workload(), &s.kafka.model.lock().expect("kafka state"));
-    let db = s.db.model.lock().expect("db state").clone();
-    let records = check::final_records(&s.redis.snapshot(), redis_now_us);
+    // The run is over: the models are read where they are, not copied.
+    let db_state = s.db.model.lock().expect("db state");
+    let db = &*db_state;
+    let records = check::final_records(&s.redis.state.lock().expect("redis state").model, redis_now_us);
     let params = check::Params {
         database: s.config.database,
         redis_persistence: s.config.redis_persistence,
@@ -400,7 +402,7 @@ fn judge(
     let input = check::Input {
         kafka: &kafka,
         trace: &events_now,
-        db: &db,
+        db,
         records: &records,
         redis_now_us,
         params: &params,
