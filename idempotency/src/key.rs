@@ -20,7 +20,7 @@
 //! is v2's own `...:service::hash` and is accepted.)
 
 use crate::message::Message;
-use crate::pyjson::{self, JsonError, PyDict, PyStr, PyValue};
+use crate::pyjson::{self, JsonError, PyDict, PyValue};
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -301,9 +301,12 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
     let (path, event_type, event_id, correlation_id, source_service, hash) =
         match (&h_event_id, &h_event_type) {
             (Some(id), Some(et)) => {
-                let mut x = PyDict::new();
-                x.insert(PyStr::from_str("event_id"), PyValue::str(id));
-                let hash = sha256_hex(pyjson::dumps_compact(&PyValue::Dict(x), true).as_bytes());
+                // `json.dumps({"event_id": id}, sort_keys=True, separators=(",", ":"))`.
+                let mut text = String::with_capacity(id.len() + 16);
+                text.push_str("{\"event_id\":");
+                pyjson::dumps_str_into(&mut text, id);
+                text.push('}');
+                let hash = sha256_hex(text.as_bytes());
                 let correlation = header(&h_trace_id).unwrap_or(PyValue::Null);
                 let source = header(&h_source).unwrap_or(PyValue::Null);
                 (
@@ -333,24 +336,28 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
                 };
                 let data = match body.get("data") {
                     None | Some(PyValue::Null) => return Err(KeyError::DataMissing),
-                    Some(d) => d.clone(),
+                    Some(d) => d,
                 };
                 let event_type = match get_or(&body, "event_type", unknown()) {
                     PyValue::Null => return Err(KeyError::EventTypeNull),
                     PyValue::Str(s) => s.to_string_lossless().ok_or(KeyError::EventTypeNotString)?,
                     _ => return Err(KeyError::EventTypeNotString),
                 };
-                // The hash reads the body's own id, never the header's.
-                let x = match body.get("event_id") {
+                // The hash reads the body's own id, never the header's: `json.dumps(x,
+                // sort_keys=True)` of `{"data": data, "event_id": id}` (keys in sorted order as
+                // written) when the id is truthy, else of `data` alone.
+                let mut text = String::with_capacity(msg.value.len());
+                match body.get("event_id") {
                     Some(body_id) if body_id.is_truthy() => {
-                        let mut x = PyDict::new();
-                        x.insert(PyStr::from_str("data"), data);
-                        x.insert(PyStr::from_str("event_id"), body_id.clone());
-                        PyValue::Dict(x)
+                        text.push_str("{\"data\": ");
+                        pyjson::dumps_into(&mut text, data, true);
+                        text.push_str(", \"event_id\": ");
+                        pyjson::dumps_into(&mut text, body_id, true);
+                        text.push('}');
                     }
-                    _ => data,
-                };
-                let hash = sha256_hex(pyjson::dumps(&x, true).as_bytes());
+                    _ => pyjson::dumps_into(&mut text, data, true),
+                }
+                let hash = sha256_hex(text.as_bytes());
                 (KeyPath::Body, event_type, event_id, correlation, source, hash)
             }
         };
