@@ -177,6 +177,57 @@ pub fn sleep_until(deadline: Instant) -> OnceSleep {
     }
 }
 
+/// The run's virtual clock, read through a handle kept from the first reading inside the
+/// runtime: madsim's free functions (`TimeHandle::current`, `sleep`, the `clock_gettime` hook
+/// behind `Instant::now`) look the runtime up and copy its handle at every call, which cost more
+/// than the reading itself (a few percent of a run, at one reading per event and per request and
+/// two sleeps per call). A run belongs to one runtime, so the handle kept is the runtime's for
+/// the whole life of whatever keeps it (the trace, the nodes' clocks, the network).
+#[derive(Default)]
+pub struct RunClock {
+    time: std::sync::OnceLock<madsim::time::TimeHandle>,
+}
+
+impl RunClock {
+    /// The runtime's time handle: the one kept, or the current runtime's, kept from now on
+    /// (`None` outside a runtime).
+    pub fn handle(&self) -> Option<&madsim::time::TimeHandle> {
+        if let Some(time) = self.time.get() {
+            return Some(time);
+        }
+        let time = madsim::time::TimeHandle::try_current()?;
+        Some(self.time.get_or_init(|| time))
+    }
+
+    /// Virtual microseconds since the run started (0 outside a simulation, as
+    /// `crate::trace::now_us`).
+    pub fn now_us(&self) -> u64 {
+        self.handle().map_or(0, |time| time.elapsed().as_micros() as u64)
+    }
+
+    /// [`sleep`] on the kept handle.
+    pub fn sleep(&self, duration: Duration) -> OnceSleep {
+        match self.handle() {
+            Some(time) => OnceSleep {
+                sleep: time.sleep(duration),
+                armed: None,
+            },
+            None => sleep(duration),
+        }
+    }
+
+    /// [`sleep_until`] on the kept handle.
+    pub fn sleep_until(&self, deadline: Instant) -> OnceSleep {
+        match self.handle() {
+            Some(time) => OnceSleep {
+                sleep: time.sleep_until(deadline),
+                armed: None,
+            },
+            None => sleep_until(deadline),
+        }
+    }
+}
+
 /// `madsim::time::timeout(limit, future)`: the future's output, or `Err(())` once `limit` has
 /// passed; the future is polled first, as madsim's does, so a future ready at the deadline wins.
 /// The deadline's timer is set once (madsim's polls its sleep at every wake-up), and wakes

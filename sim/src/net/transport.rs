@@ -164,6 +164,8 @@ fn link(a: NodeName, b: NodeName) -> (NodeName, NodeName) {
 /// The network of one run. Shared by every node (they reach it through their context).
 pub struct Network {
     state: Mutex<State>,
+    /// The runtime's clock, for the sleeps of every call.
+    clock: super::timer::RunClock,
 }
 
 struct State {
@@ -267,6 +269,7 @@ impl Network {
                 paused: BTreeSet::new(),
                 calls: Vec::new(),
             }),
+            clock: super::timer::RunClock::default(),
         }
     }
 
@@ -358,8 +361,8 @@ impl Network {
         // is not known (a server still to answer): a reply that lands in time, known as soon as
         // the request arrives at a server served inline, costs no deadline timer (madsim's
         // timers cannot be taken back; a disarmed one still costs its push and pop).
-        let mut deadline = super::timer::sleep(timeout);
-        let mut trip = super::timer::sleep(Duration::from_micros(trip));
+        let mut deadline = self.clock.sleep(timeout);
+        let mut trip = self.clock.sleep(Duration::from_micros(trip));
         let mut body = Some(body);
         let mut own_landing: Option<super::timer::OnceSleep> = None;
         std::future::poll_fn(|cx| {
@@ -386,7 +389,7 @@ impl Network {
                 // Sent while this call was being polled (served inline, or refused, in
                 // `arrive`): no wake-up was set, so it sleeps until then itself.
                 Some(Landing { at, wake: None, .. }) => {
-                    let own = own_landing.get_or_insert_with(|| super::timer::sleep_until(*at));
+                    let own = own_landing.get_or_insert_with(|| self.clock.sleep_until(*at));
                     if Pin::new(&mut *own).poll(cx).is_ready() {
                         return Poll::Ready(s.0.take().expect("a landing").what);
                     }

@@ -163,28 +163,7 @@ pub struct Trace {
     clock: Arc<RunClock>,
 }
 
-/// The run's virtual clock, read through a handle kept from the first reading inside the
-/// runtime: the free [`now_us`] looks the runtime up and copies its handle at every reading,
-/// which cost more than the reading itself (a few percent of a run, at one reading per event
-/// and per request). A trace belongs to one run, and a run to one runtime, so the handle kept
-/// is the runtime's for the trace's whole life.
-#[derive(Default)]
-pub struct RunClock {
-    time: std::sync::OnceLock<madsim::time::TimeHandle>,
-}
-
-impl RunClock {
-    /// Virtual microseconds since the run started (0 outside a simulation, as [`now_us`]).
-    pub fn now_us(&self) -> u64 {
-        match self.time.get() {
-            Some(time) => time.elapsed().as_micros() as u64,
-            None => match madsim::time::TimeHandle::try_current() {
-                Some(time) => self.time.get_or_init(|| time).elapsed().as_micros() as u64,
-                None => 0,
-            },
-        }
-    }
-}
+pub use crate::net::timer::RunClock;
 
 impl Trace {
     /// An empty trace with room for `events` events (a run knows about how many it makes:
