@@ -76,11 +76,39 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
 /// One stored string and its absolute expiry.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 struct Entry {
     value: Vec<u8>,
     expire_at_ms: Option<i64>,
+    /// What the acquire script's `cjson.decode` makes of `value`, kept once asked: a lock left
+    /// behind by a crashed worker is read by every busy retry until it expires, and decoding
+    /// its record again each time was most of what the script cost. Not data: equality and
+    /// the journal ignore it, and a new value starts without it.
+    lua: std::cell::OnceCell<LuaStatus>,
 }
+
+impl Entry {
+    fn new(value: Vec<u8>, expire_at_ms: Option<i64>) -> Self {
+        Entry {
+            value,
+            expire_at_ms,
+            lua: std::cell::OnceCell::new(),
+        }
+    }
+
+    /// [`lua_status`] of the value, decoded at most once.
+    fn lua_status(&self) -> LuaStatus {
+        *self.lua.get_or_init(|| lua_status(&self.value))
+    }
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value && self.expire_at_ms == other.expire_at_ms
+    }
+}
+
+impl Eq for Entry {}
 
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -363,6 +391,7 @@ impl RedisModel {
         if let Some(entry) = self.entries.get_mut(key) {
             let old_expiry = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
             entry.value = value;
+            entry.lua = std::cell::OnceCell::new();
             if old_expiry != expire_at_ms {
                 if let Some(at) = old_expiry {
                     let removed = self.expiries.remove(&(at, key.to_owned()));
@@ -377,7 +406,8 @@ impl RedisModel {
         if let Some(at) = expire_at_ms {
             self.expiries.insert((at, key.to_owned()));
         }
-        self.entries.insert(key.to_owned(), Entry { value, expire_at_ms });
+        self.entries
+            .insert(key.to_owned(), Entry::new(value, expire_at_ms));
     }
 
     fn remove(&mut self, key: &str) -> Option<Entry> {

@@ -3,7 +3,7 @@
 //! with Redis's error text naming the script's SHA-1 and line (the module documentation's
 //! "Scripts"). The acquire's fence is a Lua number, converted as C and x86-64 do.
 
-use super::{lua_status, ms, sha1_hex, LuaStatus, RedisModel};
+use super::{ms, sha1_hex, LuaStatus, RedisModel};
 use idempotency::fenced::{ACQUIRE_LUA, CONFIRM_LUA, RENEW_LUA};
 use idempotency::record;
 use idempotency::store::{Expiry, Reply, Script, SetCondition, StoreError};
@@ -39,14 +39,14 @@ impl RedisModel {
                 floor: known,
             } => {
                 let fail = |call: &str, err: String| script_error(ACQUIRE_LUA, call, 1, err);
-                if let Some(v) = self.get(key, now) {
-                    if let Some(fence) = own_lease(v, head, tail) {
+                if let Some(entry) = self.lookup(key, now) {
+                    if let Some(fence) = own_lease(&entry.value, head, tail) {
                         return Ok(Reply::Array(vec![
                             Reply::Bulk(b"acquired".to_vec()),
                             Reply::Int(fence),
                         ]));
                     }
-                    if lua_status(v) == LuaStatus::Duplicate {
+                    if entry.lua_status() == LuaStatus::Duplicate {
                         return Ok(Reply::Array(vec![Reply::Bulk(b"duplicate".to_vec())]));
                     }
                     let mut pttl = self.pttl(key, now) as f64;
