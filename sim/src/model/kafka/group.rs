@@ -75,12 +75,17 @@ impl KafkaModel {
     /// Expires members and rounds that are due at `now_ms` (time never goes back: an earlier
     /// `now_ms` counts as the latest seen), then answers the held requests that fell due.
     pub fn tick(&mut self, now_ms: u64) {
-        self.expire(now_ms);
-        self.settle();
+        // Every held request was not due at the last settle, and only this expiry has changed
+        // the group since: unless it did, only a held fetch's wait running out can make one
+        // due now (a settle with nothing due changes nothing, at a scan of every held request).
+        let changed = self.expire(now_ms);
+        if changed || self.park.next_deadline().is_some_and(|d| d <= self.now_ms) {
+            self.settle();
+        }
     }
 
-    /// Expires members and rounds that are due at `now_ms`.
-    fn expire(&mut self, now_ms: u64) {
+    /// Expires members and rounds that are due at `now_ms`; whether any was.
+    fn expire(&mut self, now_ms: u64) -> bool {
         self.now_ms = self.now_ms.max(now_ms);
         let now = self.now_ms;
         let (session_ms, poll_ms) = (self.config.session_timeout_ms, self.config.max_poll_interval_ms);
@@ -102,6 +107,7 @@ impl KafkaModel {
                 }
             })
             .collect();
+        let changed = !expired.is_empty();
         if let Some(&(_, first_reason)) = expired.first() {
             for (id, reason) in expired {
                 self.group.members.remove(&id);
@@ -131,7 +137,9 @@ impl KafkaModel {
                 GroupState::PreparingRebalance,
                 "a timed-out round closes"
             );
+            return true;
         }
+        changed
     }
 
     /// The broker (re)started at `now_ms`: every member's session and poll timers and an open
