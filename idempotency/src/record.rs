@@ -139,7 +139,7 @@ impl Fields {
     }
 
     fn seconds(&mut self, name: Name, us: i64) {
-        pyjson::float_repr_into(self.name(name), unix_seconds(us));
+        seconds_repr_into(self.name(name), us);
     }
 
     fn int(&mut self, name: Name, value: u64) {
@@ -155,6 +155,41 @@ impl Fields {
         self.out.push('}');
         self.out.into_bytes()
     }
+}
+
+/// `repr(unix_us / 1e6)` as `json.dumps` writes it (`float_repr` of [`unix_seconds`]), every
+/// record's timestamps.
+///
+/// From 0.1 s to 2^32 s (the year 2106) it is the seconds, a point and the microseconds without
+/// their trailing zeros (at least one digit), written from the integers: there, doubles are
+/// less than half a microsecond apart, so the double nearest to `us / 1e6` is nearer to it
+/// than to any other multiple of a microsecond, and no decimal with fewer digits after the
+/// point (all such are multiples of a microsecond) rounds to it; the microsecond text is the
+/// shortest that reads back as that double, and Python writes it positionally (its exponent is
+/// between -4 and 16). Elsewhere, [`pyjson::float_repr_into`] of the double.
+fn seconds_repr_into(out: &mut String, us: i64) {
+    const EXACT: std::ops::Range<i64> = 100_000..(1 << 32) * 1_000_000;
+    if !EXACT.contains(&us) {
+        pyjson::float_repr_into(out, unix_seconds(us));
+        return;
+    }
+    let (secs, mut micros) = (us / 1_000_000, us % 1_000_000);
+    out.push_str(&secs.to_string());
+    out.push('.');
+    if micros == 0 {
+        out.push('0');
+        return;
+    }
+    let mut width = 6;
+    while micros % 10 == 0 {
+        micros /= 10;
+        width -= 1;
+    }
+    let digits = micros.to_string();
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(&digits);
 }
 
 /// v2's fields, in v2's order.
@@ -260,6 +295,46 @@ pub fn join_fenced(head: &[u8], fence: u64, tail: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The timestamps written from integers read as `repr(float)` of the double, on the edges
+    /// of the exact range, on microseconds with every number of trailing zeros, and on a
+    /// million random times across the range and around today.
+    #[test]
+    fn timestamps_from_integers_are_the_floats_repr() {
+        use rand::{Rng, SeedableRng};
+        let via_float = |us: i64| pyjson::float_repr(unix_seconds(us));
+        let via_ints = |us: i64| {
+            let mut out = String::new();
+            seconds_repr_into(&mut out, us);
+            out
+        };
+        let top = (1i64 << 32) * 1_000_000;
+        let mut cases = vec![
+            0,
+            1,
+            99_999,
+            100_000,
+            100_001,
+            999_999,
+            1_000_000,
+            top - 1,
+            top,
+            top + 1,
+            -1_500_000,
+        ];
+        for zeros in 0..7 {
+            let micros = 123_456 / 10i64.pow(zeros) * 10i64.pow(zeros);
+            cases.push(1_764_315_323_000_000 + micros);
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
+        for _ in 0..500_000 {
+            cases.push(rng.gen_range(0..top + 1_000_000));
+            cases.push(1_764_315_200_000_000 + rng.gen_range(0..400_000_000_000));
+        }
+        for us in cases {
+            assert_eq!(via_ints(us), via_float(us), "{us} µs");
+        }
+    }
 
     /// The shortcut for completed records reads every value as the full parse does: the
     /// records this crate writes, and values built to trip a prefix check (a later `status`,
