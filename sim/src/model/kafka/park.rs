@@ -83,6 +83,9 @@ impl Held {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Park {
     held: BTreeMap<Ticket, Held>,
+    /// How many of them are joins: none outside a rebalance, when [`Park::awaiting_join`],
+    /// asked for every member at every request, answers without a scan.
+    joins: usize,
 }
 
 impl Park {
@@ -92,18 +95,27 @@ impl Park {
             self.held.len() < MAX_HELD,
             "more than {MAX_HELD} requests held: some held request is never answered"
         );
+        self.joins += usize::from(matches!(request, Held::Join { .. }));
         let old = self.held.insert(ticket, request);
         assert!(old.is_none(), "ticket {ticket} is held twice");
     }
 
+    /// Takes `ticket` out, keeping the count of joins.
+    fn take(&mut self, ticket: Ticket) -> Option<Held> {
+        let held = self.held.remove(&ticket)?;
+        self.joins -= usize::from(matches!(held, Held::Join { .. }));
+        Some(held)
+    }
+
     /// Lets go of `ticket` unanswered (its caller gave up); false if it was not held.
     pub(super) fn cancel(&mut self, ticket: Ticket) -> bool {
-        self.held.remove(&ticket).is_some()
+        self.take(ticket).is_some()
     }
 
     /// Lets go of everything (the broker restarted: its connections are gone).
     pub(super) fn clear(&mut self) {
         self.held.clear();
+        self.joins = 0;
     }
 
     /// How many requests are held.
@@ -114,9 +126,19 @@ impl Park {
     /// Whether `member` waits in a held join (Kafka keeps such a member alive: it is inside
     /// its `JoinGroup` call and cannot heartbeat).
     pub(super) fn awaiting_join(&self, member: &str) -> bool {
-        self.held
-            .values()
-            .any(|h| matches!(h, Held::Join { member: m, .. } if m == member))
+        debug_assert_eq!(
+            self.joins,
+            self.held
+                .values()
+                .filter(|h| matches!(h, Held::Join { .. }))
+                .count(),
+            "the joins are counted"
+        );
+        self.joins > 0
+            && self
+                .held
+                .values()
+                .any(|h| matches!(h, Held::Join { member: m, .. } if m == member))
     }
 
     /// The earliest time a held request falls due by the clock alone (a fetch's wait running
@@ -140,7 +162,7 @@ impl Park {
             .map(|(t, _)| *t)
             .collect();
         due.into_iter()
-            .map(|t| (t, self.held.remove(&t).expect("held")))
+            .map(|t| (t, self.take(t).expect("held")))
             .collect()
     }
 }
