@@ -247,11 +247,10 @@ pub struct FinalRecord {
 /// The keys live in `redis` at `now_us`, each value parsed once for every checker.
 pub fn final_records(redis: &RedisModel, now_us: i64) -> Records {
     redis
-        .live_keys(now_us)
-        .into_iter()
+        .live_entries(now_us)
         .map(|(key, value, expire_at_ms)| {
-            let state = idempotency::record::parse_record(&value);
-            (key, FinalRecord { state, expire_at_ms })
+            let state = idempotency::record::parse_record(value);
+            (key.to_owned(), FinalRecord { state, expire_at_ms })
         })
         .collect()
 }

@@ -233,12 +233,18 @@ impl RedisModel {
 
     /// Every key live at `now_us`, sorted: key, value, absolute expiry in unix milliseconds.
     pub fn live_keys(&self, now_us: i64) -> Vec<(String, Vec<u8>, Option<i64>)> {
+        self.live_entries(now_us)
+            .map(|(k, v, at)| (k.to_owned(), v.to_vec(), at))
+            .collect()
+    }
+
+    /// [`RedisModel::live_keys`] borrowed, in key order: each live key, its value and its expiry.
+    pub fn live_entries(&self, now_us: i64) -> impl Iterator<Item = (&str, &[u8], Option<i64>)> {
         let now = ms(now_us);
         self.entries
             .iter()
-            .filter(|(_, e)| live(e, now))
-            .map(|(k, e)| (k.clone(), e.value.clone(), e.expire_at_ms))
-            .collect()
+            .filter(move |(_, e)| live(e, now))
+            .map(|(k, e)| (k.as_str(), e.value.as_slice(), e.expire_at_ms))
     }
 
     /// The number of stored keys: the keys live at the last [`RedisModel::exec`]'s clock that
