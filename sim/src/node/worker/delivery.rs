@@ -62,17 +62,21 @@ impl Worker {
         attempt: u32,
         event_id: &mut String,
     ) -> Delivery {
-        let msg = Message {
-            topic: TOPIC.into(),
-            partition: partition as i32,
-            offset: offset as i64,
-            headers: record.headers.clone(),
-            value: record.value.clone(),
-        };
         let key = {
             let mut keys = self.node.keys.lock().expect("worker keys");
             keys.entry((partition, offset))
-                .or_insert_with(|| self.consumer.key(&msg))
+                .or_insert_with(|| {
+                    // The message is built only to derive the key: a record delivered again
+                    // (a busy retry, a redelivery) has its key already.
+                    let msg = Message {
+                        topic: TOPIC.into(),
+                        partition: partition as i32,
+                        offset: offset as i64,
+                        headers: record.headers.clone(),
+                        value: record.value.clone(),
+                    };
+                    self.consumer.key(&msg)
+                })
                 .clone()
         };
         *event_id = key
