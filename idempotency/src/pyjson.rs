@@ -123,7 +123,7 @@ impl PyStr {
 
     /// Number of code points (Python's `len(s)`).
     pub fn len(&self) -> usize {
-        self.0.iter().filter(|&&b| !is_continuation(b)).count()
+        code_point_count(&self.0)
     }
 
     /// Whether the string is empty.
@@ -135,6 +135,11 @@ impl PyStr {
 /// Whether `b` continues a multi-byte encoding (`10xxxxxx`) rather than starting a code point.
 fn is_continuation(b: u8) -> bool {
     b & 0xC0 == 0x80
+}
+
+/// How many code points the encoded text `b` holds: the bytes that start one.
+fn code_point_count(b: &[u8]) -> usize {
+    b.iter().filter(|&&b| !is_continuation(b)).count()
 }
 
 /// Appends the UTF-8 encoding of the code point `c`, surrogates encoded like any other.
@@ -417,7 +422,7 @@ pub fn loads(bytes: &[u8]) -> Result<PyValue, JsonError> {
     // The parser counts in bytes; Python reports positions in code points of the decoded text.
     parsed.map_err(|e| match e {
         JsonError::Syntax { pos, msg } => JsonError::Syntax {
-            pos: text[..pos].iter().filter(|&&b| !is_continuation(b)).count(),
+            pos: code_point_count(&text[..pos]),
             msg,
         },
         other => other,
@@ -978,7 +983,7 @@ pub enum Stop {
     /// What a JSON string's scanner must look at: `"`, `\` and control characters (below
     /// U+0020); every other byte, those of multi-byte characters too, is copied as it is.
     Special,
-    /// What a C scanner of NUL-terminated JSON (lua-cjson's) stops at in a string: `"`, `\\`
+    /// What a C scanner of NUL-terminated JSON (lua-cjson's) stops at in a string: `"`, `\`
     /// and NUL; raw control characters are copied.
     QuoteBackslashNul,
 }
@@ -1005,10 +1010,10 @@ pub fn plain_prefix(b: &[u8], stop: Stop) -> usize {
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH != 0;
     // Some byte of `x` is below `n` (n <= 0x80).
     let has_below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let below = if stop == Stop::QuoteBackslashNul { 1 } else { 0x20 };
     let mut i = 0;
     while let Some(word) = b.get(i..i + 8) {
         let x = u64::from_ne_bytes(word.try_into().unwrap_or([0; 8]));
-        let below = if stop == Stop::QuoteBackslashNul { 1 } else { 0x20 };
         let special = has_below(x, below)
             || has_zero(x ^ (ONES * u64::from(b'"')))
             || has_zero(x ^ (ONES * u64::from(b'\\')));

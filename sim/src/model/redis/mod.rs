@@ -82,8 +82,9 @@ struct Entry {
     expire_at_ms: Option<i64>,
     /// What the acquire script's `cjson.decode` makes of `value`, kept once asked: a lock left
     /// behind by a crashed worker is read by every busy retry until it expires, and decoding
-    /// its record again each time was most of what the script cost. Not data: equality and
-    /// the journal ignore it, and a new value starts without it.
+    /// its record again each time was most of what the script cost. Not data: equality ignores
+    /// it, a copy of the entry (the journal's) keeps it with its value, and a new value starts
+    /// without it.
     lua: std::cell::OnceCell<LuaStatus>,
 }
 
