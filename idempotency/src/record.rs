@@ -143,7 +143,7 @@ impl Fields {
     }
 
     fn int(&mut self, name: Name, value: u64) {
-        self.name(name).push_str(&value.to_string());
+        self.name(name).push_str(itoa::Buffer::new().format(value));
     }
 
     /// The text without its closing brace, for records finished by someone else.
@@ -174,7 +174,7 @@ fn seconds_repr_into(out: &mut String, us: i64) {
         return;
     }
     let (secs, mut micros) = (us / 1_000_000, us % 1_000_000);
-    out.push_str(&secs.to_string());
+    out.push_str(itoa::Buffer::new().format(secs));
     out.push('.');
     if micros == 0 {
         out.push('0');
@@ -185,7 +185,8 @@ fn seconds_repr_into(out: &mut String, us: i64) {
         micros /= 10;
         width -= 1;
     }
-    let digits = micros.to_string();
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(micros);
     for _ in digits.len()..width {
         out.push('0');
     }
@@ -287,7 +288,7 @@ pub fn holds_lease(value: &[u8], lease: &[u8]) -> bool {
 /// Joins a split processing record with its fencing token.
 pub fn join_fenced(head: &[u8], fence: u64, tail: &[u8]) -> Vec<u8> {
     let mut v = head.to_vec();
-    v.extend_from_slice(fence.to_string().as_bytes());
+    v.extend_from_slice(itoa::Buffer::new().format(fence).as_bytes());
     v.extend_from_slice(tail);
     v
 }

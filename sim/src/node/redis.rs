@@ -195,7 +195,7 @@ fn push_reply(out: &mut String, reply: &Reply) {
     match reply {
         Reply::Nil => out.push_str("nil"),
         Reply::Ok => out.push_str("OK"),
-        Reply::Int(i) => out.push_str(&i.to_string()),
+        Reply::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
         Reply::Bulk(b)
             if b.iter()
                 .all(|&c| (0x20..=0x7E).contains(&c) && c != b'"' && c != b'\\') =>
