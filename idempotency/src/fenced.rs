@@ -132,7 +132,13 @@ return 0
 
 /// The key of a service's fencing-token counter.
 pub fn fence_key(config: &Config) -> String {
-    format!("{}:{}:__fence__", config.key_prefix, config.service_name)
+    // Joined by hand: the formatter cost more than the rest of building an acquire.
+    let (prefix, service) = (&config.key_prefix, &config.service_name);
+    let mut key = String::with_capacity(prefix.len() + service.len() + 11);
+    for part in [prefix.as_str(), ":", service.as_str(), ":__fence__"] {
+        key.push_str(part);
+    }
+    key
 }
 
 /// Where an acquire takes its floor from: the highest fencing token the durable effect store
