@@ -15,6 +15,7 @@ use crate::fault::FaultPoint;
 use crate::model::kafka::Record;
 use crate::trace::{AcquireOutcome, Typed};
 use idempotency::{Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The retry backoff doubles per attempt up to `2^RETRY_MAX_DOUBLINGS` times [`BACKOFF`]
@@ -75,7 +76,7 @@ impl Worker {
                         headers: record.headers.clone(),
                         value: record.value.clone(),
                     };
-                    self.consumer.key(&msg)
+                    self.consumer.key(&msg).map(Arc::new)
                 })
                 .clone()
         };
@@ -101,7 +102,8 @@ impl Worker {
         });
         let standing = self.ctx.control.delivered(self.name, event_id, delivery);
         self.stop_if_down(standing).await;
-        let event_key = key.as_ref().map(|k| k.key.clone()).unwrap_or_default();
+        // Kept (a reference, not a copy) for the Python original's second call.
+        let event_key = key.as_ref().ok().cloned();
         let result = self
             .consumer
             .process_keyed(key, |ctx| self.handle(Guard::Lib(ctx), event_id, call))
@@ -169,7 +171,8 @@ impl Worker {
                     ),
                     call,
                 });
-                let again = Guard::SecondCall { key: event_key };
+                let key = event_key.map(|k| k.key.clone()).unwrap_or_default();
+                let again = Guard::SecondCall { key };
                 self.handle(again, event_id, call).await.is_err()
             }
             _ => retry,

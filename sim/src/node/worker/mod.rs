@@ -49,7 +49,7 @@ const BACKOFF: Duration = Duration::from_millis(100);
 /// a record is delivered about three times per run (busy retries, redeliveries). Nothing but
 /// speed depends on it: a key taken from here is the key the worker would derive. Bounded by
 /// the log's records.
-pub type KeyMemo = Mutex<BTreeMap<(u32, u64), Result<EventKey, KeyError>>>;
+pub type KeyMemo = Mutex<BTreeMap<(u32, u64), Result<Arc<EventKey>, KeyError>>>;
 
 /// A worker's lasting state: what outlives its incarnations.
 pub struct WorkerNode {
