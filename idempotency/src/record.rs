@@ -190,7 +190,7 @@ fn seconds_repr_into(out: &mut String, us: i64) {
     for _ in digits.len()..width {
         out.push('0');
     }
-    out.push_str(&digits);
+    out.push_str(digits);
 }
 
 /// v2's fields, in v2's order.
