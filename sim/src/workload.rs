@@ -163,13 +163,13 @@ fn draw(config: &WorkloadConfig, rng: &mut ChaCha8Rng) -> Vec<WorkloadEvent> {
                 correlation_id,
                 record: Record {
                     key: event_id.clone(),
-                    headers: Vec::new(),
-                    value: envelope,
+                    headers: std::sync::Arc::new([]),
+                    value: envelope.into(),
                 },
                 gap_ms: rng.gen_range(0..=gap_ms_max),
             };
             if with_headers {
-                event.record.headers = headers(&event);
+                event.record.headers = headers(&event).into();
             }
             event
         })

@@ -71,7 +71,11 @@ pub async fn run(ctx: NodeCtx, node: Arc<ProducerNode>) {
         crate::net::timer::sleep(Duration::from_millis(gap)).await;
         let mut record = event.record.clone();
         if let Some(&with_headers) = cfg.copy_headers.get(copy) {
-            record.headers = if with_headers { headers(event) } else { Vec::new() };
+            record.headers = if with_headers {
+                headers(event).into()
+            } else {
+                Arc::new([])
+            };
         }
         if let Some(&partition) = cfg.copy_partitions.get(copy) {
             record.key = key_for_partition(&event.event_id, copy, partition, cfg.partitions);

@@ -2,18 +2,22 @@
 //! ([`KafkaReply`], [`GroupError`]) and the records it stores ([`Record`]). Plain data; what each
 //! request does is the [module documentation](super)'s table.
 
+use std::sync::Arc;
+
 /// The consumer group's name (the only one).
 pub const GROUP: &str = "workers";
 
-/// A record as produced.
+/// A record as produced. Its headers and value are shared, not copied: a record is copied
+/// for every produce attempt, into the log, and into every fetch that returns it, and is never
+/// changed (a producer's copy with other headers gets headers of its own).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// The record key (the event id).
     pub key: String,
     /// Headers in order.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Arc<[(String, Vec<u8>)]>,
     /// The value (a v2 envelope).
-    pub value: Vec<u8>,
+    pub value: Arc<[u8]>,
 }
 
 /// A fetch's records: per partition, the records with their offsets.

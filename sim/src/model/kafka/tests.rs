@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 fn rec(key: &str) -> Record {
     Record {
         key: key.into(),
-        headers: vec![],
-        value: key.as_bytes().to_vec(),
+        headers: std::sync::Arc::new([]),
+        value: key.as_bytes().into(),
     }
 }
 

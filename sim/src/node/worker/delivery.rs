@@ -73,8 +73,8 @@ impl Worker {
                         topic: TOPIC.into(),
                         partition: partition as i32,
                         offset: offset as i64,
-                        headers: record.headers.clone(),
-                        value: record.value.clone(),
+                        headers: record.headers.to_vec(),
+                        value: record.value.to_vec(),
                     };
                     self.consumer.key(&msg).map(Arc::new)
                 })
