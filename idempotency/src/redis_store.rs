@@ -96,7 +96,7 @@ impl RedisStore {
         })
     }
 
-    async fn run(&self, command: Command) -> Result<Value, RedisError> {
+    async fn run(&self, command: &Command) -> Result<Value, RedisError> {
         let mut con = self.conn.clone();
         let cmd = match command {
             Command::Get { key } => redis::cmd("GET").arg(key).clone(),
@@ -205,7 +205,7 @@ impl Store for RedisStore {
                 command,
                 self.timeout,
                 |command, budget| async move {
-                    match tokio::time::timeout(budget, self.run(command)).await {
+                    match tokio::time::timeout(budget, self.run(&command)).await {
                         Err(_) => Err(StoreError::Timeout),
                         Ok(Err(e)) => Err(store_error(e)),
                         Ok(Ok(v)) => reply(v),

@@ -22,6 +22,7 @@
 
 use crate::store::{Command, Reply, StoreError};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The first wait before a command is sent again; each further one doubles, up to
@@ -99,7 +100,8 @@ impl Attempts {
 
 /// Runs `command` with `attempt` (one send, given how long to wait for the reply), sending it
 /// again as [`Attempts`] decides. `elapsed` reads the time since the call began and `sleep`
-/// waits, both on the caller's runtime.
+/// waits, both on the caller's runtime. Each attempt gets the command shared (`Arc`), so that
+/// sending it once copies nothing.
 pub async fn exec<A, AF, S, SF>(
     command: Command,
     timeout: Duration,
@@ -108,15 +110,17 @@ pub async fn exec<A, AF, S, SF>(
     mut sleep: S,
 ) -> Result<Reply, StoreError>
 where
-    A: FnMut(Command, Duration) -> AF,
+    A: FnMut(Arc<Command>, Duration) -> AF,
     AF: Future<Output = Result<Reply, StoreError>>,
     S: FnMut(Duration) -> SF,
     SF: Future<Output = ()>,
 {
     let mut attempts = Attempts::new(&command, timeout);
+    // Shared with each attempt, not copied: most commands are sent once.
+    let command = Arc::new(command);
     loop {
         let budget = attempts.attempt_timeout(elapsed());
-        match attempt(command.clone(), budget).await {
+        match attempt(Arc::clone(&command), budget).await {
             Ok(reply) => return Ok(reply),
             Err(error) => match attempts.after(&error, elapsed()) {
                 Some(wait) => sleep(wait).await,

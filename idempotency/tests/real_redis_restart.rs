@@ -180,12 +180,12 @@ struct LosesReplies {
 }
 
 impl LosesReplies {
-    async fn attempt(&self, command: Command) -> Result<Reply, StoreError> {
+    async fn attempt(&self, command: std::sync::Arc<Command>) -> Result<Reply, StoreError> {
         let matches = command.name() == self.name;
         if matches {
             self.sent.fetch_add(1, Ordering::SeqCst);
         }
-        let reply = self.inner.exec(command).await;
+        let reply = self.inner.exec((*command).clone()).await;
         if matches && reply.is_ok() && self.lose.load(Ordering::SeqCst) > 0 {
             self.lose.fetch_sub(1, Ordering::SeqCst);
             return Err(StoreError::ConnectionLost("reply lost by the test".into()));

@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-impl rpc::Message for Command {
+/// A command travels shared: the client keeps it to send again after a failed attempt.
+impl rpc::Message for Arc<Command> {
     fn kind(&self) -> &'static str {
         self.name()
     }
@@ -360,7 +361,7 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
         });
     }
     let (net, me, trace) = (ctx.net.clone(), ctx.name, ctx.trace.clone());
-    rpc::serve(&net, me, move |cmd: Command, from: NodeName| {
+    rpc::serve(&net, me, move |cmd: Arc<Command>, from: NodeName| {
         let now_us = node.clock.now_unix_us();
         let (reply, reply_lost) = {
             let mut st = node.state.lock().expect("redis state");
@@ -411,10 +412,10 @@ pub struct SimRedis {
 
 impl SimRedis {
     /// One attempt: the command sent once, waiting `budget` for its reply.
-    async fn attempt(&self, command: Command, budget: Duration) -> Result<Reply, StoreError> {
+    async fn attempt(&self, command: Arc<Command>, budget: Duration) -> Result<Reply, StoreError> {
         match self
             .client
-            .call::<Command, Result<Reply, StoreError>>(self.addr, command, budget)
+            .call::<Arc<Command>, Result<Reply, StoreError>>(self.addr, command, budget)
             .await
         {
             Ok(reply) => reply,
