@@ -216,6 +216,20 @@ impl RunClock {
         }
     }
 
+    /// The virtual instant now (outside a runtime, the real one).
+    pub fn now_instant(&self) -> Instant {
+        self.handle().map_or_else(Instant::now, |time| time.now_instant())
+    }
+
+    /// A sleep that ends at `deadline` exactly, even one less than madsim's least sleep (a
+    /// millisecond) from now: for a deadline fixed earlier, when `sleep_until` would have
+    /// given exactly it (one already past ends at the first poll).
+    pub fn sleep_exactly_until(&self, deadline: Instant) -> OnceSleep {
+        let mut s = self.sleep_until(deadline);
+        Pin::new(&mut s.sleep).reset(deadline);
+        s
+    }
+
     /// [`sleep_until`] on the kept handle.
     pub fn sleep_until(&self, deadline: Instant) -> OnceSleep {
         match self.handle() {

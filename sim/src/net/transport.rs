@@ -207,6 +207,32 @@ pub struct Incoming {
     pub reply: ReplyTo,
 }
 
+/// A call's deadline: its instant, until its sleep is needed.
+enum Deadline {
+    At(Instant),
+    Sleep(super::timer::OnceSleep),
+}
+
+impl Deadline {
+    fn at(&self) -> Instant {
+        match self {
+            Deadline::At(at) => *at,
+            Deadline::Sleep(s) => s.deadline(),
+        }
+    }
+
+    /// The deadline's sleep, made on `clock` the first time.
+    fn sleep(&mut self, clock: &super::timer::RunClock) -> Pin<&mut super::timer::OnceSleep> {
+        if let Deadline::At(at) = *self {
+            *self = Deadline::Sleep(clock.sleep_exactly_until(at));
+        }
+        match self {
+            Deadline::Sleep(s) => Pin::new(s),
+            Deadline::At(_) => unreachable!("made above"),
+        }
+    }
+}
+
 /// A reply (or a connection's failure) on its way.
 struct Landing {
     what: Result<Body, CallError>,
@@ -361,8 +387,12 @@ impl Network {
         // is not known (a server still to answer): a reply that lands in time, known as soon as
         // the request arrives at a server served inline, costs no deadline timer (madsim's
         // timers cannot be taken back; a disarmed one still costs its push and pop).
-        let mut deadline = self.clock.sleep(timeout);
-        let mut trip = self.clock.sleep(Duration::from_micros(trip));
+        let now = self.clock.now_instant();
+        let mut trip = self.clock.sleep_until(now + Duration::from_micros(trip));
+        // The deadline's sleep is made only when it is first needed (most calls never need it,
+        // and making one copies the runtime's time handle); its instant is fixed now, as
+        // madsim's `sleep(timeout)` would fix it (at least a millisecond away).
+        let mut deadline = Deadline::At(now + timeout.max(Duration::from_millis(1)));
         let mut body = Some(body);
         let mut own_landing: Option<super::timer::OnceSleep> = None;
         std::future::poll_fn(|cx| {
@@ -370,7 +400,7 @@ impl Network {
             if let Some(b) = body.take() {
                 if Pin::new(&mut trip).poll(cx).is_pending() {
                     body = Some(b);
-                    return Self::unless_past(&mut deadline, Some(trip.deadline()), cx);
+                    return self.unless_past(&mut deadline, Some(trip.deadline()), cx);
                 }
                 self.arrive(from, to, b, &slot, connected);
             }
@@ -397,7 +427,7 @@ impl Network {
                 }
             };
             drop(s);
-            Self::unless_past(&mut deadline, next, cx)
+            self.unless_past(&mut deadline, next, cx)
         })
         .await
     }
@@ -405,11 +435,12 @@ impl Network {
     /// A call waits (`Pending`) for its next wake-up at `next` (`None`: not known), or has
     /// timed out: the deadline's timer is set if `next` may come after it.
     fn unless_past(
-        deadline: &mut super::timer::OnceSleep,
+        &self,
+        deadline: &mut Deadline,
         next: Option<Instant>,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<Result<Body, CallError>> {
-        if next.is_none_or(|at| at > deadline.deadline()) && Pin::new(deadline).poll(cx).is_ready() {
+        if next.is_none_or(|at| at > deadline.at()) && deadline.sleep(&self.clock).poll(cx).is_ready() {
             return Poll::Ready(Err(CallError::Timeout));
         }
         Poll::Pending
