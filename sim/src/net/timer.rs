@@ -91,9 +91,26 @@ impl Drop for WakeAt {
 /// Sets `sleep`'s timer to wake `waker` through a relay that can be disarmed; `None` if its
 /// deadline has passed.
 fn arm(sleep: &mut Sleep, waker: &Waker) -> Option<Arc<Relay>> {
-    let relay = Arc::new(Relay {
-        waker: waker.clone(),
-        disarmed: AtomicBool::new(false),
+    arm_with(sleep, waker, None)
+}
+
+/// [`arm`], through `spare` if no timer holds it any more (its timer fired, or never was
+/// set): a relay no one else holds can wake nobody but whoever arms it next, so it is set
+/// for `waker` again instead of a new one allocated.
+fn arm_with(sleep: &mut Sleep, waker: &Waker, spare: Option<Arc<Relay>>) -> Option<Arc<Relay>> {
+    let reused = spare.and_then(|mut relay| {
+        let r = Arc::get_mut(&mut relay)?;
+        *r.disarmed.get_mut() = false;
+        if !r.waker.will_wake(waker) {
+            r.waker = waker.clone();
+        }
+        Some(relay)
+    });
+    let relay = reused.unwrap_or_else(|| {
+        Arc::new(Relay {
+            waker: waker.clone(),
+            disarmed: AtomicBool::new(false),
+        })
     });
     let relay_waker = Waker::from(relay.clone());
     match Pin::new(sleep).poll(&mut Context::from_waker(&relay_waker)) {
@@ -123,9 +140,17 @@ impl OnceSleep {
     }
 
     fn disarm(&mut self) {
-        if let Some(relay) = self.armed.take() {
+        if let Some(relay) = &self.armed {
             relay.disarm();
         }
+    }
+
+    /// Starts the sleep again, to end at `deadline` (at least a millisecond from now, as
+    /// madsim's `sleep_until`): the same sleep, and its relay once its timer has fired, serve
+    /// again, where a new sleep would copy the runtime's handle and allocate a relay.
+    pub fn restart_until(&mut self, deadline: Instant, now: Instant) {
+        self.disarm();
+        Pin::new(&mut self.sleep).reset(deadline.max(now + Duration::from_millis(1)));
     }
 }
 
@@ -152,7 +177,7 @@ impl Future for OnceSleep {
             return Poll::Pending;
         }
         this.disarm();
-        this.armed = arm(&mut this.sleep, cx.waker());
+        this.armed = arm_with(&mut this.sleep, cx.waker(), this.armed.take());
         assert!(
             this.armed.is_some(),
             "a sleep whose deadline has not passed sets a timer"
@@ -292,6 +317,25 @@ mod tests {
                 Err(())
             );
             assert_eq!(start.elapsed().as_millis(), 65); // 50, then 5, then the 10 ms limit
+        });
+    }
+
+    /// A sleep started again after it ended ends at its new deadline, or a millisecond from
+    /// the restart if that is later (as a new `sleep_until` would).
+    #[test]
+    fn a_restarted_sleep_ends_at_its_new_deadline() {
+        let rt = madsim::runtime::Runtime::with_seed_and_config(1, madsim::Config::default());
+        rt.block_on(async {
+            let start = Instant::now();
+            let mut s = sleep(Duration::from_millis(5));
+            (&mut s).await;
+            s.restart_until(start + Duration::from_millis(20), Instant::now());
+            (&mut s).await;
+            assert_eq!(start.elapsed().as_millis(), 20);
+            // A deadline already past: madsim's least sleep, a millisecond.
+            s.restart_until(start, Instant::now());
+            (&mut s).await;
+            assert_eq!(start.elapsed().as_millis(), 21);
         });
     }
 }

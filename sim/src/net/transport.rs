@@ -394,7 +394,8 @@ impl Network {
         // madsim's `sleep(timeout)` would fix it (at least a millisecond away).
         let mut deadline = Deadline::At(now + timeout.max(Duration::from_millis(1)));
         let mut body = Some(body);
-        let mut own_landing: Option<super::timer::OnceSleep> = None;
+        // Whether `trip`, its request's trip over, now sleeps until the reply lands.
+        let mut landing_set = false;
         std::future::poll_fn(|cx| {
             // The request's trip.
             if let Some(b) = body.take() {
@@ -419,11 +420,16 @@ impl Network {
                 // Sent while this call was being polled (served inline, or refused, in
                 // `arrive`): no wake-up was set, so it sleeps until then itself.
                 Some(Landing { at, wake: None, .. }) => {
-                    let own = own_landing.get_or_insert_with(|| self.clock.sleep_until(*at));
-                    if Pin::new(&mut *own).poll(cx).is_ready() {
+                    if !landing_set {
+                        // The trip's sleep serves again (its timer has fired): as a new
+                        // `sleep_until(at)`, without a new sleep and relay.
+                        trip.restart_until(*at, self.clock.now_instant());
+                        landing_set = true;
+                    }
+                    if Pin::new(&mut trip).poll(cx).is_ready() {
                         return Poll::Ready(s.0.take().expect("a landing").what);
                     }
-                    Some(own.deadline())
+                    Some(trip.deadline())
                 }
             };
             drop(s);
