@@ -33,7 +33,7 @@
 //! cannot be taken back, so each one set is a push and a pop on its heap even when disarmed
 //! ([`super::timer`]).
 
-use super::timer::WakeAt;
+use super::timer::{RunClock, WakeAt};
 use super::topology::NodeName;
 use madsim::time::{Instant, TimeHandle};
 use rand::Rng;
@@ -476,7 +476,7 @@ impl Network {
                         (None, None) => CallError::Refused,
                         _ => CallError::Reset,
                     };
-                    Self::fail_locked(&mut st, Arc::downgrade(slot), to, from, why);
+                    Self::fail_locked(&mut st, &self.clock, Arc::downgrade(slot), to, from, why);
                     return;
                 }
             }
@@ -510,18 +510,33 @@ impl Network {
     fn answer(&self, reply: &mut ReplyTo, body: Body) {
         reply.done = true;
         let mut st = self.state.lock().expect("network");
-        Self::land(&mut st, reply.slot.clone(), reply.to, reply.from, Ok(body));
+        Self::land(
+            &mut st,
+            &self.clock,
+            reply.slot.clone(),
+            reply.to,
+            reply.from,
+            Ok(body),
+        );
     }
 
     /// A connection's failure reaches the caller as a reply would.
-    fn fail_locked(st: &mut State, slot: Weak<Slot>, server: NodeName, caller: NodeName, why: CallError) {
-        Self::land(st, slot, server, caller, Err(why));
+    fn fail_locked(
+        st: &mut State,
+        clock: &RunClock,
+        slot: Weak<Slot>,
+        server: NodeName,
+        caller: NodeName,
+        why: CallError,
+    ) {
+        Self::land(st, clock, slot, server, caller, Err(why));
     }
 
     /// `what` travels from `server` back to `caller`: lost if the rules block it now, else it
     /// lands after a latency draw (nowhere if the caller no longer waits).
     fn land(
         st: &mut State,
+        clock: &RunClock,
         slot: Weak<Slot>,
         server: NodeName,
         caller: NodeName,
@@ -535,12 +550,13 @@ impl Network {
         }
         let trip = Duration::from_micros(Self::draw(st, server, caller));
         let mut s = slot.inner.lock().expect("slot");
-        // Outside the runtime (its tasks dropped at the end of a run) nobody waits any more.
-        let time = TimeHandle::try_current();
-        let at = time.as_ref().map_or_else(Instant::now, |t| t.now_instant()) + trip;
-        let wake = match (s.1.take(), &time) {
-            (Some(waker), Some(time)) => WakeAt::on(time, at, &waker),
-            _ => None,
+        let at = clock.now_instant() + trip;
+        // A caller already waiting gets its wake-up at the landing; one still inside its poll
+        // (served inline) sets it itself. The runtime is looked up only for the wake-up:
+        // outside it (its tasks dropped at the end of a run) nobody waits any more.
+        let wake = match s.1.take() {
+            Some(waker) => TimeHandle::try_current().and_then(|time| WakeAt::on(&time, at, &waker)),
+            None => None,
         };
         let at = wake.as_ref().map_or(at, |w| w.deadline());
         s.0 = Some(Landing { what, at, wake });
@@ -558,7 +574,14 @@ impl Network {
         for mut incoming in queued {
             incoming.reply.done = true;
             let r = &incoming.reply;
-            Self::fail_locked(&mut st, r.slot.clone(), r.to, r.from, CallError::Reset);
+            Self::fail_locked(
+                &mut st,
+                &self.clock,
+                r.slot.clone(),
+                r.to,
+                r.from,
+                CallError::Reset,
+            );
         }
     }
 }
@@ -601,7 +624,14 @@ impl Drop for ReplyTo {
         {
             return;
         }
-        Network::fail_locked(&mut st, self.slot.clone(), self.to, self.from, CallError::Reset);
+        Network::fail_locked(
+            &mut st,
+            &net.clock,
+            self.slot.clone(),
+            self.to,
+            self.from,
+            CallError::Reset,
+        );
     }
 }
 
