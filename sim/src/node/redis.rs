@@ -151,14 +151,15 @@ pub fn args(cmd: &Command) -> Vec<Value> {
             floor,
             ..
         }) => {
-            let mut record = head.clone();
+            let mut record = Vec::with_capacity(head.len() + 7 + tail.len());
+            record.extend_from_slice(head);
             record.extend_from_slice(b"<fence>");
             record.extend_from_slice(tail);
-            let mut a = vec![
-                Value::from(fence_key.as_str()),
-                Value::from(*ttl_ms),
-                text(&record),
-            ];
+            let record = match String::from_utf8(record) {
+                Ok(text) => Value::String(text),
+                Err(e) => text(e.as_bytes()),
+            };
+            let mut a = vec![Value::from(fence_key.as_str()), Value::from(*ttl_ms), record];
             // No floor (0) is left out, as before floors existed.
             if *floor > 0 {
                 a.push(Value::from(*floor));
@@ -181,11 +182,22 @@ pub fn args(cmd: &Command) -> Vec<Value> {
 pub fn reply_text(reply: &Result<Reply, StoreError>) -> String {
     match reply {
         Ok(r) => {
-            let mut out = String::new();
+            // Sized for the reply at once (a record's text grew the string three times).
+            let mut out = String::with_capacity(reply_len(r));
             push_reply(&mut out, r);
             out
         }
         Err(e) => format!("error: {e}"),
+    }
+}
+
+/// About how long `reply`'s text is: exact for what [`push_reply`] writes without a formatter.
+fn reply_len(reply: &Reply) -> usize {
+    match reply {
+        Reply::Nil | Reply::Ok => 3,
+        Reply::Int(_) => 20,
+        Reply::Bulk(b) => b.len() + 2,
+        Reply::Array(items) => 2 + items.iter().map(|r| reply_len(r) + 2).sum::<usize>(),
     }
 }
 
