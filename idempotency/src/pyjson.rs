@@ -873,6 +873,13 @@ impl Parser<'_> {
         let len = self.s.len();
         let mut out = Vec::new();
         let mut next = begin;
+        // The first run sized exactly up front (the whole string, most often): a first
+        // `extend_from_slice` on an empty vector takes the slow path that grows it.
+        let first = begin.min(len) + plain_prefix(&self.s[begin.min(len)..], Stop::Special);
+        if self.at(first) == Some(b'"') {
+            let text = self.s[begin.min(len)..first].to_vec();
+            return Ok((PyStr(text), first + 1));
+        }
         loop {
             // The run of plain characters up to the next quote, backslash or control character,
             // copied at once (most strings are one such run: one allocation of the right size).
