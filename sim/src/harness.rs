@@ -442,7 +442,7 @@ pub fn story(trace: &[Event], event_id: &str) -> String {
         }
         let here = |call: u64| {
             let incarnation = incarnations.get(e.node.as_str()).copied().unwrap_or(1);
-            (e.node.clone(), incarnation, call)
+            (e.node.to_string(), incarnation, call)
         };
         let step = match e.typed() {
             Typed::HandlerStart { call, .. } => Some((here(*call), format!("started at {}", at(e.t_us)))),

@@ -101,7 +101,63 @@ impl NodeName {
     }
 }
 
+/// `worker-N` for every worker number N, as static text (see [`NodeName::label`]): the bytes,
+/// then each name's text, both built at compile time.
+static WORKER_NAME_BYTES: [([u8; 10], usize); 256] = {
+    let mut table = [([0u8; 10], 0); 256];
+    let mut n = 0;
+    while n < 256 {
+        let (name, len) = &mut table[n];
+        let prefix = b"worker-";
+        let mut i = 0;
+        while i < prefix.len() {
+            name[i] = prefix[i];
+            i += 1;
+        }
+        if n >= 100 {
+            name[i] = b'0' + (n / 100) as u8;
+            i += 1;
+        }
+        if n >= 10 {
+            name[i] = b'0' + (n / 10 % 10) as u8;
+            i += 1;
+        }
+        name[i] = b'0' + (n % 10) as u8;
+        *len = i + 1;
+        n += 1;
+    }
+    table
+};
+
+static WORKER_NAMES: [&str; 256] = {
+    let mut names = [""; 256];
+    let mut n = 0;
+    while n < 256 {
+        let (bytes, len) = &WORKER_NAME_BYTES[n];
+        let (text, _) = bytes.split_at(*len);
+        names[n] = match std::str::from_utf8(text) {
+            Ok(name) => name,
+            Err(_) => panic!("a worker's name is ASCII"),
+        };
+        n += 1;
+    }
+    names
+};
+
 impl NodeName {
+    /// The name as the trace's static label (what `Display` writes): every trace event carries
+    /// its node's name, and this one is never copied.
+    pub fn label(self) -> crate::trace::NodeLabel {
+        let text: &'static str = match self {
+            NodeName::Redis => "redis",
+            NodeName::Kafka => "kafka",
+            NodeName::Db => "db",
+            NodeName::Producer => "producer",
+            NodeName::Worker(n) => WORKER_NAMES[usize::from(n)],
+        };
+        crate::trace::NodeLabel::fixed(text)
+    }
+
     /// The name as text, what `Display` writes, built without a formatter (every trace event
     /// carries it).
     pub fn text(self) -> String {
@@ -240,6 +296,7 @@ mod tests {
         for n in &nodes {
             assert_eq!(n.to_string().parse::<NodeName>(), Ok(*n));
             assert_eq!(n.text(), n.to_string());
+            assert_eq!(n.label(), n.to_string());
             assert_eq!(NodeName::of_addr(n.addr()), Some(*n));
         }
         let mut by_name: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
@@ -249,6 +306,7 @@ mod tests {
         assert_eq!(by_name, sorted.iter().map(|n| n.to_string()).collect::<Vec<_>>());
         for n in [1u8, 9, 10, 99, 100, 254, 255] {
             assert_eq!(NodeName::Worker(n).text(), format!("worker-{n}"));
+            assert_eq!(NodeName::Worker(n).label(), format!("worker-{n}"));
         }
         for bad in ["worker-0", "worker-01", "worker-255", "worker-", "Redis", ""] {
             assert!(bad.parse::<NodeName>().is_err(), "{bad}");

@@ -41,7 +41,7 @@ pub struct NodeCtx {
 impl NodeCtx {
     /// Records `event` as this node.
     pub fn emit(&self, event: Typed) {
-        self.trace.emit_owned(self.name.text(), event);
+        self.trace.emit_as(self.name.label(), event);
     }
 
     /// A new RPC client on this node.

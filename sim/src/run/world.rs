@@ -155,7 +155,10 @@ impl World {
         if let Some(m) = knobs.as_object_mut() {
             m.remove("description");
         }
-        trace.emit("sim", Typed::Config { seed, config: knobs });
+        trace.emit_as(
+            crate::trace::NodeLabel::fixed("sim"),
+            Typed::Config { seed, config: knobs },
+        );
         let worker_config = worker_config(&config);
         World {
             seed,

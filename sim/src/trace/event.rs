@@ -603,7 +603,7 @@ impl Typed {
     pub fn event(&self, t_us: u64, node: &str) -> Event {
         Event {
             t_us,
-            node: node.to_owned(),
+            node: node.into(),
             what: self.clone(),
         }
     }

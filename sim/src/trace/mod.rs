@@ -44,7 +44,7 @@ pub struct Event {
     /// Virtual microseconds since the start of the run.
     pub t_us: u64,
     /// The node that recorded it (`redis`, `worker-1`, `nemesis`, ...).
-    pub node: String,
+    pub node: NodeLabel,
     /// What happened.
     pub what: Typed,
 }
@@ -100,7 +100,7 @@ impl Event {
             .as_u64()
             .ok_or_else(|| format!("`t_us` = {t_us}: not a time in µs"))?;
         let node = match take("node")? {
-            Value::String(node) => node,
+            Value::String(node) => NodeLabel::from(node),
             other => return Err(format!("`node` = {other}: not a node's name")),
         };
         let what = match take("kind")? {
@@ -135,6 +135,113 @@ impl Event {
         }
         out.truncate(out.trim_end().len());
         out
+    }
+}
+
+/// A node's name as the trace holds it: text, read as a `&str` (`as_str`, `Deref`) and compared
+/// with strings.
+///
+/// The names the simulation gives its own nodes (`redis`, `worker-3`, `sim`, `nemesis`, ...)
+/// are static text: every event carries its node's name, and a copy of it per event was a
+/// percent of a run. Any other name (a trace read back, a name given at run time) is owned.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeLabel(std::borrow::Cow<'static, str>);
+
+impl NodeLabel {
+    /// A label of static text (no copy).
+    pub const fn fixed(name: &'static str) -> Self {
+        NodeLabel(std::borrow::Cow::Borrowed(name))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for NodeLabel {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for NodeLabel {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for NodeLabel {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for NodeLabel {
+    fn from(name: String) -> Self {
+        NodeLabel(std::borrow::Cow::Owned(name))
+    }
+}
+
+impl From<&str> for NodeLabel {
+    fn from(name: &str) -> Self {
+        NodeLabel(std::borrow::Cow::Owned(name.to_owned()))
+    }
+}
+
+impl From<NodeLabel> for String {
+    fn from(label: NodeLabel) -> String {
+        label.0.into_owned()
+    }
+}
+
+impl PartialEq<str> for NodeLabel {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for NodeLabel {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for NodeLabel {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<NodeLabel> for str {
+    fn eq(&self, other: &NodeLabel) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<NodeLabel> for &str {
+    fn eq(&self, other: &NodeLabel) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<NodeLabel> for String {
+    fn eq(&self, other: &NodeLabel) -> bool {
+        **self == *other.0
+    }
+}
+
+impl std::fmt::Display for NodeLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// As a `String`'s (so an event's `Debug` text reads as before).
+impl std::fmt::Debug for NodeLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.0, f)
     }
 }
 
@@ -187,11 +294,16 @@ impl Trace {
 
     /// Appends `what`, seen by `node`, stamped with the current virtual time.
     pub fn emit(&self, node: &str, what: Typed) {
-        self.emit_owned(node.to_owned(), what);
+        self.emit_as(NodeLabel::from(node), what);
     }
 
     /// [`Trace::emit`] for a node name the caller already owns (no copy).
     pub fn emit_owned(&self, node: String, what: Typed) {
+        self.emit_as(NodeLabel::from(node), what);
+    }
+
+    /// [`Trace::emit`] for a node's label (a static name costs no copy: see [`NodeLabel`]).
+    pub fn emit_as(&self, node: NodeLabel, what: Typed) {
         let t_us = self.now_us();
         let mut events = self.events.lock().expect("trace lock");
         assert!(

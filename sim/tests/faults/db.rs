@@ -78,10 +78,15 @@ fn database_effects_name_the_call_whose_write_landed() {
     for e in &r.events {
         match e.typed() {
             Typed::Start { incarnation: n } => {
-                incarnation.insert(e.node.clone(), *n);
+                incarnation.insert(e.node.to_string(), *n);
             }
             Typed::Deliver { event_id, call, .. } => {
-                deliveries.insert((e.node.clone(), incarnation[&e.node], *call, event_id.clone()));
+                deliveries.insert((
+                    e.node.to_string(),
+                    incarnation[e.node.as_str()],
+                    *call,
+                    event_id.clone(),
+                ));
             }
             Typed::EffectAttempt {
                 event_id,

@@ -254,7 +254,7 @@ fn timed_out(r: &RunResult) -> Vec<String> {
         .events
         .iter()
         .filter(|e| matches!(e.typed(), Typed::Unprotected { reason, .. } if reason.contains("timed out")))
-        .map(|e| e.node.clone())
+        .map(|e| e.node.to_string())
         .collect();
     out.dedup();
     out

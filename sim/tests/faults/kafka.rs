@@ -89,7 +89,11 @@ fn deliveries_and_commits_carry_the_member_and_generation() {
                 member, generation, ..
             } => {
                 delivers += 1;
-                assert!(member.starts_with(&e.node) && *generation > 0, "{}", e.json());
+                assert!(
+                    member.starts_with(e.node.as_str()) && *generation > 0,
+                    "{}",
+                    e.json()
+                );
             }
             // The broker records a commit with the member that made it.
             Typed::OffsetCommit { member, .. } => {

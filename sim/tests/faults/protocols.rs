@@ -90,7 +90,7 @@ fn acquire_kinds(config: &SimConfig, seed: u64) -> std::collections::BTreeMap<St
             Typed::Acquire {
                 outcome: AcquireOutcome::Acquired { fence, .. },
                 ..
-            } => Some((e.node.clone(), fence.is_some())),
+            } => Some((e.node.to_string(), fence.is_some())),
             _ => None,
         })
         .collect()
