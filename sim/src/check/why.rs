@@ -255,8 +255,8 @@ impl Call {
 struct Cmd {
     index: usize,
     t_us: u64,
-    from: String,
-    cmd: String,
+    from: crate::trace::Label,
+    cmd: crate::trace::Label,
     key: String,
     args: Vec<serde_json::Value>,
     reply: String,
@@ -1168,7 +1168,7 @@ impl History {
                     Some(o) if same(o, s) => format!("it released its lock at {}", at(d.t_us)),
                     o => format!(
                         "{}'s release deleted its lock at {}",
-                        o.map_or(d.from.clone(), Call::name),
+                        o.map_or(d.from.to_string(), Call::name),
                         at(d.t_us)
                     ),
                 },
@@ -1217,7 +1217,7 @@ impl History {
                     format!(
                         "{root}; {}'s release at {} (DEL, not checked against its owner) deleted \
                          that record before its TTL ran out, so {} found the key free",
-                        deleter.map_or(del.from.clone(), Call::name),
+                        deleter.map_or(del.from.to_string(), Call::name),
                         at(del.t_us),
                         b.name()
                     ),
@@ -1235,9 +1235,9 @@ impl History {
                     format!(
                         "{}'s release at {} (DEL, not checked against its owner) deleted the {record} \
                          {} had {verb} at {}, so {} found the key free",
-                        deleter.map_or(del.from.clone(), Call::name),
+                        deleter.map_or(del.from.to_string(), Call::name),
                         at(del.t_us),
-                        setter.map_or(write.from.clone(), Call::name),
+                        setter.map_or(write.from.to_string(), Call::name),
                         at(write.t_us),
                         b.name()
                     ),
@@ -1247,7 +1247,7 @@ impl History {
                 Mechanism::Unexplained,
                 format!(
                     "{} released its own lock at {} and the event was processed again",
-                    deleter.map_or(del.from.clone(), Call::name),
+                    deleter.map_or(del.from.to_string(), Call::name),
                     at(del.t_us)
                 ),
             );

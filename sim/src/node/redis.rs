@@ -8,7 +8,7 @@ use crate::model::redis::Persistence;
 use crate::model::redis::RedisModel;
 use crate::net::rpc::{self, Client, RpcError};
 use crate::net::topology::NodeName;
-use crate::trace::Typed;
+use crate::trace::{Label, Typed};
 use idempotency::clock::Clock;
 use idempotency::store::{BoxFuture, Command, Expiry, Reply, Script, SetCondition, Store, StoreError};
 use rand::Rng;
@@ -395,10 +395,9 @@ pub async fn run(ctx: NodeCtx, node: Arc<RedisNode>) {
                 (reply, lost > 0.0 && this && st.rng.gen_bool(lost))
             }
         };
-        let from = from.text();
         ctx.emit(Typed::Redis {
-            from,
-            cmd: cmd.name().into(),
+            from: from.label(),
+            cmd: Label::fixed(cmd.name()),
             key: cmd.key().into(),
             args: args(&cmd),
             reply: reply_text(&reply),

@@ -319,7 +319,7 @@ impl FaultState {
     }
 
     fn emit(&self, event: Typed) {
-        self.trace.emit_as(crate::trace::NodeLabel::fixed(NODE), event);
+        self.trace.emit_as(crate::trace::Label::fixed(NODE), event);
     }
 }
 

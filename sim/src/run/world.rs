@@ -156,7 +156,7 @@ impl World {
             m.remove("description");
         }
         trace.emit_as(
-            crate::trace::NodeLabel::fixed("sim"),
+            crate::trace::Label::fixed("sim"),
             Typed::Config { seed, config: knobs },
         );
         let worker_config = worker_config(&config);

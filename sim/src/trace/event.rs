@@ -10,7 +10,7 @@
 //! Readers (the checkers, the diagram) match variants ([`Event::typed`]); nothing parses on the
 //! way.
 
-use super::{tag, Event};
+use super::{tag, Event, Label};
 use crate::fault::{Fault, FaultPoint};
 use crate::net::topology::NodeName;
 use serde::{Deserialize, Serialize};
@@ -411,9 +411,9 @@ pub enum Typed {
     /// A command and its reply.
     Redis {
         /// Who sent it (a node's name, else its address).
-        from: String,
+        from: Label,
         /// The command's name.
-        cmd: String,
+        cmd: Label,
         /// Its key.
         key: String,
         /// Its arguments after the key.

@@ -44,7 +44,7 @@ pub struct Event {
     /// Virtual microseconds since the start of the run.
     pub t_us: u64,
     /// The node that recorded it (`redis`, `worker-1`, `nemesis`, ...).
-    pub node: NodeLabel,
+    pub node: Label,
     /// What happened.
     pub what: Typed,
 }
@@ -100,7 +100,7 @@ impl Event {
             .as_u64()
             .ok_or_else(|| format!("`t_us` = {t_us}: not a time in µs"))?;
         let node = match take("node")? {
-            Value::String(node) => NodeLabel::from(node),
+            Value::String(node) => Label::from(node),
             other => return Err(format!("`node` = {other}: not a node's name")),
         };
         let what = match take("kind")? {
@@ -138,19 +138,20 @@ impl Event {
     }
 }
 
-/// A node's name as the trace holds it: text, read as a `&str` (`as_str`, `Deref`) and compared
-/// with strings.
+/// A short name as the trace holds it (an event's node, a Redis command's sender and name): text,
+/// read as a `&str` (`as_str`, `Deref`), compared with strings, written as a string.
 ///
 /// The names the simulation gives its own nodes (`redis`, `worker-3`, `sim`, `nemesis`, ...)
-/// are static text: every event carries its node's name, and a copy of it per event was a
-/// percent of a run. Any other name (a trace read back, a name given at run time) is owned.
+/// and its commands (`SET`, `EVALSHA:acquire`) are static text: every event carries its node's
+/// name, and a copy of it per event was a percent of a run. Any other name (a trace read back,
+/// a name given at run time) is owned.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeLabel(std::borrow::Cow<'static, str>);
+pub struct Label(std::borrow::Cow<'static, str>);
 
-impl NodeLabel {
+impl Label {
     /// A label of static text (no copy).
     pub const fn fixed(name: &'static str) -> Self {
-        NodeLabel(std::borrow::Cow::Borrowed(name))
+        Label(std::borrow::Cow::Borrowed(name))
     }
 
     /// The name.
@@ -159,87 +160,100 @@ impl NodeLabel {
     }
 }
 
-impl std::ops::Deref for NodeLabel {
+impl std::ops::Deref for Label {
     type Target = str;
     fn deref(&self) -> &str {
         &self.0
     }
 }
 
-impl AsRef<str> for NodeLabel {
+impl AsRef<str> for Label {
     fn as_ref(&self) -> &str {
         &self.0
     }
 }
 
-impl std::borrow::Borrow<str> for NodeLabel {
+impl std::borrow::Borrow<str> for Label {
     fn borrow(&self) -> &str {
         &self.0
     }
 }
 
-impl From<String> for NodeLabel {
+impl From<String> for Label {
     fn from(name: String) -> Self {
-        NodeLabel(std::borrow::Cow::Owned(name))
+        Label(std::borrow::Cow::Owned(name))
     }
 }
 
-impl From<&str> for NodeLabel {
+impl From<&str> for Label {
     fn from(name: &str) -> Self {
-        NodeLabel(std::borrow::Cow::Owned(name.to_owned()))
+        Label(std::borrow::Cow::Owned(name.to_owned()))
     }
 }
 
-impl From<NodeLabel> for String {
-    fn from(label: NodeLabel) -> String {
+impl From<Label> for String {
+    fn from(label: Label) -> String {
         label.0.into_owned()
     }
 }
 
-impl PartialEq<str> for NodeLabel {
+impl PartialEq<str> for Label {
     fn eq(&self, other: &str) -> bool {
         *self.0 == *other
     }
 }
 
-impl PartialEq<&str> for NodeLabel {
+impl PartialEq<&str> for Label {
     fn eq(&self, other: &&str) -> bool {
         *self.0 == **other
     }
 }
 
-impl PartialEq<String> for NodeLabel {
+impl PartialEq<String> for Label {
     fn eq(&self, other: &String) -> bool {
         *self.0 == **other
     }
 }
 
-impl PartialEq<NodeLabel> for str {
-    fn eq(&self, other: &NodeLabel) -> bool {
+impl PartialEq<Label> for str {
+    fn eq(&self, other: &Label) -> bool {
         *self == *other.0
     }
 }
 
-impl PartialEq<NodeLabel> for &str {
-    fn eq(&self, other: &NodeLabel) -> bool {
+impl PartialEq<Label> for &str {
+    fn eq(&self, other: &Label) -> bool {
         **self == *other.0
     }
 }
 
-impl PartialEq<NodeLabel> for String {
-    fn eq(&self, other: &NodeLabel) -> bool {
+impl PartialEq<Label> for String {
+    fn eq(&self, other: &Label) -> bool {
         **self == *other.0
     }
 }
 
-impl std::fmt::Display for NodeLabel {
+/// As a `str`'s, width and alignment included (the human line pads the node's name).
+impl std::fmt::Display for Label {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
+    }
+}
+
+impl serde::Serialize for Label {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Label {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Label::from)
     }
 }
 
 /// As a `String`'s (so an event's `Debug` text reads as before).
-impl std::fmt::Debug for NodeLabel {
+impl std::fmt::Debug for Label {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&*self.0, f)
     }
@@ -294,16 +308,16 @@ impl Trace {
 
     /// Appends `what`, seen by `node`, stamped with the current virtual time.
     pub fn emit(&self, node: &str, what: Typed) {
-        self.emit_as(NodeLabel::from(node), what);
+        self.emit_as(Label::from(node), what);
     }
 
     /// [`Trace::emit`] for a node name the caller already owns (no copy).
     pub fn emit_owned(&self, node: String, what: Typed) {
-        self.emit_as(NodeLabel::from(node), what);
+        self.emit_as(Label::from(node), what);
     }
 
-    /// [`Trace::emit`] for a node's label (a static name costs no copy: see [`NodeLabel`]).
-    pub fn emit_as(&self, node: NodeLabel, what: Typed) {
+    /// [`Trace::emit`] for a node's label (a static name costs no copy: see [`Label`]).
+    pub fn emit_as(&self, node: Label, what: Typed) {
         let t_us = self.now_us();
         let mut events = self.events.lock().expect("trace lock");
         assert!(
