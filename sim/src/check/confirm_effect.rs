@@ -50,7 +50,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                     });
                 }
                 if result != "confirmed" && result != "noop" {
-                    causes.insert(id, result.to_owned());
+                    causes.insert(id, result.to_string());
                 }
             }
             Typed::Fault {

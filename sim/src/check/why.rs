@@ -437,12 +437,12 @@ impl History {
                 Typed::HandlerEnd { result, call, .. } => {
                     let c = h.call(id(*call));
                     match &mut c.again {
-                        Some(again) => again.end = Some((e.t_us, result.clone())),
-                        None => c.handler_end = Some((e.t_us, result.clone())),
+                        Some(again) => again.end = Some((e.t_us, result.to_string())),
+                        None => c.handler_end = Some((e.t_us, result.to_string())),
                     }
                 }
                 Typed::Confirm { result, call, .. } => {
-                    h.call(id(*call)).confirm = Some((e.t_us, result.clone()));
+                    h.call(id(*call)).confirm = Some((e.t_us, result.to_string()));
                 }
                 Typed::EffectApplied {
                     event_id,

@@ -187,7 +187,7 @@ pub enum Typed {
     /// One `process()` call for a record.
     Deliver {
         /// The topic.
-        topic: String,
+        topic: Label,
         /// The partition.
         partition: u32,
         /// The offset.
@@ -261,7 +261,7 @@ pub enum Typed {
         /// The event.
         event_id: String,
         /// `ok`, or `error: ...`.
-        result: String,
+        result: Label,
         /// The call.
         call: u64,
     },
@@ -270,7 +270,7 @@ pub enum Typed {
         /// The event.
         event_id: String,
         /// `confirmed`, `noop`, or the error.
-        result: String,
+        result: Label,
         /// The call.
         call: u64,
     },

@@ -45,7 +45,7 @@ fn confirms(fault: &str) -> (Vec<String>, Vec<String>) {
     let mut redis = Vec::new();
     for e in &r.events {
         match e.typed() {
-            Typed::Confirm { result, .. } => worker.push(result.clone()),
+            Typed::Confirm { result, .. } => worker.push(result.to_string()),
             Typed::Redis { cmd, reply, .. } if cmd == "EVALSHA:confirm" => redis.push(reply.clone()),
             _ => {}
         }

@@ -13,7 +13,7 @@ use super::handler::{Cx, Guard};
 use super::{BusyPolicy, Worker, BACKOFF};
 use crate::fault::FaultPoint;
 use crate::model::kafka::Record;
-use crate::trace::{AcquireOutcome, Typed};
+use crate::trace::{AcquireOutcome, Label, Typed};
 use idempotency::{Message, Outcome, ProcessError, ReleaseStatus, Unprotected};
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +90,7 @@ impl Worker {
         let call = self.calls.get() + 1;
         self.calls.set(call);
         self.ctx.emit(Typed::Deliver {
-            topic: TOPIC.to_owned(),
+            topic: Label::fixed(TOPIC),
             partition,
             offset,
             event_id: event_id.to_owned(),
@@ -220,8 +220,8 @@ impl Worker {
         self.ctx.emit(Typed::HandlerEnd {
             event_id: event_id.to_owned(),
             result: match &result {
-                Ok(()) => "ok".to_owned(),
-                Err(e) => format!("error: {e}"),
+                Ok(()) => Label::fixed("ok"),
+                Err(e) => format!("error: {e}").into(),
             },
             call,
         });

@@ -17,7 +17,7 @@ use super::Worker;
 use crate::fault::FaultPoint;
 use crate::model::db::{Apply, ApplyResult, DbReply, DbRequest};
 use crate::net::topology::NodeName;
-use crate::trace::Typed;
+use crate::trace::{Label, Typed};
 use idempotency::{ConfirmError, Context};
 use rand::Rng;
 use std::future::Future;
@@ -388,9 +388,9 @@ impl Cx<'_> {
     pub async fn confirm(&self) -> Result<(), String> {
         let confirmed = self.guard.confirm().await;
         let traced = match &confirmed {
-            Ok(()) if self.is_protected() => "confirmed".to_owned(),
-            Ok(()) => "noop".to_owned(),
-            Err(e) => e.to_string(),
+            Ok(()) if self.is_protected() => Label::fixed("confirmed"),
+            Ok(()) => Label::fixed("noop"),
+            Err(e) => e.to_string().into(),
         };
         self.worker.ctx.emit(Typed::Confirm {
             event_id: self.event_id.to_owned(),
