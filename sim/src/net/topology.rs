@@ -147,7 +147,7 @@ static WORKER_NAMES: [&str; 256] = {
 impl NodeName {
     /// The name as the trace's static label (what `Display` writes): every trace event carries
     /// its node's name, and this one is never copied.
-    pub fn label(self) -> crate::trace::Label {
+    pub fn label(self) -> crate::label::Label {
         let text: &'static str = match self {
             NodeName::Redis => "redis",
             NodeName::Kafka => "kafka",
@@ -155,7 +155,7 @@ impl NodeName {
             NodeName::Producer => "producer",
             NodeName::Worker(n) => WORKER_NAMES[usize::from(n)],
         };
-        crate::trace::Label::fixed(text)
+        crate::label::Label::fixed(text)
     }
 
     /// The name as text, what `Display` writes, built without a formatter (every trace event
