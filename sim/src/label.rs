@@ -9,6 +9,21 @@
 /// and its commands (`SET`, `EVALSHA:acquire`) are static text: every event carries its node's
 /// name, and a copy of it per event was a percent of a run. Any other name (a trace read back,
 /// a name given at run time) is owned.
+///
+/// ```
+/// use sim::Label;
+///
+/// let node = Label::fixed("worker-1");
+/// assert_eq!(node, "worker-1");
+/// assert_eq!(node.as_str(), "worker-1");
+/// assert!(node.starts_with("worker-")); // a `&str`'s methods, through `Deref`
+/// assert_eq!(format!("[{node:<10}]"), "[worker-1  ]"); // padded as a string is
+/// assert_eq!(serde_json::to_string(&node).unwrap(), r#""worker-1""#);
+/// // A name read back (from a trace file) is owned, and equal to the static one.
+/// let read_back: Label = serde_json::from_str(r#""worker-1""#).unwrap();
+/// assert_eq!(read_back, node);
+/// assert_eq!(String::from(read_back), "worker-1");
+/// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label(std::borrow::Cow<'static, str>);
 
