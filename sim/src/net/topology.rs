@@ -148,49 +148,24 @@ impl NodeName {
     /// The name as the trace's static label (what `Display` writes): every trace event carries
     /// its node's name, and this one is never copied.
     pub fn label(self) -> crate::label::Label {
-        let text: &'static str = match self {
+        crate::label::Label::fixed(self.name())
+    }
+
+    /// The name as static text (the workers' from a table built at compile time).
+    fn name(self) -> &'static str {
+        match self {
             NodeName::Redis => "redis",
             NodeName::Kafka => "kafka",
             NodeName::Db => "db",
             NodeName::Producer => "producer",
             NodeName::Worker(n) => WORKER_NAMES[usize::from(n)],
-        };
-        crate::label::Label::fixed(text)
-    }
-
-    /// The name as text, what `Display` writes, built without a formatter (every trace event
-    /// carries it).
-    pub fn text(self) -> String {
-        match self {
-            NodeName::Redis => "redis".to_owned(),
-            NodeName::Kafka => "kafka".to_owned(),
-            NodeName::Db => "db".to_owned(),
-            NodeName::Producer => "producer".to_owned(),
-            NodeName::Worker(n) => {
-                let mut s = String::with_capacity(10);
-                s.push_str("worker-");
-                if n >= 100 {
-                    s.push(char::from(b'0' + n / 100));
-                }
-                if n >= 10 {
-                    s.push(char::from(b'0' + n / 10 % 10));
-                }
-                s.push(char::from(b'0' + n % 10));
-                s
-            }
         }
     }
 }
 
 impl fmt::Display for NodeName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodeName::Redis => f.write_str("redis"),
-            NodeName::Kafka => f.write_str("kafka"),
-            NodeName::Db => f.write_str("db"),
-            NodeName::Producer => f.write_str("producer"),
-            NodeName::Worker(n) => write!(f, "worker-{n}"),
-        }
+        f.write_str(self.name())
     }
 }
 
@@ -295,7 +270,6 @@ mod tests {
         let nodes = NodeName::all(u32::from(WORKERS_MAX));
         for n in &nodes {
             assert_eq!(n.to_string().parse::<NodeName>(), Ok(*n));
-            assert_eq!(n.text(), n.to_string());
             assert_eq!(n.label(), n.to_string());
             assert_eq!(NodeName::of_addr(n.addr()), Some(*n));
         }
@@ -305,8 +279,8 @@ mod tests {
         sorted.sort();
         assert_eq!(by_name, sorted.iter().map(|n| n.to_string()).collect::<Vec<_>>());
         for n in [1u8, 9, 10, 99, 100, 254, 255] {
-            assert_eq!(NodeName::Worker(n).text(), format!("worker-{n}"));
             assert_eq!(NodeName::Worker(n).label(), format!("worker-{n}"));
+            assert_eq!(NodeName::Worker(n).to_string(), format!("worker-{n}"));
         }
         for bad in ["worker-0", "worker-01", "worker-255", "worker-", "Redis", ""] {
             assert!(bad.parse::<NodeName>().is_err(), "{bad}");

@@ -33,7 +33,7 @@
 //! cannot be taken back, so each one set is a push and a pop on its heap even when disarmed
 //! ([`super::timer`]).
 
-use super::timer::{RunClock, WakeAt};
+use super::timer::{OnceSleep, RunClock, WakeAt};
 use super::topology::NodeName;
 use madsim::time::{Instant, TimeHandle};
 use rand::Rng;
@@ -165,7 +165,7 @@ fn link(a: NodeName, b: NodeName) -> (NodeName, NodeName) {
 pub struct Network {
     state: Mutex<State>,
     /// The runtime's clock, for the sleeps of every call.
-    clock: super::timer::RunClock,
+    clock: RunClock,
 }
 
 struct State {
@@ -210,7 +210,7 @@ pub struct Incoming {
 /// A call's deadline: its instant, until its sleep is needed.
 enum Deadline {
     At(Instant),
-    Sleep(super::timer::OnceSleep),
+    Sleep(OnceSleep),
 }
 
 impl Deadline {
@@ -222,7 +222,7 @@ impl Deadline {
     }
 
     /// The deadline's sleep, made on `clock` the first time.
-    fn sleep(&mut self, clock: &super::timer::RunClock) -> Pin<&mut super::timer::OnceSleep> {
+    fn sleep(&mut self, clock: &RunClock) -> Pin<&mut OnceSleep> {
         if let Deadline::At(at) = *self {
             *self = Deadline::Sleep(clock.sleep_exactly_until(at));
         }
@@ -295,7 +295,7 @@ impl Network {
                 paused: BTreeSet::new(),
                 calls: Vec::new(),
             }),
-            clock: super::timer::RunClock::default(),
+            clock: RunClock::default(),
         }
     }
 
