@@ -372,7 +372,14 @@ pub fn derive_key(key_prefix: &str, service_name: &str, msg: &Message) -> Result
     for part in [key_prefix, ":", service_name, ":"] {
         key.push_str(part);
     }
-    key.extend(event_type.chars().map(|c| if c == '.' { '_' } else { c }));
+    // The event type with each '.' as '_', a run between dots at a time (a `char` at a time
+    // cost ~900 instructions a key).
+    for (i, part) in event_type.split('.').enumerate() {
+        if i > 0 {
+            key.push('_');
+        }
+        key.push_str(part);
+    }
     key.push(':');
     key.push_str(&hash);
     Ok(EventKey::new(
