@@ -263,11 +263,14 @@ impl RedisModel {
     /// then, so that it equals this one: an `everysec` fsync that costs what changed, not the
     /// whole data set.
     pub fn sync_to(&mut self, disk: &mut RedisModel) {
+        debug_assert!(disk.journal.is_none(), "a disk keeps no journal");
         for key in std::mem::take(&mut self.changed) {
+            // The disk keeps no journal and tracks no changes of its own: the entry is stored
+            // as it is (what `put` and `unlink` do besides costs a key copy and a tree walk).
             match self.entries.get(&key) {
-                Some(e) => disk.put(&key, e.value.clone(), e.expire_at_ms),
+                Some(e) => disk.store(&key, e.value.clone(), e.expire_at_ms),
                 None => {
-                    disk.remove(&key);
+                    disk.drop_key(&key);
                 }
             }
         }
@@ -392,6 +395,11 @@ impl RedisModel {
     fn put(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
         self.note(key);
         self.mark_changed(key);
+        self.store(key, value, expire_at_ms);
+    }
+
+    /// Sets `key`'s entry and its place in the expiry index (no journal, no change tracking).
+    fn store(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
         // Overwriting a key (a lock confirmed, a lease renewed) is most writes: the entry is
         // changed in place, and its expiry moved only if it moved, rather than the key being
         // removed and inserted again (each a walk of two trees and a copy of the key).
@@ -426,11 +434,17 @@ impl RedisModel {
 
     /// Removes `key` without journaling it.
     fn unlink(&mut self, key: &str) -> Option<Entry> {
+        let old = self.drop_key(key)?;
+        self.mark_changed(key);
+        Some(old)
+    }
+
+    /// Removes `key`'s entry and its place in the expiry index (no journal, no change tracking).
+    fn drop_key(&mut self, key: &str) -> Option<Entry> {
         let old = self.entries.remove(key)?;
         if let Some(at) = old.expire_at_ms {
             self.expiries.remove(&(at, key.to_owned()));
         }
-        self.mark_changed(key);
         Some(old)
     }
 
