@@ -19,9 +19,10 @@ use crate::net::topology::NodeName;
 use crate::trace::{AcquireOutcome, Typed};
 use std::collections::BTreeMap;
 
-struct Held {
-    worker: String,
-    event_id: String,
+// Everything borrows from the trace: judging copies no names, ids or keys.
+struct Held<'a> {
+    worker: &'a str,
+    event_id: &'a str,
     /// When the acquire that gave this handler its lock returned.
     acquired_us: u64,
     start_us: u64,
@@ -29,15 +30,21 @@ struct Held {
     start_index: usize,
 }
 
-type Running = BTreeMap<String, Held>;
-type ByKey = BTreeMap<String, Vec<Held>>;
+type Running<'a> = BTreeMap<&'a str, Held<'a>>;
+type ByKey<'a> = BTreeMap<&'a str, Vec<Held<'a>>>;
 
 /// Ends `worker`'s running handler (if any) at `t`.
-fn close(running: &mut Running, by_key: &mut ByKey, worker: &str, key_of: &BTreeMap<String, String>, t: u64) {
+fn close<'a>(
+    running: &mut Running<'a>,
+    by_key: &mut ByKey<'a>,
+    worker: &str,
+    key_of: &BTreeMap<&'a str, &'a str>,
+    t: u64,
+) {
     if let Some(mut h) = running.remove(worker) {
         h.end_us = t;
         if let Some(key) = key_of.get(worker) {
-            by_key.entry(key.clone()).or_default().push(h);
+            by_key.entry(key).or_default().push(h);
         }
     }
 }
@@ -47,19 +54,19 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let trace = input.trace;
     let end_of_run = trace.last().map_or(0, |e| e.t_us);
     // Per worker: the key its current call acquired, and the handler it runs.
-    let mut acquired: BTreeMap<&str, (String, u64)> = BTreeMap::new();
+    let mut acquired: BTreeMap<&str, (&str, u64)> = BTreeMap::new();
     // Redis crashes: when, and the keys each lost.
     let mut crashes: Vec<(u64, Vec<&str>)> = Vec::new();
     let mut running = Running::new();
     let mut by_key = ByKey::new();
-    let mut key_of: BTreeMap<String, String> = BTreeMap::new();
+    let mut key_of: BTreeMap<&str, &str> = BTreeMap::new();
     let typed = crate::trace::typed(trace);
     for (i, (e, t)) in trace.iter().zip(&typed).enumerate() {
         let worker = e.node.as_str();
         match t {
             Typed::Acquire { outcome, .. } => {
                 if let AcquireOutcome::Acquired { key, .. } = outcome {
-                    acquired.insert(worker, (key.clone(), e.t_us));
+                    acquired.insert(worker, (key.as_str(), e.t_us));
                 } else {
                     acquired.remove(worker);
                 }
@@ -67,12 +74,12 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
             Typed::HandlerStart { event_id, .. } => {
                 close(&mut running, &mut by_key, worker, &key_of, e.t_us);
                 if let Some((key, acquired_us)) = acquired.remove(worker) {
-                    key_of.insert(worker.to_owned(), key);
+                    key_of.insert(worker, key);
                     running.insert(
-                        worker.to_owned(),
+                        worker,
                         Held {
-                            worker: worker.to_owned(),
-                            event_id: event_id.clone(),
+                            worker,
+                            event_id: event_id.as_str(),
                             acquired_us,
                             start_us: e.t_us,
                             end_us: end_of_run,
@@ -96,9 +103,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
             _ => {}
         }
     }
-    let open: Vec<String> = running.keys().cloned().collect();
+    let open: Vec<&str> = running.keys().copied().collect();
     for w in open {
-        close(&mut running, &mut by_key, &w, &key_of, end_of_run);
+        close(&mut running, &mut by_key, w, &key_of, end_of_run);
     }
     let mut out = Vec::new();
     for (key, held) in by_key.iter_mut() {
@@ -115,9 +122,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                         b.start_us / 1000,
                         b.end_us / 1000
                     );
-                    let lost_in = crashes.iter().find(|(t, lost)| {
-                        a.acquired_us <= *t && *t <= b.acquired_us && lost.contains(&key.as_str())
-                    });
+                    let lost_in = crashes
+                        .iter()
+                        .find(|(t, lost)| a.acquired_us <= *t && *t <= b.acquired_us && lost.contains(key));
                     let severity = match lost_in {
                         Some((t, _)) => {
                             detail.push_str(&format!(
@@ -134,7 +141,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                     out.push(Violation {
                         kind: "lock_overlap",
                         severity,
-                        event_id: a.event_id.clone(),
+                        event_id: a.event_id.to_owned(),
                         detail,
                         first_event: Some(b.start_index),
                     });
