@@ -126,7 +126,8 @@ pub struct World {
     /// How often each event has been delivered (by anyone), for `on_delivery` triggers.
     deliveries: Mutex<BTreeMap<String, u32>>,
     /// Each event's place in the workload, by event id.
-    event_indexes: BTreeMap<String, u32>,
+    /// Built the first time an entry names an event (most runs never do: no seed pays for it).
+    event_indexes: std::sync::OnceLock<BTreeMap<String, u32>>,
     reported: Mutex<Reported>,
     pub(crate) limits: Arc<Limits>,
     /// The run's network: its rules (the network faults) and the round trips counted.
@@ -225,7 +226,7 @@ impl World {
                     .collect(),
             ),
             deliveries: Mutex::default(),
-            event_indexes: workload.iter().map(|e| (e.event_id.clone(), e.index)).collect(),
+            event_indexes: std::sync::OnceLock::new(),
             reported: Mutex::new(Reported {
                 drained: true,
                 ..Reported::default()
@@ -385,7 +386,15 @@ impl World {
     }
 
     fn index_of(&self, event_id: &str) -> Option<u32> {
-        self.event_indexes.get(event_id).copied()
+        self.event_indexes
+            .get_or_init(|| {
+                self.workload()
+                    .iter()
+                    .map(|e| (e.event_id.clone(), e.index))
+                    .collect()
+            })
+            .get(event_id)
+            .copied()
     }
 
     fn network_latency_us(&self, max_ms: u64) -> (u64, u64) {
