@@ -484,9 +484,16 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
     let mut last_write = Instant::now();
     let mut report_ok = true;
     let check = if determinism { " --check-determinism" } else { "" };
+    // Only a seed the sweep reports needs its history back (to explain it, fingerprint it or
+    // compare it with its second run): the others' is dropped on their own threads.
+    let shared_expected = std::sync::Arc::new(expected.clone());
     let work = |position: u64| -> (RunResult, Option<String>) {
         let seed = plan.seed(position);
-        let r = crate::run::run(seed, config);
+        let (expected, every_seed) = (shared_expected.clone(), config.expect_on_every_seed);
+        let keep = move |r: &RunResult| {
+            determinism || failure(r, None, &expected, every_seed, String::new).is_some()
+        };
+        let r = crate::run::run_keeping(seed, config, &crate::run::Extensions::default(), keep);
         let diff = determinism
             .then(|| first_difference(&r, &crate::run::run(seed, config)))
             .flatten();

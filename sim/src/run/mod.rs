@@ -101,6 +101,20 @@ pub fn run(seed: u64, config: &SimConfig) -> RunResult {
 /// Inside a simulation (a `#[madsim::test]`), which cannot start threads: use
 /// [`run_current`] there.
 pub fn run_with(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
+    run_keeping(seed, config, ext, |_| true)
+}
+
+/// [`run_with`], keeping the run's history (its trace and the database's effects) only when
+/// `keep` says so of the judged result: a sweep keeps the seeds it reports. A history not kept
+/// is dropped on the seed's own thread, where it was allocated (freeing it on the thread that
+/// collects the results cost that thread about as much as judging), and the result comes
+/// back without it. A run the watchdog stopped keeps its history whatever `keep` says.
+pub(crate) fn run_keeping(
+    seed: u64,
+    config: &SimConfig,
+    ext: &Extensions,
+    keep: impl FnOnce(&RunResult) -> bool + Send + 'static,
+) -> RunResult {
     assert!(
         madsim::runtime::Handle::try_current().is_err(),
         "sim: a run starts its own thread and runtime, which a madsim runtime cannot do; \
@@ -120,7 +134,13 @@ pub fn run_with(seed: u64, config: &SimConfig, ext: &Extensions) -> RunResult {
     std::thread::Builder::new()
         .name(format!("{SEED_THREAD}{seed}"))
         .spawn(move || {
-            let _ = tx.send(run_here(seed, config, ext, &world2));
+            let mut result = run_here(seed, config, ext, &world2);
+            if !keep(&result) {
+                // Freed here, on the thread that allocated them, before the thread ends.
+                drop(std::mem::take(&mut result.events));
+                drop(std::mem::take(&mut result.effects));
+            }
+            let _ = tx.send(result);
         })
         .expect("spawn the seed's thread");
     match rx.recv_timeout(watchdog) {
@@ -481,6 +501,30 @@ mod tests {
             .unwrap();
         assert!(message.starts_with(TIME_LIMIT), "{message}");
         assert!(is_limit_panic(Some("seed-0"), &message));
+    }
+
+    /// A run whose history `keep` declines comes back without its trace and effects, judged
+    /// the same as the run that kept them (a sweep keeps only the seeds it reports).
+    #[test]
+    fn a_history_not_kept_is_dropped_and_the_judgement_is_the_same() {
+        let config = SimConfig {
+            events: 3,
+            ..SimConfig::default()
+        };
+        let ext = Extensions::default();
+        let kept = run_keeping(1, &config, &ext, |_| true);
+        let dropped = run_keeping(1, &config, &ext, |r| r.events.is_empty());
+        assert!(!kept.events.is_empty() && !kept.effects.is_empty());
+        assert!(dropped.events.is_empty() && dropped.effects.is_empty());
+        assert_eq!(
+            (kept.verdict.name(), kept.applied, &kept.faults, kept.virtual_us),
+            (
+                dropped.verdict.name(),
+                dropped.applied,
+                &dropped.faults,
+                dropped.virtual_us
+            )
+        );
     }
 
     /// An event is produced when a record of it is in the log, whatever its key and headers
