@@ -13,6 +13,7 @@ use crate::fault::Fault;
 use crate::net::topology::NodeName;
 use crate::trace::Typed;
 use idempotency::record::RecordState;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The violations and notes in `input`.
@@ -20,7 +21,9 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
     let mut out = Vec::new();
     let mut applied: BTreeMap<&str, usize> = BTreeMap::new();
     let mut keys: BTreeMap<&str, &str> = BTreeMap::new();
-    let mut causes: BTreeMap<&str, String> = BTreeMap::new();
+    // A cause is most often fixed text or a result read from the trace: borrowed, not copied
+    // (a Redis crash names one for every event applied so far).
+    let mut causes: BTreeMap<&str, Cow<'_, str>> = BTreeMap::new();
     // Per worker: the event whose effect it applied and has not confirmed yet.
     let mut pending: BTreeMap<&str, &str> = BTreeMap::new();
     let typed = crate::trace::typed(input.trace);
@@ -50,7 +53,7 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                     });
                 }
                 if result != "confirmed" && result != "noop" {
-                    causes.insert(id, result.to_string());
+                    causes.insert(id, Cow::Borrowed(result.as_str()));
                 }
             }
             Typed::Fault {
@@ -58,13 +61,16 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
                 ..
             } => {
                 if let Some(id) = pending.remove(node.to_string().as_str()) {
-                    causes.insert(id, format!("{node} crashed after the effect, before confirming"));
+                    causes.insert(
+                        id,
+                        Cow::Owned(format!("{node} crashed after the effect, before confirming")),
+                    );
                 }
                 if *node == NodeName::Redis {
                     for id in applied.keys() {
                         causes
                             .entry(id)
-                            .or_insert_with(|| "Redis lost its data in a crash".to_owned());
+                            .or_insert(Cow::Borrowed("Redis lost its data in a crash"));
                     }
                 }
             }
@@ -76,10 +82,13 @@ pub fn check(input: &Input<'_>) -> Vec<Violation> {
         if record.is_some_and(|r| r.state == RecordState::Completed) {
             continue;
         }
-        let cause = causes.get(id).cloned().unwrap_or_else(|| match record {
-            None => "the completed record expired or was never written".to_owned(),
-            Some(_) => "the record still says processing".to_owned(),
-        });
+        let cause = causes
+            .get(id)
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| match record {
+                None => "the completed record expired or was never written".to_owned(),
+                Some(_) => "the record still says processing".to_owned(),
+            });
         out.push(Violation {
             kind: "effect_without_confirm",
             severity: Severity::Note,

@@ -225,6 +225,12 @@ impl DbModel {
         &self.effects
     }
 
+    /// Takes every effect out, leaving none: for a run that is over, whose judged result
+    /// carries them (moved, not copied).
+    pub fn take_effects(&mut self) -> BTreeMap<String, Vec<Effect>> {
+        std::mem::take(&mut self.effects)
+    }
+
     /// How many effects `event_id` has.
     pub fn applied_count(&self, event_id: &str) -> usize {
         self.effects.get(event_id).map_or(0, Vec::len)

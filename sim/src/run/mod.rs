@@ -409,7 +409,7 @@ fn judge(
     let events_now = s.trace.take();
     let produced = produced_events(s.workload(), &s.kafka.model.lock().expect("kafka state"));
     // The run is over: the models are read where they are, not copied.
-    let db_state = s.db.model.lock().expect("db state");
+    let mut db_state = s.db.model.lock().expect("db state");
     let db = &*db_state;
     let records = check::final_records(&s.redis.state.lock().expect("redis state").model, redis_now_us);
     let params = check::Params {
@@ -449,20 +449,25 @@ fn judge(
             *faults.entry(fault.kind().to_owned()).or_insert(0) += 1;
         }
     }
+    let applied = db.effects().len();
+    let duplicates = db.effects().values().map(|v| v.len() - 1).sum();
+    // Judged: the effects move into the result (the world is dropped after judging, or, when
+    // the watchdog judged, abandoned).
+    let effects = db_state.take_effects();
     RunResult {
         seed,
         verdict,
         events_total: s.workload().len(),
         produced: produced.len(),
-        applied: db.effects().len(),
-        duplicates: db.effects().values().map(|v| v.len() - 1).sum(),
+        applied,
+        duplicates,
         faults,
         notes,
         kafka: kafka.1,
         virtual_us,
         wall,
         events,
-        effects: db.effects().clone(),
+        effects,
         drawn: s
             .entries
             .lock()
