@@ -103,6 +103,11 @@ fn fire_timed(world: &World, now: u64) {
                 _ => {}
             }
         }
+        // Arming makes entries fireable by a worker; counted again under the same lock.
+        let fireable = entries.iter().filter(|e| e.fireable()).count();
+        world
+            .fireable
+            .store(fireable, std::sync::atomic::Ordering::Relaxed);
         due
     };
     for (entry, by) in due {

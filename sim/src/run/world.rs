@@ -31,7 +31,7 @@ use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -44,6 +44,14 @@ pub(crate) struct Entry {
     pub(crate) fired: bool,
     /// For a `point` trigger with `after_ms`: the supervisor has passed that time.
     pub(crate) armed: bool,
+}
+
+impl Entry {
+    /// Whether a worker can fire it now (an armed entry that is not timed and has not fired):
+    /// the entries a worker's trigger looks through.
+    pub(crate) fn fireable(&self) -> bool {
+        !self.fired && self.armed && self.fault.at_ms.is_none()
+    }
 }
 
 /// How far the run has come, as the nodes report it.
@@ -123,6 +131,9 @@ pub struct World {
     pub(crate) faults: Mutex<FaultState>,
     /// The scenario's entries, then the nemesis's as it draws them.
     pub(crate) entries: Mutex<Vec<Entry>>,
+    /// How many of `entries` are [`Entry::fireable`], kept under the entries' lock: with none
+    /// (most of a run), a worker's fault point, delivery or hold looks at no entry.
+    pub(crate) fireable: AtomicUsize,
     /// How often each event has been delivered (by anyone), for `on_delivery` triggers.
     deliveries: Mutex<BTreeMap<String, u32>>,
     /// Each event's place in the workload, by event id.
@@ -161,6 +172,16 @@ impl World {
             Typed::Config { seed, config: knobs },
         );
         let worker_config = worker_config(&config);
+        let entries: Vec<Entry> = config
+            .schedule
+            .iter()
+            .map(|f| Entry {
+                fault: f.clone(),
+                by: "schedule",
+                fired: false,
+                armed: f.after_ms.is_none(),
+            })
+            .collect();
         World {
             seed,
             redis: Arc::new(RedisNode {
@@ -213,18 +234,8 @@ impl World {
             clocks,
             node_ids: Mutex::default(),
             faults: Mutex::new(FaultState::new(&nodes, trace.clone())),
-            entries: Mutex::new(
-                config
-                    .schedule
-                    .iter()
-                    .map(|f| Entry {
-                        fault: f.clone(),
-                        by: "schedule",
-                        fired: false,
-                        armed: f.after_ms.is_none(),
-                    })
-                    .collect(),
-            ),
+            fireable: AtomicUsize::new(entries.iter().filter(|e| e.fireable()).count()),
+            entries: Mutex::new(entries),
             deliveries: Mutex::default(),
             event_indexes: std::sync::OnceLock::new(),
             reported: Mutex::new(Reported {
@@ -364,6 +375,18 @@ impl World {
     ) -> Standing {
         let mut entries = self.entries.lock().expect("entries");
         let mut faults = self.faults.lock().expect("fault state");
+        debug_assert_eq!(
+            self.fireable.load(Ordering::Relaxed),
+            entries.iter().filter(|e| e.fireable()).count(),
+            "the fireable entries are counted"
+        );
+        if self.fireable.load(Ordering::Relaxed) == 0 {
+            // No entry a worker can fire: the loop below would find none.
+            return match faults.status(worker) {
+                NodeStatus::Down => Standing::Down,
+                _ => Standing::Up,
+            };
+        }
         for e in entries.iter_mut() {
             // Timed entries (most of a nemesis's) are the world's to fire, never a worker's:
             // skipped before their trigger is built. The event's index is looked up only for
@@ -376,6 +399,7 @@ impl World {
                 continue;
             }
             e.fired = true;
+            self.fireable.fetch_sub(1, Ordering::Relaxed);
             let fault = e.fault.fault_for(Some(worker));
             faults.inject(self, &fault, e.fault.lasts_us(), now_us(), e.by, at);
         }
