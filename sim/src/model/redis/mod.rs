@@ -86,6 +86,10 @@ struct Entry {
     /// it, a copy of the entry (the journal's) keeps it with its value, and a new value starts
     /// without it.
     lua: std::cell::OnceCell<LuaStatus>,
+    /// Its key is in the model's `changed` (it changed since the last sync): a write to it
+    /// then lists nothing, without looking the key up in `changed`. Bookkeeping, not data:
+    /// equality ignores it.
+    listed: bool,
 }
 
 impl Entry {
@@ -94,6 +98,7 @@ impl Entry {
             value,
             expire_at_ms,
             lua: std::cell::OnceCell::new(),
+            listed: false,
         }
     }
 
@@ -264,11 +269,20 @@ impl RedisModel {
     /// whole data set.
     pub fn sync_to(&mut self, disk: &mut RedisModel) {
         debug_assert!(disk.journal.is_none(), "a disk keeps no journal");
+        debug_assert!(
+            self.entries
+                .iter()
+                .all(|(k, e)| e.listed == self.changed.contains(k)),
+            "an entry is listed exactly when its key is in `changed`"
+        );
         for key in std::mem::take(&mut self.changed) {
             // The disk keeps no journal and tracks no changes of its own: the entry is stored
             // as it is (what `put` and `unlink` do besides costs a key copy and a tree walk).
-            match self.entries.get(&key) {
-                Some(e) => disk.store(&key, e.value.clone(), e.expire_at_ms),
+            match self.entries.get_mut(&key) {
+                Some(e) => {
+                    e.listed = false;
+                    disk.store(&key, e.value.clone(), e.expire_at_ms, false);
+                }
                 None => {
                     disk.drop_key(&key);
                 }
@@ -320,6 +334,10 @@ impl RedisModel {
     /// Forgets what changed (the disk was just made equal to this data set).
     pub fn mark_synced(&mut self) {
         self.changed.clear();
+        // Rare (a restart or a failover): every entry is walked once.
+        for e in self.entries.values_mut() {
+            e.listed = false;
+        }
     }
 
     // ---- failover ------------------------------------------------------------------------
@@ -394,16 +412,20 @@ impl RedisModel {
 
     fn put(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
         self.note(key);
-        self.mark_changed(key);
-        self.store(key, value, expire_at_ms);
+        self.store(key, value, expire_at_ms, true);
     }
 
-    /// Sets `key`'s entry and its place in the expiry index (no journal, no change tracking).
-    fn store(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>) {
+    /// Sets `key`'s entry and its place in the expiry index, and with `track` lists the key
+    /// as changed since the last sync (no journal).
+    fn store(&mut self, key: &str, value: Vec<u8>, expire_at_ms: Option<i64>, track: bool) {
         // Overwriting a key (a lock confirmed, a lease renewed) is most writes: the entry is
         // changed in place, and its expiry moved only if it moved, rather than the key being
         // removed and inserted again (each a walk of two trees and a copy of the key).
         if let Some(entry) = self.entries.get_mut(key) {
+            if track && !entry.listed {
+                entry.listed = true;
+                self.changed.insert(key.to_owned());
+            }
             let old_expiry = std::mem::replace(&mut entry.expire_at_ms, expire_at_ms);
             entry.value = value;
             entry.lua = std::cell::OnceCell::new();
@@ -421,21 +443,30 @@ impl RedisModel {
         if let Some(at) = expire_at_ms {
             self.expiries.insert((at, key.to_owned()));
         }
-        self.entries
-            .insert(key.to_owned(), Entry::new(value, expire_at_ms));
+        let mut entry = Entry::new(value, expire_at_ms);
+        if track {
+            // A key deleted since the last sync is listed already: inserting it again changes
+            // nothing.
+            entry.listed = true;
+            self.changed.insert(key.to_owned());
+        }
+        self.entries.insert(key.to_owned(), entry);
     }
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
-        if self.entries.contains_key(key) {
+        // Only a journal needs to know, before the removal, whether the key was there.
+        if self.journal.is_some() && self.entries.contains_key(key) {
             self.note(key);
         }
         self.unlink(key)
     }
 
-    /// Removes `key` without journaling it.
+    /// Removes `key` without journaling it, listing it as changed since the last sync.
     fn unlink(&mut self, key: &str) -> Option<Entry> {
         let old = self.drop_key(key)?;
-        self.mark_changed(key);
+        if !old.listed {
+            self.changed.insert(key.to_owned());
+        }
         Some(old)
     }
 
@@ -446,13 +477,6 @@ impl RedisModel {
             self.expiries.remove(&(at, key.to_owned()));
         }
         Some(old)
-    }
-
-    /// Records that `key` changed since the last sync (copying the key only the first time).
-    fn mark_changed(&mut self, key: &str) {
-        if !self.changed.contains(key) {
-            self.changed.insert(key.to_owned());
-        }
     }
 
     fn lookup(&self, key: &str, now_ms: i64) -> Option<&Entry> {
