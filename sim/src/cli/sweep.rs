@@ -300,6 +300,24 @@ fn config_hash(knobs: &[String]) -> String {
 /// A seed's failure record, or `None` if it is as expected. A seed is as expected when it
 /// shows nothing but the scenario's expected violations; under `expect_on_every_seed` it must
 /// also show them.
+/// Whether `r` expected violations on every seed and showed none of them (not a crash).
+fn missed_expected(r: &RunResult, expected: &[String], every_seed: bool) -> bool {
+    let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
+    every_seed
+        && !expected.is_empty()
+        && !crashed
+        && !crate::check::as_expected(expected, r.verdict.violations())
+}
+
+/// Whether `r`'s verdict is what the scenario expects: no crash, only expected violations,
+/// and none missed (a determinism difference aside).
+fn as_expected(r: &RunResult, expected: &[String], every_seed: bool) -> bool {
+    let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
+    !crashed
+        && crate::check::only_expected(expected, r.verdict.violations())
+        && !missed_expected(r, expected, every_seed)
+}
+
 fn failure(
     r: &RunResult,
     diff: Option<String>,
@@ -307,12 +325,9 @@ fn failure(
     every_seed: bool,
     reproduce: impl FnOnce() -> String,
 ) -> Option<Failure> {
-    let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
     let violations = r.verdict.violations();
-    let missed =
-        every_seed && !expected.is_empty() && !crashed && !crate::check::as_expected(expected, violations);
-    let as_expected = !crashed && crate::check::only_expected(expected, violations) && !missed;
-    if as_expected && diff.is_none() {
+    let missed = missed_expected(r, expected, every_seed);
+    if diff.is_none() && as_expected(r, expected, every_seed) {
         return None;
     }
     let mut kinds: Vec<String> = violations.iter().map(|v| v.kind.to_string()).collect();
@@ -490,9 +505,7 @@ pub(super) fn sweep(configured: &super::Configured, args: &SweepArgs, out: &mut 
     let work = |position: u64| -> (RunResult, Option<String>) {
         let seed = plan.seed(position);
         let (expected, every_seed) = (shared_expected.clone(), config.expect_on_every_seed);
-        let keep = move |r: &RunResult| {
-            determinism || failure(r, None, &expected, every_seed, String::new).is_some()
-        };
+        let keep = move |r: &RunResult| determinism || !as_expected(r, &expected, every_seed);
         let r = crate::run::run_keeping(seed, config, &crate::run::Extensions::default(), keep);
         let diff = determinism
             .then(|| first_difference(&r, &crate::run::run(seed, config)))
