@@ -297,9 +297,6 @@ fn config_hash(knobs: &[String]) -> String {
     format!("{:x}", h.finalize())
 }
 
-/// A seed's failure record, or `None` if it is as expected. A seed is as expected when it
-/// shows nothing but the scenario's expected violations; under `expect_on_every_seed` it must
-/// also show them.
 /// Whether `r` expected violations on every seed and showed none of them (not a crash).
 fn missed_expected(r: &RunResult, expected: &[String], every_seed: bool) -> bool {
     let crashed = matches!(r.verdict, crate::run::Verdict::Crash(_));
@@ -318,6 +315,9 @@ fn as_expected(r: &RunResult, expected: &[String], every_seed: bool) -> bool {
         && !missed_expected(r, expected, every_seed)
 }
 
+/// A seed's failure record, or `None` if it is as expected. A seed is as expected when it
+/// shows nothing but the scenario's expected violations; under `expect_on_every_seed` it must
+/// also show them.
 fn failure(
     r: &RunResult,
     diff: Option<String>,

@@ -380,18 +380,17 @@ impl World {
             entries.iter().filter(|e| e.fireable()).count(),
             "the fireable entries are counted"
         );
-        if self.fireable.load(Ordering::Relaxed) == 0 {
-            // No entry a worker can fire: the loop below would find none.
-            return match faults.status(worker) {
-                NodeStatus::Down => Standing::Down,
-                _ => Standing::Up,
-            };
-        }
-        for e in entries.iter_mut() {
+        // With no entry a worker can fire (most of a run), the entries are not looked at.
+        let looked_at = if self.fireable.load(Ordering::Relaxed) == 0 {
+            0
+        } else {
+            entries.len()
+        };
+        for e in entries.iter_mut().take(looked_at) {
             // Timed entries (most of a nemesis's) are the world's to fire, never a worker's:
             // skipped before their trigger is built. The event's index is looked up only for
             // an entry that names an event (`OnceCell`s in the callers).
-            if e.fired || !e.armed || e.fault.at_ms.is_some() {
+            if !e.fireable() {
                 continue;
             }
             let Ok(trigger) = e.fault.trigger() else { continue };
